@@ -1,0 +1,21 @@
+"""cnnkit: Keras-compatible convolutional neural networks on a PyTorch engine.
+
+Change `from tensorflow.keras import ...` to `from cnnkit import ...` and the same code runs.
+"""
+
+from cnnkit import activations as activations
+from cnnkit import config as config
+from cnnkit import initializers as initializers
+from cnnkit import layers as layers
+from cnnkit import models as models
+from cnnkit import ops as ops
+from cnnkit import regularizers as regularizers
+from cnnkit import utils as utils
+from cnnkit.layers import Input as Input
+from cnnkit.models import Model as Model
+from cnnkit.models import Sequential as Sequential
+
+__version__ = "0.1.0"
+
+__all__ = ["Input", "Model", "Sequential", "activations", "config", "initializers", "layers", "models", "ops",
+           "regularizers", "utils"]

@@ -1,0 +1,379 @@
+"""`Layer`: a torch.nn.Module with Keras's build / call / compute_output_shape / get_config.
+
+Two ways in:
+- `layer(x)` is Keras's call: x in Keras layout (channels_last), numpy or torch; returns a torch tensor in Keras
+  layout. On a `SymbolicTensor` (from `Input`) it records a graph node instead of computing.
+- `forward(x)` (what torch.nn.Module.__call__ and models use) takes and returns tensors in cnnkit's internal
+  layout (channels first, see `cnnkit.ops.layout`), so a model converts layouts once, at its edges.
+
+Subclasses implement `build(input_shape)` (the only place weights are created, with `add_weight`),
+`call(inputs, training=False)` on internal-layout tensors, `compute_output_shape(input_shape)` on Keras-layout
+shapes, and `get_config()`.
+"""
+
+import inspect
+
+import numpy as np
+import torch
+
+from cnnkit import config
+from cnnkit import initializers
+from cnnkit import regularizers
+from cnnkit.layers import node as node_module
+from cnnkit.ops import layout
+from cnnkit.registry import Registry
+from cnnkit.registry import check_kwargs
+from cnnkit.utils.naming import to_snake_case
+from cnnkit.utils.naming import unique_name
+
+LAYERS = Registry("layer")
+
+_BASE_KWARGS = ("input_shape", "input_dim", "batch_size", "batch_input_shape")
+
+# Keras layout of each kind of weight -> (to torch, to Keras) converters on numpy arrays.
+_LAYOUTS = {
+    None: (np.ascontiguousarray, np.ascontiguousarray),
+    "conv": (layout.kernel_to_torch, layout.kernel_to_keras),
+    "dense": (layout.dense_to_torch, layout.dense_to_keras),
+}
+
+
+class WeightSpec:
+    """Where a weight lives (attribute `attr` of the layer), its Keras name, layout and trainability."""
+
+    def __init__(self, attr, keras_shape, kind, trainable):
+        self.attr, self.keras_shape, self.kind, self.trainable = attr, tuple(keras_shape), kind, trainable
+
+
+def register(cls=None, aliases=()):
+    """Class decorator: makes a layer class known to `deserialize` (and so to model loading)."""
+    if cls is None:
+        return lambda c: register(c, aliases)
+    LAYERS.register(cls.__name__, cls, aliases)
+    return cls
+
+
+class Layer(torch.nn.Module):
+    """Base class of all cnnkit layers.
+
+    Args:
+        name: unique name; default: the snake_case class name made unique ('conv2d', 'conv2d_1', ...).
+        dtype: compute and weight dtype name (default 'float32').
+        trainable: whether the weights are updated by training (False also puts BatchNormalization in
+            inference mode).
+        input_shape: shape without the batch axis, for the first layer of a Sequential model.
+        batch_size: batch size to go with input_shape (optional).
+
+    Note:
+        Unlike torch.nn.Module, `layer(x)` takes Keras-layout (channels_last) data and the `training` flag is
+        an argument (default False: inference), not the module's train()/eval() mode.
+    """
+
+    def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
+        super().__init__()
+        input_shape = kwargs.pop("input_shape", None)
+        input_dim = kwargs.pop("input_dim", None)
+        batch_size = kwargs.pop("batch_size", None)
+        batch_input_shape = kwargs.pop("batch_input_shape", None)
+        check_kwargs(type(self).__name__, kwargs, self._accepted_kwargs())
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is not None:
+            self._batch_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+            self._batch_input_shape = (batch_size, *shape)
+        else:
+            self._batch_input_shape = None
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"{type(self).__name__}: name must be a string. Received: name={name!r}")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self.dtype_name = dtype.get("config", {}).get("name", "float32") if isinstance(dtype, dict) else (
+            dtype or config.floatx())
+        self._torch_dtype = config.torch_dtype(self.dtype_name)
+        self._trainable = bool(trainable)
+        self.built = False
+        self._build_shapes = None
+        self._inbound_nodes = []
+        self._weight_specs = []
+        self._regularized = []
+
+    @classmethod
+    def _accepted_kwargs(cls):
+        names = set(_BASE_KWARGS)
+        for klass in cls.__mro__:
+            if "__init__" in vars(klass):
+                params = inspect.signature(vars(klass)["__init__"]).parameters
+                names.update(p for p, v in params.items() if v.kind is v.POSITIONAL_OR_KEYWORD and p != "self")
+                names.update(p for p, v in params.items() if v.kind is v.KEYWORD_ONLY)
+        return sorted(names)
+
+    # ---- weights -------------------------------------------------------------------------------------------
+
+    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True, kind=None):
+        """Creates a weight of Keras-layout `shape`, stored in torch layout as attribute `name`.
+
+        Args:
+            name: attribute and Keras weight name ('kernel', 'bias', 'gamma', 'moving_mean', ...).
+            shape: Keras-layout shape (a conv kernel is (*kernel_size, in, out)).
+            initializer: name, instance or callable (called with the Keras shape).
+            regularizer: name, instance or callable; its penalty joins `layer.losses`.
+            trainable: False makes a buffer, never updated by optimizers (moving statistics).
+            kind: None, 'conv' or 'dense': how the Keras layout maps onto torch's.
+
+        Returns:
+            The torch.nn.Parameter (trainable) or buffer tensor.
+        """
+        init = initializers.get(initializer) or initializers.Zeros()
+        value = initializers.to_tensor(init, shape, self._torch_dtype)
+        value = torch.as_tensor(_LAYOUTS[kind][0](value.numpy()), dtype=self._torch_dtype)
+        if trainable:
+            tensor = torch.nn.Parameter(value, requires_grad=self._trainable)
+            self.register_parameter(name, tensor)
+        else:
+            self.register_buffer(name, value)
+            tensor = value
+        self._weight_specs.append(WeightSpec(name, shape, kind, trainable))
+        reg = regularizers.get(regularizer)
+        if reg is not None:
+            self._regularized.append((name, reg))
+        return tensor
+
+    def _own_weights(self, which="all"):
+        if which == "trainable" and not self.trainable:
+            return []
+        out = []
+        for spec in self._weight_specs:
+            trainable = spec.trainable and self.trainable
+            if which == "all" or (which == "trainable") == trainable:
+                out.append(getattr(self, spec.attr))
+        return out
+
+    @property
+    def weights(self):
+        """All weights (torch tensors in torch layout), trainable first-declared order as in Keras."""
+        return self._own_weights()
+
+    @property
+    def trainable_weights(self):
+        return self._own_weights("trainable")
+
+    @property
+    def non_trainable_weights(self):
+        return self._own_weights("non_trainable")
+
+    @property
+    def losses(self):
+        """Regularization penalties of this layer's weights (scalar tensors), recomputed on each access."""
+        return [reg(getattr(self, attr)) for attr, reg in self._regularized]
+
+    def get_weights(self):
+        """Weights as numpy arrays in Keras layout (Conv2D kernel (kh, kw, in, out), Dense kernel (in, out))."""
+        return [_LAYOUTS[s.kind][1](getattr(self, s.attr).detach().cpu().numpy()) for s in self._weight_specs]
+
+    def set_weights(self, weights):
+        """Sets weights from numpy arrays in Keras layout (the order of `get_weights`)."""
+        weights = list(weights)
+        if len(weights) != len(self._weight_specs):
+            names = [s.attr for s in self._weight_specs]
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) expects {len(names)} weights {names}, "
+                f"but set_weights received {len(weights)} arrays."
+            )
+        for spec, value in zip(self._weight_specs, weights):
+            value = np.asarray(value)
+            if tuple(value.shape) != spec.keras_shape:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}): weight '{spec.attr}' has shape {spec.keras_shape}"
+                    f" (Keras layout), received an array of shape {tuple(value.shape)}."
+                )
+            target = getattr(self, spec.attr)
+            with torch.no_grad():
+                target.copy_(torch.as_tensor(_LAYOUTS[spec.kind][0](value), dtype=target.dtype))
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(
+                f"You tried to call count_params on layer '{self.name}', but the layer isn't built. Call it on "
+                "data or give the model an input shape first."
+            )
+        return int(sum(w.numel() for w in self.weights))
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freezes (False) or unfreezes this layer and every layer inside it."""
+        for module in self.modules():
+            if isinstance(module, Layer):
+                module._trainable = bool(value)
+                for spec in module._weight_specs:
+                    if spec.trainable:
+                        getattr(module, spec.attr).requires_grad_(bool(value))
+
+    # ---- calling -------------------------------------------------------------------------------------------
+
+    def build(self, input_shape):
+        """Creates the weights for a Keras-layout `input_shape`; called once, before the first call."""
+
+    def compute_output_shape(self, input_shape):
+        """Keras-layout output shape for a Keras-layout input shape (default: unchanged)."""
+        return input_shape
+
+    def call(self, inputs, training=False):
+        """The computation, on internal-layout tensors. Default: identity."""
+        return inputs
+
+    def _maybe_build(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            self._build_shapes = input_shape
+
+    def forward(self, inputs, training=False):
+        if not self.built:
+            self._maybe_build(_structure_shapes(inputs, internal=True))
+        return self.call(inputs, training=training)
+
+    def __call__(self, inputs, training=None, **kwargs):
+        check_kwargs(f"{self.name} ({type(self).__name__}).__call__", kwargs, ("mask",))
+        if node_module.is_symbolic(inputs):
+            return self._symbolic_call(inputs, training)
+        items, was_list = node_module.flatten(inputs)
+        from_numpy = not any(isinstance(t, torch.Tensor) for t in items)
+        tensors = [self._to_tensor(t) for t in items]
+        self._maybe_build(_keras_shapes(tensors, was_list))
+        internal = [layout.to_internal(t) for t in tensors]
+        with torch.no_grad() if from_numpy else _nullcontext():
+            out = torch.nn.Module.__call__(self, internal if was_list else internal[0], training=bool(training))
+        if isinstance(out, (list, tuple)):
+            return [layout.to_keras(o) for o in out]
+        return layout.to_keras(out)
+
+    def _to_tensor(self, value):
+        if isinstance(value, torch.Tensor):
+            return value.to(device=self._device(), dtype=self._torch_dtype)
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise TypeError(f"Layer '{self.name}' cannot take {type(value).__name__} input; expected an array.")
+        return torch.as_tensor(array, dtype=self._torch_dtype, device=self._device())
+
+    def _device(self):
+        for tensor in self.parameters():
+            return tensor.device
+        for tensor in self.buffers():
+            return tensor.device
+        return torch.device("cpu")
+
+    def _symbolic_call(self, inputs, training=None):
+        items, was_list = node_module.flatten(inputs)
+        shapes = [t.shape for t in items] if was_list else items[0].shape
+        self._maybe_build(shapes)
+        out_shapes = self.compute_output_shape(shapes)
+        out_is_list = isinstance(out_shapes, list)
+        out_list = out_shapes if out_is_list else [out_shapes]
+        outputs = [node_module.SymbolicTensor(s, self.dtype_name, name=f"{self.name}_{i}" if out_is_list else
+                                              self.name) for i, s in enumerate(out_list)]
+        kwargs = {} if training is None else {"training": training}
+        node_module.Node(self, items, outputs, was_list, out_is_list, kwargs)
+        return outputs if out_is_list else outputs[0]
+
+    # ---- graph connectivity (Keras's layer.input / layer.output) -------------------------------------------
+
+    def _single_node(self, attr):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer '{self.name}' has never been called and thus has no defined {attr}.")
+        if len(self._inbound_nodes) > 1:
+            raise AttributeError(
+                f"Layer '{self.name}' has multiple inbound nodes, hence the notion of 'layer {attr}' is ill-defined."
+                f" Use `get_{attr}_at(node_index)` instead."
+            )
+        return self._inbound_nodes[0]
+
+    @property
+    def input(self):
+        node = self._single_node("input")
+        return node.inputs if node.input_is_list else node.inputs[0]
+
+    @property
+    def output(self):
+        node = self._single_node("output")
+        return node.outputs if node.output_is_list else node.outputs[0]
+
+    def get_output_at(self, node_index):
+        node = self._inbound_nodes[node_index]
+        return node.outputs if node.output_is_list else node.outputs[0]
+
+    def get_input_at(self, node_index):
+        node = self._inbound_nodes[node_index]
+        return node.inputs if node.input_is_list else node.inputs[0]
+
+    @property
+    def input_shape(self):
+        inp = self.input
+        return [t.shape for t in inp] if isinstance(inp, list) else inp.shape
+
+    @property
+    def output_shape(self):
+        out = self.output
+        return [t.shape for t in out] if isinstance(out, list) else out.shape
+
+    # ---- config --------------------------------------------------------------------------------------------
+
+    def get_config(self):
+        """JSON-safe constructor arguments; `type(layer).from_config(layer.get_config())` rebuilds the layer."""
+        cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype_name}
+        if self._batch_input_shape is not None:
+            cfg["batch_input_shape"] = list(self._batch_input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def extra_repr(self):
+        return f"name={self.name!r}"
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _keras_shapes(tensors, was_list):
+    shapes = [tuple(t.shape) for t in tensors]
+    return shapes if was_list else shapes[0]
+
+
+def _structure_shapes(inputs, internal):
+    items, was_list = node_module.flatten(inputs)
+    shapes = [layout.shape_to_keras(t.shape) if internal else tuple(t.shape) for t in items]
+    return shapes if was_list else shapes[0]
+
+
+def check_rank(layer, input_shape, rank, exact=True):
+    """Raises a Keras-style ValueError when `input_shape` does not have `rank` dimensions."""
+    ndim = len(input_shape)
+    if (exact and ndim != rank) or (not exact and ndim < rank):
+        kind = "ndim" if exact else "min_ndim"
+        raise ValueError(
+            f"Input 0 of layer '{layer.name}' ({type(layer).__name__}) is incompatible with the layer: expected "
+            f"{kind}={rank}, found ndim={ndim}. Full shape received: {tuple(input_shape)}"
+        )
+
+
+def serialize(layer):
+    """{'class_name', 'config'} for a layer, as Keras writes it."""
+    return {"module": "keras.layers", "class_name": type(layer).__name__, "config": layer.get_config(),
+            "registered_name": None}
+
+
+def deserialize(spec):
+    """A layer from {'class_name': ..., 'config': ...}; unknown class names get a "did you mean"."""
+    cls = LAYERS.lookup(spec["class_name"])
+    return cls.from_config(dict(spec.get("config", {})))

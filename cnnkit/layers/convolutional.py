@@ -1,0 +1,192 @@
+"""Convolution layers: one rank-generic `BaseConv`, and Conv1D / Conv2D / Conv3D passing `rank`."""
+
+from cnnkit import activations
+from cnnkit import initializers
+from cnnkit import regularizers
+from cnnkit.layers.base import Layer
+from cnnkit.layers.base import check_rank
+from cnnkit.layers.base import register
+from cnnkit.ops import nn
+from cnnkit.ops.shapes import conv_output_shape
+from cnnkit.ops.shapes import normalize_padding
+from cnnkit.ops.shapes import normalize_tuple
+
+
+def check_data_format(data_format, owner):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(
+            f"{owner}: cnnkit's API is channels_last: data_format must be None or 'channels_last'. "
+            f"Received: data_format={data_format!r}"
+        )
+
+
+def check_unsupported(owner, **options):
+    for name, value in options.items():
+        if value is not None:
+            raise NotImplementedError(f"{owner}: {name} is not supported by cnnkit yet. Received: {name}={value!r}")
+
+
+class BaseConv(Layer):
+    """N-d convolution layer (Keras semantics): `activation(conv(x, kernel) + bias)`.
+
+    Args:
+        rank: number of spatial axes (1, 2 or 3).
+        filters: number of output channels.
+        kernel_size: int or tuple of `rank` ints.
+        strides: int or tuple (default 1).
+        padding: 'valid' (none), 'same' (output = ceil(input / stride); when the total padding is odd the
+            extra zero goes at the end, TensorFlow's rule) or, for Conv1D only, 'causal'.
+        data_format: None or 'channels_last'.
+        dilation_rate: int or tuple (default 1).
+        groups: number of channel groups (input and output channels must be divisible by it).
+        activation: name or callable applied to the output (default: none).
+        use_bias: add a bias vector (default True).
+        kernel_initializer, bias_initializer: default 'glorot_uniform' and 'zeros' (Keras's, not torch's).
+        kernel_regularizer, bias_regularizer: optional penalties added to the training loss.
+
+    Input shape:
+        (batch, *spatial, in_channels) in Keras layout.
+
+    Output shape:
+        (batch, *new_spatial, filters); new size per axis: `cnnkit.ops.conv_output_length`.
+
+    Note:
+        The kernel is stored in torch layout (filters, in_channels // groups, *kernel_size); `get_weights()`
+        returns it in Keras layout (*kernel_size, in_channels // groups, filters). Unlike torch.nn.Conv2d,
+        'same' works with any stride, and strides > 1 combined with dilation_rate > 1 is allowed.
+    """
+
+    _paddings = ("valid", "same")
+
+    def __init__(self, rank, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        self.rank = rank
+        if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
+            raise ValueError(f"{owner}: filters must be a positive int. Received: filters={filters!r}")
+        if not isinstance(groups, int) or groups <= 0 or filters % groups:
+            raise ValueError(
+                f"{owner}: groups must be a positive int that divides filters={filters}. Received: groups={groups!r}"
+            )
+        self.filters = filters
+        self.groups = groups
+        self.kernel_size = normalize_tuple(kernel_size, rank, "kernel_size", owner)
+        self.strides = normalize_tuple(strides, rank, "strides", owner)
+        self.dilation_rate = normalize_tuple(dilation_rate, rank, "dilation_rate", owner)
+        self.padding = normalize_padding(padding, owner, self._paddings)
+        check_data_format(data_format, owner)
+        check_unsupported(owner, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                          bias_constraint=bias_constraint)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, self.rank + 2)
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"Layer '{self.name}': the channel axis (last) of the input must be known. "
+                             f"Received input_shape={tuple(input_shape)}")
+        if channels % self.groups:
+            raise ValueError(
+                f"Layer '{self.name}': input channels ({channels}) must be divisible by groups={self.groups}."
+            )
+        self.compute_output_shape(input_shape)
+        self.add_weight("kernel", (*self.kernel_size, channels // self.groups, self.filters),
+                        self.kernel_initializer, self.kernel_regularizer, kind="conv")
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+        else:
+            self.bias = None
+
+    def convolve(self, inputs):
+        """The convolution plus bias, before the activation (internal layout)."""
+        return nn.conv(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate, self.groups)
+
+    def call(self, inputs, training=False):
+        return activations.apply(self.activation, self.convolve(inputs))
+
+    def compute_output_shape(self, input_shape):
+        spatial = conv_output_shape(input_shape[1:-1], self.kernel_size, self.strides, self.padding,
+                                    self.dilation_rate, owner=f"Layer '{self.name}' ({type(self).__name__})")
+        return (input_shape[0], *spatial, self.filters)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(
+            filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
+            padding=self.padding, data_format="channels_last", dilation_rate=list(self.dilation_rate),
+            groups=self.groups, activation=activations.serialize(self.activation), use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
+        )
+        return cfg
+
+
+@register
+class Conv1D(BaseConv):
+    """1-D convolution over (batch, steps, channels); padding may also be 'causal' (zeros before only).
+
+    Example:
+        >>> Conv1D(64, 3)(np.zeros((2, 10, 8))).shape
+        torch.Size([2, 8, 64])
+    """
+
+    _paddings = ("valid", "same", "causal")
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(1, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
+                         use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
+
+
+@register(aliases=("Convolution2D",))
+class Conv2D(BaseConv):
+    """2-D convolution over (batch, height, width, channels).
+
+    Example:
+        >>> Conv2D(64, 3)(np.zeros((2, 32, 32, 3))).shape
+        torch.Size([2, 30, 30, 64])
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
+                         use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
+
+
+@register(aliases=("Convolution3D",))
+class Conv3D(BaseConv):
+    """3-D convolution over (batch, depth, height, width, channels).
+
+    Example:
+        >>> Conv3D(8, 3)(np.zeros((1, 5, 6, 7, 2))).shape
+        torch.Size([1, 3, 4, 5, 8])
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1, 1), groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 **kwargs):
+        super().__init__(3, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
+                         use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
+
+
+Convolution2D = Conv2D
+Convolution3D = Conv3D

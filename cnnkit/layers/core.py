@@ -1,0 +1,178 @@
+"""Core layers: Dense, Activation, Dropout, Rescaling."""
+
+import numpy as np
+import torch
+
+from cnnkit import activations
+from cnnkit import initializers
+from cnnkit import regularizers
+from cnnkit.layers.base import Layer
+from cnnkit.layers.base import check_rank
+from cnnkit.layers.base import register
+from cnnkit.layers.convolutional import check_unsupported
+from cnnkit.ops import layout
+from cnnkit.ops import nn
+
+
+@register
+class Dense(Layer):
+    """Fully connected layer: `activation(x @ kernel + bias)` over the last axis.
+
+    Args:
+        units: output size.
+        activation: name or callable (default: none).
+        use_bias: default True.
+        kernel_initializer, bias_initializer: default 'glorot_uniform' and 'zeros'.
+        kernel_regularizer, bias_regularizer: optional penalties.
+
+    Input shape:
+        (batch, ..., in_features).
+
+    Output shape:
+        (batch, ..., units).
+
+    Note:
+        The kernel is stored as torch.nn.Linear's (units, in_features); `get_weights()` gives Keras's
+        (in_features, units).
+
+    Example:
+        >>> Dense(10)(np.zeros((4, 784))).shape
+        torch.Size([4, 10])
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive int. Received: units={units!r}")
+        check_unsupported("Dense", activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                          bias_constraint=bias_constraint)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, 2, exact=False)
+        if input_shape[-1] is None:
+            raise ValueError(f"Layer '{self.name}' (Dense): the last axis of the input must be known. "
+                             f"Received input_shape={tuple(input_shape)}")
+        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer, self.kernel_regularizer,
+                        kind="dense")
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+        else:
+            self.bias = None
+
+    def call(self, inputs, training=False):
+        return activations.apply(self.activation, nn.dense(inputs, self.kernel, self.bias))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(
+            units=self.units, activation=activations.serialize(self.activation), use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
+        )
+        return cfg
+
+
+@register
+class Activation(Layer):
+    """Applies an activation function by name or callable; softmax runs over the channel (last Keras) axis.
+
+    Example:
+        >>> Activation('relu')(np.array([[-1.0, 2.0]]))
+        tensor([[0., 2.]])
+    """
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs, training=False):
+        return activations.apply(self.activation, inputs)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["activation"] = activations.serialize(self.activation)
+        return cfg
+
+
+@register
+class Dropout(Layer):
+    """Sets a fraction `rate` of inputs to 0 during training and scales the rest by 1 / (1 - rate).
+
+    Args:
+        rate: float in [0, 1).
+        noise_shape: Keras-layout shape of the mask (1 = shared along that axis), e.g. (batch, 1, 1, channels).
+        seed: accepted for Keras compatibility; use `cnnkit.utils.set_random_seed` for repeatable runs.
+
+    Note:
+        Active only when called with training=True (as `fit` does), whatever torch's train()/eval() mode.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout: rate must be a float in [0, 1). Received: rate={rate!r}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+
+    def call(self, inputs, training=False):
+        noise_shape = None
+        if self.noise_shape is not None:
+            shape = [n if n is not None else d for n, d in zip(self.noise_shape, layout.shape_to_keras(inputs.shape))]
+            noise_shape = layout.shape_to_internal(shape)
+        return nn.dropout(inputs, self.rate, training, noise_shape)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape),
+                   seed=self.seed)
+        return cfg
+
+
+@register
+class Rescaling(Layer):
+    """`x * scale + offset`; scale and offset may be per-channel lists (broadcast over the last Keras axis).
+
+    Example:
+        >>> Rescaling(1 / 255)(np.array([[255.0]]))
+        tensor([[1.]])
+    """
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.offset = _float_or_list(scale, "scale"), _float_or_list(offset, "offset")
+
+    def _constant(self, value, like):
+        tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+        if tensor.dim() == 1 and like.dim() >= 3:
+            tensor = tensor.reshape(-1, *([1] * (like.dim() - 2)))
+        return tensor
+
+    def call(self, inputs, training=False):
+        return inputs * self._constant(self.scale, inputs) + self._constant(self.offset, inputs)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(scale=self.scale, offset=self.offset)
+        return cfg
+
+
+def _float_or_list(value, name):
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim > 1:
+        raise ValueError(f"Rescaling: {name} must be a number or a 1-D list. Received: {name}={value!r}")
+    return float(array) if array.ndim == 0 else array.tolist()

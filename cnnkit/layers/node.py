@@ -1,0 +1,84 @@
+"""Symbolic tensors and nodes: the record of layer calls from which functional models are built.
+
+Calling a layer on a `SymbolicTensor` (what `Input` returns) computes no numbers: it builds the layer, infers
+the output shape with `compute_output_shape`, and records a `Node` (layer, inputs, outputs). A Model walks these
+nodes back from its outputs.
+
+These live beside `Layer` (not in `models/`) because `Layer.__call__` creates them.
+"""
+
+import itertools
+
+_node_ids = itertools.count()
+
+
+class SymbolicTensor:
+    """A placeholder with a Keras-layout shape (batch first, None for unknown) and no value.
+
+    Attributes:
+        shape: tuple, e.g. (None, 28, 28, 1).
+        dtype: str, e.g. 'float32'.
+        name: str.
+        history: (layer, node_index, tensor_index) of the call that produced it.
+    """
+
+    def __init__(self, shape, dtype="float32", name=None):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = dtype
+        self.name = name
+        self.history = None
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(
+            f"{self!r} is symbolic (it has a shape but no values). Build a Model from it and call "
+            "model.predict(x), or call the layer on real data."
+        )
+
+    def __bool__(self):
+        raise TypeError(f"{self!r} is symbolic and has no truth value.")
+
+    __hash__ = object.__hash__
+
+
+class Node:
+    """One call of `layer` on `inputs` (flat list of SymbolicTensor) that produced `outputs` (flat list)."""
+
+    def __init__(self, layer, inputs, outputs, input_is_list, output_is_list, call_kwargs=None):
+        self.id = next(_node_ids)
+        self.layer = layer
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.input_is_list = input_is_list
+        self.output_is_list = output_is_list
+        self.call_kwargs = dict(call_kwargs or {})
+        node_index = len(layer._inbound_nodes)
+        layer._inbound_nodes.append(self)
+        for i, tensor in enumerate(self.outputs):
+            tensor.history = (layer, node_index, i)
+
+    @property
+    def parent_nodes(self):
+        """The nodes that produced this node's inputs."""
+        return [t.history[0]._inbound_nodes[t.history[1]] for t in self.inputs]
+
+
+def flatten(structure):
+    """(flat list, was_list) for a tensor or a list/tuple of tensors."""
+    if isinstance(structure, (list, tuple)):
+        return list(structure), True
+    return [structure], False
+
+
+def is_symbolic(structure):
+    items, _ = flatten(structure)
+    kinds = [isinstance(t, SymbolicTensor) for t in items]
+    if any(kinds) and not all(kinds):
+        raise ValueError("A layer was called on a mix of symbolic tensors (from Input) and real data.")
+    return bool(kinds) and kinds[0]

@@ -1,0 +1,165 @@
+"""Reshaping layers: Flatten, Reshape, ZeroPadding1D/2D/3D."""
+
+import math
+
+from cnnkit.layers.base import Layer
+from cnnkit.layers.base import check_rank
+from cnnkit.layers.base import register
+from cnnkit.layers.convolutional import check_data_format
+from cnnkit.ops import layout
+from cnnkit.ops import nn
+
+
+@register
+class Flatten(Layer):
+    """Flattens all axes but the batch, in Keras (channels_last) order, so Dense weights port unchanged.
+
+    Example:
+        >>> Flatten()(np.zeros((2, 3, 3, 64))).shape
+        torch.Size([2, 576])
+    """
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        check_data_format(data_format, "Flatten")
+
+    def call(self, inputs, training=False):
+        return nn.flatten(inputs)
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        return (input_shape[0], None if None in rest else math.prod(rest))
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["data_format"] = "channels_last"
+        return cfg
+
+
+@register
+class Reshape(Layer):
+    """Reshapes to `target_shape` (without the batch axis; one entry may be -1), in Keras layout.
+
+    Example:
+        >>> Reshape((7, 7, 16))(np.zeros((2, 784))).shape
+        torch.Size([2, 7, 7, 16])
+    """
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        target = (target_shape,) if isinstance(target_shape, int) else tuple(target_shape)
+        if not target or any(not isinstance(d, int) or (d < 1 and d != -1) for d in target) or target.count(-1) > 1:
+            raise ValueError(f"Reshape: target_shape must be a tuple of positive ints with at most one -1. "
+                             f"Received: target_shape={target_shape!r}")
+        self.target_shape = target
+
+    def compute_output_shape(self, input_shape):
+        known = input_shape[1:]
+        target = list(self.target_shape)
+        if None in known:
+            return (input_shape[0], *[None if d == -1 else d for d in target])
+        size = math.prod(known)
+        fixed = math.prod(d for d in target if d != -1)
+        if -1 in target:
+            if size % fixed:
+                raise ValueError(f"Layer '{self.name}' (Reshape): cannot reshape {tuple(input_shape)} into "
+                                 f"{self.target_shape}.")
+            target[target.index(-1)] = size // fixed
+        elif fixed != size:
+            raise ValueError(f"Layer '{self.name}' (Reshape): total size of the new shape {self.target_shape} "
+                             f"({fixed}) must equal the input's ({size}, shape {tuple(input_shape)}).")
+        return (input_shape[0], *target)
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+
+    def call(self, inputs, training=False):
+        keras = layout.to_keras(inputs).reshape(inputs.shape[0], *self.target_shape)
+        return layout.to_internal(keras)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["target_shape"] = list(self.target_shape)
+        return cfg
+
+
+def _normalize_padding(padding, rank, owner):
+    error = ValueError(f"{owner}: padding must be an int, a tuple of {rank} ints, or a tuple of {rank} "
+                       f"(before, after) pairs. Received: padding={padding!r}")
+    if isinstance(padding, int) and not isinstance(padding, bool):
+        pads = ((padding, padding),) * rank
+    else:
+        try:
+            items = tuple(padding)
+        except TypeError:
+            raise error from None
+        if rank == 1 and len(items) == 2 and all(isinstance(p, int) for p in items):
+            items = (items,)
+        if len(items) != rank:
+            raise error
+        pads = tuple((p, p) if isinstance(p, int) else tuple(p) for p in items)
+    if any(len(p) != 2 or any(not isinstance(v, int) or v < 0 for v in p) for p in pads):
+        raise error
+    return pads
+
+
+class BaseZeroPadding(Layer):
+    """Adds rows/columns of zeros around the spatial axes.
+
+    Args:
+        rank: 1, 2 or 3.
+        padding: int (same on every side), a tuple of `rank` ints (symmetric per axis), or a tuple of `rank`
+            (before, after) pairs.
+    """
+
+    def __init__(self, rank, padding, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        check_data_format(data_format, type(self).__name__)
+        self.rank = rank
+        self.padding = _normalize_padding(padding, rank, type(self).__name__)
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, self.rank + 2)
+
+    def call(self, inputs, training=False):
+        return nn.pad(inputs, self.padding)
+
+    def compute_output_shape(self, input_shape):
+        spatial = [None if n is None else n + a + b for n, (a, b) in zip(input_shape[1:-1], self.padding)]
+        return (input_shape[0], *spatial, input_shape[-1])
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(padding=[list(p) for p in self.padding], data_format="channels_last")
+        if self.rank == 1:
+            cfg["padding"] = list(self.padding[0])
+        return cfg
+
+
+@register
+class ZeroPadding1D(BaseZeroPadding):
+    """Zeros before/after the steps axis of (batch, steps, channels); padding default 1."""
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(1, padding, data_format, **kwargs)
+
+
+@register
+class ZeroPadding2D(BaseZeroPadding):
+    """Zeros around (batch, height, width, channels); padding default (1, 1).
+
+    Example:
+        >>> ZeroPadding2D(3)(np.zeros((1, 224, 224, 3))).shape
+        torch.Size([1, 230, 230, 3])
+    """
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(2, padding, data_format, **kwargs)
+
+
+@register
+class ZeroPadding3D(BaseZeroPadding):
+    """Zeros around (batch, depth, height, width, channels); padding default (1, 1, 1)."""
+
+    def __init__(self, padding=(1, 1, 1), data_format=None, **kwargs):
+        super().__init__(3, padding, data_format, **kwargs)

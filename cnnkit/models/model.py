@@ -1,0 +1,341 @@
+"""`Model`: a Layer made of layers. Functional (`Model(inputs, outputs)`) or subclassed (override `call`).
+
+A functional model runs its `Graph` on internal-layout tensors; `model(x)` and `predict(x)` convert from and to
+Keras layout once, at the edges. A model can be used as a layer of another model (a frozen backbone inside a
+Sequential), sharing its weights.
+"""
+
+import numpy as np
+import torch
+
+from cnnkit.layers.base import Layer
+from cnnkit.layers.base import deserialize
+from cnnkit.layers.base import serialize
+from cnnkit.layers.input_layer import InputLayer
+from cnnkit.layers.node import SymbolicTensor
+from cnnkit.layers.node import flatten
+from cnnkit.models import summary as summary_module
+from cnnkit.models.graph import Graph
+from cnnkit.ops import layout
+from cnnkit.registry import did_you_mean
+from cnnkit.utils.naming import unique_name
+
+
+class Model(Layer):
+    """A model: `Model(inputs, outputs)` from `Input` and layer calls, or a subclass that defines `call`.
+
+    Args:
+        inputs: a SymbolicTensor from `Input`, or a list of them.
+        outputs: a SymbolicTensor from layer calls, or a list of them (the model then returns a list).
+        name: default 'functional', 'functional_1', ...
+        trainable: False freezes every layer.
+
+    Example:
+        >>> inputs = Input(shape=(32, 32, 3))
+        >>> x = Conv2D(32, 3, activation='relu')(inputs)
+        >>> outputs = Dense(10, activation='softmax')(Flatten()(x))
+        >>> model = Model(inputs, outputs)
+        >>> model.predict(np.zeros((2, 32, 32, 3))).shape
+        (2, 10)
+
+    Note:
+        A subclass that overrides `call(inputs, training=False)` receives and returns Keras-layout tensors, and
+        calls its layers the Keras way (`self.dense(x)`).
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if name is None and type(self) is Model:
+            name = unique_name("functional")
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self._graph = None
+        self._layer_list = []
+        if (inputs is None) != (outputs is None):
+            raise ValueError("Model: give both inputs and outputs (functional model), or neither (subclassed model).")
+        if inputs is not None:
+            self._set_graph(inputs, outputs)
+
+    # ---- structure -----------------------------------------------------------------------------------------
+
+    def _set_graph(self, inputs, outputs):
+        in_items, self._inputs_list = flatten(inputs)
+        out_items, self._outputs_list = flatten(outputs)
+        self._graph = Graph(in_items, out_items, owner=f"Model '{self.name}'")
+        for layer in self._graph.layers:
+            if layer not in self._layer_list:
+                self._track(layer)
+        self.built = True
+        self._build_shapes = [t.shape for t in in_items] if self._inputs_list else in_items[0].shape
+
+    def _track(self, layer):
+        """Registers a layer as a torch submodule under its name (state_dict keys like 'conv2d.kernel')."""
+        self._layer_list.append(layer)
+        key = layer.name
+        if hasattr(type(self), key) or key in self.__dict__ or (key in self._modules and self._modules[key] is not layer):
+            key = f"layer_{len(self._layer_list) - 1}_{key}"
+        self.add_module(key, layer)
+
+    @property
+    def layers(self):
+        """The model's layers in graph order (a functional model includes its InputLayers, as in Keras)."""
+        if self._graph is not None:
+            return list(self._graph.layers)
+        return [m for m in self.children() if isinstance(m, Layer)]
+
+    def get_layer(self, name=None, index=None):
+        """A layer by name or by index in `layers`."""
+        if index is not None:
+            if not isinstance(index, int) or not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"get_layer: index must be an int in [0, {len(self.layers)}). Received: index={index!r}")
+            return self.layers[index]
+        names = [layer.name for layer in self.layers]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: '{name}'.{did_you_mean(name, names)} Existing layers are: {names}.")
+
+    def _require_graph(self, what):
+        if self._graph is None:
+            raise ValueError(
+                f"Model '{self.name}' has not yet been built, so it has no {what}. Build it first: give the first "
+                "layer an input_shape, start with an Input, call model.build(input_shape), or call it on data."
+            )
+        return self._graph
+
+    @property
+    def inputs(self):
+        return list(self._require_graph("inputs").inputs)
+
+    @property
+    def outputs(self):
+        return list(self._require_graph("outputs").outputs)
+
+    @property
+    def input(self):
+        graph = self._require_graph("input")
+        return graph.inputs if self._inputs_list else graph.inputs[0]
+
+    @property
+    def output(self):
+        graph = self._require_graph("output")
+        return graph.outputs if self._outputs_list else graph.outputs[0]
+
+    @property
+    def input_shape(self):
+        inp = self.input
+        return [t.shape for t in inp] if isinstance(inp, list) else inp.shape
+
+    @property
+    def output_shape(self):
+        out = self.output
+        return [t.shape for t in out] if isinstance(out, list) else out.shape
+
+    # ---- weights -------------------------------------------------------------------------------------------
+
+    def _collect(self, getter):
+        seen, out = set(), []
+        for layer in self.layers:
+            for weight in getter(layer):
+                if id(weight) not in seen:
+                    seen.add(id(weight))
+                    out.append(weight)
+        return out
+
+    @property
+    def weights(self):
+        return self._collect(lambda layer: layer.weights)
+
+    @property
+    def trainable_weights(self):
+        return self._collect(lambda layer: layer.trainable_weights) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        return self._collect(lambda layer: layer.non_trainable_weights)
+
+    @property
+    def losses(self):
+        return [loss for layer in self.layers for loss in layer.losses]
+
+    def get_weights(self):
+        """All weights as numpy arrays in Keras layout, layer by layer (Keras's order)."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        expected = sum(len(layer.get_weights()) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"Model '{self.name}' expects {expected} weight arrays (the length of get_weights()); "
+                             f"set_weights received {len(weights)}.")
+        start = 0
+        for layer in self.layers:
+            count = len(layer.get_weights())
+            layer.set_weights(weights[start:start + count])
+            start += count
+
+    def count_params(self):
+        self._require_graph("parameters")
+        return int(sum(w.numel() for w in self.weights))
+
+    # ---- calling -------------------------------------------------------------------------------------------
+
+    def build(self, input_shape):
+        if self._graph is None and type(self).call is not Model.call:
+            return  # subclassed model: its layers build on first call
+        if self._graph is None:
+            raise ValueError(f"Model '{self.name}' has no layers to build.")
+
+    def call(self, inputs, training=False):
+        values, _ = flatten(inputs)
+        outputs = self._graph.run(values, training)
+        return outputs if self._outputs_list else outputs[0]
+
+    def forward(self, inputs, training=False):
+        if self._graph is None and type(self).call is not Model.call:
+            items, was_list = flatten(inputs)
+            keras_in = [layout.to_keras(t) for t in items]
+            out = self.call(keras_in if was_list else keras_in[0], training=training)
+            out_items, out_list = flatten(out)
+            internal = [layout.to_internal(t) for t in out_items]
+            return internal if out_list else internal[0]
+        return super().forward(inputs, training)
+
+    def compute_output_shape(self, input_shape):
+        graph = self._require_graph("output shape")
+        shapes = graph.output_shapes(input_shape if self._inputs_list else [input_shape])
+        return shapes if self._outputs_list else shapes[0]
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Runs the model in inference mode over `x` in batches; returns numpy (a list for several outputs).
+
+        Args:
+            x: numpy array or torch tensor in Keras layout, or a list of them for several inputs.
+            batch_size: default 32.
+            verbose: accepted for Keras compatibility (inference prints nothing here).
+
+        Returns:
+            np.ndarray of shape (n, *output_shape[1:]), or a list of them.
+        """
+        batch_size = 32 if batch_size is None else batch_size
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"predict: batch_size must be a positive int. Received: batch_size={batch_size!r}")
+        items, was_list = flatten(x)
+        arrays = [_as_batchable(a, f"predict: x[{i}]" if was_list else "predict: x") for i, a in enumerate(items)]
+        sizes = {len(a) for a in arrays}
+        if len(sizes) != 1:
+            raise ValueError(f"predict: all inputs must have the same number of samples. Received sizes: {sizes}")
+        n = sizes.pop()
+        device, dtype = self._device(), self._torch_dtype
+        chunks = None
+        was_training = self.training
+        self.eval()
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                batch = [layout.to_internal(_to_torch(a[start:start + batch_size], device, dtype)) for a in arrays]
+                if not self.built:
+                    self._maybe_build(_keras_shape_list(batch, was_list))
+                out = torch.nn.Module.__call__(self, batch if was_list else batch[0], training=False)
+                outs, out_list = flatten(out)
+                host = [layout.to_keras(o).cpu().numpy() for o in outs]
+                chunks = [[h] for h in host] if chunks is None else [c + [h] for c, h in zip(chunks, host)]
+        self.train(was_training)
+        if chunks is None:
+            raise ValueError("predict: x has no samples.")
+        results = [np.concatenate(c) for c in chunks]
+        return results if out_list else results[0]
+
+    def predict_on_batch(self, x):
+        return self.predict(x, batch_size=max(len(a) for a in flatten(x)[0]))
+
+    # ---- inspection and config -----------------------------------------------------------------------------
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None):
+        """Prints the Keras-style table: layers, output shapes, parameter counts, totals."""
+        summary_module.print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                                     expand_nested=expand_nested, show_trainable=show_trainable,
+                                     layer_range=layer_range)
+
+    def get_config(self):
+        graph = self._require_graph("config")
+        layers = []
+        for layer in graph.layers:
+            spec = serialize(layer)
+            spec["name"] = layer.name
+            spec["inbound_nodes"] = [
+                {"args": [_tensor_ref(t) for t in node.inputs] if node.input_is_list else
+                 [_tensor_ref(node.inputs[0])], "kwargs": dict(node.call_kwargs), "as_list": node.input_is_list}
+                for node in layer._inbound_nodes if node in graph.nodes and not isinstance(layer, InputLayer)
+            ]
+            layers.append(spec)
+        return {"name": self.name, "trainable": self.trainable, "layers": layers,
+                "input_layers": [[t.history[0].name, t.history[1], t.history[2]] for t in graph.inputs],
+                "output_layers": [[t.history[0].name, t.history[1], t.history[2]] for t in graph.outputs],
+                "inputs_are_list": self._inputs_list, "outputs_are_list": self._outputs_list}
+
+    @classmethod
+    def from_config(cls, config):
+        return functional_from_config(config)
+
+
+def _tensor_ref(tensor):
+    layer, node_index, index = tensor.history
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": list(tensor.shape), "dtype": tensor.dtype,
+                       "keras_history": [layer.name, node_index, index]}}
+
+
+def functional_from_config(config):
+    """Rebuilds a functional Model from `Model.get_config()` output (new layers, new weights)."""
+    created, tensors = {}, {}
+    for spec in config["layers"]:
+        layer = deserialize(spec)
+        created[spec["name"]] = layer
+        if isinstance(layer, InputLayer):
+            tensors[(layer.name, 0, 0)] = layer.output
+    pending = [s for s in config["layers"] if s["class_name"] != "InputLayer"]
+    for spec in pending:
+        layer = created[spec["name"]]
+        for call in spec["inbound_nodes"]:
+            args = []
+            for ref in call["args"]:
+                name, node_index, index = ref["config"]["keras_history"]
+                key = (name, node_index, index)
+                if key not in tensors:
+                    raise ValueError(f"Model config: layer '{spec['name']}' takes the output of '{name}', which is not "
+                                     "defined before it.")
+                args.append(tensors[key])
+            out = layer(args if call.get("as_list", len(args) > 1) else args[0], **call.get("kwargs", {}))
+            outs = out if isinstance(out, list) else [out]
+            node_index = len(layer._inbound_nodes) - 1
+            for i, tensor in enumerate(outs):
+                tensors[(layer.name, node_index, i)] = tensor
+    inputs = [tensors[tuple(ref)] for ref in config["input_layers"]]
+    outputs = [tensors[tuple(ref)] for ref in config["output_layers"]]
+    return Model(inputs if config.get("inputs_are_list", len(inputs) > 1) else inputs[0],
+                 outputs if config.get("outputs_are_list", len(outputs) > 1) else outputs[0],
+                 name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _as_batchable(value, what):
+    if isinstance(value, SymbolicTensor):
+        raise TypeError(f"{what} is a symbolic tensor; predict needs real data (numpy array or torch tensor).")
+    if isinstance(value, torch.Tensor):
+        return value
+    array = np.asarray(value)
+    if array.dtype == object or array.ndim == 0:
+        raise TypeError(f"{what} must be a numpy array or torch tensor with a batch axis. "
+                        f"Received: {type(value).__name__}")
+    return array
+
+
+def _to_torch(chunk, device, dtype):
+    if isinstance(chunk, torch.Tensor):
+        return chunk.to(device=device, dtype=dtype)
+    return torch.from_numpy(np.ascontiguousarray(chunk)).to(device=device, dtype=dtype)
+
+
+def _keras_shape_list(batch, was_list):
+    shapes = [layout.shape_to_keras(t.shape) for t in batch]
+    return shapes if was_list else shapes[0]

@@ -1,0 +1,147 @@
+"""`model.summary()`: Keras 3's table of layers, output shapes and parameter counts, in plain text."""
+
+import shutil
+
+from cnnkit.layers.input_layer import InputLayer
+
+
+def readable_size(num_bytes):
+    for unit in ("B", "KB", "MB", "GB"):
+        if num_bytes < 1024 or unit == "GB":
+            return f"{num_bytes:.2f} {unit}"
+        num_bytes /= 1024
+
+
+def _count(weights):
+    return sum(w.numel() for w in weights), sum(w.numel() * w.element_size() for w in weights)
+
+
+def _shape_text(shape):
+    if isinstance(shape, list):
+        return "[" + ", ".join(_shape_text(s) for s in shape) + "]"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _class_name(layer):
+    from cnnkit.models.model import Model  # noqa: PLC0415 (same package; avoids an import cycle)
+    from cnnkit.models.sequential import Sequential  # noqa: PLC0415
+    if type(layer) is Model:
+        return "Functional"
+    if isinstance(layer, Sequential):
+        return "Sequential"
+    return type(layer).__name__
+
+
+def _wrap(text, width):
+    """Splits text into lines of at most `width` characters, at spaces, truncating long words with '…'."""
+    lines, current = [], ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if len(candidate) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = word if len(word) <= width else word[:width - 1] + "…"
+    lines.append(current)
+    return lines
+
+
+def _sequential_like(model, graph):
+    if _class_name(model) == "Sequential":
+        return True
+    consumed = {}
+    for node in graph.nodes:
+        if len(node.inputs) > 1:
+            return False
+        for tensor in node.inputs:
+            consumed[id(tensor)] = consumed.get(id(tensor), 0) + 1
+    return len(graph.outputs) == 1 and all(count == 1 for count in consumed.values())
+
+
+def _rows(model, graph, connected):
+    rows = []
+    layers = model.layers
+    for layer in layers:
+        nodes = [n for n in layer._inbound_nodes if graph is not None and n in graph.nodes]
+        if graph is None or not nodes:
+            shape, params = "?", "0 (unbuilt)"
+        else:
+            out = nodes[0].outputs
+            shape = _shape_text([t.shape for t in out] if nodes[0].output_is_list else out[0].shape)
+            params = f"{_count(layer.weights)[0]:,}"
+        row = [f"{layer.name} ({_class_name(layer)})", shape, params]
+        if connected:
+            refs = []
+            for node in nodes:
+                for tensor in node.inputs:
+                    source, node_index, index = tensor.history
+                    refs.append(f"{source.name}[{node_index}][{index}]")
+            row.append(", ".join(refs) if refs and not isinstance(layer, InputLayer) else "-")
+        row.append("Y" if layer.trainable else "N")
+        rows.append(row)
+    return rows
+
+
+def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                  show_trainable=False, layer_range=None):
+    """Prints (or passes line by line to `print_fn`) the summary table of `model`."""
+    graph = model._graph
+    sequential_like = graph is None or _sequential_like(model, graph)
+    header = ["Layer (type)", "Output Shape", "Param #"]
+    aligns = ["left", "left", "right"]
+    if sequential_like:
+        default_length, positions = 88, positions or [0.45, 0.80, 1.0]
+    else:
+        default_length, positions = 108, positions or [0.3, 0.56, 0.70, 1.0]
+        header.append("Connected to")
+        aligns.append("left")
+    if show_trainable:
+        header.append("Trainable")
+        aligns.append("left")
+        positions = [p * 0.9 for p in positions] + [1.0]
+    terminal = shutil.get_terminal_size((80, 24)).columns - 4
+    length = line_length or min(default_length, max(terminal, 60))
+    edges = [0] + [int(p * length) for p in positions]
+    widths = [max(edges[i + 1] - edges[i] - 3, 4) for i in range(len(header))]
+    rows = _rows(model, graph, not sequential_like)
+    if not show_trainable:
+        rows = [r[:-1] for r in rows]
+    if layer_range is not None:
+        names = [layer.name for layer in model.layers]
+        start, end = names.index(layer_range[0]), names.index(layer_range[1])
+        rows = rows[start:end + 1]
+
+    def rule(left, mid, right, fill):
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    def cells(values, sep):
+        wrapped = [_wrap(v, w) for v, w in zip(values, widths)]
+        height = max(len(w) for w in wrapped)
+        out = []
+        for i in range(height):
+            parts = []
+            for lines, w, align in zip(wrapped, widths, aligns):
+                text = lines[i] if i < len(lines) else ""
+                parts.append(f" {text.rjust(w) if align == 'right' else text.ljust(w)} ")
+            out.append(sep + sep.join(parts) + sep)
+        return out
+
+    lines = [f'Model: "{model.name}"', rule("┏", "┳", "┓", "━")]
+    lines += cells(header, "┃")
+    lines.append(rule("┡", "╇", "┩", "━"))
+    for i, row in enumerate(rows):
+        if i:
+            lines.append(rule("├", "┼", "┤", "─"))
+        lines += cells(row, "│")
+    lines.append(rule("└", "┴", "┘", "─"))
+    total, total_bytes = _count(model.weights) if graph is not None else (0, 0)
+    trainable, trainable_bytes = _count(model.trainable_weights) if graph is not None else (0, 0)
+    lines += [
+        f" Total params: {total:,} ({readable_size(total_bytes)})",
+        f" Trainable params: {trainable:,} ({readable_size(trainable_bytes)})",
+        f" Non-trainable params: {total - trainable:,} ({readable_size(total_bytes - trainable_bytes)})",
+    ]
+    emit = print_fn or print
+    for line in lines:
+        emit(line)

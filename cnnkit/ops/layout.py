@@ -1,0 +1,61 @@
+"""Layout conversions between the Keras API (channels_last) and cnnkit's internal torch layout.
+
+Invariant: a tensor of rank >= 3 travels between cnnkit layers in channels-first order, (N, C, *spatial),
+which is the Keras shape (N, *spatial, C) with the last axis moved to position 1. A NHWC tensor moved this way is
+a channels_last-memory NCHW view: no copy is made, and torch's kernels run on it natively. Tensors of rank <= 2
+are the same in both layouts.
+"""
+
+import numpy as np
+
+
+def to_internal(x):
+    """Keras layout (N, *spatial, C) -> internal (N, C, *spatial); a view, no copy."""
+    return x.movedim(-1, 1) if x.dim() >= 3 else x
+
+
+def to_keras(x):
+    """Internal (N, C, *spatial) -> Keras layout (N, *spatial, C); a view, no copy."""
+    return x.movedim(1, -1) if x.dim() >= 3 else x
+
+
+def shape_to_internal(shape):
+    """A Keras-layout shape tuple in internal order."""
+    shape = tuple(shape)
+    return (shape[0], shape[-1], *shape[1:-1]) if len(shape) >= 3 else shape
+
+
+def shape_to_keras(shape):
+    """An internal-order shape tuple in Keras order."""
+    shape = tuple(shape)
+    return (shape[0], *shape[2:], shape[1]) if len(shape) >= 3 else shape
+
+
+def internal_axis(axis, rank):
+    """The internal axis index of Keras axis `axis` (may be negative) for a tensor of `rank` dims."""
+    axis = axis % rank
+    if rank < 3 or axis == 0:
+        return axis
+    return 1 if axis == rank - 1 else axis + 1
+
+
+def kernel_to_torch(kernel):
+    """Keras conv kernel (*k, in, out) -> torch (out, in, *k)."""
+    rank = kernel.ndim - 2
+    return np.ascontiguousarray(np.transpose(kernel, (rank + 1, rank, *range(rank))))
+
+
+def kernel_to_keras(kernel):
+    """Torch conv kernel (out, in, *k) -> Keras (*k, in, out)."""
+    rank = kernel.ndim - 2
+    return np.ascontiguousarray(np.transpose(kernel, (*range(2, rank + 2), 1, 0)))
+
+
+def dense_to_torch(kernel):
+    """Keras Dense kernel (in, out) -> torch (out, in)."""
+    return np.ascontiguousarray(kernel.T)
+
+
+def dense_to_keras(kernel):
+    """Torch Linear weight (out, in) -> Keras (in, out)."""
+    return np.ascontiguousarray(kernel.T)

@@ -1,0 +1,147 @@
+"""Keras semantics for convolution, pooling and normalisation, on torch tensors in cnnkit's internal layout.
+
+All functions take (N, C, *spatial) tensors. What differs from torch.nn.functional:
+- 'same' padding works with any stride and follows TensorFlow: when the total padding is odd, the extra zero
+  goes at the end (bottom/right). Symmetric cases pass the padding to the kernel (no copy); only asymmetric ones
+  pad explicitly, as timm's `pad_same` does.
+- max pooling with 'same' ignores the padded positions (padding with -inf); average pooling with 'same' divides
+  by the number of real (non-padded) inputs in each window.
+- batch normalisation takes Keras's momentum (0.99 = keep 99% of the old statistics; torch's momentum is
+  1 - that) and updates the moving variance with the biased batch variance, as Keras does (torch uses the
+  unbiased one).
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from cnnkit.ops import layout
+from cnnkit.ops.shapes import padding_amounts
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+_AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+
+
+def _torch_pad_arg(pads):
+    """[(before, after) per spatial axis] -> F.pad's flat list, last axis first."""
+    flat = []
+    for before, after in reversed(pads):
+        flat += [before, after]
+    return flat
+
+
+def pad(x, pads, value=0.0):
+    """Pads the spatial axes of an internal-layout tensor; `pads` is [(before, after)] per spatial axis."""
+    if not any(before or after for before, after in pads):
+        return x
+    return F.pad(x, _torch_pad_arg(pads), value=value)
+
+
+def conv(x, kernel, bias, strides, padding, dilation, groups=1):
+    """N-d convolution (cross-correlation, no kernel flip) with Keras padding semantics.
+
+    Args:
+        x: (N, C_in, *spatial).
+        kernel: (C_out, C_in // groups, *kernel_size), torch layout.
+        bias: (C_out,) or None.
+        strides, dilation: tuples of ints, one per spatial axis.
+        padding: 'valid', 'same' or 'causal'.
+
+    Returns:
+        (N, C_out, *out_spatial).
+    """
+    rank = x.dim() - 2
+    pads = padding_amounts(x.shape[2:], kernel.shape[2:], strides, dilation, padding)
+    if all(before == after for before, after in pads):
+        return _CONV[rank](x, kernel, bias, strides, [p[0] for p in pads], dilation, groups)
+    return _CONV[rank](pad(x, pads), kernel, bias, strides, 0, dilation, groups)
+
+
+def _pool_pads(x, pool_size, strides, padding):
+    return padding_amounts(x.shape[2:], pool_size, strides, (1,) * len(pool_size), padding)
+
+
+def _native_pad(pads, pool_size):
+    """The symmetric padding torch's pooling kernels can do themselves, or None."""
+    if all(before == after and before <= k // 2 for (before, after), k in zip(pads, pool_size)):
+        return [p[0] for p in pads]
+    return None
+
+
+def max_pool(x, pool_size, strides, padding):
+    """Max pooling; 'same' never picks a padded position."""
+    rank = x.dim() - 2
+    pads = _pool_pads(x, pool_size, strides, padding)
+    native = _native_pad(pads, pool_size)
+    if native is not None:
+        return _MAX_POOL[rank](x, pool_size, strides, native)
+    return _MAX_POOL[rank](pad(x, pads, value=-math.inf), pool_size, strides)
+
+
+def avg_pool(x, pool_size, strides, padding):
+    """Average pooling; 'same' divides each window by its count of real (non-padded) inputs."""
+    rank = x.dim() - 2
+    pads = _pool_pads(x, pool_size, strides, padding)
+    native = _native_pad(pads, pool_size)
+    if native is not None:
+        return _AVG_POOL[rank](x, pool_size, strides, native, count_include_pad=False)
+    ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
+    counts = _AVG_POOL[rank](pad(ones, pads), pool_size, strides)
+    return _AVG_POOL[rank](pad(x, pads), pool_size, strides) / counts
+
+
+def global_pool(x, mode, keepdims=False):
+    """Mean or max over all spatial axes: (N, C, *spatial) -> (N, C) or (N, C, 1, ...)."""
+    dims = tuple(range(2, x.dim()))
+    if mode == "max":
+        return x.amax(dim=dims, keepdim=keepdims)
+    return x.mean(dim=dims, keepdim=keepdims)
+
+
+def dense(x, kernel, bias):
+    """x @ kernel.T + bias over the Keras last axis; `kernel` is (out, in) (torch.nn.Linear layout)."""
+    if x.dim() >= 3:
+        return F.linear(x.movedim(1, -1), kernel, bias).movedim(-1, 1)
+    return F.linear(x, kernel, bias)
+
+
+def batch_norm(x, gamma, beta, moving_mean, moving_variance, training, momentum, epsilon, axis=1):
+    """Batch normalisation with Keras conventions.
+
+    Args:
+        x: internal-layout tensor; `axis` is the internal feature axis (1 for Keras's default axis=-1).
+        gamma, beta: (C,) tensors or None (scale=False / center=False).
+        moving_mean, moving_variance: (C,) buffers, updated in place when `training`.
+        training: use the batch statistics and update the moving ones.
+        momentum: Keras momentum: moving = moving * momentum + batch * (1 - momentum).
+        epsilon: added to the variance.
+    """
+    if axis != 1:
+        y = batch_norm(x.movedim(axis, 1), gamma, beta, moving_mean, moving_variance, training, momentum,
+                       epsilon)
+        return y.movedim(1, axis)
+    if not training:
+        return F.batch_norm(x, moving_mean, moving_variance, gamma, beta, False, 0.0, epsilon)
+    out, mean, invstd = torch.native_batch_norm(x, gamma, beta, None, None, True, 0.0, epsilon)
+    with torch.no_grad():
+        variance = invstd.reciprocal().square_().sub_(epsilon).clamp_(min=0)
+        moving_mean.mul_(momentum).add_(mean.to(moving_mean.dtype), alpha=1.0 - momentum)
+        moving_variance.mul_(momentum).add_(variance.to(moving_variance.dtype), alpha=1.0 - momentum)
+    return out
+
+
+def flatten(x):
+    """Flattens in Keras (channels_last) order, so Dense weights port unchanged: (N, ...) -> (N, prod)."""
+    return layout.to_keras(x).reshape(x.shape[0], -1)
+
+
+def dropout(x, rate, training, noise_shape=None):
+    """Inverted dropout (kept units scaled by 1 / (1 - rate)), as Keras and torch both do."""
+    if not training or rate == 0.0:
+        return x
+    if noise_shape is None:
+        return F.dropout(x, rate, True)
+    mask = torch.empty(noise_shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - rate)
+    return x * mask / (1.0 - rate)

@@ -1,0 +1,138 @@
+"""Output-size arithmetic and argument normalisation for convolutions and pooling (pure Python ints).
+
+This is the one place the output-size formulas live; layers and the numpy ops call these functions.
+"""
+
+import math
+
+PADDINGS = ("valid", "same", "causal")
+
+
+def normalize_tuple(value, n, name, owner, allow_zero=False):
+    """Turns an int or an iterable of n ints into a tuple of n positive ints, or raises ValueError.
+
+    Example:
+        >>> normalize_tuple(3, 2, "kernel_size", "Conv2D")
+        (3, 3)
+    """
+    if isinstance(value, bool):
+        values = None
+    elif isinstance(value, int):
+        values = (value,) * n
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            values = None
+        if values is not None and (len(values) != n or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in values)):
+            values = None
+    lowest = 0 if allow_zero else 1
+    if values is None or any(v < lowest for v in values):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(
+            f"{owner}: {name} must be a {kind} int or a tuple of {n} {kind} ints. Received: {name}={value!r}"
+        )
+    return values
+
+
+def normalize_padding(padding, owner, allowed=("valid", "same")):
+    """Lower-cases and checks a padding name."""
+    value = padding.lower() if isinstance(padding, str) else padding
+    if value not in allowed:
+        raise ValueError(
+            f"{owner}: padding must be one of {', '.join(repr(a) for a in allowed)}. Received: padding={padding!r}"
+        )
+    return value
+
+
+def conv_output_length(input_length, kernel_size, padding, stride, dilation=1):
+    """Length of a convolution or pooling output along one axis.
+
+    Args:
+        input_length: int, or None for an unknown length (then None is returned).
+        kernel_size: int, the window size K.
+        padding: 'valid', 'same', 'causal', or an int P of zeros added on each side.
+        stride: int S >= 1.
+        dilation: int D >= 1; the window covers (K - 1) * D + 1 inputs.
+
+    Returns:
+        'valid' or P: floor((W - K' + 2P) / S) + 1 with K' the dilated size (the seeds' formula);
+        'same' and 'causal': ceil(W / S).
+
+    Raises:
+        ValueError: a non-positive kernel, stride or dilation, an unknown padding, or a window larger than the
+        padded input.
+
+    Example:
+        >>> conv_output_length(28, 3, "valid", 1)
+        26
+        >>> conv_output_length(7, 3, 1, 2)
+        4
+    """
+    for name, value in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"conv_output_length: {name} must be a positive int. Received: {name}={value!r}")
+    if input_length is None:
+        return None
+    dilated = (kernel_size - 1) * dilation + 1
+    if padding in ("same", "causal"):
+        return -(-input_length // stride)
+    if isinstance(padding, int) and not isinstance(padding, bool):
+        if padding < 0:
+            raise ValueError(f"conv_output_length: padding must be >= 0. Received: padding={padding}")
+        pad = padding
+    elif padding == "valid":
+        pad = 0
+    else:
+        raise ValueError(
+            "conv_output_length: padding must be 'valid', 'same', 'causal' or an int. "
+            f"Received: padding={padding!r}"
+        )
+    if input_length + 2 * pad < dilated:
+        raise ValueError(
+            f"conv_output_length: the window ({dilated} with kernel_size={kernel_size}, dilation={dilation}) is "
+            f"larger than the padded input ({input_length + 2 * pad}). Received: input_length={input_length}, "
+            f"padding={padding!r}"
+        )
+    return (input_length + 2 * pad - dilated) // stride + 1
+
+
+def same_padding(input_length, kernel_size, stride, dilation=1):
+    """(before, after) zeros for 'same' padding, TensorFlow's rule: the extra pixel goes at the end.
+
+    Example:
+        >>> same_padding(32, 3, 2)
+        (0, 1)
+    """
+    dilated = (kernel_size - 1) * dilation + 1
+    out = math.ceil(input_length / stride)
+    total = max((out - 1) * stride + dilated - input_length, 0)
+    return total // 2, total - total // 2
+
+
+def padding_amounts(spatial_shape, kernel_size, strides, dilation, padding):
+    """Per-axis (before, after) padding for 'valid', 'same' or 'causal' (1-D only: all zeros go before)."""
+    if padding == "valid":
+        return tuple((0, 0) for _ in spatial_shape)
+    if padding == "causal":
+        return tuple(((k - 1) * d, 0) for k, d in zip(kernel_size, dilation))
+    return tuple(same_padding(n, k, s, d) for n, k, s, d in zip(spatial_shape, kernel_size, strides, dilation))
+
+
+def conv_output_shape(spatial_shape, kernel_size, strides, padding, dilation, owner="Conv"):
+    """Spatial output shape of a conv/pool; raises a ValueError naming `owner` when it would be empty."""
+    out = []
+    for n, k, s, d in zip(spatial_shape, kernel_size, strides, dilation):
+        if n is None:
+            out.append(None)
+            continue
+        dilated = (k - 1) * d + 1
+        if padding == "valid" and n < dilated:
+            raise ValueError(
+                f"{owner}: the window {tuple(kernel_size)} (dilation_rate={tuple(dilation)}) is larger than the "
+                f"input's spatial shape {tuple(spatial_shape)} with padding='valid'. Use a smaller kernel_size or "
+                "padding='same'."
+            )
+        out.append(conv_output_length(n, k, padding, s, d))
+    return tuple(out)

@@ -1,0 +1,79 @@
+"""One name -> object registry, used for activations, initializers, losses, metrics, optimizers, layers and
+applications.
+
+Unknown names fail with the list of valid ones and a "did you mean ...?" suggestion.
+"""
+
+import difflib
+
+
+def did_you_mean(name, choices):
+    """Returns ' Did you mean 'x'?' for the closest of `choices` to `name`, or ''."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    if not close:
+        lowered = {str(c).lower(): c for c in choices}
+        if str(name).lower() in lowered:
+            close = [lowered[str(name).lower()]]
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def check_kwargs(owner, kwargs, allowed):
+    """Raises TypeError for keyword arguments not in `allowed`, with a suggestion.
+
+    Args:
+        owner: what the keywords were given to, e.g. 'Conv2D' or 'fit()'.
+        kwargs: the unexpected keyword arguments (a dict); empty means all is well.
+        allowed: names that would have been accepted.
+    """
+    for key in kwargs:
+        if key not in allowed:
+            raise TypeError(
+                f"{owner} got an unexpected keyword argument '{key}'.{did_you_mean(key, allowed)}"
+            )
+
+
+class Registry:
+    """A mapping from names (and aliases) to objects, with Keras-style `get`.
+
+    Args:
+        kind: what the registry holds, used in error messages ('activation', 'layer', ...).
+
+    Example:
+        >>> reg = Registry("activation")
+        >>> reg.register("relu", lambda x: x)
+        >>> reg.get("relu") is not None
+        True
+    """
+
+    def __init__(self, kind):
+        self.kind = kind
+        self._objects = {}
+        self._names = {}
+
+    def register(self, name, obj=None, aliases=()):
+        """Registers `obj` under `name` (and `aliases`); usable as a decorator when obj is None."""
+        if obj is None:
+            return lambda o: self.register(name, o, aliases)
+        for key in (name, *aliases):
+            self._objects[key] = obj
+        self._names.setdefault(id(obj), name)
+        return obj
+
+    def names(self):
+        return sorted(self._objects)
+
+    def __contains__(self, name):
+        return name in self._objects
+
+    def lookup(self, name):
+        """Returns the object registered as `name`, or raises ValueError listing the valid names."""
+        if name in self._objects:
+            return self._objects[name]
+        raise ValueError(
+            f"Unknown {self.kind}: '{name}'.{did_you_mean(name, self._objects)} "
+            f"Valid names: {', '.join(self.names())}."
+        )
+
+    def name_of(self, obj):
+        """The canonical registered name of `obj`, or None."""
+        return self._names.get(id(obj))

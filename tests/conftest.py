@@ -1,0 +1,32 @@
+"""Shared fixtures: the Keras oracle (Keras 3 on TensorFlow, imported once per session) and a fresh name scope."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def keras():
+    """Keras 3 with the TensorFlow backend: the reference every numeric test compares against."""
+    import keras as keras_module  # noqa: PLC0415 (import on demand: TensorFlow takes seconds to load)
+
+    if keras_module.backend.backend() != "tensorflow":
+        pytest.fail("The Keras oracle must run on the TensorFlow backend (KERAS_BACKEND=tensorflow).")
+    return keras_module
+
+
+@pytest.fixture(autouse=True)
+def _fresh_names():
+    from cnnkit.utils import clear_session  # noqa: PLC0415
+
+    clear_session()
+    yield
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
