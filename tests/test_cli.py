@@ -1,0 +1,41 @@
+"""The command line: `cnnkit summary` prints the architecture; bad input is one clear line and exit code 2."""
+
+import subprocess
+import sys
+
+from cnnkit import cli
+
+
+def test_summary_lenet_prints_seed_counts(capsys):
+    assert cli.main(["summary", "lenet"]) == 0
+    out = capsys.readouterr().out
+    # Per-layer counts of the seeds' LeNet: (5*5*1+1)*6, (5*5*6+1)*16, 400*120+120, 120*84+84, 84*10+10.
+    for count in ("156", "2,416", "48,120", "10,164", "850"):
+        assert f" {count} │" in out
+    assert "Total params: 61,706" in out
+    assert "(None, 5, 5, 16)" in out
+
+
+def test_summary_input_shape_and_classes(capsys):
+    assert cli.main(["summary", "small", "--input-shape", "32,32,3", "--classes", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "(None, 30, 30, 32)" in out and "(None, 5)" in out
+
+
+def test_misspelt_model_suggests(capsys):
+    assert cli.main(["summary", "lenett"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Did you mean 'lenet'?" in err and len(err.splitlines()) == 1
+
+
+def test_too_small_input_is_one_clear_line(capsys):
+    assert cli.main(["summary", "small", "--input-shape", "10,10,1"]) == 2
+    err = capsys.readouterr().err
+    assert "larger than the input" in err and "Traceback" not in err
+
+
+def test_console_script_runs():
+    proc = subprocess.run([sys.executable, "-m", "cnnkit.cli", "summary", "lenet"], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert 'Model: "lenet"' in proc.stdout
