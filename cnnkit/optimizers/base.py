@@ -1,0 +1,161 @@
+"""`Optimizer`: Keras's optimizer API (names, defaults, clipping, weight decay, schedules) over torch tensors.
+
+An optimizer updates a list of torch parameters from their gradients: `apply(grads, variables)`,
+`apply_gradients(zip(grads, variables))`, or `step(variables)` reading each `variable.grad` (what `fit` uses).
+Updates use torch's multi-tensor (`_foreach`) kernels and keep the step count and learning rate on the host, so
+an update never waits for the device.
+
+Subclasses implement `build_state(variables)` (slot tensors) and `update(variables, grads, lr)`.
+"""
+
+import torch
+
+from cnnkit.optimizers import schedules
+from cnnkit.registry import check_kwargs
+
+
+class Optimizer:
+    """Base class of cnnkit optimizers.
+
+    Args:
+        learning_rate: a float or a `LearningRateSchedule` (called with the step count). The old keyword `lr`
+            is accepted too (the seeds write `Adam(lr=0.01)`).
+        weight_decay: decoupled weight decay: each step first does `w -= w * weight_decay * lr` (Keras's rule).
+        clipnorm: clip each gradient to this L2 norm.
+        clipvalue: clip each gradient element to [-clipvalue, clipvalue].
+        global_clipnorm: clip all gradients together to this global L2 norm.
+        name: the optimizer's name.
+    """
+
+    _defaults = {}
+
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None, **kwargs):
+        if "lr" in kwargs:
+            learning_rate = kwargs.pop("lr")
+        kwargs.pop("use_ema", None)
+        kwargs.pop("loss_scale_factor", None)
+        kwargs.pop("gradient_accumulation_steps", None)
+        check_kwargs(type(self).__name__, kwargs, self._accepted())
+        if clipnorm is not None and global_clipnorm is not None:
+            raise ValueError(f"{type(self).__name__}: give at most one of clipnorm and global_clipnorm. Received: "
+                             f"clipnorm={clipnorm}, global_clipnorm={global_clipnorm}")
+        for arg, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm),
+                           ("weight_decay", weight_decay)):
+            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+                raise ValueError(f"{type(self).__name__}: {arg} must be a float >= 0. Received: {arg}={value!r}")
+        self._learning_rate = self._check_lr(learning_rate)
+        self.weight_decay, self.clipnorm, self.clipvalue = weight_decay, clipnorm, clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+        self._variables = None
+
+    @classmethod
+    def _accepted(cls):
+        import inspect  # noqa: PLC0415
+        names = {"lr"}
+        for klass in cls.__mro__:
+            if "__init__" in vars(klass):
+                names.update(inspect.signature(vars(klass)["__init__"]).parameters)
+        return sorted(names - {"self", "kwargs"})
+
+    def _check_lr(self, value):
+        if isinstance(value, schedules.LearningRateSchedule) or callable(value):
+            return value
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{type(self).__name__}: learning_rate must be a float >= 0 or a schedule. "
+                             f"Received: learning_rate={value!r}")
+        return float(value)
+
+    @property
+    def learning_rate(self):
+        """The current learning rate (a float; a schedule is evaluated at the current step)."""
+        if callable(self._learning_rate):
+            return float(self._learning_rate(self.iterations))
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._learning_rate = self._check_lr(float(value) if isinstance(value, torch.Tensor) else value)
+
+    lr = learning_rate
+
+    # ---- state ---------------------------------------------------------------------------------------------
+
+    def build(self, variables):
+        """Creates the slot tensors for `variables` (called on the first update)."""
+        self._variables = list(variables)
+        self.build_state(self._variables)
+
+    def build_state(self, variables):
+        """Subclasses create their per-variable slots here."""
+
+    def _zeros(self, variables, fill=0.0):
+        return [torch.full_like(v, fill, memory_format=torch.preserve_format) for v in variables]
+
+    # ---- updates -------------------------------------------------------------------------------------------
+
+    def _clip(self, grads):
+        if self.clipvalue is not None:
+            grads = [g.clamp(-self.clipvalue, self.clipvalue) for g in grads]
+        if self.clipnorm is not None:
+            norms = torch._foreach_norm(grads)
+            grads = [g * (self.clipnorm / n.clamp(min=self.clipnorm)) for g, n in zip(grads, norms)]
+        if self.global_clipnorm is not None:
+            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            grads = torch._foreach_mul(grads, self.global_clipnorm / total.clamp(min=self.global_clipnorm))
+        return grads
+
+    @torch.no_grad()
+    def apply(self, grads, variables):
+        """Updates `variables` (torch tensors, in place) from `grads` (same order; None entries are skipped)."""
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        if not pairs:
+            return
+        grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
+        if self._variables is None:
+            self.build(variables)
+        elif len(variables) != len(self._variables) or any(a is not b for a, b in zip(variables, self._variables)):
+            raise ValueError(
+                f"{type(self).__name__} was built for {len(self._variables)} variables and now receives a different "
+                "set. Create a new optimizer (or recompile the model) after changing which weights are trainable."
+            )
+        grads = self._clip([g.to(v.dtype) for g, v in zip(grads, variables)])
+        lr = self.learning_rate
+        if self.weight_decay:
+            torch._foreach_mul_(variables, 1.0 - self.weight_decay * lr)
+        self.update(variables, grads, lr)
+        self.iterations += 1
+
+    def apply_gradients(self, grads_and_vars):
+        """Keras's form: `optimizer.apply_gradients(zip(grads, variables))`."""
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def step(self, variables):
+        """Updates `variables` from their `.grad` (the torch way; used by `fit`)."""
+        self.apply([v.grad for v in variables], variables)
+
+    def update(self, variables, grads, lr):
+        raise NotImplementedError
+
+    # ---- config --------------------------------------------------------------------------------------------
+
+    def get_config(self):
+        lr = self._learning_rate
+        return {"name": self.name,
+                "learning_rate": schedules.serialize(lr) if isinstance(lr, schedules.LearningRateSchedule) else lr,
+                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
+                "global_clipnorm": self.global_clipnorm}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+        return cls(**config)
+
+    def slots(self):
+        """{slot name: [tensor per variable]} — the optimizer state, for saving."""
+        return {}
