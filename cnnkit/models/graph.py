@@ -1,8 +1,9 @@
 """The layer graph of a functional model: walk, order, validate, and run.
 
 `Graph(inputs, outputs)` walks the nodes recorded by symbolic layer calls back from `outputs`, orders them
-(creation order is a topological order, since a node's inputs always exist before it), checks every path
-reaches one of `inputs`, and compiles a flat execution plan of slot indices: running the model is one loop over
+(creation order is a topological order, since a node's inputs always exist before it), lists the layers in
+Keras's order (by depth, which `get_weights()` and the summary follow), checks every path reaches one of
+`inputs`, and compiles a flat execution plan of slot indices: running the model is one loop over
 that plan with no dictionary lookups and with intermediate tensors released after their last use.
 
 One rewrite is applied to the plan: a convolution whose activation is monotonic (relu, sigmoid, tanh, ...)
@@ -68,31 +69,75 @@ class Graph:
         for t in self.inputs:
             if not isinstance(t.history[0], InputLayer):
                 raise ValueError(f"{owner}: every input must come from Input(...). Received: {t!r}")
-        input_ids = {id(t) for t in self.inputs}
-        nodes = {}
-        stack = [t for t in self.outputs]
-        while stack:
-            tensor = stack.pop()
-            layer, node_index, _ = tensor.history
-            node = layer._inbound_nodes[node_index]
-            if node.id in nodes:
-                continue
-            if isinstance(layer, InputLayer) and id(tensor) not in input_ids:
-                names = [t.name for t in self.inputs]
-                raise ValueError(f"Graph disconnected: cannot obtain the value of tensor {tensor!r} (input layer "
-                                 f"'{layer.name}'). The model's inputs are {names}; pass this one in `inputs` too.")
-            nodes[node.id] = node
-            stack.extend(node.inputs)
-        self.nodes = [nodes[k] for k in sorted(nodes)]
-        self.layers = [t.history[0] for t in self.inputs]
-        for node in self.nodes:
-            if node.layer not in self.layers:
-                self.layers.append(node.layer)
+        post_order, first_seen = self._walk()
+        self.nodes = sorted(post_order, key=lambda n: n.id)
+        self.layers = self._keras_layer_order(post_order, first_seen)
         names = [layer.name for layer in self.layers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"{owner}: all layer names must be unique. Repeated: {duplicates}")
         self._compile()
+
+    def _walk(self):
+        """Depth-first walk back from the outputs, as Keras's `_build_map` does.
+
+        Returns:
+            (nodes in post-order (every node after the nodes it takes inputs from), {id(layer): index of the
+            first visit, in pre-order}).
+        """
+        input_ids = {id(t) for t in self.inputs}
+        finished, post_order, first_seen = set(), [], {}
+
+        def enter(tensor):
+            layer, node_index, _ = tensor.history
+            node = layer._inbound_nodes[node_index]
+            if node.id in finished:
+                return None
+            if isinstance(layer, InputLayer) and id(tensor) not in input_ids:
+                names = [t.name for t in self.inputs]
+                raise ValueError(f"Graph disconnected: cannot obtain the value of tensor {tensor!r} (input layer "
+                                 f"'{layer.name}'). The model's inputs are {names}; pass this one in `inputs` too.")
+            first_seen.setdefault(id(layer), len(first_seen))
+            return [node, 0]
+
+        for output in self.outputs:
+            root = enter(output)
+            stack = [] if root is None else [root]
+            while stack:
+                frame = stack[-1]
+                node, position = frame
+                if position < len(node.inputs):
+                    frame[1] += 1
+                    child = enter(node.inputs[position])
+                    if child is not None:
+                        stack.append(child)
+                else:
+                    stack.pop()
+                    finished.add(node.id)
+                    post_order.append(node)
+        return post_order, first_seen
+
+    def _keras_layer_order(self, post_order, first_seen):
+        """The layers in Keras's order: by decreasing depth (distance to the outputs), ties in walk order.
+
+        Keras orders a functional model's `layers` (and so `weights`, `get_weights()`, the summary rows) this
+        way, not in creation order; following it lets `set_weights(keras_model.get_weights())` port weights.
+        A shared layer takes the largest depth of its calls; inputs that no output depends on come at depth 0.
+        """
+        node_depth, layer_depth = {}, {}
+        in_graph = {node.id for node in post_order}
+        for node in reversed(post_order):
+            depth = max(node_depth.setdefault(node.id, 0), layer_depth.get(id(node.layer), 0))
+            layer_depth[id(node.layer)] = node_depth[node.id] = depth
+            for parent in node.parent_nodes:
+                if parent.id in in_graph:
+                    node_depth[parent.id] = max(depth + 1, node_depth.get(parent.id, 0))
+        layers = {id(node.layer): node.layer for node in post_order}
+        for tensor in self.inputs:
+            layer = tensor.history[0]
+            if id(layer) not in layer_depth:
+                layers[id(layer)], layer_depth[id(layer)], first_seen[id(layer)] = layer, 0, -1
+        return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
 
     def _compile(self):
         tensors = list(self.inputs)

@@ -10,18 +10,22 @@ import torch
 
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import deserialize
+from cnnkit.layers.base import register
 from cnnkit.layers.base import serialize
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
 from cnnkit.layers.node import flatten
 from cnnkit.models import summary as summary_module
+from cnnkit.models import saving
 from cnnkit.models.graph import Graph
 from cnnkit.ops import layout
 from cnnkit.registry import did_you_mean
+from cnnkit.training.trainer import Trainer
 from cnnkit.utils.naming import unique_name
 
 
-class Model(Layer):
+@register(aliases=("Functional",))
+class Model(Trainer, Layer):
     """A model: `Model(inputs, outputs)` from `Input` and layer calls, or a subclass that defines `call`.
 
     Args:
@@ -201,54 +205,67 @@ class Model(Layer):
             return internal if out_list else internal[0]
         return super().forward(inputs, training)
 
+    def __call__(self, inputs, training=None, **kwargs):
+        """Keras's call (data or symbolic tensors, Keras layout), with the inputs checked against the model's."""
+        if self._graph is not None:
+            items, was_list = flatten(inputs)
+            items = self._conform_inputs(items)
+            inputs = items if was_list else items[0]
+        return super().__call__(inputs, training=training, **kwargs)
+
+    def _conform_inputs(self, items):
+        """Checks data (or symbolic tensors) against the model's inputs, as Keras does.
+
+        Data with one axis too few whose expected last axis is 1 gets that axis (MNIST images (n, 28, 28) go into
+        a model with Input(shape=(28, 28, 1))), and data with an extra last axis of size 1 loses it (Keras's rank
+        adjustment).
+
+        Returns:
+            The list of (possibly reshaped) inputs.
+
+        Raises:
+            ValueError: a wrong number of inputs, or a shape that does not fit, named with the expected shape.
+        """
+        graph = self._graph
+        if graph is None or type(self).call is not Model.call:
+            return items
+        if len(items) != len(graph.inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(graph.inputs)} input(s) with shapes "
+                             f"{[t.shape for t in graph.inputs]}, but received {len(items)} input(s).")
+        conformed = []
+        for index, (value, reference) in enumerate(zip(items, graph.inputs)):
+            if not isinstance(value, (SymbolicTensor, torch.Tensor, np.ndarray)):
+                value = np.asarray(value)
+            expected, shape = reference.shape, tuple(value.shape)
+            if not isinstance(value, SymbolicTensor):
+                if len(shape) == len(expected) + 1 and shape[-1] == 1:
+                    value = value[..., 0]
+                elif len(shape) == len(expected) - 1 and expected[-1] == 1:
+                    value = value[..., None]
+            found = tuple(value.shape)
+            if len(found) != len(expected) or any(e is not None and f is not None and e != f
+                                                  for e, f in zip(expected[1:], found[1:])):
+                raise ValueError(f"Input {index} of model '{self.name}' is incompatible with the model: expected "
+                                 f"shape={expected}, found shape={shape}")
+            conformed.append(value)
+        return conformed
+
     def compute_output_shape(self, input_shape):
         graph = self._require_graph("output shape")
         shapes = graph.output_shapes(input_shape if self._inputs_list else [input_shape])
         return shapes if self._outputs_list else shapes[0]
 
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Runs the model in inference mode over `x` in batches; returns numpy (a list for several outputs).
+    def save_weights(self, filepath, overwrite=True):
+        """Writes the weights: '.weights.h5' (Keras 3 layout) or '.h5'/'.hdf5' (tf.keras layout); atomic."""
+        saving.save_weights(self, filepath, overwrite)
 
-        Args:
-            x: numpy array or torch tensor in Keras layout, or a list of them for several inputs.
-            batch_size: default 32.
-            verbose: accepted for Keras compatibility (inference prints nothing here).
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False):
+        """Reads weights written by cnnkit or Keras ('.weights.h5', '.h5'/'.hdf5', or a '.keras' archive)."""
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
 
-        Returns:
-            np.ndarray of shape (n, *output_shape[1:]), or a list of them.
-        """
-        batch_size = 32 if batch_size is None else batch_size
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"predict: batch_size must be a positive int. Received: batch_size={batch_size!r}")
-        items, was_list = flatten(x)
-        arrays = [_as_batchable(a, f"predict: x[{i}]" if was_list else "predict: x") for i, a in enumerate(items)]
-        sizes = {len(a) for a in arrays}
-        if len(sizes) != 1:
-            raise ValueError(f"predict: all inputs must have the same number of samples. Received sizes: {sizes}")
-        n = sizes.pop()
-        device, dtype = self._device(), self._torch_dtype
-        chunks = None
-        was_training = self.training
-        self.eval()
-        with torch.inference_mode():
-            for start in range(0, n, batch_size):
-                batch = [layout.to_internal(_to_torch(a[start:start + batch_size], device, dtype)) for a in arrays]
-                if not self.built:
-                    self._maybe_build(_keras_shape_list(batch, was_list))
-                out = torch.nn.Module.__call__(self, batch if was_list else batch[0], training=False)
-                outs, out_list = flatten(out)
-                host = [layout.to_keras(o).cpu().numpy() for o in outs]
-                chunks = [[h] for h in host] if chunks is None else [c + [h] for c, h in zip(chunks, host)]
-        self.train(was_training)
-        if chunks is None:
-            raise ValueError("predict: x has no samples.")
-        results = [np.concatenate(c) for c in chunks]
-        return results if out_list else results[0]
-
-    def predict_on_batch(self, x):
-        return self.predict(x, batch_size=max(len(a) for a in flatten(x)[0]))
-
-    # ---- inspection and config -----------------------------------------------------------------------------
+    def save(self, filepath, overwrite=True, include_optimizer=True):
+        """Saves architecture, weights and optimizer state: '.keras' (zip) or '.h5'/'.hdf5'; atomic."""
+        saving.save_model(self, filepath, overwrite, include_optimizer)
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None):
@@ -259,19 +276,31 @@ class Model(Layer):
 
     def get_config(self):
         graph = self._require_graph("config")
+        # A layer may also have been called outside this model (a backbone used in two models): number only the
+        # calls that belong to this graph, as Keras does, so that from_config finds them on the new layers.
+        in_graph = {node.id for node in graph.nodes}
+        node_index = {}
+        for layer in graph.layers:
+            calls = [node for node in layer._inbound_nodes if node.id in in_graph]
+            node_index.update((node.id, i) for i, node in enumerate(calls))
+
+        def history(tensor):
+            layer, index, position = tensor.history
+            return [layer.name, node_index[layer._inbound_nodes[index].id], position]
+
         layers = []
         for layer in graph.layers:
             spec = serialize(layer)
             spec["name"] = layer.name
             spec["inbound_nodes"] = [
-                {"args": [_tensor_ref(t) for t in node.inputs] if node.input_is_list else
-                 [_tensor_ref(node.inputs[0])], "kwargs": dict(node.call_kwargs), "as_list": node.input_is_list}
-                for node in layer._inbound_nodes if node in graph.nodes and not isinstance(layer, InputLayer)
+                {"args": [_tensor_ref(t, history(t)) for t in node.inputs], "kwargs": dict(node.call_kwargs),
+                 "as_list": node.input_is_list}
+                for node in layer._inbound_nodes if node.id in in_graph and not isinstance(layer, InputLayer)
             ]
             layers.append(spec)
         return {"name": self.name, "trainable": self.trainable, "layers": layers,
-                "input_layers": [[t.history[0].name, t.history[1], t.history[2]] for t in graph.inputs],
-                "output_layers": [[t.history[0].name, t.history[1], t.history[2]] for t in graph.outputs],
+                "input_layers": [history(t) for t in graph.inputs],
+                "output_layers": [history(t) for t in graph.outputs],
                 "inputs_are_list": self._inputs_list, "outputs_are_list": self._outputs_list}
 
     @classmethod
@@ -279,11 +308,9 @@ class Model(Layer):
         return functional_from_config(config)
 
 
-def _tensor_ref(tensor):
-    layer, node_index, index = tensor.history
+def _tensor_ref(tensor, history):
     return {"class_name": "__keras_tensor__",
-            "config": {"shape": list(tensor.shape), "dtype": tensor.dtype,
-                       "keras_history": [layer.name, node_index, index]}}
+            "config": {"shape": list(tensor.shape), "dtype": tensor.dtype, "keras_history": history}}
 
 
 def functional_from_config(config):
@@ -294,23 +321,28 @@ def functional_from_config(config):
         created[spec["name"]] = layer
         if isinstance(layer, InputLayer):
             tensors[(layer.name, 0, 0)] = layer.output
-    pending = [s for s in config["layers"] if s["class_name"] != "InputLayer"]
-    for spec in pending:
-        layer = created[spec["name"]]
-        for call in spec["inbound_nodes"]:
-            args = []
-            for ref in call["args"]:
-                name, node_index, index = ref["config"]["keras_history"]
-                key = (name, node_index, index)
-                if key not in tensors:
-                    raise ValueError(f"Model config: layer '{spec['name']}' takes the output of '{name}', which is not "
-                                     "defined before it.")
-                args.append(tensors[key])
-            out = layer(args if call.get("as_list", len(args) > 1) else args[0], **call.get("kwargs", {}))
-            outs = out if isinstance(out, list) else [out]
-            node_index = len(layer._inbound_nodes) - 1
-            for i, tensor in enumerate(outs):
-                tensors[(layer.name, node_index, i)] = tensor
+    # Calls are replayed as soon as their inputs exist (a shared layer's later call may need layers listed after
+    # it), each layer's calls in their recorded order, as Keras does.
+    queues = {spec["name"]: list(spec["inbound_nodes"]) for spec in config["layers"]
+              if not isinstance(created[spec["name"]], InputLayer)}
+    while any(queues.values()):
+        progress = False
+        for name, queue in queues.items():
+            while queue and all(tuple(ref["config"]["keras_history"]) in tensors for ref in queue[0]["args"]):
+                call = queue.pop(0)
+                layer = created[name]
+                args = [tensors[tuple(ref["config"]["keras_history"])] for ref in call["args"]]
+                out = layer(args if call.get("as_list", len(args) > 1) else args[0], **call.get("kwargs", {}))
+                node_index = len(layer._inbound_nodes) - 1
+                for i, tensor in enumerate(out if isinstance(out, list) else [out]):
+                    tensors[(layer.name, node_index, i)] = tensor
+                progress = True
+        if not progress:
+            name = next(n for n, q in queues.items() if q)
+            missing = [ref["config"]["keras_history"][0] for ref in queues[name][0]["args"]
+                       if tuple(ref["config"]["keras_history"]) not in tensors]
+            raise ValueError(f"Model config: layer '{name}' takes the output of {missing}, which no layer of the "
+                             "config produces.")
     inputs = [tensors[tuple(ref)] for ref in config["input_layers"]]
     outputs = [tensors[tuple(ref)] for ref in config["output_layers"]]
     return Model(inputs if config.get("inputs_are_list", len(inputs) > 1) else inputs[0],
@@ -318,24 +350,6 @@ def functional_from_config(config):
                  name=config.get("name"), trainable=config.get("trainable", True))
 
 
-def _as_batchable(value, what):
-    if isinstance(value, SymbolicTensor):
-        raise TypeError(f"{what} is a symbolic tensor; predict needs real data (numpy array or torch tensor).")
-    if isinstance(value, torch.Tensor):
-        return value
-    array = np.asarray(value)
-    if array.dtype == object or array.ndim == 0:
-        raise TypeError(f"{what} must be a numpy array or torch tensor with a batch axis. "
-                        f"Received: {type(value).__name__}")
-    return array
-
-
-def _to_torch(chunk, device, dtype):
-    if isinstance(chunk, torch.Tensor):
-        return chunk.to(device=device, dtype=dtype)
-    return torch.from_numpy(np.ascontiguousarray(chunk)).to(device=device, dtype=dtype)
-
-
-def _keras_shape_list(batch, was_list):
-    shapes = [layout.shape_to_keras(t.shape) for t in batch]
-    return shapes if was_list else shapes[0]
+def model_from_config(config):
+    """A model (or layer) from Keras's {'class_name': ..., 'config': ...} form, as written in model files."""
+    return deserialize(config)

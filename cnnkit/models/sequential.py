@@ -2,6 +2,7 @@
 
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import deserialize
+from cnnkit.layers.base import register
 from cnnkit.layers.base import serialize
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
@@ -9,6 +10,7 @@ from cnnkit.models.model import Model
 from cnnkit.utils.naming import unique_name
 
 
+@register
 class Sequential(Model):
     """A stack of layers, each taking the previous one's output.
 

@@ -32,6 +32,31 @@ def _class_name(layer):
     return type(layer).__name__
 
 
+def _column_widths(requested, length):
+    """Text widths of the columns so that the table, borders included, is `length` wide.
+
+    As Keras's rich table does: each column asks for its share of `length` plus one space of padding on each
+    side; the excess over `length` minus the borders is then taken from the columns evenly.
+    """
+    padded = [w + 2 for w in requested]
+    excess = sum(padded) - (length - len(padded) - 1)
+    remaining, columns = excess, len(padded)
+    for i, width in enumerate(padded):
+        cut = min(width, round(remaining / columns)) if remaining > 0 else 0
+        padded[i] = width - cut
+        remaining -= cut
+        columns -= 1
+    return [max(w - 2, 1) for w in padded]
+
+
+def _align(text, width, align):
+    if align == "right":
+        return text.rjust(width)
+    if align == "center":
+        return text.center(width)
+    return text.ljust(width)
+
+
 def _wrap(text, width):
     """Splits text into lines of at most `width` characters, at spaces, truncating long words with '…'."""
     lines, current = [], ""
@@ -48,15 +73,23 @@ def _wrap(text, width):
 
 
 def _sequential_like(model, graph):
+    """Keras's rule: one node per depth, none with several inputs, no shared layer, i.e. a single chain.
+
+    The outputs may be several tensors along the chain (the feature-map model of the seeds is printed without
+    a "Connected to" column, as in Keras).
+    """
     if _class_name(model) == "Sequential":
         return True
-    consumed = {}
+    if len(graph.inputs) != 1:
+        return False
+    consumed, calls = {}, {}
     for node in graph.nodes:
         if len(node.inputs) > 1:
             return False
+        calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
         for tensor in node.inputs:
             consumed[id(tensor)] = consumed.get(id(tensor), 0) + 1
-    return len(graph.outputs) == 1 and all(count == 1 for count in consumed.values())
+    return all(count == 1 for count in consumed.values()) and all(count == 1 for count in calls.values())
 
 
 def _rows(model, graph, connected):
@@ -78,7 +111,7 @@ def _rows(model, graph, connected):
                     source, node_index, index = tensor.history
                     refs.append(f"{source.name}[{node_index}][{index}]")
             row.append(", ".join(refs) if refs and not isinstance(layer, InputLayer) else "-")
-        row.append("Y" if layer.trainable else "N")
+        row.append(("Y" if layer.trainable else "N") if layer.weights else "-")
         rows.append(row)
     return rows
 
@@ -93,17 +126,18 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
     if sequential_like:
         default_length, positions = 88, positions or [0.45, 0.80, 1.0]
     else:
-        default_length, positions = 108, positions or [0.3, 0.56, 0.70, 1.0]
+        default_length, positions = 108, positions or [0.3, 0.56, 0.74, 1.0]
         header.append("Connected to")
         aligns.append("left")
     if show_trainable:
+        default_length += 12
         header.append("Trainable")
-        aligns.append("left")
+        aligns.append("center")
         positions = [p * 0.9 for p in positions] + [1.0]
     terminal = shutil.get_terminal_size((80, 24)).columns - 4
     length = line_length or min(default_length, max(terminal, 60))
     edges = [0] + [int(p * length) for p in positions]
-    widths = [max(edges[i + 1] - edges[i] - 3, 4) for i in range(len(header))]
+    widths = _column_widths([edges[i + 1] - edges[i] for i in range(len(header))], length)
     rows = _rows(model, graph, not sequential_like)
     if not show_trainable:
         rows = [r[:-1] for r in rows]
@@ -123,7 +157,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
             parts = []
             for lines, w, align in zip(wrapped, widths, aligns):
                 text = lines[i] if i < len(lines) else ""
-                parts.append(f" {text.rjust(w) if align == 'right' else text.ljust(w)} ")
+                parts.append(f" {_align(text, w, align)} ")
             out.append(sep + sep.join(parts) + sep)
         return out
 
