@@ -1,6 +1,9 @@
 """Utilities (`cnnkit.utils` mirrors `keras.utils`)."""
 
+import random
+
 import numpy as np
+import torch
 
 from cnnkit.utils.naming import clear_session as clear_session
 
@@ -29,4 +32,13 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     return out
 
 
-__all__ = ["clear_session", "to_categorical"]
+def set_random_seed(seed):
+    """Seeds Python's `random`, numpy and torch (CPU and CUDA), so a run can be repeated exactly."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"set_random_seed: seed must be a non-negative int. Received: seed={seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+__all__ = ["clear_session", "set_random_seed", "to_categorical"]

@@ -1,0 +1,1 @@
+"""Training: the Trainer mixin (compile/fit/evaluate/predict), data adapters and callbacks."""

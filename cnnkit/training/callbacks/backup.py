@@ -1,0 +1,67 @@
+"""BackupAndRestore: a killed run resumes from the last finished epoch, with its weights and optimizer state."""
+
+import os
+import shutil
+
+import h5py
+
+from cnnkit.training.callbacks.callback import Callback
+
+
+class BackupAndRestore(Callback):
+    """Saves weights, optimizer state and the epoch to `backup_dir` after each epoch (or every `save_freq` batches);
+    when `fit` starts again with the same callback and a backup exists, it restores them and continues from the
+    next epoch.
+
+    Args:
+        backup_dir: folder for the backup (created when needed).
+        save_freq: 'epoch' or a number of batches.
+        delete_checkpoint: remove the backup when training finishes normally (default True).
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("BackupAndRestore: backup_dir is required.")
+        if save_freq != "epoch" and (not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' or a positive int. "
+                             f"Received: save_freq={save_freq!r}")
+        self.backup_dir, self.save_freq, self.delete_checkpoint = os.fspath(backup_dir), save_freq, delete_checkpoint
+        self.path = os.path.join(self.backup_dir, "backup.h5")
+        self._epoch, self._batches = 0, 0
+
+    def on_train_begin(self, logs=None):
+        from cnnkit.models import saving  # noqa: PLC0415 (callbacks sit below models)
+        if not os.path.exists(self.path):
+            return
+        with h5py.File(self.path, "r") as f:
+            saving.read_keras3(f["model"], self.model, self.path)
+            saving._read_optimizer(f, self.model)
+            epoch, finished = int(f.attrs["epoch"]), bool(f.attrs["epoch_finished"])
+        self.model._resume_epoch = epoch + 1 if finished else epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq != "epoch":
+            self._batches += 1
+            if self._batches % self.save_freq == 0:
+                self._save(self._epoch, finished=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, finished=True)
+
+    def _save(self, epoch, finished):
+        from cnnkit.models import saving  # noqa: PLC0415
+        from cnnkit.utils.io import atomic_path  # noqa: PLC0415
+        with atomic_path(self.path) as tmp, h5py.File(tmp, "w") as f:
+            saving.write_keras3(f.create_group("model"), self.model)
+            saving._write_optimizer(f, self.model)
+            f.attrs["epoch"] = epoch
+            f.attrs["epoch_finished"] = finished
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+            shutil.rmtree(self.backup_dir, ignore_errors=True)

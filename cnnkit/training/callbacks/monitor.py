@@ -1,0 +1,254 @@
+"""Callbacks that watch a logged quantity: EarlyStopping, ReduceLROnPlateau, ModelCheckpoint; and
+LearningRateScheduler, CSVLogger."""
+
+import csv
+import os
+import warnings
+
+import numpy as np
+
+from cnnkit.training.callbacks.callback import Callback
+
+
+def _mode_is_max(monitor, mode, owner):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+    if mode == "auto":
+        name = monitor.removeprefix("val_")
+        return name in ("acc", "accuracy", "auc") or name.endswith("accuracy") or name.endswith("_acc")
+    return mode == "max"
+
+
+class MonitorCallback(Callback):
+    """Base: tracks the best value of `monitor` ('val_loss' by default) in direction `mode`."""
+
+    def __init__(self, monitor="val_loss", mode="auto", min_delta=0.0, baseline=None):
+        super().__init__()
+        self.monitor, self.min_delta, self.baseline = monitor, abs(min_delta), baseline
+        self.maximize = _mode_is_max(monitor, mode, type(self).__name__)
+        self.best = None
+
+    def improved(self, current, reference):
+        if reference is None:
+            return True
+        if self.maximize:
+            return current - self.min_delta > reference
+        return current + self.min_delta < reference
+
+    def current(self, logs):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            warnings.warn(f"{type(self).__name__}: '{self.monitor}' is not in the logs (available: "
+                          f"{sorted(logs or {})}); skipping this epoch.", stacklevel=3)
+        return value
+
+
+class EarlyStopping(MonitorCallback):
+    """Stops training when `monitor` has not improved by `min_delta` for `patience` epochs (Keras's rules).
+
+    Args:
+        monitor: default 'val_loss'.
+        min_delta, patience, baseline, start_from_epoch: as in Keras.
+        mode: 'auto' (max for accuracies, min otherwise), 'min' or 'max'.
+        restore_best_weights: put back the weights of the best epoch when training ends.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        super().__init__(monitor, mode, min_delta, baseline)
+        self.patience, self.verbose = patience, verbose
+        self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.stopped_epoch, self.best, self.best_weights, self.best_epoch = 0, 0, None, None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = self.current(logs)
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+        self.wait += 1
+        if self.improved(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self.improved(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiplies the learning rate by `factor` when `monitor` stalls for `patience` epochs (Keras's rules)."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__(monitor, mode, min_delta)
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1. Received: factor={factor}")
+        self.factor, self.patience, self.verbose = factor, patience, verbose
+        self.cooldown, self.min_lr = cooldown, min_lr
+        self.wait, self.cooldown_counter = 0, 0
+
+    def on_train_begin(self, logs=None):
+        self.best, self.wait, self.cooldown_counter = None, 0, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        current = self.current(logs)
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.improved(current, self.best):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = float(self.model.optimizer.learning_rate)
+                if old > np.float32(self.min_lr):
+                    new = max(old * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class ModelCheckpoint(MonitorCallback):
+    """Saves the model (or only its weights) after each epoch or every `save_freq` batches.
+
+    Args:
+        filepath: may hold `{epoch:02d}` and any log key, e.g. 'w.{epoch:02d}-{val_loss:.2f}.h5'. '.keras' saves the
+            whole model, '.h5'/'.hdf5' the whole model in Keras's HDF5 layout (or weights only), '.weights.h5' the
+            weights in Keras 3's layout.
+        monitor, mode: what "best" means for save_best_only (default 'val_loss', min).
+        save_best_only: save only when `monitor` improves.
+        save_weights_only: save only the weights.
+        save_freq: 'epoch' or an int number of batches.
+        initial_value_threshold: a value the first saved result must beat.
+
+    Every save writes a temporary file and renames it, so a crash never leaves a half-written checkpoint.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__(monitor, mode)
+        self.filepath, self.verbose = os.fspath(filepath), verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        if save_freq != "epoch" and (not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive int. "
+                             f"Received: save_freq={save_freq!r}")
+        self.save_freq = save_freq
+        self.best = initial_value_threshold
+        self._batches = 0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq != "epoch":
+            self._batches += 1
+            if self._batches % self.save_freq == 0:
+                self._save(self._epoch, dict(logs or {}), batch + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, dict(logs or {}))
+
+    def _save(self, epoch, logs, batch=None):
+        try:
+            path = self.filepath.format(epoch=epoch + 1, batch=batch, **logs)
+        except KeyError as err:
+            raise KeyError(f"ModelCheckpoint: filepath '{self.filepath}' uses {err}, which is not in the logs "
+                           f"(available: epoch, batch, {', '.join(sorted(logs))}).") from None
+        if self.save_best_only:
+            current = self.current(logs)
+            if current is None or not self.improved(current, self.best):
+                if self.verbose > 0 and current is not None:
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                return
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best} to {current:.5f}, saving "
+                      f"model to {path}")
+            self.best = current
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path, overwrite=True)
+        else:
+            self.model.save(path, overwrite=True)
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate at each epoch start to `schedule(epoch, lr)` (or `schedule(epoch)`)."""
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(self.model.optimizer.learning_rate)
+        try:
+            new = self.schedule(epoch, lr)
+        except TypeError:
+            new = self.schedule(epoch)
+        if not isinstance(new, (float, int, np.floating)):
+            raise ValueError(f"LearningRateScheduler: the schedule must return a float. Received: {new!r}")
+        self.model.optimizer.learning_rate = float(new)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {new}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class CSVLogger(Callback):
+    """Writes one CSV row per epoch: epoch, then each log key in sorted order."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self.keys, self.file, self.writer = None, None, None
+
+    def on_train_begin(self, logs=None):
+        exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        self.file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._header_written = exists
+        if exists:
+            with open(self.filename, encoding="utf-8") as existing:
+                self.keys = next(csv.reader(existing, delimiter=self.separator))[1:]
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self.keys is None:
+            self.keys = sorted(logs)
+        if self.writer is None:
+            self.writer = csv.DictWriter(self.file, fieldnames=["epoch", *self.keys], delimiter=self.separator,
+                                         extrasaction="ignore")
+            if not self._header_written:
+                self.writer.writeheader()
+        self.writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self.keys}})
+        self.file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.file is not None:
+            self.file.close()
+        self.file, self.writer = None, None

@@ -1,0 +1,220 @@
+"""Turns what `fit`/`evaluate`/`predict` receive into batches of torch tensors.
+
+Accepted: numpy arrays or torch tensors (x, y, sample_weight; lists for several inputs), Keras-style iterators
+(`__len__` + `__getitem__` returning (x, y) or (x, y, sample_weight), like the directory iterators), Python
+generators or iterables yielding such tuples, and torch DataLoaders.
+
+Arrays are converted to float torch tensors once; each epoch takes one random permutation and gathers batches from
+it, so there is no per-sample Python work and no copy beyond the batch itself.
+"""
+
+import collections.abc
+import math
+
+import numpy as np
+import torch
+
+from cnnkit.layers.node import flatten
+
+
+def _as_tensor(value, what):
+    if isinstance(value, torch.Tensor):
+        return value
+    array = np.asarray(value)
+    if array.dtype == object:
+        raise TypeError(f"{what} must be a numpy array or a torch tensor. Received: {type(value).__name__}")
+    if array.dtype == np.float64:
+        array = array.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _float(tensor):
+    return tensor if tensor.is_floating_point() else tensor.to(torch.float32)
+
+
+def is_array_like(x):
+    items, _ = flatten(x)
+    return all(isinstance(i, (np.ndarray, torch.Tensor, list)) for i in items) and not (
+        isinstance(x, list) and x and not isinstance(x[0], (np.ndarray, torch.Tensor, list)))
+
+
+class ArrayData:
+    """In-memory arrays: shuffled (or not) batches of (x, y, sample_weight) tensors on the host."""
+
+    def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=True, steps=None):
+        items, self.x_is_list = flatten(x)
+        self.xs = [_float(_as_tensor(a, "x")) for a in items]
+        self.y, self.ys = None, None
+        if isinstance(y, (list, tuple)) and y and all(isinstance(v, (np.ndarray, torch.Tensor)) for v in y):
+            self.ys = [_as_tensor(v, "y") for v in y]  # one label array per model output
+        elif y is not None:
+            self.y = _as_tensor(y, "y")
+        self.sample_weight = None if sample_weight is None else _float(_as_tensor(sample_weight, "sample_weight"))
+        sizes = {len(a) for a in self.xs}
+        if self.y is not None:
+            sizes.add(len(self.ys[0]) if self.ys else len(self.y))
+        if self.sample_weight is not None:
+            sizes.add(len(self.sample_weight))
+        if len(sizes) != 1:
+            raise ValueError(f"Data cardinality is ambiguous: x, y and sample_weight must have the same number of "
+                             f"samples. Received sizes: {sorted(sizes)}")
+        self.num_samples = sizes.pop()
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.steps = steps or math.ceil(self.num_samples / batch_size)
+
+    def __len__(self):
+        return self.steps
+
+    def _take(self, index):
+        xs = [a[index] for a in self.xs]
+        y = None
+        if self.ys is not None:
+            y = [v[index] for v in self.ys]
+        elif self.y is not None:
+            y = self.y[index]
+        sw = None if self.sample_weight is None else self.sample_weight[index]
+        return (xs if self.x_is_list else xs[0]), y, sw
+
+    def epoch(self):
+        """Yields (x, y, sample_weight) batches for one epoch."""
+        order = torch.randperm(self.num_samples) if self.shuffle else None
+        step = 0
+        while step < self.steps:
+            for start in range(0, self.num_samples, self.batch_size):
+                if step >= self.steps:
+                    return
+                stop = min(start + self.batch_size, self.num_samples)
+                index = order[start:stop] if order is not None else slice(start, stop)
+                yield self._take(index)
+                step += 1
+            if order is not None:
+                order = torch.randperm(self.num_samples)
+
+
+def unpack(batch):
+    """(x, y, sample_weight) from a batch that is x, (x,), (x, y) or (x, y, sample_weight)."""
+    if isinstance(batch, dict):
+        raise TypeError("Batches must be (x, y) or (x, y, sample_weight) tuples; dicts are not supported.")
+    if isinstance(batch, (tuple, list)) and not isinstance(batch, np.ndarray):
+        if len(batch) == 1:
+            return batch[0], None, None
+        if len(batch) == 2:
+            return batch[0], batch[1], None
+        if len(batch) == 3:
+            return batch[0], batch[1], batch[2]
+        raise ValueError(f"A data batch must be (x, y) or (x, y, sample_weight). Received a tuple of {len(batch)}.")
+    return batch, None, None
+
+
+class IteratorData:
+    """A Keras-style indexable iterator (Sequence / directory iterator), a generator, or a torch DataLoader."""
+
+    def __init__(self, data, steps=None):
+        self.data = data
+        self.indexable = hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(
+            data, torch.utils.data.DataLoader)
+        known = len(data) if hasattr(data, "__len__") else None
+        if steps is None and known is None:
+            raise ValueError("steps_per_epoch (or steps / validation_steps) is required when the data is a generator "
+                             "with no length.")
+        self.steps = steps if steps is not None else known
+        self._iterator = None
+
+    def __len__(self):
+        return self.steps
+
+    def _convert(self, batch):
+        x, y, sw = unpack(batch)
+        items, is_list = flatten(x)
+        xs = [_float(_as_tensor(a, "x")) for a in items]
+        y = None if y is None else _as_tensor(y, "y")
+        sw = None if sw is None else _float(_as_tensor(sw, "sample_weight"))
+        return (xs if is_list else xs[0]), y, sw
+
+    def epoch(self):
+        """Yields (x, y, sample_weight) batches for one epoch (`steps` of them, fewer if a generator runs out)."""
+        if self.indexable:
+            for i in range(self.steps):
+                yield self._convert(self.data[i % len(self.data)])
+            if hasattr(self.data, "on_epoch_end"):
+                self.data.on_epoch_end()
+            return
+        restartable = not isinstance(self.data, collections.abc.Iterator)
+        produced = 0
+        while produced < self.steps:
+            fresh = self._iterator is None
+            if fresh:
+                self._iterator = iter(self.data)
+            try:
+                batch = next(self._iterator)
+            except StopIteration:
+                self._iterator = None
+                if fresh or not restartable:
+                    return  # empty data, or a generator that ran out
+                continue  # a DataLoader or iterable: start a new pass
+            yield self._convert(batch)
+            produced += 1
+
+
+def make(x, y=None, sample_weight=None, batch_size=None, shuffle=True, steps=None, what="x"):
+    """The right adapter for `x`; `y` and `sample_weight` only with arrays."""
+    if x is None:
+        raise ValueError(f"{what} is required. Pass numpy arrays, torch tensors, a data iterator or a DataLoader.")
+    if is_array_like(x):
+        return ArrayData(x, y, sample_weight, 32 if batch_size is None else batch_size, shuffle, steps)
+    if y is not None:
+        raise ValueError("y must not be given when x is a data iterator, generator or DataLoader (it yields "
+                         "(x, y) batches itself).")
+    if sample_weight is not None:
+        raise ValueError("sample_weight must not be given when x is a data iterator; yield (x, y, sample_weight).")
+    return IteratorData(x, steps)
+
+
+def split_validation(x, y, sample_weight, validation_split):
+    """Keras's rule: the last `validation_split` fraction of the arrays (before any shuffling) is validation."""
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"validation_split must be in (0, 1). Received: validation_split={validation_split}")
+    if not is_array_like(x):
+        raise ValueError("validation_split is only supported for arrays; for iterators pass validation_data "
+                         "(e.g. a generator made with subset='validation').")
+    items, _ = flatten(x)
+    n = len(items[0])
+    cut = int(n * (1.0 - validation_split))
+    if cut == 0 or cut == n:
+        raise ValueError(f"validation_split={validation_split} leaves an empty training or validation set for "
+                         f"{n} samples.")
+
+    def part(value, sl):
+        if value is None:
+            return None
+        value_items, value_list = flatten(value)
+        cut_items = [v[sl] for v in value_items]
+        return cut_items if value_list else cut_items[0]
+
+    first, last = slice(0, cut), slice(cut, n)
+    train = (part(x, first), part(y, first), part(sample_weight, first))
+    val = (part(x, last), part(y, last), part(sample_weight, last))
+    return train, val
+
+
+def class_weights_to_sample_weights(y, class_weight):
+    """Per-sample weights from a {class: weight} dict or 'balanced' (n_samples / (n_classes * count))."""
+    labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    if labels.ndim > 1 and labels.shape[-1] > 1:
+        labels = labels.argmax(-1)
+    labels = labels.reshape(len(labels)).astype(np.int64)
+    if class_weight == "balanced":
+        classes, counts = np.unique(labels, return_counts=True)
+        class_weight = {int(c): len(labels) / (len(classes) * n) for c, n in zip(classes, counts)}
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"class_weight must be a dict {{class index: weight}} or 'balanced'. "
+                         f"Received: {class_weight!r}")
+    missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
+    if missing:
+        raise ValueError(f"class_weight has no weight for classes {missing} present in y.")
+    table = np.zeros(max(max(class_weight), labels.max()) + 1, dtype=np.float32)
+    for cls, weight in class_weight.items():
+        table[int(cls)] = weight
+    return table[labels]

@@ -1,0 +1,382 @@
+"""`Trainer`: compile / fit / evaluate / predict, mixed into `Model`.
+
+The trainer sees the model only through `torch.nn.Module.__call__` (internal layout in and out),
+`trainable_weights`, `losses`, `layers` and `get/set_weights`, so it needs nothing from `cnnkit.models`.
+
+Speed rules: the model runs in torch's channels-first layout with channels_last memory (inputs are moved by a view);
+losses and metrics accumulate on the device; nothing reads a number from the device inside the step loop unless a
+callback asks for batch logs (the progress bar reads them a few times a second).
+"""
+
+import warnings
+
+import numpy as np
+import torch
+
+from cnnkit import config
+from cnnkit import losses as losses_module
+from cnnkit import metrics as metrics_module
+from cnnkit import optimizers
+from cnnkit.layers.node import flatten
+from cnnkit.ops import layout
+from cnnkit.registry import check_kwargs
+from cnnkit.training import data_adapter
+from cnnkit.training.callbacks.callback import CallbackList
+from cnnkit.training.callbacks.callback import History
+from cnnkit.training.callbacks.callback import LazyLogs
+from cnnkit.training.callbacks.progbar import ProgbarLogger
+
+_module_call = torch.nn.Module.__call__
+
+
+def _resolve_verbose(verbose):
+    if verbose == "auto":
+        import sys  # noqa: PLC0415
+        return 1 if sys.stdout.isatty() else 2
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
+    return verbose
+
+
+def _per_output(value, names, what):
+    """One entry per model output from a single value (shared by all outputs), a list, or a {name: value} dict."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"compile: {what} names outputs {unknown} that the model does not have: {names}.")
+        return [value.get(name) for name in names]
+    if len(names) == 1:
+        return [value]
+    if isinstance(value, (list, tuple)) and what != "metrics":
+        if len(value) != len(names):
+            raise ValueError(f"compile: {what} has {len(value)} entries for a model with {len(names)} outputs "
+                             f"{names}.")
+        return list(value)
+    if what == "metrics" and value and all(isinstance(v, (list, tuple)) for v in value):
+        return _per_output(list(value), names, "metric lists")
+    return [value] * len(names)
+
+
+class Trainer:
+    """Keras's training API for a model."""
+
+    compiled = False
+
+    # ---- compile -------------------------------------------------------------------------------------------
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, jit_compile=False,
+                weighted_metrics=None, **kwargs):
+        """Configures training.
+
+        Args:
+            optimizer: a name ('adam', 'rmsprop', 'sgd', ...) or an optimizer object.
+            loss: a name, a Loss object or a function `fn(y_true, y_pred)`; a list or {output name: loss} dict
+                for several outputs.
+            metrics: a list of names ('accuracy', 'acc', 'sparse_categorical_accuracy', 'mse', ...), objects or
+                functions; 'accuracy' picks the binary/categorical/sparse variant from the shapes, as Keras.
+                Logged under the name written ('acc' gives 'acc' and 'val_acc'). As in Keras, these ignore
+                sample_weight and class_weight.
+            weighted_metrics: metrics weighted by sample_weight / class_weight (logged with a 'weighted_' prefix
+                when the same name is also in `metrics`).
+            loss_weights: a list or dict of per-output weights of the total loss.
+            jit_compile: accepted; compilation is not used yet (a warning says so).
+        """
+        check_kwargs("compile()", kwargs, ("optimizer", "loss", "metrics", "loss_weights", "jit_compile",
+                                           "weighted_metrics", "run_eagerly", "steps_per_execution",
+                                           "auto_scale_loss"))
+        if jit_compile:
+            warnings.warn("compile(jit_compile=True): compilation is not available yet; running eagerly.",
+                          stacklevel=2)
+        self.optimizer = optimizers.get(optimizer)
+        if loss is None:
+            raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'.")
+        names = self._output_names()
+        self._compiled_losses = [None if spec is None else losses_module.get(spec)
+                                 for spec in _per_output(loss, names, "loss")]
+        weights = [1.0] * len(names) if loss_weights is None else _per_output(loss_weights, names, "loss_weights")
+        self._loss_weights = [1.0 if w is None else float(w) for w in weights]
+        self._metric_specs = self._specs_per_output(metrics, names)
+        self._weighted_specs = self._specs_per_output(weighted_metrics, names)
+        self.loss = loss
+        self._metrics = None
+        self.compiled = True
+        self.stop_training = False
+
+    @staticmethod
+    def _specs_per_output(metrics, names):
+        specs = _per_output(metrics if isinstance(metrics, dict) else list(metrics or []), names, "metrics")
+        return [list(m) if isinstance(m, (list, tuple)) else ([] if m is None else [m]) for m in specs]
+
+    def _output_names(self):
+        graph = getattr(self, "_graph", None)
+        if graph is None or len(graph.outputs) == 1:
+            return ["output"]
+        return [t.history[0].name for t in graph.outputs]
+
+    def _require_compiled(self, what):
+        if not self.compiled:
+            raise RuntimeError(f"You must call compile() before {what}(), e.g. model.compile(optimizer='adam', "
+                               "loss='sparse_categorical_crossentropy', metrics=['accuracy']).")
+
+    # ---- metrics -------------------------------------------------------------------------------------------
+
+    def _build_metrics(self, ys, outputs):
+        names = self._output_names()
+        multi = len(names) > 1
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self._output_loss_trackers = [metrics_module.Mean(name=f"{n}_loss") for n in names] if multi else []
+        self._metrics = []  # (output index, metric, weighted by sample_weight)
+        for weighted, all_specs in ((False, self._metric_specs), (True, self._weighted_specs)):
+            for index, (specs, y, out) in enumerate(zip(all_specs, ys, outputs)):
+                for spec in specs:
+                    metric = metrics_module.get(spec, tuple(y.shape), tuple(out.shape))
+                    if isinstance(spec, str) and metric.name == spec and multi:
+                        metric.name = f"{names[index]}_{spec}"
+                    if weighted and metric.name in {m.name for _, m, _ in self._metrics}:
+                        metric.name = f"weighted_{metric.name}"
+                    self._metrics.append((index, metric, weighted))
+
+    def reset_metrics(self):
+        if self._metrics is None:
+            return
+        for metric in [self._loss_tracker, *self._output_loss_trackers, *(m for _, m, _ in self._metrics)]:
+            metric.reset_state()
+
+    def _metric_logs(self):
+        if self._metrics is None:
+            return {}
+        logs = {"loss": self._loss_tracker.result()}
+        for tracker in self._output_loss_trackers:
+            logs[tracker.name] = tracker.result()
+        for _, metric, _ in self._metrics:
+            logs[metric.name] = metric.result()
+        return logs
+
+    @property
+    def metrics_names(self):
+        return ["loss", *(m.name for _, m, _ in self._metrics or [])]
+
+    # ---- steps ---------------------------------------------------------------------------------------------
+
+    def _conform(self, x):
+        """Applies the model's input checks (and Keras's trailing-1 rank adjustment) to array inputs."""
+        conform = getattr(self, "_conform_inputs", None)
+        if conform is None or x is None or not data_adapter.is_array_like(x):
+            return x
+        items, was_list = flatten(x)
+        items = conform([i if isinstance(i, (np.ndarray, torch.Tensor)) else np.asarray(i) for i in items])
+        return items if was_list else items[0]
+
+    def _forward(self, x, training):
+        items, was_list = flatten(x)
+        internal = [layout.to_internal(t) for t in items]
+        out = _module_call(self, internal if was_list else internal[0], training=training)
+        outs, _ = flatten(out)
+        return [layout.to_keras(o) for o in outs]
+
+    def _loss_and_track(self, y, outputs, sample_weight):
+        ys = y if isinstance(y, (list, tuple)) else [y]
+        if len(ys) != len(outputs):
+            raise ValueError(f"The model has {len(outputs)} outputs but y has {len(ys)} label arrays.")
+        if self._metrics is None:
+            self._build_metrics(ys, outputs)
+        total = None
+        batch = outputs[0].shape[0]
+        for i, (loss_fn, weight, target, out) in enumerate(zip(self._compiled_losses, self._loss_weights, ys,
+                                                               outputs)):
+            if loss_fn is None:
+                continue
+            value = loss_fn(target, out, sample_weight)
+            if self._output_loss_trackers:
+                self._output_loss_trackers[i].update_state(value.detach(), sample_weight=batch)
+            total = value * weight if total is None else total + value * weight
+        regularization = self.losses
+        if regularization:
+            total = total + torch.stack([r.to(total.dtype) for r in regularization]).sum()
+        self._loss_tracker.update_state(total.detach(), sample_weight=batch)
+        with torch.no_grad():
+            for index, metric, weighted in self._metrics:
+                metric.update_state(ys[index], outputs[index].detach(), sample_weight if weighted else None)
+        return total
+
+    def _to_device(self, x, y, sample_weight, device):
+        def move(value):
+            if value is None:
+                return None
+            items, was_list = flatten(value)
+            moved = [t.to(device, non_blocking=True) for t in items]
+            return moved if was_list else moved[0]
+        return move(x), move(y), move(sample_weight)
+
+    def train_step(self, x, y, sample_weight=None):
+        """One optimisation step on a batch (already on the device); returns nothing (metrics are updated)."""
+        outputs = self._forward(x, training=True)
+        loss = self._loss_and_track(y, outputs, sample_weight)
+        for param in self._train_params:
+            param.grad = None
+        loss.backward()
+        self.optimizer.step(self._train_params)
+
+    def test_step(self, x, y, sample_weight=None):
+        outputs = self._forward(x, training=False)
+        self._loss_and_track(y, outputs, sample_weight)
+
+    # ---- fit -----------------------------------------------------------------------------------------------
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1, **kwargs):
+        """Trains the model; returns a `History` whose `.history` maps 'loss', each metric and their 'val_'
+        twins to per-epoch values. Arguments as in Keras."""
+        check_kwargs("fit()", kwargs, ("x", "y", "batch_size", "epochs", "verbose", "callbacks",
+                                       "validation_split", "validation_data", "shuffle", "class_weight",
+                                       "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
+                                       "validation_batch_size", "validation_freq"))
+        self._require_compiled("fit")
+        verbose = _resolve_verbose(verbose)
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = data_adapter.split_validation(x, y, sample_weight,
+                                                                                  validation_split)
+        if class_weight is not None:
+            if y is None:
+                raise ValueError("class_weight needs labels: pass y (arrays), or yield (x, y, sample_weight) from "
+                                 "the iterator with the weights you want.")
+            weights = data_adapter.class_weights_to_sample_weights(y, class_weight)
+            sample_weight = weights if sample_weight is None else np.asarray(sample_weight) * weights
+        train = data_adapter.make(self._conform(x), y, sample_weight, batch_size, shuffle, steps_per_epoch)
+        val = self._validation_adapter(validation_data, validation_batch_size or batch_size, validation_steps)
+        device = self._prepare_device()
+        self._train_params = list(self.trainable_weights)
+
+        history = History()
+        user_callbacks = list(callbacks or [])
+        progress = [ProgbarLogger(verbose)] if verbose else []
+        callback_list = CallbackList(user_callbacks + [history] + progress, model=self,
+                                     params={"epochs": epochs, "steps": len(train), "verbose": verbose})
+        self.stop_training = False
+        self._resume_epoch = None
+        callback_list.on_train_begin()  # BackupAndRestore may set self._resume_epoch here
+        initial_epoch = max(initial_epoch, self._resume_epoch or 0)
+        epoch_logs = {}
+        self.train()
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            callback_list.on_epoch_begin(epoch)
+            for step, (bx, by, bsw) in enumerate(train.epoch()):
+                callback_list.on_train_batch_begin(step)
+                self.train_step(*self._to_device(bx, by, bsw, device))
+                callback_list.on_train_batch_end(step, LazyLogs(self._metric_logs))
+                if self.stop_training:
+                    break
+            epoch_logs = self._metric_logs()
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._run_evaluation(val, device)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        self.eval()
+        callback_list.on_train_end(epoch_logs)
+        self.history = history
+        return history
+
+    def _validation_adapter(self, validation_data, batch_size, steps):
+        if validation_data is None:
+            return None
+        if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+            vx, vy, vsw = data_adapter.unpack(validation_data)
+            return data_adapter.make(self._conform(vx), vy, vsw, batch_size, False, steps, what="validation_data")
+        return data_adapter.make(validation_data, None, None, batch_size, False, steps, what="validation_data")
+
+    def _prepare_device(self):
+        device = config.get_device()
+        if self._device() != device:
+            self.to(device)
+        return device
+
+    def _run_evaluation(self, data, device):
+        self.reset_metrics()
+        was_training = self.training
+        self.eval()
+        with torch.inference_mode():
+            for bx, by, bsw in data.epoch():
+                self.test_step(*self._to_device(bx, by, bsw, device))
+        self.train(was_training)
+        return self._metric_logs()
+
+    # ---- evaluate / predict --------------------------------------------------------------------------------
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, **kwargs):
+        """Loss and metrics over the data, in inference mode. Returns the loss, [loss, *metrics], or a dict."""
+        check_kwargs("evaluate()", kwargs, ("x", "y", "batch_size", "verbose", "sample_weight", "steps",
+                                            "callbacks", "return_dict"))
+        self._require_compiled("evaluate")
+        data = data_adapter.make(self._conform(x), y, sample_weight, batch_size, False, steps)
+        device = self._prepare_device()
+        logs = self._run_evaluation(data, device)
+        if _resolve_verbose(verbose):
+            print(f"{len(data)}/{len(data)} - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for `x` (arrays, or an iterator/DataLoader whose batches hold x first), in inference mode.
+
+        Returns:
+            A numpy array of shape (samples, *output_shape[1:]), or a list of them for several outputs.
+        """
+        data = data_adapter.make(self._conform(x), None, None, batch_size, False, steps, what="x")
+        device = self._device() if self.built and any(True for _ in self.parameters()) else config.get_device()
+        chunks = None
+        was_training = self.training
+        self.eval()
+        with torch.inference_mode():
+            for bx, _, _ in data.epoch():
+                bx, _, _ = self._to_device(bx, None, None, device)
+                outputs = [o.cpu().numpy() for o in self._forward(bx, training=False)]
+                chunks = [[o] for o in outputs] if chunks is None else [c + [o] for c, o in zip(chunks, outputs)]
+        self.train(was_training)
+        if chunks is None:
+            raise ValueError("predict: x has no samples.")
+        results = [np.concatenate(c) for c in chunks]
+        return results if len(results) > 1 else results[0]
+
+    # ---- single batches ------------------------------------------------------------------------------------
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        self._require_compiled("train_on_batch")
+        if class_weight is not None:
+            weights = data_adapter.class_weights_to_sample_weights(y, class_weight)
+            sample_weight = weights if sample_weight is None else np.asarray(sample_weight) * weights
+        (bx, by, bsw), = data_adapter.ArrayData(self._conform(x), y, sample_weight, batch_size=10 ** 9,
+                                                shuffle=False).epoch()
+        device = self._prepare_device()
+        self._train_params = list(self.trainable_weights)
+        self.train()
+        self.train_step(*self._to_device(bx, by, bsw, device))
+        self.eval()
+        return self._logs_out(return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._require_compiled("test_on_batch")
+        self.reset_metrics()
+        (bx, by, bsw), = data_adapter.ArrayData(self._conform(x), y, sample_weight, batch_size=10 ** 9,
+                                                shuffle=False).epoch()
+        with torch.inference_mode():
+            self.test_step(*self._to_device(bx, by, bsw, self._prepare_device()))
+        return self._logs_out(return_dict)
+
+    def predict_on_batch(self, x):
+        items, _ = flatten(x)
+        return self.predict(x, batch_size=max(1, len(items[0])), verbose=0)
+
+    def _logs_out(self, return_dict):
+        logs = self._metric_logs()
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
