@@ -79,7 +79,7 @@ def softsign(x):
     return F.softsign(x)
 
 
-@_register("swish", aliases=("silu",))
+@_register("silu", aliases=("swish",))
 def swish(x):
     return F.silu(x)
 
@@ -102,7 +102,7 @@ def hard_sigmoid(x):
     return F.hardsigmoid(x)
 
 
-@_register("hard_swish", aliases=("hard_silu",))
+@_register("hard_silu", aliases=("hard_swish",))
 def hard_swish(x):
     return F.hardswish(x)
 

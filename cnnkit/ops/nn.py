@@ -53,6 +53,11 @@ def conv(x, kernel, bias, strides, padding, dilation, groups=1):
         (N, C_out, *out_spatial).
     """
     rank = x.dim() - 2
+    if x.shape[1] == 1:
+        # A one-channel Keras-layout view has channels_last strides, on which torch's CPU (oneDNN) convolution
+        # can return wrong values (e.g. batch >= 2, strides (1, 2), one output column; cf. pytorch#82060).
+        # A view with standard strides avoids it (no copy for a contiguous input, the usual case).
+        x = x.reshape(x.shape[0], math.prod(x.shape[1:])).view(x.shape)
     pads = padding_amounts(x.shape[2:], kernel.shape[2:], strides, dilation, padding)
     if all(before == after for before, after in pads):
         return _CONV[rank](x, kernel, bias, strides, [p[0] for p in pads], dilation, groups)

@@ -91,9 +91,12 @@ class Oracle:
         assert layer.count_params() == klayer.count_params()
 
     def compare(self, layer, klayer, inputs, *, training=None, rtol=1e-5, atol=1e-5, rng=None,
-                randomize=True):
+                randomize=True, check_values=True):
         """Builds both layers on `inputs`, copies Keras's (randomised) weights into cnnkit, runs both and
-        compares outputs, shapes, weights and configs. Returns (cnnkit output, Keras output) as numpy."""
+        compares outputs, shapes, weights and configs. Returns (cnnkit output, Keras output) as numpy.
+
+        check_values=False skips only the output comparison (for a known bug of the oracle; the caller then
+        checks the values against an independent reference)."""
         if isinstance(inputs, list):
             inputs = [np.asarray(x, dtype="float32") for x in inputs]
         else:
@@ -114,7 +117,8 @@ class Oracle:
         self.check_shapes(layer, klayer, inputs, output)
         got = to_numpy(output)
         assert got.dtype == np.float32
-        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+        if check_values:
+            np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
         check_config_round_trip(layer)
         return got, expected
 

@@ -6,6 +6,10 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from cnnkit import layers
 
@@ -44,12 +48,71 @@ def _tolerance(kwargs, in_channels):
     return 1e-5 * max(1.0, math.sqrt(fan_in))
 
 
+_NUMPY_ACTIVATIONS = {None: lambda v: v, "linear": lambda v: v, "relu": lambda v: np.maximum(v, 0), "tanh": np.tanh}
+
+
+def reference_conv(x, kernel, bias=None, strides=1, padding="valid", dilation=1, groups=1, activation=None):
+    """Keras's convolution written out in float64 numpy (TensorFlow's 'same' rule: the extra zero at the end).
+
+    x: (N, *spatial, in); kernel: (*k, in // groups, out), Keras layout.
+    """
+    rank = kernel.ndim - 2
+    sizes = kernel.shape[:rank]
+    strides = (strides,) * rank if isinstance(strides, int) else tuple(strides)
+    dilation = (dilation,) * rank if isinstance(dilation, int) else tuple(dilation)
+    extents = [(k - 1) * d + 1 for k, d in zip(sizes, dilation)]
+    pads = []
+    for n, e, s in zip(x.shape[1:-1], extents, strides):
+        if padding == "valid":
+            pads.append((0, 0))
+        elif padding == "causal":
+            pads.append((e - 1, 0))
+        else:
+            total = max((-(-n // s) - 1) * s + e - n, 0)
+            pads.append((total // 2, total - total // 2))
+    padded = np.pad(x.astype(np.float64), [(0, 0), *pads, (0, 0)])
+    win = np.lib.stride_tricks.sliding_window_view(padded, extents, axis=tuple(range(1, rank + 1)))
+    # (N, *out, in, *extent) -> keep every stride-th window and every dilation-th tap.
+    win = win[(slice(None), *(slice(None, None, s) for s in strides), slice(None),
+               *(slice(None, None, d) for d in dilation))]
+    group_in, group_out = kernel.shape[-2], kernel.shape[-1] // groups
+    taps = "xyz"[:rank]
+    outs = []
+    for g in range(groups):
+        part = win[(slice(None),) * (rank + 1) + (slice(g * group_in, (g + 1) * group_in),)]
+        weights = kernel[..., g * group_out:(g + 1) * group_out].astype(np.float64)
+        outs.append(np.einsum(f"n...i{taps},{taps}io->n...o", part, weights))
+    out = np.concatenate(outs, axis=-1)
+    if bias is not None:
+        out = out + bias
+    return _NUMPY_ACTIVATIONS[activation](out)
+
+
+def tf_conv3d_same_offset_bug(kwargs, shape):
+    """TensorFlow's CPU Conv3D (its non-oneDNN kernel, which the test session uses) shifts the window by one
+    when 'same' needs a total padding <= -2 (e.g. kernel 1, stride 3, size 3 picks index 1 instead of 0);
+    Conv1D/Conv2D and TensorFlow's oneDNN Conv3D pick index 0, as cnnkit does."""
+    rank = len(shape) - 2
+    if rank != 3 or kwargs["padding"] != "same":
+        return False
+    sizes = np.broadcast_to(kwargs["kernel_size"], rank)
+    strides = np.broadcast_to(kwargs.get("strides", 1), rank)
+    dilation = np.broadcast_to(kwargs.get("dilation_rate", 1), rank)
+    return any((-(-n // s) - 1) * s + (k - 1) * d + 1 - n <= -2
+               for n, k, s, d in zip(shape[1:-1], sizes, strides, dilation))
+
+
 def _check_conv(oracle, keras, rank, kwargs, shape, rng):
     layer = CONV[rank](**kwargs)
     klayer = getattr(keras.layers, f"Conv{rank}D")(**kwargs)
     x = rng.standard_normal(shape).astype("float32")
     atol = _tolerance(kwargs, shape[-1])
-    oracle.compare(layer, klayer, x, rtol=1e-5, atol=atol, rng=rng)
+    got, _ = oracle.compare(layer, klayer, x, rtol=1e-5, atol=atol, rng=rng,
+                            check_values=not tf_conv3d_same_offset_bug(kwargs, shape))
+    weights = layer.get_weights()
+    expected = reference_conv(x, weights[0], weights[1] if kwargs["use_bias"] else None, kwargs["strides"],
+                              kwargs["padding"], kwargs["dilation_rate"], kwargs["groups"], kwargs["activation"])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=atol)
 
 
 @pytest.mark.parametrize(("kwargs", "shape"), _conv_configs(1, 40, seed=11))
@@ -89,6 +152,22 @@ def test_conv1d_causal_only_looks_back(oracle, keras, rng, dilation, kernel):
     changed = x.copy()
     changed[:, 5:, :] += 10.0
     np.testing.assert_array_equal(layer(changed).numpy()[:, :5], got[:, :5])
+
+
+@pytest.mark.parametrize(("shape", "kernel", "strides"), [
+    ((2, 4, 4, 1), 3, (1, 2)), ((4, 7, 3, 1), 3, (1, 3)), ((3, 6, 4, 1), 2, (1, 2)), ((2, 9, 3, 1), 2, (1, 2)),
+    ((2, 3, 4, 4, 1), (2, 3, 3), (1, 1, 2)), ((3, 4, 3, 5, 1), 3, (1, 1, 3)),
+])
+def test_one_channel_input_with_strided_last_axis(oracle, keras, rng, shape, kernel, strides):
+    """Regression: torch's CPU (oneDNN) convolution got these wrong on the channels_last view of a one-channel
+    input (and so does TensorFlow's oneDNN convolution, which the test session switches off)."""
+    rank = len(shape) - 2
+    kwargs = dict(filters=2, kernel_size=kernel, strides=strides, use_bias=False)
+    x = rng.standard_normal(shape).astype("float32")
+    layer = CONV[rank](**kwargs)
+    got, _ = oracle.compare(layer, getattr(keras.layers, f"Conv{rank}D")(**kwargs), x, rng=rng)
+    np.testing.assert_allclose(got, reference_conv(x, layer.get_weights()[0], strides=strides), rtol=1e-5,
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize("cls_name", ["Conv1D", "Conv2D", "Conv3D", "Convolution2D", "Convolution3D"])
@@ -232,3 +311,65 @@ def test_conv_channels_last_only():
 def test_conv_unknown_activation_raises():
     with pytest.raises(ValueError, match="relu"):
         layers.Conv2D(4, 3, activation="rellu")
+
+
+@pytest.mark.parametrize(("shape", "kwargs"), [
+    ((1, 3, 3, 3, 1), dict(kernel_size=1, strides=(1, 1, 3))),
+    ((2, 6, 4, 6, 2), dict(kernel_size=(2, 1, 1), strides=(2, 1, 3))),
+])
+def test_conv3d_same_with_negative_total_padding(oracle, keras, rng, shape, kwargs):
+    """Where TensorFlow's reference Conv3D kernel is off by one (see `tf_conv3d_same_offset_bug`), cnnkit agrees
+    with Conv2D's rule and with the numpy reference: no padding, windows start at index 0."""
+    kwargs = dict(filters=2, padding="same", use_bias=False, **kwargs)
+    assert tf_conv3d_same_offset_bug(kwargs, shape)
+    x = rng.standard_normal(shape).astype("float32")
+    layer = layers.Conv3D(**kwargs)
+    got, _ = oracle.compare(layer, keras.layers.Conv3D(**kwargs), x, rng=rng, check_values=False)
+    strides = kwargs["strides"]
+    np.testing.assert_allclose(got, reference_conv(x, layer.get_weights()[0], strides=strides), rtol=1e-5,
+                               atol=1e-5)
+    # Same windows as 'valid' on the leading positions along each strided axis.
+    valid = reference_conv(x, layer.get_weights()[0], strides=strides)
+    np.testing.assert_allclose(got, valid[:, :got.shape[1], :got.shape[2], :got.shape[3]], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("rank", "shape", "kwargs"), [
+    (1, (2, 11, 2), dict(kernel_size=3, strides=2, dilation_rate=2, padding="valid")),
+    (1, (2, 11, 2), dict(kernel_size=2, strides=3, dilation_rate=2, padding="causal")),
+    (2, (1, 9, 8, 3), dict(kernel_size=3, strides=2, dilation_rate=2, padding="same")),
+    (2, (2, 10, 7, 2), dict(kernel_size=(2, 3), strides=(3, 2), dilation_rate=(2, 3), padding="same")),
+    (3, (1, 7, 6, 5, 2), dict(kernel_size=2, strides=2, dilation_rate=2, padding="same")),
+])
+def test_strides_with_dilation_beyond_keras(rng, rank, shape, kwargs):
+    """cnnkit allows strides > 1 together with dilation_rate > 1 (Keras refuses); checked against numpy."""
+    layer = CONV[rank](3, **kwargs)
+    x = rng.standard_normal(shape).astype("float32")
+    got = layer(x).numpy()
+    kernel, bias = layer.get_weights()
+    expected = reference_conv(x, kernel, bias, kwargs["strides"], kwargs["padding"], kwargs["dilation_rate"])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert layer.compute_output_shape((None, *shape[1:])) == (None, *got.shape[1:])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_conv_output_shapes_match_keras(keras, data):
+    """Random configurations, shapes only (cheap): compute_output_shape == the real output == Keras's."""
+    rank = data.draw(st.integers(1, 3), label="rank")
+    paddings = ["valid", "same", "causal"] if rank == 1 else ["valid", "same"]
+    padding = data.draw(st.sampled_from(paddings), label="padding")
+    kernel = data.draw(st.tuples(*[st.integers(1, 5)] * rank), label="kernel")
+    if data.draw(st.booleans(), label="strided"):
+        strides, dilation = data.draw(st.tuples(*[st.integers(1, 3)] * rank), label="strides"), (1,) * rank
+    else:
+        strides, dilation = (1,) * rank, data.draw(st.tuples(*[st.integers(1, 3)] * rank), label="dilation")
+    low = [(k - 1) * d + 1 if padding == "valid" else 1 for k, d in zip(kernel, dilation)]
+    size = tuple(data.draw(st.integers(lo, lo + 6), label=f"size{i}") for i, lo in enumerate(low))
+    kwargs = dict(filters=2, kernel_size=kernel, strides=strides, padding=padding, dilation_rate=dilation)
+    layer = CONV[rank](**kwargs)
+    out = layer(np.zeros((1, *size, 2), "float32"))
+    shape = layer.compute_output_shape((None, *size, 2))
+    assert shape == (None, *tuple(out.shape)[1:])
+    assert shape == tuple(getattr(keras.layers, f"Conv{rank}D")(**kwargs).compute_output_shape((None, *size, 2)))
+    unknown = layer.compute_output_shape((None,) * (rank + 1) + (2,))
+    assert unknown == (None,) * (rank + 1) + (2,)

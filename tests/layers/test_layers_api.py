@@ -1,0 +1,136 @@
+"""The public layer API as a whole: every cnnkit layer has its Keras namesake, configs survive serialize /
+deserialize in cnnkit and load in Keras, names are Keras's."""
+
+import inspect
+import json
+
+import numpy as np
+import pytest
+
+from cnnkit import layers
+from cnnkit.layers.base import Layer
+
+PUBLIC_LAYERS = sorted(name for name, obj in vars(layers).items()
+                       if inspect.isclass(obj) and issubclass(obj, Layer) and obj is not Layer)
+
+# One instance per public class, with non-default arguments where there are any.
+SAMPLES = {
+    "Conv1D": lambda: layers.Conv1D(2, 3, padding="causal", dilation_rate=2),
+    "Conv2D": lambda: layers.Conv2D(4, (3, 2), strides=2, padding="same", activation="relu",
+                                    kernel_regularizer="l2", use_bias=False),
+    "Conv3D": lambda: layers.Conv3D(2, 2, groups=2),
+    "Convolution2D": lambda: layers.Convolution2D(3, 1),
+    "Convolution3D": lambda: layers.Convolution3D(3, 1),
+    "Dense": lambda: layers.Dense(3, activation="tanh", bias_initializer="ones"),
+    "Activation": lambda: layers.Activation("gelu"),
+    "Dropout": lambda: layers.Dropout(0.3, noise_shape=(None, 1, 3)),
+    "Rescaling": lambda: layers.Rescaling([1.0, 2.0], offset=0.5),
+    "BatchNormalization": lambda: layers.BatchNormalization(axis=1, momentum=0.9, epsilon=1e-5, scale=False),
+    "Flatten": lambda: layers.Flatten(),
+    "Reshape": lambda: layers.Reshape((-1, 2)),
+    "ZeroPadding1D": lambda: layers.ZeroPadding1D((2, 1)),
+    "ZeroPadding2D": lambda: layers.ZeroPadding2D(((1, 2), (3, 4))),
+    "ZeroPadding3D": lambda: layers.ZeroPadding3D(1),
+    "Concatenate": lambda: layers.Concatenate(axis=1),
+    "InputLayer": lambda: layers.InputLayer(shape=(3, 4)),
+}
+
+
+def _sample(name):
+    if name in SAMPLES:
+        return SAMPLES[name]()
+    cls = getattr(layers, name)
+    if "Pool" in name and "Global" not in name:
+        return cls(pool_size=3, strides=2, padding="same")
+    if "Global" in name:
+        return cls(keepdims=True)
+    return cls()
+
+
+def test_public_layers_are_the_expected_set():
+    expected = {"Conv1D", "Conv2D", "Conv3D", "Convolution2D", "Convolution3D", "Dense", "Activation", "Dropout",
+                "Rescaling", "BatchNormalization", "Flatten", "Reshape", "ZeroPadding1D", "ZeroPadding2D",
+                "ZeroPadding3D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+                "InputLayer"}
+    for rank in (1, 2, 3):
+        expected |= {f"MaxPooling{rank}D", f"MaxPool{rank}D", f"AveragePooling{rank}D", f"AvgPool{rank}D",
+                     f"GlobalMaxPooling{rank}D", f"GlobalMaxPool{rank}D", f"GlobalAveragePooling{rank}D",
+                     f"GlobalAvgPool{rank}D"}
+    assert set(PUBLIC_LAYERS) == expected
+
+
+@pytest.mark.parametrize("name", PUBLIC_LAYERS)
+def test_every_layer_has_a_keras_namesake(keras, name):
+    assert hasattr(keras.layers, name)
+
+
+@pytest.mark.parametrize("name", PUBLIC_LAYERS)
+def test_serialize_deserialize_round_trip(config_round_trip, name):
+    layer = _sample(name)
+    config_round_trip(layer)
+    spec = layers.serialize(layer)
+    json.dumps(spec)
+    rebuilt = layers.deserialize(json.loads(json.dumps(spec)))
+    assert isinstance(rebuilt, getattr(layers, name))
+    assert rebuilt.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("name", PUBLIC_LAYERS)
+def test_keras_loads_cnnkit_configs(keras, name):
+    """keras.layers.deserialize accepts cnnkit's serialized layers, and the Keras layer has the same settings."""
+    layer = _sample(name)
+    klayer = keras.layers.deserialize(layers.serialize(layer))
+    kcfg, cfg = klayer.get_config(), layer.get_config()
+    for key, value in cfg.items():
+        if key in ("dtype", "kernel_initializer", "bias_initializer"):  # Keras adds fields; checked below
+            continue
+        if key == "activation":
+            assert keras.activations.get(value) is keras.activations.get(kcfg[key])
+            continue
+        assert json.loads(json.dumps(kcfg[key])) == value, key
+    for key in ("kernel_initializer", "bias_initializer"):
+        if key in cfg:
+            assert kcfg[key]["class_name"] == cfg[key]["class_name"]
+
+
+@pytest.mark.parametrize("name", PUBLIC_LAYERS)
+def test_default_names_follow_keras(keras, name):
+    layer, second = _sample(name), _sample(name)
+    if name == "InputLayer":
+        assert layer.name.startswith("input_layer")
+        return
+    base = type(layer).__name__
+    # Keras's default name is the snake_case class name; its counter is global, so compare the stem.
+    kname = getattr(keras.layers, base)(**_keras_args(base)).name
+    assert kname.startswith(layer.name)
+    assert second.name == f"{layer.name}_1"
+
+
+def _keras_args(name):
+    if name.startswith("Conv"):
+        return {"filters": 1, "kernel_size": 1}
+    return {"Dense": {"units": 1}, "Activation": {"activation": "relu"}, "Dropout": {"rate": 0.5},
+            "Rescaling": {"scale": 1.0}, "Reshape": {"target_shape": (1,)}}.get(
+        name, {"pool_size": 2} if name.startswith("AveragePooling") else {})
+
+
+def test_layers_take_numpy_or_torch_and_return_torch_in_keras_layout(rng):
+    import torch  # noqa: PLC0415
+
+    x = rng.standard_normal((2, 5, 6, 3)).astype("float32")
+    conv = layers.Conv2D(4, 1, use_bias=False)
+    out_numpy = conv(x)
+    out_torch = conv(torch.as_tensor(x))
+    assert isinstance(out_numpy, torch.Tensor) and out_numpy.shape == (2, 5, 6, 4)
+    np.testing.assert_allclose(out_numpy.numpy(), out_torch.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(out_numpy.numpy(), x @ conv.get_weights()[0][0, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_float64_input_is_cast_to_the_layer_dtype(rng):
+    out = layers.Dense(2)(rng.standard_normal((3, 4)))
+    assert out.dtype.is_floating_point and str(out.dtype) == "torch.float32"
+
+
+def test_unknown_call_keyword_raises():
+    with pytest.raises(TypeError, match="trainng"):
+        layers.Dense(2)(np.zeros((1, 3), "float32"), trainng=True)
