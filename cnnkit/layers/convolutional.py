@@ -6,6 +6,7 @@ from cnnkit import regularizers
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
+from cnnkit.ops import layout
 from cnnkit.ops import nn
 from cnnkit.ops.shapes import conv_output_shape
 from cnnkit.ops.shapes import normalize_padding
@@ -100,6 +101,7 @@ class BaseConv(Layer):
         self.compute_output_shape(input_shape)
         self.add_weight("kernel", (*self.kernel_size, channels // self.groups, self.filters),
                         self.kernel_initializer, self.kernel_regularizer, kind="conv")
+        self.kernel.data = layout.channels_last_kernel(self.kernel.data)
         if self.use_bias:
             self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
         else:

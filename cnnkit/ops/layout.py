@@ -7,6 +7,7 @@ are the same in both layouts.
 """
 
 import numpy as np
+import torch
 
 
 def to_internal(x):
@@ -59,3 +60,16 @@ def dense_to_torch(kernel):
 def dense_to_keras(kernel):
     """Torch Linear weight (out, in) -> Keras (in, out)."""
     return np.ascontiguousarray(kernel.T)
+
+
+def channels_last_kernel(kernel):
+    """A conv kernel (out, in, *k) re-laid in channels_last memory (same values and logical shape).
+
+    With channels_last kernels torch's CPU (oneDNN) and cuDNN convolutions produce channels_last outputs, so the
+    whole network, pooling included, stays on the fast NHWC kernels even when an input is plain NCHW.
+    """
+    if kernel.dim() == 4:
+        return kernel.contiguous(memory_format=torch.channels_last)
+    if kernel.dim() == 5:
+        return kernel.contiguous(memory_format=torch.channels_last_3d)
+    return kernel
