@@ -1,8 +1,9 @@
 """Turns what `fit`/`evaluate`/`predict` receive into batches of torch tensors.
 
-Accepted: numpy arrays or torch tensors (x, y, sample_weight; lists for several inputs), Keras-style iterators
-(`__len__` + `__getitem__` returning (x, y) or (x, y, sample_weight), like the directory iterators), Python
-generators or iterables yielding such tuples, and torch DataLoaders.
+Accepted: numpy arrays, torch tensors or nested Python lists (x, y, sample_weight; lists for several inputs),
+Keras-style iterators (`__len__` + `__getitem__` returning (x, y) or (x, y, sample_weight), like the directory
+iterators; `on_epoch_begin`/`on_epoch_end` are called each epoch, and shuffle=True visits the batches in a random
+order, as Keras does), Python generators or iterables yielding such tuples, and torch DataLoaders.
 
 Arrays are converted to float torch tensors once; each epoch takes one random permutation and gathers batches from
 it, so there is no per-sample Python work and no copy beyond the batch itself.
@@ -26,6 +27,32 @@ def _as_tensor(value, what):
     if array.dtype == np.float64:
         array = array.astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def as_array(value, what):
+    """A numpy array from a nested Python list (or an array); a clear TypeError for anything else."""
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return value
+    try:
+        array = np.asarray(value)
+    except ValueError as err:  # ragged lists
+        raise ValueError(f"{what} could not be turned into an array ({err}).") from None
+    if array.dtype == object:
+        raise TypeError(f"{what} must be a numpy array, a torch tensor or a nested list of numbers. Received: "
+                        f"{type(value).__name__}")
+    return array
+
+
+def ordered(mapping, names, what, kind):
+    """The values of a {layer name: array} dict as a list in the model's order of `kind` ('inputs'/'outputs')."""
+    if names is None:
+        raise ValueError(f"{what} is a dict, which needs a functional model with named {kind}.")
+    unknown = sorted(set(mapping) - set(names))
+    missing = [n for n in names if n not in mapping]
+    if unknown or missing:
+        raise ValueError(f"{what} is a dict whose keys {sorted(mapping)} do not match the model's {kind} {names}.")
+    values = [mapping[n] for n in names]
+    return values if len(values) > 1 else values[0]
 
 
 def _float(tensor):
@@ -111,8 +138,8 @@ def unpack(batch):
 class IteratorData:
     """A Keras-style indexable iterator (Sequence / directory iterator), a generator, or a torch DataLoader."""
 
-    def __init__(self, data, steps=None):
-        self.data = data
+    def __init__(self, data, steps=None, class_weight=None, shuffle=False):
+        self.data, self.class_weight, self.shuffle = data, class_weight, shuffle
         self.indexable = hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(
             data, torch.utils.data.DataLoader)
         known = len(data) if hasattr(data, "__len__") else None
@@ -130,15 +157,26 @@ class IteratorData:
         items, is_list = flatten(x)
         xs = [_float(_as_tensor(a, "x")) for a in items]
         y = None if y is None else _as_tensor(y, "y")
+        if self.class_weight is not None:
+            if y is None:
+                raise ValueError("class_weight needs labels: the data must yield (x, y) batches.")
+            if sw is not None:
+                raise ValueError("class_weight cannot be used with data that yields its own sample weights.")
+            sw = class_weights_to_sample_weights(y, self.class_weight)
         sw = None if sw is None else _float(_as_tensor(sw, "sample_weight"))
         return (xs if is_list else xs[0]), y, sw
 
     def epoch(self):
         """Yields (x, y, sample_weight) batches for one epoch (`steps` of them, fewer if a generator runs out)."""
         if self.indexable:
+            if callable(getattr(self.data, "on_epoch_begin", None)):
+                self.data.on_epoch_begin()
+            count = len(self.data)
+            # shuffle=True visits the batches in a random order each epoch (Keras does the same for a PyDataset)
+            order = torch.randperm(count).tolist() if self.shuffle and count else list(range(count))
             for i in range(self.steps):
-                yield self._convert(self.data[i % len(self.data)])
-            if hasattr(self.data, "on_epoch_end"):
+                yield self._convert(self.data[order[i % count]])
+            if callable(getattr(self.data, "on_epoch_end", None)):
                 self.data.on_epoch_end()
             return
         restartable = not isinstance(self.data, collections.abc.Iterator)
@@ -158,18 +196,28 @@ class IteratorData:
             produced += 1
 
 
-def make(x, y=None, sample_weight=None, batch_size=None, shuffle=True, steps=None, what="x"):
-    """The right adapter for `x`; `y` and `sample_weight` only with arrays."""
+def make(x, y=None, sample_weight=None, batch_size=None, shuffle=True, steps=None, what="x", class_weight=None):
+    """The right adapter for `x`; `y` and `sample_weight` only with arrays (`class_weight` only with iterators:
+    for arrays the caller turns it into sample weights)."""
     if x is None:
         raise ValueError(f"{what} is required. Pass numpy arrays, torch tensors, a data iterator or a DataLoader.")
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+        raise ValueError(f"The number of steps must be a positive int. Received: {steps!r}")
     if is_array_like(x):
-        return ArrayData(x, y, sample_weight, 32 if batch_size is None else batch_size, shuffle, steps)
+        if batch_size is None:
+            # Keras: without batch_size, steps splits the data into that many batches; else 32
+            items, _ = flatten(x)
+            batch_size = math.ceil(len(items[0]) / steps) if steps and len(items[0]) else 32
+        return ArrayData(x, y, sample_weight, batch_size, shuffle, steps)
+    if isinstance(x, (str, bytes, dict)):
+        raise TypeError(f"{what} must be arrays, a data iterator, a generator or a DataLoader. Received: "
+                        f"{type(x).__name__}")
     if y is not None:
         raise ValueError("y must not be given when x is a data iterator, generator or DataLoader (it yields "
                          "(x, y) batches itself).")
     if sample_weight is not None:
         raise ValueError("sample_weight must not be given when x is a data iterator; yield (x, y, sample_weight).")
-    return IteratorData(x, steps)
+    return IteratorData(x, steps, class_weight, shuffle=bool(shuffle))
 
 
 def split_validation(x, y, sample_weight, validation_split):
@@ -200,21 +248,22 @@ def split_validation(x, y, sample_weight, validation_split):
 
 
 def class_weights_to_sample_weights(y, class_weight):
-    """Per-sample weights from a {class: weight} dict or 'balanced' (n_samples / (n_classes * count))."""
+    """Per-sample weights from a {class: weight} dict or 'balanced' (n_samples / (n_classes * count)).
+
+    As Keras: one-hot labels are read by argmax, (n, 1) labels squeezed, float labels rounded, and classes missing
+    from the dict weigh 1.0.
+    """
     labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
-    if labels.ndim > 1 and labels.shape[-1] > 1:
-        labels = labels.argmax(-1)
-    labels = labels.reshape(len(labels)).astype(np.int64)
-    if class_weight == "balanced":
+    if labels.ndim > 1:
+        labels = labels.argmax(-1) if labels.shape[-1] != 1 else labels.reshape(labels.shape[:-1])
+    labels = np.round(labels.reshape(len(labels))).astype(np.int64)
+    if isinstance(class_weight, str) and class_weight == "balanced":
         classes, counts = np.unique(labels, return_counts=True)
         class_weight = {int(c): len(labels) / (len(classes) * n) for c, n in zip(classes, counts)}
     if not isinstance(class_weight, dict):
         raise ValueError(f"class_weight must be a dict {{class index: weight}} or 'balanced'. "
                          f"Received: {class_weight!r}")
-    missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
-    if missing:
-        raise ValueError(f"class_weight has no weight for classes {missing} present in y.")
-    table = np.zeros(max(max(class_weight), labels.max()) + 1, dtype=np.float32)
+    weights = np.ones(len(labels), dtype=np.float32)
     for cls, weight in class_weight.items():
-        table[int(cls)] = weight
-    return table[labels]
+        weights[labels == int(cls)] = weight
+    return weights

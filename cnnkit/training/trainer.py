@@ -20,7 +20,9 @@ from cnnkit import optimizers
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import check_kwargs
+from cnnkit.registry import did_you_mean
 from cnnkit.training import data_adapter
+from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import CallbackList
 from cnnkit.training.callbacks.callback import History
 from cnnkit.training.callbacks.callback import LazyLogs
@@ -36,6 +38,27 @@ def _resolve_verbose(verbose):
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
     return verbose
+
+
+def _check_arguments(owner, kwargs, allowed):
+    """A TypeError naming every unexpected keyword argument, each with its closest valid name."""
+    if not kwargs:
+        return
+    unknown = list(kwargs)
+    if len(unknown) == 1:
+        check_kwargs(owner, kwargs, allowed)
+    hints = "".join(f"\n  '{key}'.{did_you_mean(key, allowed) or ' (no similar argument)'}" for key in unknown)
+    raise TypeError(f"{owner} got unexpected keyword arguments: {', '.join(repr(k) for k in unknown)}.{hints}")
+
+
+def _should_eval(epoch, validation_freq):
+    """Keras's rule: validate after epochs that are multiples of an int `validation_freq`, or listed in it."""
+    if isinstance(validation_freq, int) and not isinstance(validation_freq, bool) and validation_freq >= 1:
+        return (epoch + 1) % validation_freq == 0
+    if isinstance(validation_freq, (list, tuple, set, range)):
+        return epoch + 1 in validation_freq
+    raise ValueError(f"validation_freq must be a positive int or a list of epochs (1-based). "
+                     f"Received: validation_freq={validation_freq!r}")
 
 
 def _per_output(value, names, what):
@@ -81,9 +104,9 @@ class Trainer:
             loss_weights: a list or dict of per-output weights of the total loss.
             jit_compile: accepted; compilation is not used yet (a warning says so).
         """
-        check_kwargs("compile()", kwargs, ("optimizer", "loss", "metrics", "loss_weights", "jit_compile",
-                                           "weighted_metrics", "run_eagerly", "steps_per_execution",
-                                           "auto_scale_loss"))
+        _check_arguments("compile()", kwargs, ("optimizer", "loss", "metrics", "loss_weights", "jit_compile",
+                                               "weighted_metrics", "run_eagerly", "steps_per_execution",
+                                               "auto_scale_loss"))
         if jit_compile:
             warnings.warn("compile(jit_compile=True): compilation is not available yet; running eagerly.",
                           stacklevel=2)
@@ -113,53 +136,94 @@ class Trainer:
             return ["output"]
         return [t.history[0].name for t in graph.outputs]
 
+    def _input_names(self):
+        graph = getattr(self, "_graph", None)
+        return None if graph is None else [t.history[0].name for t in graph.inputs]
+
     def _require_compiled(self, what):
-        if not self.compiled:
-            raise RuntimeError(f"You must call compile() before {what}(), e.g. model.compile(optimizer='adam', "
-                               "loss='sparse_categorical_crossentropy', metrics=['accuracy']).")
+        if not getattr(self, "compiled", False):
+            raise ValueError(f"You must call compile() before {what}(), e.g. model.compile(optimizer='adam', "
+                             "loss='sparse_categorical_crossentropy', metrics=['accuracy']).")
 
     # ---- metrics -------------------------------------------------------------------------------------------
 
     def _build_metrics(self, ys, outputs):
+        """Creates the metric objects (on the first batch, when the label and output shapes are known).
+
+        Log names follow Keras 3: a metric's own name ('accuracy', 'acc', 'mae', ...); with several outputs
+        '<output>_<name>'; a weighted metric whose name is taken gets 'weighted_' before its name; any other
+        repeat gets '_1', '_2', ...
+        """
         names = self._output_names()
         multi = len(names) > 1
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._output_loss_trackers = [metrics_module.Mean(name=f"{n}_loss") for n in names] if multi else []
-        self._metrics = []  # (output index, metric, weighted by sample_weight)
+        self._metrics = []  # (output index, metric, weighted by sample_weight, log name)
+        taken = {}
         for weighted, all_specs in ((False, self._metric_specs), (True, self._weighted_specs)):
             for index, (specs, y, out) in enumerate(zip(all_specs, ys, outputs)):
+                prefix = f"{names[index]}_" if multi else ""
                 for spec in specs:
                     metric = metrics_module.get(spec, tuple(y.shape), tuple(out.shape))
-                    if isinstance(spec, str) and metric.name == spec and multi:
-                        metric.name = f"{names[index]}_{spec}"
-                    if weighted and metric.name in {m.name for _, m, _ in self._metrics}:
-                        metric.name = f"weighted_{metric.name}"
-                    self._metrics.append((index, metric, weighted))
+                    name = prefix + metric.name
+                    if name in taken and weighted:
+                        name = f"{prefix}weighted_{metric.name}"
+                    if name in taken:
+                        taken[name] += 1
+                        name = f"{name}_{taken[name] - 1}"
+                    taken.setdefault(name, 1)
+                    self._metrics.append((index, metric, weighted, name))
 
     def reset_metrics(self):
         if self._metrics is None:
             return
-        for metric in [self._loss_tracker, *self._output_loss_trackers, *(m for _, m, _ in self._metrics)]:
+        for metric in [self._loss_tracker, *self._output_loss_trackers, *(m for _, m, _, _ in self._metrics)]:
             metric.reset_state()
 
     def _metric_logs(self):
+        """The current results: loss, the per-output losses, then the metrics in compile order."""
         if self._metrics is None:
             return {}
         logs = {"loss": self._loss_tracker.result()}
         for tracker in self._output_loss_trackers:
             logs[tracker.name] = tracker.result()
-        for _, metric, _ in self._metrics:
-            logs[metric.name] = metric.result()
+        for _, metric, _, name in self._metrics:
+            logs[name] = metric.result()
         return logs
+
+    def _logs(self):
+        """The current results as Keras 3 hands them to callbacks and History: keys in sorted order."""
+        return dict(sorted(self._metric_logs().items()))
+
+    def _results_in_order(self):
+        """evaluate()'s list, in Keras 3's order: loss, the per-output losses, the metrics in compile order for
+        one output; with several outputs Keras lists the (output-prefixed) metrics sorted by name."""
+        logs = self._metric_logs()
+        if not self._output_loss_trackers:
+            return list(logs.values())
+        first = ["loss", *(t.name for t in self._output_loss_trackers)]
+        return [logs[k] for k in first] + [logs[k] for k in sorted(logs) if k not in first]
 
     @property
     def metrics_names(self):
-        return ["loss", *(m.name for _, m, _ in self._metrics or [])]
+        if getattr(self, "_metrics", None) is None:
+            return ["loss"]
+        return ["loss", *(t.name for t in self._output_loss_trackers), *(name for *_, name in self._metrics)]
 
     # ---- steps ---------------------------------------------------------------------------------------------
 
     def _conform(self, x):
-        """Applies the model's input checks (and Keras's trailing-1 rank adjustment) to array inputs."""
+        """Applies the model's input checks (and Keras's trailing-1 rank adjustment) to array inputs.
+
+        A {input name: array} dict becomes a list in the model's input order; a nested Python list of numbers for
+        a one-input model becomes one array.
+        """
+        names = self._input_names()
+        if isinstance(x, dict):
+            x = data_adapter.ordered(x, names, "x", "inputs")
+        if isinstance(x, (list, tuple)) and x and not all(isinstance(i, (np.ndarray, torch.Tensor)) for i in x) and (
+                names is None or len(names) == 1 or len(x) != len(names)):
+            x = data_adapter.as_array(x, "x")
         conform = getattr(self, "_conform_inputs", None)
         if conform is None or x is None or not data_adapter.is_array_like(x):
             return x
@@ -173,6 +237,14 @@ class Trainer:
         out = _module_call(self, internal if was_list else internal[0], training=training)
         outs, _ = flatten(out)
         return [layout.to_keras(o) for o in outs]
+
+    def _labels(self, y):
+        """y as given, a list in output order for a {output name: labels} dict."""
+        if isinstance(y, dict):
+            return data_adapter.ordered(y, self._output_names(), "y", "outputs")
+        if isinstance(y, (list, tuple)) and y and not all(isinstance(v, (np.ndarray, torch.Tensor)) for v in y):
+            return data_adapter.as_array(y, "y")  # Python labels: one array (several outputs need a list of arrays)
+        return y
 
     def _loss_and_track(self, y, outputs, sample_weight):
         ys = y if isinstance(y, (list, tuple)) else [y]
@@ -195,7 +267,7 @@ class Trainer:
             total = total + torch.stack([r.to(total.dtype) for r in regularization]).sum()
         self._loss_tracker.update_state(total.detach(), sample_weight=batch)
         with torch.no_grad():
-            for index, metric, weighted in self._metrics:
+            for index, metric, weighted, _ in self._metrics:
                 metric.update_state(ys[index], outputs[index].detach(), sample_weight if weighted else None)
         return total
 
@@ -221,38 +293,54 @@ class Trainer:
         outputs = self._forward(x, training=False)
         self._loss_and_track(y, outputs, sample_weight)
 
+    # ---- callbacks ---------------------------------------------------------------------------------------
+
+    def _callback_list(self, callbacks, verbose, epochs, steps, add_history=False):
+        """The user's callbacks plus History (fit) and a ProgbarLogger (verbose != 0), as Keras's CallbackList."""
+        if isinstance(callbacks, CallbackList):
+            return callbacks  # as in Keras: used as given (fit passes its own list to the validation run)
+        if isinstance(callbacks, Callback):
+            callbacks = [callbacks]
+        callbacks = list(callbacks or [])
+        if add_history and not any(isinstance(cb, History) for cb in callbacks):
+            callbacks.append(History())
+        if verbose and not any(isinstance(cb, ProgbarLogger) for cb in callbacks):
+            callbacks.append(ProgbarLogger(verbose))
+        return CallbackList(callbacks, model=self, params={"verbose": verbose, "epochs": epochs, "steps": steps})
+
     # ---- fit -----------------------------------------------------------------------------------------------
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1, **kwargs):
         """Trains the model; returns a `History` whose `.history` maps 'loss', each metric and their 'val_'
-        twins to per-epoch values. Arguments as in Keras."""
-        check_kwargs("fit()", kwargs, ("x", "y", "batch_size", "epochs", "verbose", "callbacks",
-                                       "validation_split", "validation_data", "shuffle", "class_weight",
-                                       "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
-                                       "validation_batch_size", "validation_freq"))
+        twins to per-epoch values. Arguments as in Keras.
+
+        Data: arrays (numpy, torch, nested Python lists; a list for several inputs/outputs, or a dict by layer
+        name), a Keras-style iterator (`__len__`/`__getitem__` returning (x, y) or (x, y, sample_weight)), a
+        generator (with `steps_per_epoch`) or a torch DataLoader.
+        """
+        _check_arguments("fit()", kwargs, ("x", "y", "batch_size", "epochs", "verbose", "callbacks",
+                                           "validation_split", "validation_data", "shuffle", "class_weight",
+                                           "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
+                                           "validation_batch_size", "validation_freq"))
         self._require_compiled("fit")
         verbose = _resolve_verbose(verbose)
+        _should_eval(0, validation_freq)  # checks the argument before any training
+        x, y = self._conform(x), self._labels(y)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = data_adapter.split_validation(x, y, sample_weight,
                                                                                   validation_split)
-        if class_weight is not None:
-            if y is None:
-                raise ValueError("class_weight needs labels: pass y (arrays), or yield (x, y, sample_weight) from "
-                                 "the iterator with the weights you want.")
-            weights = data_adapter.class_weights_to_sample_weights(y, class_weight)
-            sample_weight = weights if sample_weight is None else np.asarray(sample_weight) * weights
-        train = data_adapter.make(self._conform(x), y, sample_weight, batch_size, shuffle, steps_per_epoch)
+        if class_weight is not None and data_adapter.is_array_like(x):
+            sample_weight = self._class_weight_to_sample_weight(y, class_weight, sample_weight)
+            class_weight = None
+        train = data_adapter.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
+                                  class_weight=class_weight)
         val = self._validation_adapter(validation_data, validation_batch_size or batch_size, validation_steps)
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
 
-        history = History()
-        user_callbacks = list(callbacks or [])
-        progress = [ProgbarLogger(verbose)] if verbose else []
-        callback_list = CallbackList(user_callbacks + [history] + progress, model=self,
-                                     params={"epochs": epochs, "steps": len(train), "verbose": verbose})
+        callback_list = self._callback_list(callbacks, verbose, epochs, len(train), add_history=True)
         self.stop_training = False
         self._resume_epoch = None
         callback_list.on_train_begin()  # BackupAndRestore may set self._resume_epoch here
@@ -262,30 +350,62 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             callback_list.on_epoch_begin(epoch)
+            steps_run = 0
             for step, (bx, by, bsw) in enumerate(train.epoch()):
                 callback_list.on_train_batch_begin(step)
                 self.train_step(*self._to_device(bx, by, bsw, device))
-                callback_list.on_train_batch_end(step, LazyLogs(self._metric_logs))
+                steps_run = step + 1
+                callback_list.on_train_batch_end(step, LazyLogs(self._logs))
                 if self.stop_training:
                     break
-            epoch_logs = self._metric_logs()
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._run_evaluation(val, device)
+            if steps_run < len(train) and not self.stop_training:
+                warnings.warn(f"Your input ran out of data after {steps_run} of {len(train)} steps in epoch "
+                              f"{epoch + 1}; interrupting training. Make sure that your generator can produce at "
+                              "least steps_per_epoch * epochs batches.", stacklevel=2)
+                self.stop_training = True
+                if steps_run == 0:
+                    break
+            epoch_logs = self._logs()
+            if val is not None and _should_eval(epoch, validation_freq):
+                val_logs = self._run_evaluation(val, device, callback_list)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
         self.eval()
         callback_list.on_train_end(epoch_logs)
-        self.history = history
-        return history
+        history = next((cb for cb in callback_list.callbacks if isinstance(cb, History)), None)
+        self.history = history if history is not None else getattr(self, "history", None)
+        return self.history
+
+    def _class_weight_to_sample_weight(self, y, class_weight, sample_weight):
+        if y is None:
+            raise ValueError("class_weight needs labels: pass y (arrays), or yield (x, y, sample_weight) from the "
+                             "iterator with the weights you want.")
+        if isinstance(y, (list, tuple)) and len(self._output_names()) > 1:
+            raise ValueError("class_weight is only supported for models with a single output; pass sample_weight "
+                             "instead.")
+        weights = data_adapter.class_weights_to_sample_weights(y, class_weight)
+        if sample_weight is None:
+            return weights
+        # both given: tf.keras multiplies them (Keras 3 refuses the combination)
+        sample_weight = data_adapter.as_array(sample_weight, "sample_weight")
+        if len(sample_weight) != len(weights):
+            raise ValueError(f"sample_weight has {len(sample_weight)} entries but y has {len(weights)} samples.")
+        return sample_weight * weights.reshape((-1,) + (1,) * (sample_weight.ndim - 1))
 
     def _validation_adapter(self, validation_data, batch_size, steps):
         if validation_data is None:
             return None
-        if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+        if isinstance(validation_data, list):
+            validation_data = tuple(validation_data)  # Keras reads a list [x, y] as (x, y)
+        if isinstance(validation_data, tuple):
+            if len(validation_data) not in (2, 3):
+                raise ValueError(f"validation_data must be (x, y) or (x, y, sample_weight), or a data iterator. "
+                                 f"Received a tuple of {len(validation_data)}.")
             vx, vy, vsw = data_adapter.unpack(validation_data)
-            return data_adapter.make(self._conform(vx), vy, vsw, batch_size, False, steps, what="validation_data")
+            return data_adapter.make(self._conform(vx), self._labels(vy), vsw, batch_size, False, steps,
+                                     what="validation_data")
         return data_adapter.make(validation_data, None, None, batch_size, False, steps, what="validation_data")
 
     def _prepare_device(self):
@@ -294,33 +414,40 @@ class Trainer:
             self.to(device)
         return device
 
-    def _run_evaluation(self, data, device):
+    def _run_evaluation(self, data, device, callbacks):
+        """One pass over `data` in inference mode with the test hooks; returns the logs (sorted keys)."""
         self.reset_metrics()
         was_training = self.training
         self.eval()
-        with torch.inference_mode():
-            for bx, by, bsw in data.epoch():
+        callbacks.on_test_begin()
+        for step, (bx, by, bsw) in enumerate(data.epoch()):
+            callbacks.on_test_batch_begin(step)
+            with torch.inference_mode():
                 self.test_step(*self._to_device(bx, by, bsw, device))
+            callbacks.on_test_batch_end(step, LazyLogs(self._logs))
         self.train(was_training)
-        return self._metric_logs()
+        logs = self._logs()
+        callbacks.on_test_end(logs)
+        return logs
 
     # ---- evaluate / predict --------------------------------------------------------------------------------
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
-        """Loss and metrics over the data, in inference mode. Returns the loss, [loss, *metrics], or a dict."""
-        check_kwargs("evaluate()", kwargs, ("x", "y", "batch_size", "verbose", "sample_weight", "steps",
-                                            "callbacks", "return_dict"))
+        """Loss and metrics over the data, in inference mode.
+
+        Returns:
+            The loss (no metrics), else [loss, *per-output losses, *metrics] (Keras's order), or with
+            return_dict=True a {name: value} dict.
+        """
+        _check_arguments("evaluate()", kwargs, ("x", "y", "batch_size", "verbose", "sample_weight", "steps",
+                                                "callbacks", "return_dict"))
         self._require_compiled("evaluate")
-        data = data_adapter.make(self._conform(x), y, sample_weight, batch_size, False, steps)
+        verbose = _resolve_verbose(verbose)
+        data = data_adapter.make(self._conform(x), self._labels(y), sample_weight, batch_size, False, steps)
         device = self._prepare_device()
-        logs = self._run_evaluation(data, device)
-        if _resolve_verbose(verbose):
-            print(f"{len(data)}/{len(data)} - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, len(data)))
+        return self._logs_out(return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for `x` (arrays, or an iterator/DataLoader whose batches hold x first), in inference mode.
@@ -328,16 +455,25 @@ class Trainer:
         Returns:
             A numpy array of shape (samples, *output_shape[1:]), or a list of them for several outputs.
         """
+        verbose = _resolve_verbose(verbose)
         data = data_adapter.make(self._conform(x), None, None, batch_size, False, steps, what="x")
         device = self._device() if self.built and any(True for _ in self.parameters()) else config.get_device()
+        callback_list = self._callback_list(callbacks, verbose, 1, len(data))
         chunks = None
         was_training = self.training
         self.eval()
-        with torch.inference_mode():
-            for bx, _, _ in data.epoch():
+        callback_list.on_predict_begin()
+        for step, (bx, _, _) in enumerate(data.epoch()):
+            callback_list.on_predict_batch_begin(step)
+            with torch.inference_mode():
                 bx, _, _ = self._to_device(bx, None, None, device)
                 outputs = [o.cpu().numpy() for o in self._forward(bx, training=False)]
-                chunks = [[o] for o in outputs] if chunks is None else [c + [o] for c, o in zip(chunks, outputs)]
+            if chunks is None:
+                chunks = [[] for _ in outputs]
+            for chunk, output in zip(chunks, outputs):
+                chunk.append(output)
+            callback_list.on_predict_batch_end(step, {"outputs": outputs if len(outputs) > 1 else outputs[0]})
+        callback_list.on_predict_end()
         self.train(was_training)
         if chunks is None:
             raise ValueError("predict: x has no samples.")
@@ -346,37 +482,45 @@ class Trainer:
 
     # ---- single batches ------------------------------------------------------------------------------------
 
+    def _single_batch(self, x, y, sample_weight):
+        x, y = self._conform(x), self._labels(y)
+        (batch,) = data_adapter.ArrayData(x, y, sample_weight, batch_size=10 ** 9, shuffle=False).epoch()
+        return batch
+
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimisation step on one batch; returns that batch's loss (and metrics), as Keras."""
         self._require_compiled("train_on_batch")
         if class_weight is not None:
-            weights = data_adapter.class_weights_to_sample_weights(y, class_weight)
-            sample_weight = weights if sample_weight is None else np.asarray(sample_weight) * weights
-        (bx, by, bsw), = data_adapter.ArrayData(self._conform(x), y, sample_weight, batch_size=10 ** 9,
-                                                shuffle=False).epoch()
+            sample_weight = self._class_weight_to_sample_weight(self._labels(y), class_weight, sample_weight)
+        bx, by, bsw = self._single_batch(x, y, sample_weight)
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
+        self.reset_metrics()
         self.train()
         self.train_step(*self._to_device(bx, by, bsw, device))
         self.eval()
         return self._logs_out(return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss (and metrics) of one batch in inference mode."""
         self._require_compiled("test_on_batch")
+        bx, by, bsw = self._single_batch(x, y, sample_weight)
+        device = self._prepare_device()
         self.reset_metrics()
-        (bx, by, bsw), = data_adapter.ArrayData(self._conform(x), y, sample_weight, batch_size=10 ** 9,
-                                                shuffle=False).epoch()
+        was_training = self.training
+        self.eval()
         with torch.inference_mode():
-            self.test_step(*self._to_device(bx, by, bsw, self._prepare_device()))
+            self.test_step(*self._to_device(bx, by, bsw, device))
+        self.train(was_training)
         return self._logs_out(return_dict)
 
     def predict_on_batch(self, x):
-        items, _ = flatten(x)
+        """The outputs for one batch (numpy), without callbacks or progress output."""
+        items, _ = flatten(self._conform(x))
         return self.predict(x, batch_size=max(1, len(items[0])), verbose=0)
 
     def _logs_out(self, return_dict):
-        logs = self._metric_logs()
         if return_dict:
-            return logs
-        values = list(logs.values())
+            return self._logs()
+        values = self._results_in_order()
         return values[0] if len(values) == 1 else values
-

@@ -16,10 +16,11 @@ class BackupAndRestore(Callback):
     Args:
         backup_dir: folder for the backup (created when needed).
         save_freq: 'epoch' or a number of batches.
+        double_checkpoint: also keep the previous backup, used when the latest cannot be read.
         delete_checkpoint: remove the backup when training finishes normally (default True).
     """
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
         super().__init__()
         if not backup_dir:
             raise ValueError("BackupAndRestore: backup_dir is required.")
@@ -27,15 +28,26 @@ class BackupAndRestore(Callback):
             raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' or a positive int. "
                              f"Received: save_freq={save_freq!r}")
         self.backup_dir, self.save_freq, self.delete_checkpoint = os.fspath(backup_dir), save_freq, delete_checkpoint
+        self.double_checkpoint = double_checkpoint
         self.path = os.path.join(self.backup_dir, "backup.h5")
+        self.previous_path = self.path + ".bkp"
         self._epoch, self._batches = 0, 0
 
     def on_train_begin(self, logs=None):
-        from cnnkit.models import saving  # noqa: PLC0415 (callbacks sit below models)
+        self._batches = 0
         if not os.path.exists(self.path):
             return
-        with h5py.File(self.path, "r") as f:
-            saving.read_keras3(f["model"], self.model, self.path)
+        try:
+            self._load(self.path)
+        except OSError:
+            if not os.path.exists(self.previous_path):
+                raise
+            self._load(self.previous_path)  # the latest backup is unreadable: use the one before
+
+    def _load(self, path):
+        from cnnkit.models import saving  # noqa: PLC0415 (callbacks sit below models)
+        with h5py.File(path, "r") as f:
+            saving.read_keras3(f["model"], self.model, path)
             saving._read_optimizer(f, self.model)
             epoch, finished = int(f.attrs["epoch"]), bool(f.attrs["epoch_finished"])
         self.model._resume_epoch = epoch + 1 if finished else epoch
@@ -56,6 +68,8 @@ class BackupAndRestore(Callback):
     def _save(self, epoch, finished):
         from cnnkit.models import saving  # noqa: PLC0415
         from cnnkit.utils.io import atomic_path  # noqa: PLC0415
+        if self.double_checkpoint and os.path.exists(self.path):
+            shutil.copyfile(self.path, self.previous_path)
         with atomic_path(self.path) as tmp, h5py.File(tmp, "w") as f:
             saving.write_keras3(f.create_group("model"), self.model)
             saving._write_optimizer(f, self.model)

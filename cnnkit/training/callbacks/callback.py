@@ -7,9 +7,11 @@ never read them cost nothing per step.
 import collections.abc
 import math
 
+from cnnkit.registry import did_you_mean
 
-class LazyLogs(collections.abc.Mapping):
-    """A read-only dict of logs computed on first access by `compute()`."""
+
+class LazyLogs(collections.abc.MutableMapping):
+    """A dict of logs computed on first access by `compute()` (callbacks may add keys, as with Keras's dicts)."""
 
     def __init__(self, compute):
         self._compute, self._values = compute, None
@@ -21,6 +23,12 @@ class LazyLogs(collections.abc.Mapping):
 
     def __getitem__(self, key):
         return self._get()[key]
+
+    def __setitem__(self, key, value):
+        self._get()[key] = value
+
+    def __delitem__(self, key):
+        del self._get()[key]
 
     def __iter__(self):
         return iter(self._get())
@@ -54,11 +62,17 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None):
         pass
 
+    def on_batch_begin(self, batch, logs=None):
+        """Keras's older name for `on_train_batch_begin` (which calls it unless overridden)."""
+
+    def on_batch_end(self, batch, logs=None):
+        """Keras's older name for `on_train_batch_end` (which calls it unless overridden)."""
+
     def on_train_batch_begin(self, batch, logs=None):
-        pass
+        self.on_batch_begin(batch, logs=logs)
 
     def on_train_batch_end(self, batch, logs=None):
-        pass
+        self.on_batch_end(batch, logs=logs)
 
     def on_test_begin(self, logs=None):
         pass
@@ -182,7 +196,8 @@ class History(Callback):
 
 class LambdaCallback(Callback):
     """A callback from functions: on_epoch_begin(epoch, logs), on_epoch_end(epoch, logs), on_train_begin(logs),
-    on_train_end(logs), on_train_batch_begin(batch, logs), on_train_batch_end(batch, logs)."""
+    on_train_end(logs), on_train_batch_begin(batch, logs), on_train_batch_end(batch, logs), and, as keywords, any
+    other hook (on_batch_end, on_test_begin, ...)."""
 
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
                  on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
@@ -190,25 +205,31 @@ class LambdaCallback(Callback):
         given = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
                      on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
                      on_train_batch_end=on_train_batch_end, **kwargs)
+        hooks = [name for name in dir(Callback) if name.startswith("on_")]
         for hook, fn in given.items():
-            if not hook.startswith("on_") or not hasattr(Callback, hook):
-                raise TypeError(f"LambdaCallback got an unknown hook '{hook}'.")
+            if hook not in hooks:
+                raise TypeError(f"LambdaCallback got an unknown hook '{hook}'.{did_you_mean(hook, hooks)}")
             if fn is not None:
                 setattr(self, hook, fn)
 
 
 class TerminateOnNaN(Callback):
-    """Stops training when the loss becomes NaN or infinite (checked at the end of each epoch and, when batch
-    logs are read anyway, each batch)."""
+    """Stops training when the loss becomes NaN or infinite (checked after each batch, as in Keras).
 
-    def on_train_batch_end(self, batch, logs=None):
-        self._check(logs, f"batch {batch}")
+    Args:
+        raise_error: raise a RuntimeError at once instead of stopping gracefully (the other callbacks'
+            `on_train_end` then does not run, so e.g. a BackupAndRestore backup is kept).
+    """
 
-    def on_epoch_end(self, epoch, logs=None):
-        self._check(logs, f"epoch {epoch + 1}")
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = raise_error
 
-    def _check(self, logs, where):
+    def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            print(f"{where}: invalid loss {loss}, terminating training")
+            if self.raise_error:
+                raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
+                                   "Terminating training immediately.")
+            print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True

@@ -67,7 +67,7 @@ class EarlyStopping(MonitorCallback):
         if current is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
         self.wait += 1
         if self.improved(current, self.best):
             self.best, self.best_epoch = current, epoch
@@ -175,15 +175,20 @@ class ModelCheckpoint(MonitorCallback):
         except KeyError as err:
             raise KeyError(f"ModelCheckpoint: filepath '{self.filepath}' uses {err}, which is not in the logs "
                            f"(available: epoch, batch, {', '.join(sorted(logs))}).") from None
-        if self.save_best_only:
-            current = self.current(logs)
-            if current is None or not self.improved(current, self.best):
-                if self.verbose > 0 and current is not None:
-                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+        current = logs.get(self.monitor) if self.save_best_only else None
+        if self.save_best_only and current is None:
+            # as Keras: without the monitored value there is nothing to compare, so the model is saved
+            warnings.warn(f"ModelCheckpoint: can save the best model only with '{self.monitor}' available (logs "
+                          f"have {sorted(logs)}); saving anyway.", stacklevel=3)
+        elif self.save_best_only:
+            best = "None" if self.best is None else f"{self.best:.5f}"
+            if not self.improved(current, self.best):
+                if self.verbose > 0:
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
                 return
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best} to {current:.5f}, saving "
-                      f"model to {path}")
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, saving model "
+                      f"to {path}")
             self.best = current
         elif self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
@@ -221,31 +226,55 @@ class LearningRateScheduler(Callback):
 
 
 class CSVLogger(Callback):
-    """Writes one CSV row per epoch: epoch, then each log key in sorted order."""
+    """Writes one CSV row per epoch: epoch, then each log key in sorted order (Keras's columns).
+
+    As in Keras, when the first epoch's logs have no 'val_' keys, 'val_' columns are added for each key (filled
+    with 'NA'), so a later run appending to the file with validation fits the same header. With `append=True` rows
+    go after the existing ones (no second header) in the columns of the file's header.
+    """
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
         self.filename, self.separator, self.append = os.fspath(filename), separator, append
         self.keys, self.file, self.writer = None, None, None
+        self._header_written = False
 
     def on_train_begin(self, logs=None):
+        if self.file is not None and not self.file.closed:
+            self.file.close()
+        self.keys, self.writer = None, None
         exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
-        self.file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")  # noqa: SIM115
-        self._header_written = exists
         if exists:
-            with open(self.filename, encoding="utf-8") as existing:
-                self.keys = next(csv.reader(existing, delimiter=self.separator))[1:]
+            with open(self.filename, newline="", encoding="utf-8") as existing:
+                header = next(csv.reader(existing, delimiter=self.separator), [])
+            if header[:1] == ["epoch"]:
+                self.keys = header[1:]
+        self._header_written = exists
+        self.file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")  # noqa: SIM115
+
+    @staticmethod
+    def _value(value):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            return value.item()
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return f'"[{", ".join(map(str, value))}]"'
+        return value
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         if self.keys is None:
             self.keys = sorted(logs)
+            if self.keys and not any(key.startswith("val_") for key in self.keys):
+                self.keys += [f"val_{key}" for key in self.keys]
         if self.writer is None:
             self.writer = csv.DictWriter(self.file, fieldnames=["epoch", *self.keys], delimiter=self.separator,
                                          extrasaction="ignore")
             if not self._header_written:
                 self.writer.writeheader()
-        self.writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self.keys}})
+                self._header_written = True
+        self.writer.writerow({"epoch": epoch, **{k: self._value(logs.get(k, "NA")) for k in self.keys}})
         self.file.flush()
 
     def on_train_end(self, logs=None):

@@ -1,7 +1,10 @@
 """ProgbarLogger: Keras's progress display, drawn with tqdm.
 
-verbose=1: a bar per epoch with step count, elapsed time and time per step, and the running metrics (read at most
-a few times a second, so the display costs no per-step device syncs). verbose=2: one line per epoch.
+verbose=1: a bar per epoch (and per evaluate / predict call) with step count, elapsed time and time per step, and
+the running metrics (read at most a few times a second, so the display costs no per-step device syncs).
+verbose=2: one line per epoch, as Keras: `3/3 - 0s - 12ms/step - accuracy: 0.5000 - loss: 0.6931`.
+As in Keras, 'Epoch i/n' lines are printed only when there is more than one epoch, and validation inside `fit` is
+silent.
 """
 
 import sys
@@ -20,29 +23,88 @@ def format_logs(logs):
 
 def _per_step(seconds, steps):
     per = seconds / max(steps, 1)
-    return f"{per * 1000:.0f}ms/step" if per < 1 else f"{per:.1f}s/step"
+    if per >= 1:
+        return f"{per:.0f}s/step"
+    if per >= 1e-3:
+        return f"{per * 1e3:.0f}ms/step"
+    return f"{per * 1e6:.0f}us/step"
 
 
 class ProgbarLogger(Callback):
-    """Prints training progress; created by `fit` for verbose=1 or 2."""
+    """Prints progress; `fit`, `evaluate` and `predict` add one for verbose=1 or 2."""
 
-    def __init__(self, verbose=1):
+    def __init__(self, verbose=None):
         super().__init__()
-        self.verbose = verbose
+        self._given_verbose = verbose
+        self.verbose = 1 if verbose is None else verbose
         self.bar = None
+        self._in_fit = False
+        self._active = False
+
+    def set_params(self, params):
+        super().set_params(params)
+        if self._given_verbose is None:  # as Keras's ProgbarLogger(): follow fit/evaluate/predict's verbose
+            verbose = params.get("verbose", 1)
+            self.verbose = 1 if verbose == "auto" else verbose
+
+    # ---- fit ---------------------------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._in_fit = True  # validation runs inside fit print nothing
 
     def on_epoch_begin(self, epoch, logs=None):
         epochs = self.params.get("epochs", 1)
+        if epochs > 1:
+            print(f"Epoch {epoch + 1}/{epochs}", file=sys.stdout, flush=True)
+        self._start()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._update(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._finish(logs)
+
+    def on_train_end(self, logs=None):
+        self._close()
+        self._in_fit = False
+
+    # ---- evaluate / predict ------------------------------------------------------------------------------
+
+    def on_test_begin(self, logs=None):
+        if not self._in_fit:
+            self._start()
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._in_fit:
+            self._update(batch, logs)
+
+    def on_test_end(self, logs=None):
+        if not self._in_fit:
+            self._finish(logs)
+
+    def on_predict_begin(self, logs=None):
+        self._start()
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._update(batch, None)  # the outputs are not shown
+
+    def on_predict_end(self, logs=None):
+        self._finish(None)
+
+    # ---- drawing -----------------------------------------------------------------------------------------
+
+    def _start(self):
+        self._close()
         self.steps = self.params.get("steps")
         self.start = time.perf_counter()
         self.last_refresh = 0.0
         self.seen = 0
+        self._active = True
         if self.verbose == 1:
-            print(f"Epoch {epoch + 1}/{epochs}", file=sys.stdout, flush=True)
             self.bar = tqdm(total=self.steps, file=sys.stdout, ascii=" ━", dynamic_ncols=True, leave=True,
                             bar_format="{n_fmt}/{total_fmt} {bar:20} {elapsed}{postfix}")
 
-    def on_train_batch_end(self, batch, logs=None):
+    def _update(self, batch, logs):
         self.seen = batch + 1
         if self.bar is None:
             return
@@ -56,19 +118,21 @@ class ProgbarLogger(Callback):
             self.bar.n = self.seen
             self.bar.refresh()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def _finish(self, logs):
+        if not self._active:
+            return
+        self._active = False
         elapsed = time.perf_counter() - self.start
-        text = f"{elapsed:.0f}s {_per_step(elapsed, self.seen)}" + (f" - {format_logs(logs)}" if logs else "")
+        metrics = f" - {format_logs(logs)}" if logs else ""
         if self.bar is not None:
             self.bar.n = self.seen
-            self.bar.set_postfix_str(text.split(" ", 1)[1], refresh=False)
-            self.bar.close()
-            self.bar = None
+            self.bar.set_postfix_str(f"{_per_step(elapsed, self.seen)}{metrics}", refresh=False)
+            self._close()
         elif self.verbose == 2:
-            epochs = self.params.get("epochs", 1)
-            print(f"Epoch {epoch + 1}/{epochs}\n{self.seen}/{self.steps} - {text}", flush=True)
+            steps = self.steps if self.steps is not None else self.seen
+            print(f"{self.seen}/{steps} - {elapsed:.0f}s - {_per_step(elapsed, self.seen)}{metrics}", flush=True)
 
-    def on_train_end(self, logs=None):
+    def _close(self):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
