@@ -6,6 +6,7 @@ import shutil
 import h5py
 
 from cnnkit.training.callbacks.callback import Callback
+from cnnkit.training.callbacks.callback import check_save_freq
 
 
 class BackupAndRestore(Callback):
@@ -24,10 +25,8 @@ class BackupAndRestore(Callback):
         super().__init__()
         if not backup_dir:
             raise ValueError("BackupAndRestore: backup_dir is required.")
-        if save_freq != "epoch" and (not isinstance(save_freq, int) or save_freq < 1):
-            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' or a positive int. "
-                             f"Received: save_freq={save_freq!r}")
-        self.backup_dir, self.save_freq, self.delete_checkpoint = os.fspath(backup_dir), save_freq, delete_checkpoint
+        self.save_freq = check_save_freq("BackupAndRestore", save_freq)
+        self.backup_dir, self.delete_checkpoint = os.fspath(backup_dir), delete_checkpoint
         self.double_checkpoint = double_checkpoint
         self.path = os.path.join(self.backup_dir, "backup.h5")
         self.previous_path = self.path + ".bkp"

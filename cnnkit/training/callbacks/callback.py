@@ -37,6 +37,13 @@ class LazyLogs(collections.abc.MutableMapping):
         return len(self._get())
 
 
+def check_save_freq(owner, save_freq):
+    """Returns `save_freq` if it is 'epoch' or a positive int (a number of batches), else raises ValueError."""
+    if save_freq != "epoch" and (not isinstance(save_freq, int) or isinstance(save_freq, bool) or save_freq < 1):
+        raise ValueError(f"{owner}: save_freq must be 'epoch' or a positive int. Received: save_freq={save_freq!r}")
+    return save_freq
+
+
 class Callback:
     """Base class: override any of the `on_*` hooks. `self.model` and `self.params` are set by `fit`."""
 

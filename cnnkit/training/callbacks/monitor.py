@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from cnnkit.training.callbacks.callback import Callback
+from cnnkit.training.callbacks.callback import check_save_freq
 
 
 def _mode_is_max(monitor, mode, owner):
@@ -148,10 +149,7 @@ class ModelCheckpoint(MonitorCallback):
         super().__init__(monitor, mode)
         self.filepath, self.verbose = os.fspath(filepath), verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        if save_freq != "epoch" and (not isinstance(save_freq, int) or save_freq < 1):
-            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive int. "
-                             f"Received: save_freq={save_freq!r}")
-        self.save_freq = save_freq
+        self.save_freq = check_save_freq("ModelCheckpoint", save_freq)
         self.best = initial_value_threshold
         self._batches = 0
         self._epoch = 0
