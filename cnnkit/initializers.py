@@ -9,6 +9,7 @@ Note:
     kernels and zero biases.
 """
 
+import inspect
 import math
 
 import numpy as np
@@ -223,7 +224,7 @@ def get(identifier):
         return None
     if isinstance(identifier, dict):
         cls = INITIALIZERS.lookup(identifier["class_name"])
-        return cls.from_config(identifier.get("config", {}))
+        return cls.from_config(_accepted_config(cls, identifier["class_name"], identifier.get("config") or {}))
     if isinstance(identifier, str):
         return INITIALIZERS.lookup(identifier)()
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
@@ -231,6 +232,20 @@ def get(identifier):
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret initializer identifier: {identifier!r}.")
+
+
+def _accepted_config(cls, class_name, config):
+    """The options of a (possibly Keras-written) initializer config that `cls` takes. Options it does not take are
+    dropped when None (Keras 3 writes 'input_axes': None, 'output_axes': None); any other value is an error."""
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    out = {}
+    for key, value in config.items():
+        if key in accepted:
+            out[key] = value
+        elif value is not None:
+            raise ValueError(f"Initializer {class_name}: option {key}={value!r} is not supported by cnnkit (cnnkit's "
+                             f"{class_name} takes {sorted(accepted) or 'no options'}).")
+    return out
 
 
 def serialize(initializer):

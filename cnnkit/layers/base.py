@@ -394,6 +394,8 @@ def _keras_compatible_config(cls, config):
     config.pop("build_config", None)
     if "layers" in config or not hasattr(cls, "_accepted_kwargs"):
         return config
+    if cls.__name__ == "InputLayer" and "batch_input_shape" in config and config.get("batch_shape") is None:
+        config["batch_shape"] = config.pop("batch_input_shape")  # tf.keras 2's name
     accepted = set(cls._accepted_kwargs())
     out = {}
     for key, value in config.items():

@@ -313,8 +313,43 @@ def _tensor_ref(tensor, history):
             "config": {"shape": list(tensor.shape), "dtype": tensor.dtype, "keras_history": history}}
 
 
+def _node_calls(spec):
+    """A layer spec's recorded calls as (input histories, inputs given as a list, call kwargs).
+
+    Reads cnnkit's form ({'args': [t, ...], 'as_list': ...}), Keras 3's ({'args': [[t, t]]} for a list argument,
+    {'args': [t]} otherwise) and tf.keras 2's ([[layer, node, tensor, kwargs], ...]).
+    """
+    calls = []
+    for call in spec.get("inbound_nodes") or []:
+        if isinstance(call, dict):
+            args = list(call.get("args") or [])
+            kwargs = {k: v for k, v in (call.get("kwargs") or {}).items() if v is not None}
+            if "as_list" in call:
+                refs, as_list = args, bool(call["as_list"])
+            elif len(args) == 1 and isinstance(args[0], (list, tuple)):
+                refs, as_list = list(args[0]), True
+            else:
+                refs, as_list = args, len(args) > 1
+            histories = [tuple(ref["config"]["keras_history"]) for ref in refs]
+        else:
+            histories = [tuple(item[:3]) for item in call]
+            kwargs = dict(call[0][3]) if call and len(call[0]) > 3 else {}
+            as_list = len(call) > 1
+        calls.append((histories, as_list, kwargs))
+    return calls
+
+
+def _io_refs(value, listed):
+    """input_layers / output_layers as (list of (layer, node, tensor), given as a list). Keras writes a single
+    input as one [layer, node, tensor] triple and a list of inputs as a list of triples."""
+    if value and isinstance(value[0], str):
+        return [tuple(value)], False
+    return [tuple(ref) for ref in value], True if listed is None else listed
+
+
 def functional_from_config(config):
-    """Rebuilds a functional Model from `Model.get_config()` output (new layers, new weights)."""
+    """Rebuilds a functional Model from its config (new layers, new weights): cnnkit's `Model.get_config()` output
+    or Keras 3's (also tf.keras 2's) functional config."""
     created, tensors = {}, {}
     for spec in config["layers"]:
         layer = deserialize(spec)
@@ -323,30 +358,43 @@ def functional_from_config(config):
             tensors[(layer.name, 0, 0)] = layer.output
     # Calls are replayed as soon as their inputs exist (a shared layer's later call may need layers listed after
     # it), each layer's calls in their recorded order, as Keras does.
-    queues = {spec["name"]: list(spec["inbound_nodes"]) for spec in config["layers"]
+    queues = {spec["name"]: _node_calls(spec) for spec in config["layers"]
               if not isinstance(created[spec["name"]], InputLayer)}
     while any(queues.values()):
         progress = False
         for name, queue in queues.items():
-            while queue and all(tuple(ref["config"]["keras_history"]) in tensors for ref in queue[0]["args"]):
-                call = queue.pop(0)
+            while queue and all(ref in tensors for ref in queue[0][0]):
+                histories, as_list, kwargs = queue.pop(0)
                 layer = created[name]
-                args = [tensors[tuple(ref["config"]["keras_history"])] for ref in call["args"]]
-                out = layer(args if call.get("as_list", len(args) > 1) else args[0], **call.get("kwargs", {}))
+                args = [tensors[ref] for ref in histories]
+                out = layer(args if as_list else args[0], **kwargs)
                 node_index = len(layer._inbound_nodes) - 1
                 for i, tensor in enumerate(out if isinstance(out, list) else [out]):
                     tensors[(layer.name, node_index, i)] = tensor
                 progress = True
         if not progress:
             name = next(n for n, q in queues.items() if q)
-            missing = [ref["config"]["keras_history"][0] for ref in queues[name][0]["args"]
-                       if tuple(ref["config"]["keras_history"]) not in tensors]
+            missing = [ref[0] for ref in queues[name][0][0] if ref not in tensors]
             raise ValueError(f"Model config: layer '{name}' takes the output of {missing}, which no layer of the "
                              "config produces.")
-    inputs = [tensors[tuple(ref)] for ref in config["input_layers"]]
-    outputs = [tensors[tuple(ref)] for ref in config["output_layers"]]
-    return Model(inputs if config.get("inputs_are_list", len(inputs) > 1) else inputs[0],
-                 outputs if config.get("outputs_are_list", len(outputs) > 1) else outputs[0],
+    keras_form = "inputs_are_list" not in config
+    input_refs, inputs_list = _io_refs(config["input_layers"], config.get("inputs_are_list"))
+    output_refs, outputs_list = _io_refs(config["output_layers"], config.get("outputs_are_list"))
+
+    def tensor(ref):
+        name, node, index = ref
+        layer = created.get(name)
+        # Keras counts a nested functional model's own construction as its node 0 in input/output_layers.
+        if keras_form and isinstance(layer, Model) and type(layer).get_config is Model.get_config:
+            node -= 1
+        if (name, node, index) not in tensors:
+            raise ValueError(f"Model config: the model's inputs/outputs name the tensor {list(ref)}, which no layer "
+                             "of the config produces.")
+        return tensors[(name, node, index)]
+
+    inputs = [tensor(ref) for ref in input_refs]
+    outputs = [tensor(ref) for ref in output_refs]
+    return Model(inputs if inputs_list else inputs[0], outputs if outputs_list else outputs[0],
                  name=config.get("name"), trainable=config.get("trainable", True))
 
 
