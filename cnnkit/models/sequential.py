@@ -50,7 +50,7 @@ class Sequential(Model):
         if isinstance(layer, InputLayer):
             if self._stack or self._input_layer is not None:
                 raise ValueError(f"Sequential '{self.name}': an Input can only be the first element.")
-            self._input_layer = layer
+            self._set_input_layer(layer)
             self._track(layer)
             self._set_graph(layer.output, layer.output)
             return
@@ -82,6 +82,10 @@ class Sequential(Model):
             self._set_graph(self._graph.inputs[0], node.inputs[0])
         return layer
 
+    def _set_input_layer(self, layer):
+        """Keeps a reference to the InputLayer without torch registering it a second time as a submodule."""
+        object.__setattr__(self, "_input_layer", layer)
+
     def _known_input_shape(self):
         if self._input_layer is not None:
             return self._input_layer.batch_shape
@@ -104,7 +108,7 @@ class Sequential(Model):
                              "build(input_shape=(None, ...)) or give the first layer input_shape=.")
         shape = tuple(input_shape)
         if self._input_layer is None:
-            self._input_layer = InputLayer(batch_shape=(None, *shape[1:]))
+            self._set_input_layer(InputLayer(batch_shape=(None, *shape[1:])))
             self._layer_list.insert(0, self._input_layer)
         x = self._input_layer.output
         for layer in self._stack:
