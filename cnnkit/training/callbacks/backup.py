@@ -47,7 +47,7 @@ class BackupAndRestore(Callback):
         from cnnkit.models import saving  # noqa: PLC0415 (callbacks sit below models)
         with h5py.File(path, "r") as f:
             saving.read_keras3(f["model"], self.model, path)
-            saving._read_optimizer(f, self.model)
+            saving.read_optimizer(f, self.model)
             epoch, finished = int(f.attrs["epoch"]), bool(f.attrs["epoch_finished"])
         self.model._resume_epoch = epoch + 1 if finished else epoch
 
@@ -71,7 +71,7 @@ class BackupAndRestore(Callback):
             shutil.copyfile(self.path, self.previous_path)
         with atomic_path(self.path) as tmp, h5py.File(tmp, "w") as f:
             saving.write_keras3(f.create_group("model"), self.model)
-            saving._write_optimizer(f, self.model)
+            saving.write_optimizer(f, self.model)
             f.attrs["epoch"] = epoch
             f.attrs["epoch_finished"] = finished
 

@@ -1,0 +1,286 @@
+"""Weights in HDF5, in Keras's two layouts, with the conversion from cnnkit's torch layout.
+
+- tf.keras (legacy) `.h5` / `.hdf5`, also the layout of Keras's published ImageNet files: root attribute
+  `layer_names`; one group per layer with attribute `weight_names` (the layer's trainable weights, then the
+  non-trainable ones) and a dataset per name.
+- Keras 3 `.weights.h5` (also inside `.keras` archives): `layers/<name>/vars/<i>`, where <name> is the snake_case
+  class name made unique within its parent (conv2d, conv2d_1, ...), recursively for nested models.
+
+Weights are stored in Keras layout (conv kernels (*k, in, out), dense (in, out)). Reading checks every shape
+before it changes any weight, so a failed load leaves the model as it was.
+"""
+
+import warnings
+
+import h5py
+import numpy as np
+import torch
+
+from cnnkit.layers.base import _LAYOUTS
+from cnnkit.utils.naming import to_snake_case
+
+KERAS_VERSION = "3.15.1"
+
+
+class WeightRef:
+    """One weight of `owner` (a plain layer), readable and writable as a Keras-layout numpy array."""
+
+    def __init__(self, owner, spec):
+        self.owner, self.spec = owner, spec
+
+    @property
+    def name(self):
+        return f"{self.owner.name}/{self.spec.attr}"
+
+    @property
+    def tensor(self):
+        return getattr(self.owner, self.spec.attr)
+
+    def trainable(self, top):
+        return self.spec.trainable and self.owner.trainable and top.trainable
+
+    def read(self):
+        return _LAYOUTS[self.spec.kind][1](self.tensor.detach().cpu().numpy())
+
+    def mismatch(self, value, source, stored_as=None):
+        """A message naming the layer, the weight and both shapes when `value` does not fit; None when it does."""
+        if tuple(np.shape(value)) == self.spec.keras_shape:
+            return None
+        where = f" (as '{stored_as}')" if stored_as else ""
+        return (f"Cannot load weight '{self.spec.attr}' of layer '{self.owner.name}' ({type(self.owner).__name__}) "
+                f"from {source}: the file has shape {tuple(np.shape(value))}{where}, the model expects "
+                f"{self.spec.keras_shape}.")
+
+    def write(self, value, source):
+        value = np.asarray(value)
+        message = self.mismatch(value, source)
+        if message:
+            raise ValueError(message)
+        target = self.tensor
+        with torch.no_grad():
+            target.copy_(torch.as_tensor(_LAYOUTS[self.spec.kind][0](value), dtype=target.dtype))
+
+
+def _is_model(layer):
+    return hasattr(layer, "_graph")
+
+
+def is_functional(layer):
+    from cnnkit.models.model import Model  # noqa: PLC0415 (model.py imports this module)
+
+    return isinstance(layer, Model) and type(layer).get_config is Model.get_config
+
+
+def weight_refs(layer):
+    """All weights of a layer or (recursively) a model, in `get_weights()` order, without duplicates."""
+    if not _is_model(layer):
+        return [WeightRef(layer, spec) for spec in layer._weight_specs]
+    refs, seen = [], set()
+    for sub in layer.layers:
+        for ref in weight_refs(sub):
+            key = (id(ref.owner), ref.spec.attr)
+            if key not in seen:
+                seen.add(key)
+                refs.append(ref)
+    return refs
+
+
+def legacy_refs(layer):
+    """Weights in the tf.keras HDF5 order: trainable ones first, then the non-trainable ones."""
+    refs = weight_refs(layer)
+    return [r for r in refs if r.trainable(layer)] + [r for r in refs if not r.trainable(layer)]
+
+
+def decode_text(value):
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def warn(message):
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
+def _apply(plan, source):
+    """Writes (ref, value) pairs; every shape was checked before, so nothing is half loaded."""
+    for ref, value in plan:
+        ref.write(value, source)
+
+
+# ---- tf.keras (legacy) HDF5 layout -------------------------------------------------------------------------
+
+
+def write_legacy(group, model):
+    layers = model.layers
+    group.attrs["layer_names"] = np.array([layer.name.encode("utf8") for layer in layers])
+    group.attrs["backend"] = b"torch"
+    group.attrs["keras_version"] = KERAS_VERSION.encode("utf8")
+    for layer in layers:
+        sub = group.create_group(layer.name)
+        refs = legacy_refs(layer)
+        sub.attrs["weight_names"] = np.array([r.name.encode("utf8") for r in refs])
+        for ref in refs:
+            sub.create_dataset(ref.name, data=ref.read())
+
+
+def _legacy_layer_plan(layer, file_group, source, skip_mismatch, by_name):
+    """(ref, value) pairs for one layer from its group of a tf.keras HDF5 file, as Keras matches them.
+
+    A different number of weights raises (with by_name=True and skip_mismatch=True: skips the layer, warning);
+    a weight of another shape raises (with skip_mismatch=True: skips that weight, warning), as Keras does.
+    """
+    names = [decode_text(n) for n in file_group.attrs.get("weight_names", [])]
+    refs = legacy_refs(layer)
+    if len(names) != len(refs):
+        message = (f"Layer '{layer.name}' ({type(layer).__name__}) expects {len(refs)} weights "
+                   f"{[r.spec.attr for r in refs]}, but {source} has {len(names)} for it {names}.")
+        if skip_mismatch and by_name:
+            warn(message + " Skipped (skip_mismatch=True).")
+            return []
+        raise ValueError(message)
+    for name in names:
+        if name not in file_group:
+            raise ValueError(f"{source} is damaged: layer group '{file_group.name}' lists weight '{name}', which it "
+                             "does not hold.")
+    values = [np.asarray(file_group[n]) for n in names]
+    # Files name each weight 'layer/weight' (maybe under a prefix, maybe with ':0'); when those names match the
+    # model's, pair by name, which also reads a nested model frozen in one file and trainable in the model.
+    keyed = {}
+    for name, value in zip(names, values):
+        keyed.setdefault("/".join(name.split(":")[0].split("/")[-2:]), []).append((name, value))
+    if all(len(keyed.get(r.name, [])) == 1 for r in refs):
+        pairs = [keyed[r.name][0] for r in refs]
+    else:
+        pairs = list(zip(names, values))
+    plan = []
+    for ref, (name, value) in zip(refs, pairs):
+        message = ref.mismatch(value, source, name)
+        if message:
+            if skip_mismatch:
+                warn(message + " Skipped (skip_mismatch=True).")
+                continue
+            raise ValueError(message)
+        plan.append((ref, value))
+    return plan
+
+
+def read_legacy(group, model, source, by_name=False, skip_mismatch=False):
+    file_names = [decode_text(n) for n in group.attrs["layer_names"]]
+    absent = [n for n in file_names if n not in group]
+    if absent:
+        raise ValueError(f"{source} is damaged: it lists layers {absent} but holds no weights group for them.")
+    plan = []
+    if by_name:
+        # As Keras: the model's own layers (a nested model is one layer), matched by name; others are left as is.
+        layers = {layer.name: layer for layer in model.layers}
+        for name in file_names:
+            if name in layers:
+                plan += _legacy_layer_plan(layers[name], group[name], source, skip_mismatch, by_name=True)
+    else:
+        file_layers = [n for n in file_names if len(group[n].attrs.get("weight_names", []))]
+        model_layers = [layer for layer in model.layers if weight_refs(layer)]
+        if len(file_layers) != len(model_layers):
+            raise ValueError(
+                f"Layer count mismatch: {source} holds weights for {len(file_layers)} layers but the model has "
+                f"{len(model_layers)} layers with weights. File: {file_layers}. Model: "
+                f"{[layer.name for layer in model_layers]}. Use by_name=True to load the layers whose names match."
+            )
+        for name, layer in zip(file_layers, model_layers):
+            plan += _legacy_layer_plan(layer, group[name], source, skip_mismatch, by_name=False)
+    _apply(plan, source)
+
+
+# ---- Keras 3 layout ----------------------------------------------------------------------------------------
+
+
+def _class_path_name(layer):
+    if type(layer).__name__ == "Model" and _is_model(layer):
+        return "functional"
+    return to_snake_case(type(layer).__name__)
+
+
+def _children(model):
+    counts, out = {}, []
+    for layer in model.layers:
+        base = _class_path_name(layer)
+        count = counts.get(base, 0)
+        counts[base] = count + 1
+        out.append((base if count == 0 else f"{base}_{count}", layer))
+    return out
+
+
+def write_keras3(group, layer):
+    if _is_model(layer):
+        layers_group = group.create_group("layers")
+        for name, child in _children(layer):
+            write_keras3(layers_group.create_group(name), child)
+        group.create_group("vars").attrs["name"] = layer.name
+        return
+    variables = group.create_group("vars")
+    variables.attrs["name"] = layer.name
+    for i, ref in enumerate(weight_refs(layer)):
+        variables.create_dataset(str(i), data=ref.read())
+
+
+def _holds_weights(group):
+    if not isinstance(group, h5py.Group):
+        return False
+    if "vars" in group and len(group["vars"]):
+        return True
+    return "layers" in group and any(_holds_weights(g) for g in group["layers"].values())
+
+
+def _keras3_plan(group, layer, source, path, skip_mismatch, plan):
+    """Adds the (ref, value) pairs of `layer` (recursively for models) from its group of a Keras 3 file.
+
+    As Keras: a layer missing from the file, or with another number of weights or another shape, raises (with
+    skip_mismatch=True: the layer is skipped, with a warning). Unlike Keras, weights in the file for layers the
+    model does not have raise too (a file for another architecture), unless skip_mismatch=True.
+    """
+    if _is_model(layer):
+        layers_group = group.get("layers")
+        children = _children(layer)
+        for name, child in children:
+            if layers_group is None or name not in layers_group:
+                if weight_refs(child):
+                    message = (f"{source} has no weights for layer '{child.name}' ({type(child).__name__}, expected "
+                               f"at '{path}layers/{name}'). Its entries there: "
+                               f"{sorted(layers_group) if layers_group is not None else []}.")
+                    if not skip_mismatch:
+                        raise ValueError(message)
+                    warn(message + " Skipped (skip_mismatch=True).")
+                continue
+            _keras3_plan(layers_group[name], child, source, f"{path}layers/{name}/", skip_mismatch, plan)
+        known = {name for name, _ in children}
+        extra = sorted(n for n in (layers_group or {}) if n not in known and _holds_weights(layers_group[n]))
+        if extra:
+            message = (f"{source} holds weights for layers that model '{layer.name}' does not have: "
+                       f"{[f'{path}layers/{n}' for n in extra]} (the model's layers there: {sorted(known)}). It "
+                       "was saved from another architecture.")
+            if not skip_mismatch:
+                raise ValueError(message)
+            warn(message + " Ignored (skip_mismatch=True).")
+        return
+    refs = weight_refs(layer)
+    stored = group.get("vars")
+    count = len(stored) if stored is not None else 0
+    if count != len(refs):
+        message = (f"Layer '{layer.name}' ({type(layer).__name__}) expects {len(refs)} weights "
+                   f"{[r.spec.attr for r in refs]}, but {source} has {count} at '{path}vars'.")
+        if not skip_mismatch:
+            raise ValueError(message)
+        warn(message + " Skipped (skip_mismatch=True).")
+        return
+    values = [np.asarray(stored[str(i)]) for i in range(len(refs))]
+    messages = [m for m in (r.mismatch(v, source, f"{path}vars/{i}") for i, (r, v) in enumerate(zip(refs, values)))
+                if m]
+    if messages:
+        if not skip_mismatch:
+            raise ValueError(messages[0])
+        warn(messages[0] + f" Layer '{layer.name}' skipped (skip_mismatch=True).")
+        return
+    plan.extend(zip(refs, values))
+
+
+def read_keras3(group, layer, source, path="", skip_mismatch=False):
+    plan = []
+    _keras3_plan(group, layer, source, path, skip_mismatch, plan)
+    _apply(plan, source)

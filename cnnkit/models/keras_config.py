@@ -1,0 +1,301 @@
+"""Model and compile configs in Keras 3's form (so Keras opens cnnkit's files and the reverse), and optimizer
+state in Keras's variable order."""
+
+import numpy as np
+import torch
+
+from cnnkit.layers.base import _LAYOUTS
+from cnnkit.models.h5_weights import is_functional
+from cnnkit.models.h5_weights import warn
+from cnnkit.models.h5_weights import weight_refs
+
+
+# ---- configs in Keras 3's form -----------------------------------------------------------------------------
+
+
+def _keras_layer_spec(spec):
+    """cnnkit's serialized layer (or nested model) -> the form Keras 3 writes, recursively."""
+    class_name, config = spec["class_name"], dict(spec["config"])
+    if "layers" in config and "input_layers" in config:
+        return {"module": "keras.src.models.functional", "class_name": "Functional",
+                "config": _keras_functional_config(config), "registered_name": "Functional"}
+    if "layers" in config:
+        return {"module": "keras", "class_name": "Sequential", "config": _keras_sequential_config(config),
+                "registered_name": None}
+    config.pop("batch_input_shape", None)  # Keras takes the input shape from the InputLayer only
+    return {"module": spec.get("module", "keras.layers"), "class_name": class_name, "config": config,
+            "registered_name": None}
+
+
+def _keras_sequential_config(config):
+    return {"name": config["name"], "trainable": config.get("trainable", True),
+            "layers": [_keras_layer_spec(spec) for spec in config["layers"]]}
+
+
+def _keras_functional_config(config):
+    functional = {spec["name"] for spec in config["layers"]
+                  if "layers" in spec["config"] and "input_layers" in spec["config"]}
+    layers = []
+    for spec in config["layers"]:
+        out = _keras_layer_spec(spec)
+        out["name"] = spec["name"]
+        out["inbound_nodes"] = [{"args": [node["args"]] if node.get("as_list") else list(node["args"]),
+                                 "kwargs": dict(node.get("kwargs") or {})} for node in spec["inbound_nodes"]]
+        layers.append(out)
+
+    def refs(entries, listed):
+        # Keras counts a nested functional model's construction as its node 0 here.
+        entries = [[name, node + 1 if name in functional else node, index] for name, node, index in entries]
+        return entries if listed else entries[0]
+
+    return {"name": config["name"], "trainable": config.get("trainable", True), "layers": layers,
+            "input_layers": refs(config["input_layers"], config.get("inputs_are_list", True)),
+            "output_layers": refs(config["output_layers"], config.get("outputs_are_list", True))}
+
+
+def keras_model_config(model):
+    """The model's architecture as Keras 3 writes it in `.keras` and `.h5` files."""
+    if is_functional(model):
+        config = {"module": "keras.src.models.functional", "class_name": "Functional",
+                  "config": _keras_functional_config(model.get_config()), "registered_name": "Functional"}
+    elif type(model).__name__ == "Sequential":
+        config = {"module": "keras", "class_name": "Sequential",
+                  "config": _keras_sequential_config(model.get_config()), "registered_name": None}
+    else:
+        raise ValueError(f"Cannot save model '{model.name}' ({type(model).__name__}) with its architecture: only "
+                         "Sequential and functional models can be rebuilt from a file. Use save_weights instead.")
+    config["build_config"] = {"input_shape": _jsonable(model.input_shape)} if model._graph is not None else None
+    return config
+
+
+def _jsonable(value):
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _serialize_spec(value, kind):
+    """A loss or metric given to compile, as JSON (Keras's forms): names stay names, objects become
+    {'module', 'class_name', 'config'}, registered functions their name; None when it cannot be written."""
+    from cnnkit import losses as losses_module  # noqa: PLC0415
+    from cnnkit import metrics as metrics_module  # noqa: PLC0415
+
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_serialize_spec(v, kind) for v in value]
+        return None if any(i is None for i, v in zip(items, value) if v is not None) else items
+    if isinstance(value, dict):
+        items = {k: _serialize_spec(v, kind) for k, v in value.items()}
+        return None if any(items[k] is None for k, v in value.items() if v is not None) else items
+    registry = losses_module.LOSSES if kind == "losses" else metrics_module.METRICS
+    if hasattr(value, "get_config") and type(value).__name__ in registry:
+        return {"module": f"keras.{kind}", "class_name": type(value).__name__, "config": value.get_config(),
+                "registered_name": None}
+    name = getattr(value, "__name__", None)
+    if name and name in registry:
+        return name
+    return None
+
+
+def compile_config(model):
+    """Keras's compile_config for a compiled cnnkit model, or None (not compiled, or compiled with a loss or
+    metric that cannot be written, which is warned about)."""
+    from cnnkit import optimizers  # noqa: PLC0415
+
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        return None
+    names = model._output_names()
+
+    def per_output(specs):
+        if not any(specs):
+            return None
+        return list(specs[0]) if len(names) == 1 else dict(zip(names, (list(s) for s in specs)))
+
+    weights = list(model._loss_weights)
+    config = {
+        "optimizer": optimizers.serialize(model.optimizer),
+        "loss": _serialize_spec(model.loss, "losses"),
+        "loss_weights": None if all(w == 1.0 for w in weights) else (weights[0] if len(weights) == 1 else weights),
+        "metrics": _serialize_spec(per_output(model._metric_specs), "metrics"),
+        "weighted_metrics": _serialize_spec(per_output(model._weighted_specs), "metrics"),
+        "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
+    }
+    unwritable = [key for key, given in (("loss", model.loss), ("metrics", per_output(model._metric_specs)),
+                                         ("weighted_metrics", per_output(model._weighted_specs)))
+                  if given is not None and config[key] is None]
+    if unwritable:
+        warn(f"The model's {' and '.join(unwritable)} cannot be written to the file (a plain function or an "
+              "unregistered object); the file holds no compile config, so loading it gives an uncompiled model.")
+        return None
+    return config
+
+
+def _clean_object_config(spec):
+    """A Keras-written {'class_name', 'config'} for cnnkit: drops options that are None (Keras's "not set")."""
+    if not isinstance(spec, dict) or "class_name" not in spec:
+        return spec
+    config = {k: v for k, v in (spec.get("config") or {}).items() if v is not None}
+    return {"class_name": spec["class_name"], "config": config}
+
+
+def _metric_from_spec(spec):
+    from cnnkit import metrics as metrics_module  # noqa: PLC0415
+
+    if isinstance(spec, dict) and "class_name" in spec:
+        spec = _clean_object_config(spec)
+        return metrics_module.METRICS.lookup(spec["class_name"]).from_config(spec["config"])
+    if isinstance(spec, list):
+        return [_metric_from_spec(s) for s in spec]
+    if isinstance(spec, dict):
+        return {k: _metric_from_spec(v) for k, v in spec.items()}
+    return spec
+
+
+def _loss_from_spec(spec):
+    from cnnkit import losses as losses_module  # noqa: PLC0415
+
+    if isinstance(spec, dict) and "class_name" in spec:
+        return losses_module.get(_clean_object_config(spec))
+    if isinstance(spec, list):
+        return [_loss_from_spec(s) for s in spec]
+    if isinstance(spec, dict):
+        return {k: _loss_from_spec(v) for k, v in spec.items()}
+    return spec
+
+
+def compile_args(config):
+    """model.compile arguments from a compile_config (.keras) or training_config (.h5), cnnkit's or Keras's."""
+    args = {}
+    optimizer = config.get("optimizer", config.get("optimizer_config"))
+    if isinstance(optimizer, dict):
+        optimizer = _clean_object_config(optimizer)
+        options = optimizer["config"]
+        if options.pop("use_ema", False):
+            warn("The optimizer in the file uses an exponential moving average of the weights (use_ema=True), "
+                  "which cnnkit does not support; training continues without it.")
+        for key in ("ema_momentum", "ema_overwrite_frequency"):
+            options.pop(key, None)
+    if optimizer is not None:
+        args["optimizer"] = optimizer
+    if config.get("loss") is not None:
+        args["loss"] = _loss_from_spec(config["loss"])
+    for key in ("metrics", "weighted_metrics"):
+        if config.get(key) is not None:
+            args[key] = _metric_from_spec(config[key])
+    if config.get("loss_weights") is not None:
+        args["loss_weights"] = config["loss_weights"]
+    return args
+
+
+# ---- optimizer state ----------------------------------------------------------------------------------------
+
+# Keras creates each optimizer's slots in groups: within a group, every variable gets all of the group's slots in
+# turn; the groups follow one another (Adam: m0 v0 m1 v1 ... then the amsgrad v_hats; RMSprop: all velocities,
+# then all momentums, then all average gradients). Its files list the state in that order.
+_KERAS_SLOT_GROUPS = {
+    "Adam": [["momentum", "velocity"], ["velocity_hat"]],
+    "AdamW": [["momentum", "velocity"], ["velocity_hat"]],
+    "Nadam": [["momentum", "velocity"]],
+    "RMSprop": [["velocity"], ["momentum"], ["average_gradient"]],
+    "SGD": [["momentum"]],
+    "Adagrad": [["accumulator"]],
+    "Adadelta": [["accumulated_grad", "accumulated_delta_var"]],
+}
+
+
+def _slot_order(optimizer, count):
+    """[(slot name, variable index)] in the order Keras stores the optimizer's slots."""
+    slots = list(optimizer.slots())
+    groups = [[name for name in group if name in slots]
+              for group in _KERAS_SLOT_GROUPS.get(type(optimizer).__name__, [slots])]
+    listed = {name for group in groups for name in group}
+    groups.append([name for name in slots if name not in listed])
+    return [(name, index) for group in groups if group for index in range(count) for name in group]
+
+
+def optimizer_state(model):
+    """[(Keras-style name, value)]: iteration, learning_rate, then the slots in Keras's order (each in the Keras
+    layout of its variable), then Nadam's momentum-schedule product."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "slots"):
+        return []
+    prefix = optimizer.name
+    state = [(f"{prefix}/iteration", np.array(optimizer.iterations, dtype=np.int64)),
+             (f"{prefix}/learning_rate", np.array(optimizer.learning_rate, dtype=np.float32))]
+    if optimizer._variables is None:
+        return state
+    refs = {id(ref.tensor): ref for ref in weight_refs(model)}
+    slots = optimizer.slots()
+    for slot_name, index in _slot_order(optimizer, len(optimizer._variables)):
+        ref = refs.get(id(optimizer._variables[index]))
+        name = f"{ref.owner.name}_{ref.spec.attr}" if ref is not None else f"variable_{index}"
+        to_keras = _LAYOUTS[ref.spec.kind if ref is not None else None][1]
+        state.append((f"{prefix}/{name}_{slot_name}", to_keras(slots[slot_name][index].detach().cpu().numpy())))
+    if hasattr(optimizer, "u_product"):
+        state.append((f"{prefix}/variable", np.array(optimizer.u_product, dtype=np.float32)))
+    return state
+
+
+def load_optimizer_state(model, values, source):
+    """Restores the optimizer from values in `optimizer_state`'s order (written by cnnkit or Keras); state that
+    does not fit (another optimizer, another model) is refused with a warning and the optimizer starts fresh."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not values:
+        return
+    if len(values) == 2:  # saved before the first training step: only the step count and learning rate
+        optimizer.iterations = int(np.asarray(values[0]))
+        return
+    optimizer.build(list(model.trainable_weights))
+    slots = optimizer.slots()
+    kinds = {id(ref.tensor): ref.spec.kind for ref in weight_refs(model)}
+    order = _slot_order(optimizer, len(optimizer._variables))
+    extra = 1 if hasattr(optimizer, "u_product") else 0
+    expected = 2 + len(order) + extra
+    converted = []
+    if len(values) == expected:
+        for position, (slot_name, index) in enumerate(order, start=2):
+            target = slots[slot_name][index]
+            value = np.asarray(values[position])
+            if value.size != target.numel():
+                break
+            value = _LAYOUTS[kinds.get(id(optimizer._variables[index]))][0](value)
+            if tuple(value.shape) != tuple(target.shape):
+                break
+            converted.append((target, value))
+    if len(converted) != len(order) or len(values) != expected:
+        warn(f"The optimizer state in {source} ({len(values)} values) does not fit cnnkit's "
+              f"{type(optimizer).__name__} for this model ({expected} values); the optimizer starts fresh.")
+        optimizer._variables = None
+        return
+    optimizer.iterations = int(np.asarray(values[0]))
+    stored_rate = float(np.asarray(values[1]))
+    if not callable(optimizer._learning_rate) and np.float32(optimizer.learning_rate) != np.float32(stored_rate):
+        optimizer.learning_rate = stored_rate  # changed during training (ReduceLROnPlateau, a scheduler callback)
+    with torch.no_grad():
+        for target, value in converted:
+            target.copy_(torch.as_tensor(value, dtype=target.dtype))
+    if extra:
+        optimizer.u_product = float(np.asarray(values[-1]))
+    if hasattr(optimizer, "_steps"):
+        for step in optimizer._steps:
+            step.fill_(float(optimizer.iterations))
+
+
+def write_optimizer(group, model):
+    """Writes the optimizer state under `group`'s 'optimizer/vars' (the `.keras` layout; BackupAndRestore)."""
+    state = optimizer_state(model)
+    if not state:
+        return
+    variables = group.create_group("optimizer").create_group("vars")
+    variables.attrs["name"] = model.optimizer.name
+    for i, (_, value) in enumerate(state):
+        variables.create_dataset(str(i), data=value)
+
+
+def read_optimizer(group, model, source="the file"):
+    """Restores the optimizer state written by `write_optimizer` (or by Keras in a `.keras` archive)."""
+    if getattr(model, "optimizer", None) is None or "optimizer/vars" not in group:
+        return
+    stored = group["optimizer/vars"]
+    load_optimizer_state(model, [np.asarray(stored[str(i)]) for i in range(len(stored))], source)
