@@ -39,3 +39,20 @@ def test_console_script_runs():
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert 'Model: "lenet"' in proc.stdout
+
+
+def test_demo_trains_the_seeds_convnet_to_095(capsys):
+    """The main job: 12 epochs of the seeds' MNIST convnet on mnist_5k reach at least 0.95 test accuracy."""
+    assert cli.main(["demo", "--verbose", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Total params: 93,322" in out and "Epoch 12/12" in out
+    accuracy = float(out.split("test accuracy: ")[1].split()[0])
+    assert accuracy >= 0.95
+
+
+def test_demo_rejects_bad_arguments(capsys):
+    try:
+        cli.main(["demo", "--epochs", "twelve"])
+    except SystemExit as exit_:
+        assert exit_.code == 2
+    assert "invalid int value" in capsys.readouterr().err
