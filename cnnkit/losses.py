@@ -55,6 +55,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """-log(y_pred[y_true]) with integer labels y_true of shape (batch,) or (batch, 1). Returns (batch,).
 
+    Labels outside [0, classes) raise a ValueError on the CPU; on CUDA they trip a device-side assert (checking
+    them there would wait for the device at every step).
+
     For probabilities, Keras clips them to [1e-7, 1 - 1e-7], takes the log and applies a softmax cross-entropy to
     that (which renormalises the clipped values); cnnkit does the same.
     """
@@ -74,12 +77,14 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     valid = labels != ignore_class if ignore_class is not None else None
     if valid is not None:
         labels = torch.where(valid, labels, torch.zeros_like(labels))
-    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"sparse_categorical_crossentropy: labels must be in [0, {num_classes}). Received labels in "
-                         f"[{int(labels.min())}, {int(labels.max())}].")
     logits = y_pred if from_logits else y_pred.clamp(EPSILON, 1.0 - EPSILON).log()
     log_probs = torch.log_softmax(logits, dim=-1)
-    loss = -log_probs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    try:  # gather checks the label range itself: no host sync per step
+        picked = log_probs.gather(-1, labels.unsqueeze(-1))
+    except (RuntimeError, IndexError):
+        raise ValueError(f"sparse_categorical_crossentropy: labels must be in [0, {num_classes}). Received labels in "
+                         f"[{int(labels.min())}, {int(labels.max())}].") from None
+    loss = -picked.squeeze(-1)
     return loss if valid is None else loss * valid
 
 
