@@ -24,9 +24,13 @@ def keras():
 
 @pytest.fixture(autouse=True)
 def _fresh_names():
+    """Each test starts with fresh layer names and seeded global generators (torch, numpy, random), so a run
+    never depends on test order or luck; tests that need other seeds set them."""
     from cnnkit.utils import clear_session  # noqa: PLC0415
+    from cnnkit.utils import set_random_seed  # noqa: PLC0415
 
     clear_session()
+    set_random_seed(0)
     yield
 
 
