@@ -114,6 +114,35 @@ class _quiet_stderr:
 
 # ---- Keras / TensorFlow worker ------------------------------------------------------------------------------
 
+def build_model(layers, models, workload):
+    """The workload's model in the Keras API, for Keras and for cnnkit (same code, either library)."""
+    shape = WORKLOADS[workload]
+    if workload == "mnist":  # seed 002: Sequential
+        model = models.Sequential([
+            layers.Input(shape=shape),
+            layers.Conv2D(filters=32, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(filters=64, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(filters=64, kernel_size=(3, 3), activation="relu"),
+            layers.Flatten(),
+            layers.Dense(units=64, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ])
+    else:  # seed 003: functional
+        input_layer = layers.Input(shape=shape)
+        x = layers.Conv2D(32, (3, 3), activation="relu")(input_layer)
+        x = layers.MaxPooling2D((2, 2))(x)
+        x = layers.Conv2D(64, (3, 3), activation="relu")(x)
+        x = layers.MaxPooling2D((2, 2))(x)
+        x = layers.Conv2D(64, (3, 3), activation="relu")(x)
+        x = layers.Flatten()(x)
+        x = layers.Dense(64, activation="relu")(x)
+        output_layer = layers.Dense(10, activation="softmax")(x)
+        model = models.Model(inputs=input_layer, outputs=output_layer)
+    return model
+
+
 class KerasWorker:
     """Builds the Keras models (the source of the shared weights) and runs keras-predict / keras-call."""
 
@@ -133,31 +162,7 @@ class KerasWorker:
 
     def _build(self, workload):
         from keras import layers, models
-        shape = WORKLOADS[workload]
-        if workload == "mnist":  # seed 002: Sequential
-            model = models.Sequential([
-                layers.Input(shape=shape),
-                layers.Conv2D(filters=32, kernel_size=(3, 3), activation="relu"),
-                layers.MaxPooling2D(pool_size=(2, 2)),
-                layers.Conv2D(filters=64, kernel_size=(3, 3), activation="relu"),
-                layers.MaxPooling2D(pool_size=(2, 2)),
-                layers.Conv2D(filters=64, kernel_size=(3, 3), activation="relu"),
-                layers.Flatten(),
-                layers.Dense(units=64, activation="relu"),
-                layers.Dense(10, activation="softmax"),
-            ])
-        else:  # seed 003: functional
-            input_layer = layers.Input(shape=shape)
-            x = layers.Conv2D(32, (3, 3), activation="relu")(input_layer)
-            x = layers.MaxPooling2D((2, 2))(x)
-            x = layers.Conv2D(64, (3, 3), activation="relu")(x)
-            x = layers.MaxPooling2D((2, 2))(x)
-            x = layers.Conv2D(64, (3, 3), activation="relu")(x)
-            x = layers.Flatten()(x)
-            x = layers.Dense(64, activation="relu")(x)
-            output_layer = layers.Dense(10, activation="softmax")(x)
-            model = models.Model(inputs=input_layer, outputs=output_layer)
-        return model
+        return build_model(layers, models, workload)
 
     def setup(self, workload, n, seed, weights=None):
         import numpy as np
@@ -233,29 +238,7 @@ class TorchWorker:
 
     def _build_cnnkit(self, workload):
         from cnnkit import layers, models
-        shape = WORKLOADS[workload]
-        if workload == "mnist":
-            model = models.Sequential()
-            model.add(layers.Conv2D(filters=32, kernel_size=(3, 3), activation="relu", input_shape=shape))
-            model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-            model.add(layers.Conv2D(filters=64, kernel_size=(3, 3), activation="relu"))
-            model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-            model.add(layers.Conv2D(filters=64, kernel_size=(3, 3), activation="relu"))
-            model.add(layers.Flatten())
-            model.add(layers.Dense(units=64, activation="relu"))
-            model.add(layers.Dense(10, activation="softmax"))
-        else:
-            input_layer = layers.Input(shape=shape)
-            x = layers.Conv2D(32, (3, 3), activation="relu")(input_layer)
-            x = layers.MaxPooling2D((2, 2))(x)
-            x = layers.Conv2D(64, (3, 3), activation="relu")(x)
-            x = layers.MaxPooling2D((2, 2))(x)
-            x = layers.Conv2D(64, (3, 3), activation="relu")(x)
-            x = layers.Flatten()(x)
-            x = layers.Dense(64, activation="relu")(x)
-            output_layer = layers.Dense(10, activation="softmax")(x)
-            model = models.Model(inputs=input_layer, outputs=output_layer)
-        return model
+        return build_model(layers, models, workload)
 
     def _build_torch(self, workload, weights):
         """The hand-written module with the Keras weights: conv kernels (kh, kw, in, out) -> (out, in, kh, kw);
