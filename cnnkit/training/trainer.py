@@ -412,6 +412,8 @@ class Trainer:
         device = config.get_device()
         if self._device() != device:
             self.to(device)
+        if device.type == "cpu":
+            config.reuse_large_allocations()
         return device
 
     def _run_evaluation(self, data, device, callbacks):
@@ -458,6 +460,8 @@ class Trainer:
         verbose = _resolve_verbose(verbose)
         data = data_adapter.make(self._conform(x), None, None, batch_size, False, steps, what="x")
         device = self._device() if self.built and any(True for _ in self.parameters()) else config.get_device()
+        if device.type == "cpu":
+            config.reuse_large_allocations()
         callback_list = self._callback_list(callbacks, verbose, 1, len(data))
         chunks = None
         was_training = self.training
