@@ -18,18 +18,20 @@ def did_you_mean(name, choices):
 
 
 def check_kwargs(owner, kwargs, allowed):
-    """Raises TypeError for keyword arguments not in `allowed`, with a suggestion.
+    """Raises TypeError for keyword arguments not in `allowed`, each with its closest valid name.
 
     Args:
         owner: what the keywords were given to, e.g. 'Conv2D' or 'fit()'.
-        kwargs: the unexpected keyword arguments (a dict); empty means all is well.
+        kwargs: the keyword arguments received (a dict); all in `allowed` (or none) means all is well.
         allowed: names that would have been accepted.
     """
-    for key in kwargs:
-        if key not in allowed:
-            raise TypeError(
-                f"{owner} got an unexpected keyword argument '{key}'.{did_you_mean(key, allowed)}"
-            )
+    unknown = [key for key in kwargs if key not in allowed]
+    if len(unknown) == 1:
+        key = unknown[0]
+        raise TypeError(f"{owner} got an unexpected keyword argument '{key}'.{did_you_mean(key, allowed)}")
+    if unknown:
+        hints = "".join(f"\n  '{key}'.{did_you_mean(key, allowed) or ' (no similar argument)'}" for key in unknown)
+        raise TypeError(f"{owner} got unexpected keyword arguments: {', '.join(repr(k) for k in unknown)}.{hints}")
 
 
 class Registry:

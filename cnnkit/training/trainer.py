@@ -20,7 +20,6 @@ from cnnkit import optimizers
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import check_kwargs
-from cnnkit.registry import did_you_mean
 from cnnkit.training import data_adapter
 from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import CallbackList
@@ -38,17 +37,6 @@ def _resolve_verbose(verbose):
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
     return verbose
-
-
-def _check_arguments(owner, kwargs, allowed):
-    """A TypeError naming every unexpected keyword argument, each with its closest valid name."""
-    if not kwargs:
-        return
-    unknown = list(kwargs)
-    if len(unknown) == 1:
-        check_kwargs(owner, kwargs, allowed)
-    hints = "".join(f"\n  '{key}'.{did_you_mean(key, allowed) or ' (no similar argument)'}" for key in unknown)
-    raise TypeError(f"{owner} got unexpected keyword arguments: {', '.join(repr(k) for k in unknown)}.{hints}")
 
 
 def _should_eval(epoch, validation_freq):
@@ -104,7 +92,7 @@ class Trainer:
             loss_weights: a list or dict of per-output weights of the total loss.
             jit_compile: accepted; compilation is not used yet (a warning says so).
         """
-        _check_arguments("compile()", kwargs, ("optimizer", "loss", "metrics", "loss_weights", "jit_compile",
+        check_kwargs("compile()", kwargs, ("optimizer", "loss", "metrics", "loss_weights", "jit_compile",
                                                "weighted_metrics", "run_eagerly", "steps_per_execution",
                                                "auto_scale_loss"))
         if jit_compile:
@@ -320,7 +308,7 @@ class Trainer:
         name), a Keras-style iterator (`__len__`/`__getitem__` returning (x, y) or (x, y, sample_weight)), a
         generator (with `steps_per_epoch`) or a torch DataLoader.
         """
-        _check_arguments("fit()", kwargs, ("x", "y", "batch_size", "epochs", "verbose", "callbacks",
+        check_kwargs("fit()", kwargs, ("x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                            "validation_split", "validation_data", "shuffle", "class_weight",
                                            "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
                                            "validation_batch_size", "validation_freq"))
@@ -442,7 +430,7 @@ class Trainer:
             The loss (no metrics), else [loss, *per-output losses, *metrics] (Keras's order), or with
             return_dict=True a {name: value} dict.
         """
-        _check_arguments("evaluate()", kwargs, ("x", "y", "batch_size", "verbose", "sample_weight", "steps",
+        check_kwargs("evaluate()", kwargs, ("x", "y", "batch_size", "verbose", "sample_weight", "steps",
                                                 "callbacks", "return_dict"))
         self._require_compiled("evaluate")
         verbose = _resolve_verbose(verbose)
