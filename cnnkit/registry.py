@@ -5,6 +5,7 @@ Unknown names fail with the list of valid ones and a "did you mean ...?" suggest
 """
 
 import difflib
+import inspect
 
 
 def did_you_mean(name, choices):
@@ -15,6 +16,17 @@ def did_you_mean(name, choices):
         if str(name).lower() in lowered:
             close = [lowered[str(name).lower()]]
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def init_parameter_names(cls):
+    """The keyword names the constructors of `cls` and its bases accept (for "did you mean" messages)."""
+    names = set()
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            params = inspect.signature(vars(klass)["__init__"]).parameters
+            names.update(p for p, v in params.items() if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY))
+    names.discard("self")
+    return names
 
 
 def check_kwargs(owner, kwargs, allowed):

@@ -11,8 +11,6 @@ Subclasses implement `build(input_shape)` (the only place weights are created, w
 shapes, and `get_config()`.
 """
 
-import inspect
-
 import numpy as np
 import torch
 
@@ -23,6 +21,7 @@ from cnnkit.layers import node as node_module
 from cnnkit.ops import layout
 from cnnkit.registry import Registry
 from cnnkit.registry import check_kwargs
+from cnnkit.registry import init_parameter_names
 from cnnkit.utils.naming import to_snake_case
 from cnnkit.utils.naming import unique_name
 
@@ -100,13 +99,7 @@ class Layer(torch.nn.Module):
 
     @classmethod
     def _accepted_kwargs(cls):
-        names = set(_BASE_KWARGS)
-        for klass in cls.__mro__:
-            if "__init__" in vars(klass):
-                params = inspect.signature(vars(klass)["__init__"]).parameters
-                names.update(p for p, v in params.items() if v.kind is v.POSITIONAL_OR_KEYWORD and p != "self")
-                names.update(p for p, v in params.items() if v.kind is v.KEYWORD_ONLY)
-        return sorted(names)
+        return sorted(init_parameter_names(cls) | set(_BASE_KWARGS))
 
     # ---- weights -------------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import torch
 
 from cnnkit.optimizers import schedules
 from cnnkit.registry import check_kwargs
+from cnnkit.registry import init_parameter_names
 
 
 class Optimizer:
@@ -53,12 +54,7 @@ class Optimizer:
 
     @classmethod
     def _accepted(cls):
-        import inspect  # noqa: PLC0415
-        names = {"lr"}
-        for klass in cls.__mro__:
-            if "__init__" in vars(klass):
-                names.update(inspect.signature(vars(klass)["__init__"]).parameters)
-        return sorted(names - {"self", "kwargs"})
+        return sorted(init_parameter_names(cls) | {"lr"})
 
     def _check_lr(self, value):
         if isinstance(value, schedules.LearningRateSchedule) or callable(value):
