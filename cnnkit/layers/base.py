@@ -165,7 +165,7 @@ class Layer(torch.nn.Module):
 
         The arrays are copies, as in Keras: later training or `set_weights` does not change them.
         """
-        return [_LAYOUTS[s.kind][1](getattr(self, s.attr).detach().cpu().numpy().copy()) for s in self._weight_specs]
+        return [self._weight_value(spec) for spec in self._weight_specs]
 
     def set_weights(self, weights):
         """Sets weights from numpy arrays in Keras layout (the order of `get_weights`)."""
@@ -183,9 +183,17 @@ class Layer(torch.nn.Module):
                     f"Layer '{self.name}' ({type(self).__name__}): weight '{spec.attr}' has shape {spec.keras_shape}"
                     f" (Keras layout), received an array of shape {tuple(value.shape)}."
                 )
-            target = getattr(self, spec.attr)
-            with torch.no_grad():
-                target.copy_(torch.as_tensor(_LAYOUTS[spec.kind][0](value), dtype=target.dtype))
+            self._assign_weight(spec, value)
+
+    def _weight_value(self, spec):
+        """The weight described by `spec` as a numpy copy in Keras layout."""
+        return _LAYOUTS[spec.kind][1](getattr(self, spec.attr).detach().cpu().numpy().copy())
+
+    def _assign_weight(self, spec, value):
+        """Copies a Keras-layout array (shape already checked) into the weight described by `spec`."""
+        target = getattr(self, spec.attr)
+        with torch.no_grad():
+            target.copy_(torch.as_tensor(_LAYOUTS[spec.kind][0](np.asarray(value)), dtype=target.dtype))
 
     def count_params(self):
         if not self.built:

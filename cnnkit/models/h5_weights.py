@@ -14,9 +14,7 @@ import warnings
 
 import h5py
 import numpy as np
-import torch
 
-from cnnkit.layers.base import _LAYOUTS
 from cnnkit.utils.naming import to_snake_case
 
 KERAS_VERSION = "3.15.1"
@@ -40,7 +38,7 @@ class WeightRef:
         return self.spec.trainable and self.owner.trainable and top.trainable
 
     def read(self):
-        return _LAYOUTS[self.spec.kind][1](self.tensor.detach().cpu().numpy())
+        return self.owner._weight_value(self.spec)
 
     def mismatch(self, value, source, stored_as=None):
         """A message naming the layer, the weight and both shapes when `value` does not fit; None when it does."""
@@ -56,9 +54,7 @@ class WeightRef:
         message = self.mismatch(value, source)
         if message:
             raise ValueError(message)
-        target = self.tensor
-        with torch.no_grad():
-            target.copy_(torch.as_tensor(_LAYOUTS[self.spec.kind][0](value), dtype=target.dtype))
+        self.owner._assign_weight(self.spec, value)
 
 
 def _is_model(layer):
