@@ -1,0 +1,213 @@
+"""The dataset file cache: find a dataset file locally (cnnkit's cache, then Keras's), else download it.
+
+Where files are looked for, in order:
+
+1. cnnkit's cache, `cache_dir()`: `$CNNKIT_HOME/datasets`, by default `~/.cnnkit/datasets`. A file there must
+   have the official sha256 hash (a mismatch raises `DatasetHashError`).
+2. Keras's cache, `keras_cache_dir()`: `$KERAS_HOME/datasets`, by default `~/.keras/datasets`, with the names
+   and folders Keras itself uses. A file there is used as it is (Keras checked it when it downloaded it).
+3. The official URL. The file is downloaded into cnnkit's cache with urllib, written to a temporary file, checked
+   against the sha256 hash and only then renamed into place; a file with the wrong hash is deleted and
+   `DatasetHashError` is raised.
+
+Errors:
+    DatasetDownloadError (a subclass of `OSError`): the file is in neither cache and the download failed (no
+        network, HTTP error, timeout, cache folder not writable). The message names the file, its URL and the
+        exact folder to put the file into by hand for offline use.
+    DatasetHashError (a subclass of `ValueError`): a downloaded file, or a file in cnnkit's cache, does not have
+        the expected sha256 hash. The message names the file, the expected and the actual hash.
+"""
+
+import hashlib
+import http.client
+import os
+import sys
+import urllib.error
+import urllib.request
+
+from cnnkit.utils.io import atomic_path
+
+DOWNLOAD_TIMEOUT = 60.0  # seconds without any data (connect or read) before a download is given up
+_CHUNK = 1 << 20
+
+
+class DatasetDownloadError(OSError):
+    """A dataset file is not cached and could not be downloaded; the message says where to put it by hand."""
+
+
+class DatasetHashError(ValueError):
+    """A dataset file does not have the expected sha256 hash."""
+
+
+def cache_dir():
+    """cnnkit's dataset cache folder: `$CNNKIT_HOME/datasets`, by default `~/.cnnkit/datasets`.
+
+    Example:
+        >>> os.environ["CNNKIT_HOME"] = "/data/cnnkit"
+        >>> cache_dir()
+        '/data/cnnkit/datasets'
+    """
+    home = os.environ.get("CNNKIT_HOME") or os.path.join(os.path.expanduser("~"), ".cnnkit")
+    return os.path.join(os.path.expanduser(home), "datasets")
+
+
+def keras_cache_dir():
+    """Keras's dataset cache folder: `$KERAS_HOME/datasets`, by default `~/.keras/datasets`."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(os.path.expanduser(home), "datasets")
+
+
+def sha256_of(path):
+    """The sha256 hex digest of the file at `path`, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_name(fname):
+    fname = os.fspath(fname)
+    if not fname or fname in (".", "..") or "/" in fname or os.sep in fname or (os.altsep and os.altsep in fname):
+        raise ValueError(f"A dataset file name must be a plain file name, without folders. Received: {fname!r}")
+    return fname
+
+
+def cached_file(fname, file_hash=None, cache_subdir="", keras_paths=None):
+    """The local path of a dataset file, or None when neither cache holds it.
+
+    Args:
+        fname: the file name in cnnkit's cache (under `cache_subdir`).
+        file_hash: the expected sha256 hex digest, checked for the copy in cnnkit's cache (None: not checked).
+        cache_subdir: a sub-folder of the cache folders (e.g. 'fashion-mnist'), '' for none.
+        keras_paths: the paths relative to Keras's cache folder to try; default: `cache_subdir/fname`. Pass ()
+            to look in cnnkit's cache only.
+
+    Returns:
+        A path (str) or None.
+
+    Raises:
+        DatasetHashError: the copy in cnnkit's cache has another hash.
+    """
+    fname = _check_name(fname)
+    target = os.path.join(cache_dir(), cache_subdir, fname)
+    if os.path.isfile(target):
+        if file_hash is not None:
+            actual = sha256_of(target)
+            if actual != file_hash.lower():
+                raise DatasetHashError(
+                    f"The cached dataset file {target} is incomplete or corrupted: its sha256 is {actual}, expected "
+                    f"{file_hash}. Delete it so that it is downloaded again, or replace it with the official file."
+                )
+        return target
+    if keras_paths is None:
+        keras_paths = [os.path.join(cache_subdir, fname)]
+    for relative in keras_paths:
+        candidate = os.path.join(keras_cache_dir(), relative)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _fetch(origin, tmp, timeout, label):
+    """Streams `origin` into the file `tmp`; returns the sha256 of what was written."""
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(origin, timeout=timeout) as response, open(tmp, "wb") as out:  # noqa: S310
+        length = response.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        bar = _progress_bar(expected, label)
+        written = 0
+        try:
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+    if expected is not None and written != expected:
+        raise http.client.IncompleteRead(b"", expected - written)
+    return digest.hexdigest()
+
+
+def _progress_bar(total, label):
+    try:
+        from tqdm.auto import tqdm  # noqa: PLC0415 (only needed while downloading)
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                disable=None, leave=False)
+
+
+def download(fname, origin, file_hash=None, cache_subdir="", timeout=None):
+    """Downloads `origin` to `cache_dir()/cache_subdir/fname` (atomically) and checks its sha256.
+
+    Args:
+        fname: the file name in cnnkit's cache.
+        origin: the URL (http, https or file).
+        file_hash: the expected sha256 hex digest (None: not checked).
+        cache_subdir: a sub-folder of `cache_dir()`, '' for none.
+        timeout: seconds without data before giving up (default `DOWNLOAD_TIMEOUT`).
+
+    Returns:
+        The path of the downloaded file.
+
+    Raises:
+        DatasetDownloadError: the download failed; nothing is left in the cache.
+        DatasetHashError: the downloaded file has another hash; it is deleted.
+    """
+    fname = _check_name(fname)
+    folder = os.path.join(cache_dir(), cache_subdir) if cache_subdir else cache_dir()
+    target = os.path.join(folder, fname)
+    timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
+    print(f"Downloading data from {origin}", file=sys.stderr)
+    try:
+        with atomic_path(target) as tmp:
+            actual = _fetch(origin, tmp, timeout, fname)
+            if file_hash is not None and actual != file_hash.lower():
+                # Raised inside atomic_path, so the temporary file is deleted and never reaches `target`.
+                raise DatasetHashError(
+                    f"The file {fname!r} downloaded from {origin} is incomplete or corrupted and was deleted: its "
+                    f"sha256 is {actual}, expected {file_hash}."
+                )
+    except (OSError, ValueError, http.client.HTTPException) as err:
+        if isinstance(err, DatasetHashError):
+            raise
+        reason = err.reason if isinstance(err, urllib.error.URLError) and not isinstance(
+            err, urllib.error.HTTPError) else err
+        raise DatasetDownloadError(
+            f"Could not download {fname!r} from {origin} ({type(reason).__name__}: {reason}). To work offline, "
+            f"download that file elsewhere and put it, under the same name, in the folder {folder} (that is, "
+            f"{target}). The cache folder is $CNNKIT_HOME/datasets, by default ~/.cnnkit/datasets."
+        ) from err
+    return target
+
+
+def get_file(fname, origin, file_hash=None, cache_subdir="", keras_paths=None, timeout=None):
+    """The local path of a dataset file: from cnnkit's cache, Keras's cache, or downloaded into cnnkit's cache.
+
+    Args:
+        fname: the file name in cnnkit's cache (under `cache_subdir`).
+        origin: the URL to download from when no cache holds the file.
+        file_hash: the expected sha256 hex digest of the file (checked for cnnkit's copy and for a download).
+        cache_subdir: a sub-folder of the cache folders, '' for none.
+        keras_paths: paths relative to Keras's cache folder to try (default `cache_subdir/fname`).
+        timeout: seconds without data before a download is given up (default `DOWNLOAD_TIMEOUT`).
+
+    Returns:
+        The path of the file (str).
+
+    Raises:
+        DatasetDownloadError: the file is not cached and could not be downloaded (an `OSError`).
+        DatasetHashError: the file in cnnkit's cache, or the downloaded one, has another hash (a `ValueError`).
+
+    Example:
+        >>> path = get_file("mnist.npz", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+        ...                 file_hash="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1")
+    """
+    path = cached_file(fname, file_hash, cache_subdir, keras_paths)
+    if path is not None:
+        return path
+    return download(fname, origin, file_hash, cache_subdir, timeout)
