@@ -6,6 +6,7 @@ Change `from tensorflow.keras import ...` to `from cnnkit import ...` and the sa
 from cnnkit import activations as activations
 from cnnkit import callbacks as callbacks
 from cnnkit import config as config
+from cnnkit import data as data
 from cnnkit import datasets as datasets
 from cnnkit import initializers as initializers
 from cnnkit import layers as layers
@@ -14,6 +15,7 @@ from cnnkit import metrics as metrics
 from cnnkit import models as models
 from cnnkit import ops as ops
 from cnnkit import optimizers as optimizers
+from cnnkit import preprocessing as preprocessing
 from cnnkit import regularizers as regularizers
 from cnnkit import utils as utils
 from cnnkit.layers import Input as Input
@@ -22,5 +24,5 @@ from cnnkit.models import Sequential as Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "Model", "Sequential", "activations", "callbacks", "config", "datasets", "initializers", "layers",
-           "losses", "metrics", "models", "ops", "optimizers", "regularizers", "utils"]
+__all__ = ["Input", "Model", "Sequential", "activations", "callbacks", "config", "data", "datasets", "initializers",
+           "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "regularizers", "utils"]

@@ -5,6 +5,11 @@ import random
 import numpy as np
 import torch
 
+from cnnkit.data.dataset import image_dataset_from_directory as image_dataset_from_directory
+from cnnkit.data.image_io import array_to_img as array_to_img
+from cnnkit.data.image_io import img_to_array as img_to_array
+from cnnkit.data.image_io import load_img as load_img
+from cnnkit.data.image_io import save_img as save_img
 from cnnkit.utils.naming import clear_session as clear_session
 
 
@@ -41,4 +46,5 @@ def set_random_seed(seed):
     torch.manual_seed(seed)
 
 
-__all__ = ["clear_session", "set_random_seed", "to_categorical"]
+__all__ = ["array_to_img", "clear_session", "image_dataset_from_directory", "img_to_array", "load_img", "save_img",
+           "set_random_seed", "to_categorical"]

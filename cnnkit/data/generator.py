@@ -1,0 +1,292 @@
+"""`ImageDataGenerator`: Keras's augmentation + normalisation settings, applied a whole batch at a time.
+
+The random parameters are Keras's (`get_random_transform`), drawn for all images of a batch at once; the
+transforms run as batched torch operations (`cnnkit.data.augment`) in Keras's order: affine warp, channel shift,
+flips, brightness, then cnnkit's extras (contrast, blur, sharpen, noise); then `standardize`.
+
+Note:
+    Unlike Keras, a 'validation' subset is never augmented, and the validation split is seeded and stratified.
+    Extras not in Keras: contrast_range, blur_range, sharpen_range and noise_std (all in the pixel scale of the
+    loaded image, 0-255, before `rescale`), and the iterators' workers / cache / on_error arguments.
+"""
+
+import inspect
+import warnings
+
+import numpy as np
+import torch
+
+from cnnkit.data import augment as aug
+from cnnkit.data.dataframe import DataFrameIterator
+from cnnkit.data.directory import check_validation_split
+from cnnkit.data.files import DirectoryIterator
+from cnnkit.data.iterators import NumpyArrayIterator
+from cnnkit.data.params import GeneratorParams, sample_params
+from cnnkit.registry import check_kwargs, init_parameter_names
+
+
+class ImageDataGenerator(GeneratorParams):
+    """Generates batches of images with real-time augmentation (Keras's `ImageDataGenerator` API).
+
+    Args (as Keras): featurewise_center, samplewise_center, featurewise_std_normalization,
+        samplewise_std_normalization, zca_whitening, zca_epsilon=1e-6, rotation_range (degrees),
+        width_shift_range / height_shift_range (fraction if < 1, else pixels; int or list: choices), brightness_range
+        (two factors), shear_range (degrees), zoom_range (float z -> [1-z, 1+z], or [lower, upper]),
+        channel_shift_range, fill_mode ('constant', 'nearest', 'reflect', 'wrap'), cval, horizontal_flip,
+        vertical_flip, rescale, preprocessing_function (called on each image after augmentation), data_format,
+        validation_split, interpolation_order (0 or 1), dtype.
+    Args (cnnkit extras): contrast_range (float c -> [1-c, 1+c] or two factors), blur_range (Gaussian sigma in
+        pixels: float s -> [0, s] or two values), sharpen_range (float s -> [1, 1+s] or two factors; 1 = unchanged),
+        noise_std (std of added Gaussian noise, pixel scale).
+
+    Example:
+        >>> datagen = ImageDataGenerator(validation_split=0.25, rescale=1 / 255, horizontal_flip=True)
+        >>> train = datagen.flow_from_directory("data/", target_size=(150, 150), batch_size=16,
+        ...                                     class_mode="sparse", subset="training", seed=54321)
+        Found 1263 images belonging to 12 classes.
+    """
+
+    def __init__(self, featurewise_center=False, samplewise_center=False, featurewise_std_normalization=False,
+                 samplewise_std_normalization=False, zca_whitening=False, zca_epsilon=1e-6, rotation_range=0,
+                 width_shift_range=0.0, height_shift_range=0.0, brightness_range=None, shear_range=0.0,
+                 zoom_range=0.0, channel_shift_range=0.0, fill_mode="nearest", cval=0.0, horizontal_flip=False,
+                 vertical_flip=False, rescale=None, preprocessing_function=None, data_format=None,
+                 validation_split=0.0, interpolation_order=1, dtype=None, contrast_range=None, blur_range=None,
+                 sharpen_range=None, noise_std=0.0, **kwargs):
+        check_kwargs("ImageDataGenerator", kwargs, init_parameter_names(type(self)))
+        super().__init__(rotation_range=rotation_range, width_shift_range=width_shift_range,
+                         height_shift_range=height_shift_range, brightness_range=brightness_range,
+                         shear_range=shear_range, zoom_range=zoom_range, channel_shift_range=channel_shift_range,
+                         fill_mode=fill_mode, cval=cval, horizontal_flip=horizontal_flip, vertical_flip=vertical_flip,
+                         interpolation_order=interpolation_order, contrast_range=contrast_range,
+                         blur_range=blur_range, sharpen_range=sharpen_range, noise_std=noise_std)
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(f"ImageDataGenerator: data_format must be 'channels_last' or 'channels_first'. "
+                             f"Received: data_format={data_format!r}")
+        if preprocessing_function is not None and not callable(preprocessing_function):
+            raise TypeError("ImageDataGenerator: preprocessing_function must be callable (one image in, one out).")
+        self.data_format = data_format or "channels_last"
+        self.dtype = dtype or "float32"
+        self._validation_split = check_validation_split(validation_split)
+        self.rescale, self.preprocessing_function, self.zca_epsilon = rescale, preprocessing_function, zca_epsilon
+        self.featurewise_center, self.samplewise_center = featurewise_center, samplewise_center
+        self.featurewise_std_normalization = featurewise_std_normalization
+        self.samplewise_std_normalization, self.zca_whitening = samplewise_std_normalization, zca_whitening
+        self.mean = self.std = self.zca_whitening_matrix = None
+        for flag, implied, why in ((zca_whitening, "featurewise_center", "zca_whitening"),
+                                   (featurewise_std_normalization, "featurewise_center",
+                                    "featurewise_std_normalization"),
+                                   (samplewise_std_normalization, "samplewise_center", "samplewise_std_normalization")):
+            if flag and not getattr(self, implied):
+                setattr(self, implied, True)
+                warnings.warn(f"This ImageDataGenerator specifies `{why}`, which overrides setting of `{implied}`.",
+                              stacklevel=2)
+        if zca_whitening and featurewise_std_normalization:
+            self.featurewise_std_normalization = False
+            warnings.warn("This ImageDataGenerator specifies `zca_whitening`, which overrides setting of "
+                          "`featurewise_std_normalization`.", stacklevel=2)
+
+    # ---- iterators ------------------------------------------------------------------------------------------
+    def flow(self, x, y=None, batch_size=32, shuffle=True, sample_weight=None, seed=None, save_to_dir=None,
+             save_prefix="", save_format="png", ignore_class_split=False, subset=None, **kwargs):
+        """Batches from in-memory arrays: x (samples, height, width, channels), optional y and sample_weight."""
+        check_kwargs("flow()", kwargs, _parameters(ImageDataGenerator.flow))
+        return NumpyArrayIterator(x, y, self, batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight,
+                                  seed=seed, data_format=self.data_format, save_to_dir=save_to_dir,
+                                  save_prefix=save_prefix, save_format=save_format, subset=subset,
+                                  ignore_class_split=ignore_class_split, dtype=self.dtype)
+
+    def flow_from_directory(self, directory, target_size=(256, 256), color_mode="rgb", classes=None,
+                            class_mode="categorical", batch_size=32, shuffle=True, seed=None, save_to_dir=None,
+                            save_prefix="", save_format="png", follow_links=False, subset=None,
+                            interpolation="nearest", keep_aspect_ratio=False, workers=None, cache=False,
+                            on_error="warn", **kwargs):
+        """Batches from a class-folder tree; prints "Found N images belonging to K classes." (see
+        `DirectoryIterator`). cnnkit extras: workers (decoding threads, default all cores), cache (keep decoded,
+        resized images in memory: True, or a budget in bytes), on_error ('warn': skip unreadable files; 'raise')."""
+        check_kwargs("flow_from_directory()", kwargs, _parameters(ImageDataGenerator.flow_from_directory))
+        return DirectoryIterator(directory, self, target_size=target_size, color_mode=color_mode, classes=classes,
+                                 class_mode=class_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                                 data_format=self.data_format, save_to_dir=save_to_dir, save_prefix=save_prefix,
+                                 save_format=save_format, follow_links=follow_links, subset=subset,
+                                 interpolation=interpolation, keep_aspect_ratio=keep_aspect_ratio, dtype=self.dtype,
+                                 workers=workers, cache=cache, on_error=on_error)
+
+    def flow_from_dataframe(self, dataframe, directory=None, x_col="filename", y_col="class", weight_col=None,
+                            target_size=(256, 256), color_mode="rgb", classes=None, class_mode="categorical",
+                            batch_size=32, shuffle=True, seed=None, save_to_dir=None, save_prefix="",
+                            save_format="png", subset=None, interpolation="nearest", validate_filenames=True,
+                            keep_aspect_ratio=False, workers=None, cache=False, on_error="warn", **kwargs):
+        """Batches of the images listed in a dataframe column (see `DataFrameIterator`)."""
+        check_kwargs("flow_from_dataframe()", kwargs, _parameters(ImageDataGenerator.flow_from_dataframe))
+        return DataFrameIterator(dataframe, directory, self, x_col=x_col, y_col=y_col, weight_col=weight_col,
+                                 target_size=target_size, color_mode=color_mode, classes=classes,
+                                 class_mode=class_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                                 data_format=self.data_format, save_to_dir=save_to_dir, save_prefix=save_prefix,
+                                 save_format=save_format, subset=subset, interpolation=interpolation,
+                                 keep_aspect_ratio=keep_aspect_ratio, dtype=self.dtype,
+                                 validate_filenames=validate_filenames, workers=workers, cache=cache,
+                                 on_error=on_error)
+
+    # ---- one image (Keras's API) ----------------------------------------------------------------------------
+    def get_random_transform(self, img_shape, seed=None):
+        """Random parameters for one image of shape `img_shape` (a dict, Keras's keys plus cnnkit's extras)."""
+        rng = np.random.default_rng(seed if seed is not None else np.random.randint(0, 2**31 - 1))
+        params = sample_params(self, 1, self._hw(img_shape), rng)
+        return {k: (v[0].item() if isinstance(v, np.ndarray) else v) for k, v in params.items()}
+
+    def apply_transform(self, x, transform_parameters):
+        """Applies the transform described by `transform_parameters` to one image (height, width, channels)."""
+        x = np.asarray(x)
+        if x.ndim != 3:
+            raise ValueError(f"apply_transform: x must be one image of rank 3. Received shape: {x.shape}")
+        params = {k: np.asarray([v]) for k, v in transform_parameters.items() if v is not None}
+        batch = self._to_last(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None])
+        return self._from_last(self._apply(batch, params))[0].numpy()
+
+    def random_transform(self, x, seed=None):
+        """A randomly transformed copy of one image."""
+        return self.apply_transform(x, self.get_random_transform(np.shape(x), seed))
+
+    def standardize(self, x):
+        """Applies preprocessing_function, rescale, samplewise / featurewise normalisation and ZCA to `x` (one image
+        or a batch; statistics over the whole of `x`, as Keras). Changes `x` in place where it can."""
+        if self.preprocessing_function:
+            x = self.preprocessing_function(x)
+        if self.rescale:
+            x *= self.rescale
+        if self.samplewise_center:
+            x -= np.mean(x, keepdims=True)
+        if self.samplewise_std_normalization:
+            x /= np.std(x, keepdims=True) + 1e-6
+        return self._featurewise(x)
+
+    def _featurewise(self, x, layout=None):
+        """Featurewise center / std normalisation and ZCA on a numpy array laid out as `layout` (default: the
+        generator's data_format)."""
+        layout = layout or self.data_format
+        for flag, value, what in ((self.featurewise_center, self.mean, "featurewise_center"),
+                                  (self.featurewise_std_normalization, self.std, "featurewise_std_normalization"),
+                                  (self.zca_whitening, self.zca_whitening_matrix, "zca_whitening")):
+            if flag and value is None:
+                warnings.warn(f"This ImageDataGenerator specifies `{what}`, but it hasn't been fit on any training "
+                              "data. Fit it first by calling `.fit(numpy_data)`.", stacklevel=3)
+        stat_shape = (1, 1, -1) if layout == "channels_last" else (-1, 1, 1)
+        if self.featurewise_center and self.mean is not None:
+            x -= self.mean.reshape(stat_shape)
+        if self.featurewise_std_normalization and self.std is not None:
+            x /= self.std.reshape(stat_shape) + 1e-6
+        if self.zca_whitening and self.zca_whitening_matrix is not None:
+            moved = layout != self.data_format  # flatten in the order the matrix was fitted in
+            if moved:
+                x = np.moveaxis(x, -1, -3) if layout == "channels_last" else np.moveaxis(x, -3, -1)
+            flat = x.reshape(-1, int(np.prod(x.shape[-3:])))
+            x = (flat @ self.zca_whitening_matrix).reshape(x.shape)
+            if moved:
+                x = np.moveaxis(x, -3, -1) if layout == "channels_last" else np.moveaxis(x, -1, -3)
+        return x
+
+    def fit(self, x, augment=False, rounds=1, seed=None):
+        """Computes the featurewise mean / std and the ZCA matrix from sample images x (samples, h, w, c)."""
+        x = np.array(x, dtype=self.dtype, copy=True)
+        if x.ndim != 4:
+            raise ValueError(f"Input to `.fit()` should have rank 4. Got array with shape: {x.shape}")
+        axis = 3 if self.data_format == "channels_last" else 1
+        if x.shape[axis] not in (1, 3, 4):
+            warnings.warn(f"Expected images with 1, 3 or 4 channels on axis {axis}; got shape {x.shape}.",
+                          stacklevel=2)
+        if self.rescale:
+            x *= self.rescale
+        if augment:
+            rng = np.random.default_rng(seed if seed is not None else np.random.randint(0, 2**31 - 1))
+            x = np.concatenate([self._augment(x, rng) for _ in range(rounds)])
+        stat_axes = (0, 1, 2) if axis == 3 else (0, 2, 3)
+        shape = (1, 1, x.shape[3]) if axis == 3 else (x.shape[1], 1, 1)
+        if self.featurewise_center:
+            self.mean = np.mean(x, axis=stat_axes).reshape(shape)
+            x -= self.mean
+        if self.featurewise_std_normalization:
+            self.std = np.std(x, axis=stat_axes).reshape(shape)
+            x /= self.std + 1e-6
+        if self.zca_whitening:
+            flat = x.reshape(len(x), -1)
+            u, s, _ = np.linalg.svd(flat.T, full_matrices=False)
+            self.zca_whitening_matrix = (u * (np.sqrt(len(x)) / (s + self.zca_epsilon))).dot(u.T)
+
+    # ---- batches (what the iterators call) -----------------------------------------------------------------
+    def process_batch(self, batch, rng, augment=True, dtype=None):
+        """Augments (when `augment`) and standardizes a batch (n, h, w, c) -> float array (n, h, w, c)."""
+        raw = torch.from_numpy(np.ascontiguousarray(batch))
+        if augment and self.augments:
+            x = self._apply(raw.to(torch.float32), sample_params(self, len(raw), raw.shape[1:3], rng))
+        elif self.rescale and not self.preprocessing_function:
+            x = torch.mul(raw, float(self.rescale))  # one pass: convert and rescale
+            return self._standardize_rest(x, rescaled=True).numpy().astype(dtype or self.dtype, copy=False)
+        else:
+            x = raw.to(torch.float32)
+        return self._standardize_rest(x, rescaled=False).numpy().astype(dtype or self.dtype, copy=False)
+
+    def _augment(self, x, rng):
+        """Random transforms of a numpy batch (n, h, w, c) in the generator's data_format."""
+        batch = self._to_last(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        params = sample_params(self, len(x), batch.shape[1:3], rng)
+        return self._from_last(self._apply(batch, params)).numpy()
+
+    def _standardize_rest(self, x, rescaled):
+        """Per-image standardize on a float tensor batch (n, h, w, c)."""
+        if self.preprocessing_function:
+            x = torch.from_numpy(np.stack([np.asarray(self.preprocessing_function(image), dtype=np.float32)
+                                           for image in x.numpy()]))
+        if self.rescale and not rescaled:
+            x = x * float(self.rescale)
+        if self.samplewise_center:
+            x = x - x.mean(dim=(1, 2, 3), keepdim=True)
+        if self.samplewise_std_normalization:
+            x = x / (x.std(dim=(1, 2, 3), keepdim=True, unbiased=False) + 1e-6)
+        if self.featurewise_center or self.featurewise_std_normalization or self.zca_whitening:
+            x = torch.from_numpy(np.ascontiguousarray(self._featurewise(x.numpy().copy(), "channels_last"),
+                                                      dtype=np.float32))
+        return x
+
+    def _apply(self, x, params):
+        """Keras's order: affine warp, channel shift, flips, brightness; then contrast, blur, sharpen, noise."""
+        n, height, width = x.shape[:3]
+        affine = [params.get(k) for k in ("theta", "tx", "ty", "shear", "zx", "zy")]
+        defaults = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0)
+        if any(v is not None and np.any(np.asarray(v) != d) for v, d in zip(affine, defaults)):
+            values = [np.broadcast_to(np.asarray(d if v is None else v, dtype=np.float64), (n,))
+                      for v, d in zip(affine, defaults)]
+            x = aug.warp(x, aug.affine_matrices(*values, height, width), fill_mode=self.fill_mode, cval=self.cval,
+                         order=self.interpolation_order)
+        if _given(params.get("channel_shift_intensity")):
+            x = aug.channel_shift(x, np.asarray(params["channel_shift_intensity"], dtype=np.float64))
+        flip_h = np.asarray(params.get("flip_horizontal", False), dtype=bool).reshape(-1)
+        flip_v = np.asarray(params.get("flip_vertical", False), dtype=bool).reshape(-1)
+        if flip_h.any() or flip_v.any():
+            x = aug.flip(x, np.broadcast_to(flip_h, (n,)), np.broadcast_to(flip_v, (n,)))
+        for key, kernel in (("brightness", aug.brightness), ("contrast", aug.contrast), ("blur", aug.gaussian_blur),
+                            ("sharpen", aug.sharpen)):
+            if _given(params.get(key)):
+                x = kernel(x, np.asarray(params[key], dtype=np.float64))
+        if params.get("noise_std") is not None and np.any(np.asarray(params["noise_std"]) > 0):
+            generator = torch.Generator().manual_seed(int(np.asarray(params["noise_seed"]).reshape(-1)[0]))
+            x = aug.add_noise(x, np.asarray(params["noise_std"], dtype=np.float64), generator)
+        return x
+
+    def _hw(self, shape):
+        return tuple(shape[:2]) if self.data_format == "channels_last" else tuple(shape[1:3])
+
+    def _to_last(self, x):
+        return x if self.data_format == "channels_last" else x.movedim(-3, -1).contiguous()
+
+    def _from_last(self, x):
+        return x if self.data_format == "channels_last" else x.movedim(-1, -3).contiguous()
+
+
+def _parameters(method):
+    """The keyword names `method` accepts (for "did you mean" on a misspelt one)."""
+    return {name for name in inspect.signature(method).parameters if name not in ("self", "kwargs")}
+
+
+def _given(value):
+    return value is not None

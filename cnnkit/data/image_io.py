@@ -1,0 +1,217 @@
+"""Reading and writing image files: Keras's `load_img` / `img_to_array` / `array_to_img` / `save_img`, and the
+fast decoder the folder iterators use (`read_image`: JPEGs decoded at reduced size when shrinking).
+
+Images travel as numpy arrays (height, width, channels), channels last, like Keras.
+"""
+
+import io
+import os
+import pathlib
+
+import numpy as np
+from PIL import Image
+
+from cnnkit.registry import did_you_mean
+
+#: File extensions the folder readers accept (lower case, without the dot); other files are ignored.
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp", "ppm", "pgm")
+
+INTERPOLATIONS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+    "area": Image.Resampling.BOX,  # Keras 3 / TensorFlow names: area averaging and the Lanczos-3 kernel
+    "lanczos3": Image.Resampling.LANCZOS,
+}
+COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}
+
+#: What PIL raises for a file that is not a readable image (unknown format, zero bytes, truncated data).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError)
+
+
+def check_interpolation(interpolation, what="interpolation"):
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"{what} must be one of {sorted(INTERPOLATIONS)}{did_you_mean(interpolation, INTERPOLATIONS)}"
+                         f". Received: {what}={interpolation!r}")
+    return INTERPOLATIONS[interpolation]
+
+
+def check_color_mode(color_mode):
+    if color_mode not in COLOR_MODES:
+        raise ValueError(f"color_mode must be one of 'grayscale', 'rgb', 'rgba'"
+                         f"{did_you_mean(color_mode, COLOR_MODES)}. Received: color_mode={color_mode!r}")
+    return COLOR_MODES[color_mode]
+
+
+def check_size(size, what):
+    """(height, width) as a tuple of two positive ints."""
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise ValueError(f"{what} must be (height, width), two positive ints. Received: {what}={size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _convert(img, color_mode):
+    if color_mode == "grayscale":
+        return img if img.mode in ("L", "I;16", "I") else img.convert("L")
+    wanted = "RGBA" if color_mode == "rgba" else "RGB"
+    return img if img.mode == wanted else img.convert(wanted)
+
+
+def _aspect_crop_box(width, height, target_width, target_height):
+    """Keras's keep_aspect_ratio crop: the centred box with the target's aspect ratio."""
+    crop_height = min(height, (width * target_height) // target_width)
+    crop_width = min(width, (height * target_width) // target_height)
+    top, left = (height - crop_height) // 2, (width - crop_width) // 2
+    return left, top, left + crop_width, top + crop_height
+
+
+def _resize(img, target_size, interpolation, keep_aspect_ratio):
+    """keep_aspect_ratio: False (stretch), True (centre crop to the target's aspect ratio, as Keras) or 'pad'
+    (fit inside the target, centred, black borders: Keras 3's pad_to_aspect_ratio)."""
+    size = (target_size[1], target_size[0])
+    if img.size == size:
+        return img
+    resample = check_interpolation(interpolation)
+    if keep_aspect_ratio == "pad":
+        # tf.image.resize_with_pad's geometry, in float32 as there: inner size floored, offsets
+        # floor((target - exact inner size) / 2)
+        width, height = np.float32(img.size[0]), np.float32(img.size[1])
+        ratio = max(width / np.float32(size[0]), height / np.float32(size[1]))
+        exact = (width / ratio, height / ratio)
+        inner = tuple(max(1, int(np.floor(v))) for v in exact)
+        offset = tuple(max(0, int(np.floor((np.float32(t) - v) / np.float32(2)))) for t, v in zip(size, exact))
+        canvas = Image.new(img.mode, size)
+        canvas.paste(img.resize(inner, resample), offset)
+        return canvas
+    if keep_aspect_ratio:
+        return img.resize(size, resample, box=_aspect_crop_box(*img.size, *size))
+    return img.resize(size, resample)
+
+
+def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", keep_aspect_ratio=False):
+    """Loads an image file into a PIL Image, as `keras.utils.load_img`.
+
+    Args:
+        path: a file path (str or pathlib.Path) or an io.BytesIO.
+        color_mode: 'grayscale', 'rgb' or 'rgba'.
+        target_size: None (original size) or (height, width).
+        interpolation: 'nearest', 'bilinear', 'bicubic', 'lanczos', 'box' or 'hamming' (used when resizing).
+        keep_aspect_ratio: crop the centre to the target's aspect ratio before resizing.
+
+    Returns:
+        A PIL Image.
+
+    Example:
+        >>> img = load_img("cat.jpg", target_size=(150, 150))
+        >>> img_to_array(img).shape
+        (150, 150, 3)
+    """
+    check_color_mode(color_mode)
+    if isinstance(path, io.BytesIO):
+        img = Image.open(path)
+    elif isinstance(path, (str, bytes, pathlib.Path)):
+        with open(path, "rb") as f:
+            img = Image.open(io.BytesIO(f.read()))
+    else:
+        raise TypeError(f"load_img: path must be a file path or an io.BytesIO. Received: {type(path).__name__}")
+    img = _convert(img, color_mode)
+    if target_size is not None:
+        img = _resize(img, check_size(target_size, "target_size"), interpolation, keep_aspect_ratio)
+    return img
+
+
+def read_image(path, target_size, color_mode="rgb", interpolation="nearest", keep_aspect_ratio=False):
+    """Decodes one file straight to a (height, width, channels) array at `target_size` (uint8 for 8-bit images).
+
+    Faster than `load_img`: a JPEG that is shrunk is decoded at a reduced scale (PIL draft mode: 1/2, 1/4 or 1/8,
+    never below the target size), which also averages pixels instead of dropping them.
+
+    Raises:
+        OSError / ValueError / SyntaxError: the file is not a readable image (see DECODE_ERRORS).
+    """
+    with Image.open(path) as img:
+        if img.format == "JPEG" and target_size is not None:
+            height, width = target_size
+            if keep_aspect_ratio is True:
+                left, top, right, bottom = _aspect_crop_box(*img.size, width, height)
+                scale = max(width / max(right - left, 1), height / max(bottom - top, 1))
+                request = (int(np.ceil(img.size[0] * scale)), int(np.ceil(img.size[1] * scale)))
+            elif keep_aspect_ratio == "pad":
+                scale = min(width / img.size[0], height / img.size[1])
+                request = (int(np.ceil(img.size[0] * scale)), int(np.ceil(img.size[1] * scale)))
+            else:
+                request = (width, height)
+            if img.size[0] >= 2 * request[0] and img.size[1] >= 2 * request[1]:  # else draft would not shrink, but
+                img.draft("L" if color_mode == "grayscale" else "RGB", request)  # still change RGB->L rounding
+        img.load()
+        out = _convert(img, color_mode)
+        if target_size is not None:
+            out = _resize(out, target_size, interpolation, keep_aspect_ratio)
+        array = np.asarray(out)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return array
+
+
+def img_to_array(img, data_format=None, dtype=None):
+    """A PIL Image as a float array (height, width, channels) (channels first with data_format='channels_first')."""
+    data_format = _check_data_format(data_format)
+    x = np.asarray(img, dtype=dtype or "float32")
+    if x.ndim == 2:
+        x = x[:, :, None]
+    elif x.ndim != 3:
+        raise ValueError(f"img_to_array: unsupported image shape {x.shape}")
+    return x.transpose(2, 0, 1) if data_format == "channels_first" else x
+
+
+def array_to_img(x, data_format=None, scale=True, dtype=None):
+    """A (height, width, channels) array as a PIL Image; scale=True maps the array's min..max to 0..255."""
+    data_format = _check_data_format(data_format)
+    x = np.asarray(x, dtype=dtype or "float32")
+    if x.ndim != 3:
+        raise ValueError(f"array_to_img: expected an image array of rank 3 (height, width, channels). Received "
+                         f"shape: {x.shape}")
+    if data_format == "channels_first":
+        x = x.transpose(1, 2, 0)
+    if scale:
+        x = x - np.min(x)
+        top = np.max(x)
+        if top != 0:
+            x = x / top
+        x = x * 255
+    channels = x.shape[2]
+    if channels == 4:
+        return Image.fromarray(x.astype("uint8"), "RGBA")
+    if channels == 3:
+        return Image.fromarray(x.astype("uint8"), "RGB")
+    if channels == 1:
+        if np.max(x) > 255:
+            return Image.fromarray(x[:, :, 0].astype("int32"), "I")
+        return Image.fromarray(x[:, :, 0].astype("uint8"), "L")
+    raise ValueError(f"array_to_img: an image needs 1, 3 or 4 channels. Received: {channels}")
+
+
+def save_img(path, x, data_format=None, file_format=None, scale=True, **kwargs):
+    """Saves an image array to a file (format from `file_format` or the extension), as `keras.utils.save_img`."""
+    img = array_to_img(x, data_format=data_format, scale=scale)
+    if img.mode == "RGBA" and (file_format == "jpg" or file_format == "jpeg"
+                               or str(path).lower().endswith((".jpg", ".jpeg"))):
+        img = img.convert("RGB")
+    img.save(path, format="jpeg" if file_format == "jpg" else file_format, **kwargs)
+
+
+def has_image_extension(name):
+    return os.path.splitext(name)[1][1:].lower() in IMAGE_EXTENSIONS
+
+
+def _check_data_format(data_format):
+    if data_format is None:
+        return "channels_last"
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"data_format must be 'channels_last' or 'channels_first'. Received: "
+                         f"data_format={data_format!r}")
+    return data_format

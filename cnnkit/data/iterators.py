@@ -1,0 +1,214 @@
+"""Index-based batch iterators with Keras's protocol (`len`, `[i]`, `next()`, `on_epoch_end()`, `reset()`).
+
+Every batch is a pure function of (seed, epoch, batch index): the sample order of an epoch is a permutation drawn
+from `seed` and the epoch number, and the augmentation of batch `i` uses a random generator seeded with
+(seed, epoch, i). So a run repeats exactly from its seed, each epoch differs, and batches made in parallel (by
+threads, processes, or fit's background prefetch) get different, reproducible augmentations.
+"""
+
+import math
+import threading
+
+import numpy as np
+
+from cnnkit.data import directory as directory_lib
+from cnnkit.data.image_io import array_to_img
+
+
+def check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+    return int(batch_size)
+
+
+class Iterator:
+    """Base class of the image iterators: sample order, epochs and batch indexing.
+
+    Subclasses implement `_batch(index_array, rng)` -> the batch for those sample indices.
+
+    Args:
+        n: number of samples.
+        batch_size: samples per batch (the last batch may be smaller).
+        shuffle: a new random order each epoch (else the samples' own order).
+        seed: int for reproducible order and augmentation; None draws one from numpy's global RNG (so
+            `np.random.seed` / `cnnkit.utils.set_random_seed` make it repeatable too).
+    """
+
+    def __init__(self, n, batch_size, shuffle, seed):
+        self.n = int(n)
+        self.batch_size = check_batch_size(batch_size)
+        self.shuffle = bool(shuffle)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative int or None. Received: seed={seed!r}")
+        self.seed = seed
+        self._seed = int(seed) if seed is not None else int(np.random.randint(0, 2**31 - 1))
+        self.epoch = 0
+        self.batch_index = 0
+        self.total_batches_seen = 0
+        self.index_array = None
+        self.lock = threading.Lock()
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size)
+
+    def _set_index_array(self):
+        if self.shuffle:
+            self.index_array = np.random.default_rng([self._seed, self.epoch]).permutation(self.n)
+        else:
+            self.index_array = np.arange(self.n)
+
+    def _indices(self, idx):
+        with self.lock:
+            if self.index_array is None:
+                self._set_index_array()
+            return self.index_array[self.batch_size * idx: self.batch_size * (idx + 1)], self.epoch
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice) or not isinstance(idx, (int, np.integer)):
+            raise TypeError(f"Batch index must be an int. Received: {idx!r}")
+        if idx < 0:
+            idx += len(self)
+        if not 0 <= idx < len(self):
+            raise IndexError(f"Batch index {idx} is out of range: this iterator has {len(self)} batches.")
+        index_array, epoch = self._indices(int(idx))
+        self.total_batches_seen += 1
+        return self._batch(index_array, np.random.default_rng([self._seed, epoch, int(idx)]))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        """The next batch, endlessly: after the last batch of an epoch the next epoch starts (new order)."""
+        if self.n == 0:
+            raise ValueError("This iterator has no samples.")
+        with self.lock:
+            idx = self.batch_index
+            self.batch_index = (idx + 1) % len(self)
+        batch = self[idx]
+        if idx == len(self) - 1:
+            self.on_epoch_end()
+        return batch
+
+    def next(self):
+        return self.__next__()
+
+    def on_epoch_end(self):
+        """Starts a new epoch: a new sample order (when shuffling) and new augmentations."""
+        with self.lock:
+            self.epoch += 1
+            self.index_array = None
+
+    def reset(self):
+        """Goes back to the first batch for `next()`."""
+        self.batch_index = 0
+
+    def _batch(self, index_array, rng):
+        raise NotImplementedError
+
+    def _get_batches_of_transformed_samples(self, index_array):
+        """Keras's name: the batch for the given sample indices."""
+        return self._batch(np.asarray(index_array), np.random.default_rng([self._seed, self.epoch, -1]))
+
+
+def label_batch(class_mode, classes, index_array, num_classes, dtype):
+    """Labels of a batch: one-hot ('categorical'), class index as float ('binary', 'sparse')."""
+    picked = classes[index_array]
+    if class_mode == "categorical":
+        out = np.zeros((len(index_array), num_classes), dtype=dtype)
+        out[np.arange(len(index_array)), picked] = 1.0
+        return out
+    return picked.astype(dtype)
+
+
+def save_batch(batch_x, index_array, rng, save_to_dir, save_prefix, save_format):
+    """Writes the (augmented) images of a batch to `save_to_dir` for inspection, as Keras does."""
+    for image, index in zip(batch_x, index_array):
+        name = f"{save_prefix}_{index}_{rng.integers(10**7)}.{save_format}"
+        array_to_img(image, scale=True).save(f"{save_to_dir}/{name}")
+
+
+def transform(generator, batch, rng, augment, dtype):
+    """Augments (when `augment`) and standardizes a raw batch through `generator` (None: only the dtype)."""
+    if generator is None:
+        return batch.astype(dtype, copy=False)
+    return generator.process_batch(batch, rng, augment=augment, dtype=dtype)
+
+
+class NumpyArrayIterator(Iterator):
+    """Batches of in-memory images from `ImageDataGenerator.flow(x, y)`.
+
+    Yields x, (x, y) or (x, y, sample_weight); with x given as a tuple (images, other arrays) the first element is
+    [images, *others], as in Keras. Images are converted to float one batch at a time (a uint8 array stays uint8 in
+    memory).
+    """
+
+    def __init__(self, x, y, image_data_generator, batch_size=32, shuffle=False, sample_weight=None, seed=None,
+                 data_format=None, save_to_dir=None, save_prefix="", save_format="png", subset=None,
+                 ignore_class_split=False, dtype="float32"):
+        misc = []
+        if isinstance(x, tuple) or (isinstance(x, list) and len(x) == 2 and not np.isscalar(x[0])
+                                     and np.ndim(x[0]) == 4):
+            x, misc = x[0], x[1]
+            misc = [np.asarray(m) for m in (misc if isinstance(misc, (list, tuple)) else [misc])]
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"flow: x must be a rank-4 array of images (samples, height, width, channels). "
+                             f"Received shape: {x.shape}")
+        if y is not None:
+            y = np.asarray(y)
+            if len(y) != len(x):
+                raise ValueError(f"flow: x and y must have the same length. Received: len(x)={len(x)}, "
+                                 f"len(y)={len(y)}")
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)
+            if len(sample_weight) != len(x):
+                raise ValueError(f"flow: sample_weight must have one value per sample. Received: len(x)={len(x)}, "
+                                 f"len(sample_weight)={len(sample_weight)}")
+        for m in misc:
+            if len(m) != len(x):
+                raise ValueError(f"flow: every array in x must have len(x)={len(x)} samples. Received {len(m)}.")
+        self.data_format = data_format or "channels_last"
+        if self.data_format == "channels_first":
+            x = np.moveaxis(x, 1, -1)
+        keep = np.arange(len(x))
+        if subset is not None:
+            split = image_data_generator._validation_split if image_data_generator is not None else 0.0
+            stratify = y is not None and not ignore_class_split  # ignore_class_split: a plain random split
+            strata = _class_labels(y) if stratify else np.zeros(len(x), np.int64)
+            keep = directory_lib.subset_indices(strata, split, subset, seed)
+            if y is not None and not ignore_class_split:
+                missing = np.setdiff1d(np.unique(strata), strata[keep])
+                if len(missing):
+                    raise ValueError(f"flow: subset={subset!r} has no sample of classes {missing.tolist()}; use a "
+                                     "larger validation_split, or pass ignore_class_split=True.")
+        self.x = x if subset is None else x[keep]
+        self.y = None if y is None else (y if subset is None else y[keep])
+        self.sample_weight = None if sample_weight is None else sample_weight[keep]
+        self.x_misc = [m[keep] for m in misc]
+        self.image_data_generator, self.subset, self.dtype = image_data_generator, subset, dtype
+        self.save_to_dir, self.save_prefix, self.save_format = save_to_dir, save_prefix, save_format
+        super().__init__(len(self.x), batch_size, shuffle, seed)
+
+    def _batch(self, index_array, rng):
+        batch_x = transform(self.image_data_generator, self.x[index_array], rng, self.subset != "validation",
+                            self.dtype)
+        if self.save_to_dir:
+            save_batch(batch_x, index_array, rng, self.save_to_dir, self.save_prefix, self.save_format)
+        if self.data_format == "channels_first":
+            batch_x = np.ascontiguousarray(np.moveaxis(batch_x, -1, 1))
+        first = [batch_x] + [m[index_array] for m in self.x_misc] if self.x_misc else batch_x
+        if self.y is None:
+            return first
+        out = (first, self.y[index_array])
+        return out if self.sample_weight is None else out + (self.sample_weight[index_array],)
+
+
+def _class_labels(y):
+    """Class index per sample from integer or one-hot labels (anything else: one stratum)."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.argmax(1)
+    y = y.reshape(len(y), -1)
+    if y.shape[1] == 1 and (np.issubdtype(y.dtype, np.integer) or np.all(np.mod(y, 1) == 0)):
+        return y[:, 0].astype(np.int64)
+    return np.zeros(len(y), np.int64)

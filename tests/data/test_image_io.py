@@ -1,0 +1,281 @@
+"""cnnkit's image file helpers (load_img / img_to_array / array_to_img / save_img / read_image) against Keras's own
+`keras.utils` implementations: identical arrays on PNG files of every PIL mode, for every color_mode,
+interpolation and keep_aspect_ratio."""
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnkit import utils
+from cnnkit.data import image_io
+
+INTERPOLATIONS = ["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming"]
+
+
+@pytest.fixture(scope="module")
+def pngs(tmp_path_factory):
+    """PNG files in the PIL modes one meets: RGB, RGBA, L, LA, P (palette) and 16-bit grayscale (I;16)."""
+    rng = np.random.default_rng(7)
+    folder = tmp_path_factory.mktemp("pngs")
+    paths = {}
+
+    def save(name, img):
+        paths[name] = str(folder / f"{name}.png")
+        img.save(paths[name])
+
+    save("rgb", Image.fromarray(rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)))
+    save("rgba", Image.fromarray(rng.integers(0, 256, (13, 17, 4), dtype=np.uint8), "RGBA"))
+    save("l", Image.fromarray(rng.integers(0, 256, (13, 17), dtype=np.uint8)))
+    save("la", Image.fromarray(rng.integers(0, 256, (13, 17, 2), dtype=np.uint8), "LA"))
+    save("p", Image.fromarray(rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)).convert("P"))
+    save("i16", Image.fromarray(rng.integers(0, 65536, (13, 17), dtype=np.uint16)))
+    assert Image.open(paths["i16"]).mode == "I;16"
+    assert Image.open(paths["p"]).mode == "P"
+    return paths
+
+
+@pytest.fixture(scope="module")
+def smooth_jpeg(tmp_path_factory):
+    """An 80x96 JPEG of smooth gradients and low-frequency waves (so reduced-scale decoding is comparable)."""
+    yy, xx = np.mgrid[0:80, 0:96]
+    pixels = np.stack([xx * 2.5, yy * 3.0, 128 + 60 * np.sin(xx / 9.0) * np.cos(yy / 7.0)], -1)
+    path = tmp_path_factory.mktemp("jpeg") / "smooth.jpg"
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(path, quality=95)
+    return str(path)
+
+
+def _both(keras, path, **kwargs):
+    ours = utils.img_to_array(utils.load_img(path, **kwargs))
+    theirs = keras.utils.img_to_array(keras.utils.load_img(path, **kwargs))
+    return ours, theirs
+
+
+@pytest.mark.parametrize("name", ["rgb", "rgba", "l", "la", "p", "i16"])
+@pytest.mark.parametrize("color_mode", ["grayscale", "rgb", "rgba"])
+def test_load_img_original_size_equals_keras(keras, pngs, name, color_mode):
+    ours, theirs = _both(keras, pngs[name], color_mode=color_mode)
+    assert ours.dtype == theirs.dtype == np.float32
+    assert ours.shape == theirs.shape == (13, 17, {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode])
+    np.testing.assert_array_equal(ours, theirs)
+    img = utils.load_img(pngs[name], color_mode=color_mode)
+    assert img.mode == keras.utils.load_img(pngs[name], color_mode=color_mode).mode
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("target_size", [(7, 9), (20, 11), (13, 17), (5, 30)])
+@pytest.mark.parametrize("keep_aspect_ratio", [False, True])
+def test_load_img_resized_equals_keras(keras, pngs, interpolation, target_size, keep_aspect_ratio):
+    for name in ("rgb", "p", "i16"):
+        for color_mode in ("grayscale", "rgb", "rgba"):
+            kwargs = dict(color_mode=color_mode, target_size=target_size, interpolation=interpolation,
+                          keep_aspect_ratio=keep_aspect_ratio)
+            ours, theirs = _both(keras, pngs[name], **kwargs)
+            assert ours.shape == theirs.shape == target_size + (ours.shape[-1],)
+            np.testing.assert_array_equal(ours, theirs, err_msg=f"{name} {kwargs}")
+
+
+def test_load_img_accepts_pathlib_and_bytesio(keras, pngs):
+    import pathlib  # noqa: PLC0415
+
+    path = pathlib.Path(pngs["rgb"])
+    np.testing.assert_array_equal(utils.img_to_array(utils.load_img(path)),
+                                  keras.utils.img_to_array(keras.utils.load_img(path)))
+    data = path.read_bytes()
+    np.testing.assert_array_equal(utils.img_to_array(utils.load_img(io.BytesIO(data), target_size=(4, 5))),
+                                  keras.utils.img_to_array(keras.utils.load_img(io.BytesIO(data),
+                                                                                target_size=(4, 5))))
+    with pytest.raises(TypeError):
+        utils.load_img(12345)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype", [None, "float64", "uint8"])
+def test_img_to_array_equals_keras(keras, pngs, data_format, dtype):
+    for name in ("rgb", "l", "i16", "rgba"):
+        img = Image.open(pngs[name])
+        ours = utils.img_to_array(img, data_format=data_format, dtype=dtype)
+        theirs = keras.utils.img_to_array(img, data_format=data_format, dtype=dtype)
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("scale", [True, False])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_array_to_img_equals_keras(keras, channels, scale, data_format):
+    rng = np.random.default_rng(channels)
+    x = rng.uniform(-3, 250, (6, 5, channels)).astype(np.float32)
+    if data_format == "channels_first":
+        x = x.transpose(2, 0, 1)
+    ours = utils.array_to_img(x, data_format=data_format, scale=scale)
+    theirs = keras.utils.array_to_img(x, data_format=data_format, scale=scale)
+    assert ours.mode == theirs.mode and ours.size == theirs.size == (5, 6)
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_array_to_img_wide_grayscale_and_errors(keras):
+    x = np.arange(30, dtype=np.float32).reshape(5, 6, 1) * 100  # max > 255, scale=False: a 32-bit 'I' image
+    ours, theirs = utils.array_to_img(x, scale=False), keras.utils.array_to_img(x, scale=False)
+    assert ours.mode == theirs.mode == "I"
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    flat = np.zeros((4, 4, 1), np.float32)  # all equal: scale divides by nothing
+    np.testing.assert_array_equal(np.asarray(utils.array_to_img(flat)), np.asarray(keras.utils.array_to_img(flat)))
+    with pytest.raises(ValueError, match="rank 3"):
+        utils.array_to_img(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="channels"):
+        utils.array_to_img(np.zeros((4, 4, 2)))
+
+
+@pytest.mark.parametrize("channels,ext", [(3, "png"), (1, "png"), (4, "png"), (3, "bmp"), (3, "jpg"), (4, "jpg")])
+def test_save_img_writes_the_same_file_as_keras(keras, tmp_path, channels, ext):
+    rng = np.random.default_rng(channels)
+    x = rng.uniform(0, 1, (9, 7, channels)).astype(np.float32)
+    utils.save_img(str(tmp_path / f"ours.{ext}"), x)
+    with pytest.warns(UserWarning) if (channels == 4 and ext == "jpg") else contextlib.nullcontext():
+        keras.utils.save_img(str(tmp_path / f"keras.{ext}"), x)
+    ours, theirs = Image.open(tmp_path / f"ours.{ext}"), Image.open(tmp_path / f"keras.{ext}")
+    assert ours.format == theirs.format and ours.mode == theirs.mode and ours.size == (7, 9)
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_save_img_file_format_and_round_trip(keras, tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (6, 8, 3)).astype(np.float32)
+    buffer = io.BytesIO()
+    utils.save_img(buffer, x, file_format="png", scale=False)
+    buffer.seek(0)
+    np.testing.assert_array_equal(utils.img_to_array(utils.load_img(buffer)), x)
+    utils.save_img(tmp_path / "a.jpg", x, file_format="jpg", quality=100)  # 'jpg' means JPEG, kwargs go to PIL
+    assert Image.open(tmp_path / "a.jpg").format == "JPEG"
+    chw = x.transpose(2, 0, 1)
+    utils.save_img(str(tmp_path / "chw.png"), chw, data_format="channels_first", scale=False)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "chw.png")), x.astype(np.uint8))
+
+
+# ---- read_image (the iterators' decoder) ---------------------------------------------------------------------
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic", "box"])
+@pytest.mark.parametrize("keep_aspect_ratio", [False, True])
+def test_read_image_on_png_equals_load_img(pngs, interpolation, keep_aspect_ratio):
+    for name in ("rgb", "rgba", "l", "p", "i16"):
+        for color_mode in ("grayscale", "rgb", "rgba"):
+            for target_size in ((7, 9), (20, 11), (13, 17)):
+                array = image_io.read_image(pngs[name], target_size, color_mode, interpolation, keep_aspect_ratio)
+                expected = utils.img_to_array(utils.load_img(pngs[name], color_mode, target_size, interpolation,
+                                                             keep_aspect_ratio))
+                assert array.ndim == 3 and array.shape == expected.shape
+                assert array.dtype == (np.uint16 if name == "i16" and color_mode == "grayscale" else np.uint8)
+                np.testing.assert_array_equal(array.astype(np.float32), expected)
+
+
+def test_read_image_without_target_size_is_the_original(pngs):
+    array = image_io.read_image(pngs["rgb"], None)
+    np.testing.assert_array_equal(array, np.asarray(Image.open(pngs["rgb"])))
+    assert image_io.read_image(pngs["l"], None, "grayscale").shape == (13, 17, 1)
+
+
+@pytest.mark.parametrize("target_size", [(80, 96), (60, 72), (100, 50), (41, 96)])
+@pytest.mark.parametrize("color_mode", ["rgb", "grayscale"])
+def test_read_image_on_jpeg_not_shrunk_2x_equals_load_img(smooth_jpeg, target_size, color_mode):
+    """No draft decoding unless it shrinks: the result is load_img's exactly (grayscale included: libjpeg's own
+    grayscale output differs from PIL's RGB->L conversion by one level here and there)."""
+    array = image_io.read_image(smooth_jpeg, target_size, color_mode, "bilinear")
+    expected = utils.img_to_array(utils.load_img(smooth_jpeg, color_mode, target_size, "bilinear"))
+    np.testing.assert_array_equal(array.astype(np.float32), expected)
+
+
+@pytest.mark.parametrize("target_size", [(40, 48), (20, 24), (10, 12), (30, 30), (25, 40)])
+@pytest.mark.parametrize("interpolation", ["bilinear", "box"])
+@pytest.mark.parametrize("color_mode", ["rgb", "grayscale"])
+@pytest.mark.parametrize("keep_aspect_ratio", [False, True])
+def test_read_image_shrinks_jpeg_in_draft_mode_close_to_load_img(smooth_jpeg, target_size, interpolation,
+                                                                 color_mode, keep_aspect_ratio):
+    """A JPEG shrunk by 2x or more is decoded by libjpeg at 1/2, 1/4 or 1/8 scale (DCT scaling, PIL's draft
+    mode), then resized by PIL. That is not bit-identical to decoding at full size and resizing (the DCT
+    downscale filters differently, rounds at another stage, and in grayscale takes libjpeg's Y channel instead of
+    PIL's RGB->L), but on a smooth image both are averaging filters over about the same pixels: measured here
+    they differ by < 1.5 grey levels on average and <= 8 at worst, so the tolerance is mean < 2.5, max <= 12."""
+    array = image_io.read_image(smooth_jpeg, target_size, color_mode, interpolation, keep_aspect_ratio)
+    expected = utils.img_to_array(utils.load_img(smooth_jpeg, color_mode, target_size, interpolation,
+                                                 keep_aspect_ratio))
+    assert array.shape == expected.shape and array.dtype == np.uint8
+    diff = np.abs(array.astype(np.float32) - expected)
+    assert diff.mean() < 2.5 and diff.max() <= 12, (diff.mean(), diff.max())
+
+
+def test_read_image_really_uses_draft_mode_for_jpeg_only(smooth_jpeg, pngs, monkeypatch):
+    from PIL import JpegImagePlugin  # noqa: PLC0415
+
+    calls = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        calls.append((self.format, mode, size))
+        return original(self, mode, size)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    image_io.read_image(smooth_jpeg, (20, 24), "rgb", "bilinear")
+    assert calls == [("JPEG", "RGB", (24, 20))]  # PIL's (width, height)
+    image_io.read_image(smooth_jpeg, (40, 40), "grayscale", "bilinear")
+    assert calls[1] == ("JPEG", "L", (40, 40))
+    image_io.read_image(pngs["rgb"], (5, 6), "rgb", "bilinear")
+    image_io.read_image(smooth_jpeg, None)
+    image_io.read_image(smooth_jpeg, (60, 72), "grayscale", "bilinear")  # shrunk < 2x: decoded at full size
+    assert len(calls) == 2
+    # 'nearest' through draft averages 2x2 blocks instead of picking one pixel: not what load_img gives
+    fast = image_io.read_image(smooth_jpeg, (40, 48), "rgb", "nearest")
+    slow = utils.img_to_array(utils.load_img(smooth_jpeg, target_size=(40, 48)))
+    assert not np.array_equal(fast.astype(np.float32), slow)
+
+
+def test_read_image_pad_keeps_the_aspect_ratio_with_black_borders(tmp_path):
+    Image.fromarray(np.full((10, 20, 3), 200, np.uint8)).save(tmp_path / "wide.png")
+    array = image_io.read_image(tmp_path / "wide.png", (20, 20), "rgb", "nearest", "pad")
+    assert array.shape == (20, 20, 3)
+    np.testing.assert_array_equal(array[5:15], 200)
+    np.testing.assert_array_equal(array[:5], 0)
+    np.testing.assert_array_equal(array[15:], 0)
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image at all", None])
+def test_read_image_raises_a_decode_error_for_bad_files(tmp_path, smooth_jpeg, data):
+    path = tmp_path / "bad.jpg"
+    if data is None:  # truncated JPEG
+        with open(smooth_jpeg, "rb") as f:
+            data = f.read()[:200]
+    path.write_bytes(data)
+    with pytest.raises(image_io.DECODE_ERRORS):
+        image_io.read_image(path, (8, 8))
+
+
+# ---- errors --------------------------------------------------------------------------------------------------
+def test_bad_color_mode_says_did_you_mean(pngs):
+    with pytest.raises(ValueError, match="Did you mean 'rgb'"):
+        utils.load_img(pngs["rgb"], color_mode="rbg")
+    with pytest.raises(ValueError, match="Did you mean 'grayscale'"):
+        utils.load_img(pngs["rgb"], color_mode="greyscale")
+    with pytest.raises(ValueError, match="color_mode"):
+        image_io.check_color_mode("cmyk")
+
+
+def test_bad_interpolation_says_did_you_mean(pngs):
+    with pytest.raises(ValueError, match="Did you mean 'bilinear'"):
+        utils.load_img(pngs["rgb"], target_size=(4, 4), interpolation="bilinaer")
+    with pytest.raises(ValueError, match="Did you mean 'lanczos'"):
+        image_io.read_image(pngs["rgb"], (4, 4), "rgb", "lanczoz")
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        utils.load_img(pngs["rgb"], target_size=(4, 4), interpolation="cubic-spline")
+
+
+@pytest.mark.parametrize("target_size", [(0, 4), (4,), "44", (4.0, 4), (True, 4)])
+def test_bad_target_size(pngs, target_size):
+    with pytest.raises(ValueError, match="target_size"):
+        utils.load_img(pngs["rgb"], target_size=target_size)
+
+
+def test_bad_data_format():
+    with pytest.raises(ValueError, match="data_format"):
+        utils.img_to_array(Image.new("RGB", (2, 2)), data_format="channels_middle")
+
