@@ -39,7 +39,7 @@ class DataFrameIterator(FileIterator):
                  batch_size=32, shuffle=True, seed=None, data_format="channels_last", save_to_dir=None,
                  save_prefix="", save_format="png", subset=None, interpolation="nearest", keep_aspect_ratio=False,
                  dtype="float32", validate_filenames=True, workers=None, cache=False, on_error="warn",
-                 verbose=True):
+                 verbose=True, use_multiprocessing=None):
         check_class_mode(class_mode, self.allowed_class_modes)
         if class_mode == "multi_output" and not isinstance(y_col, list):
             raise TypeError(f"class_mode='multi_output' needs y_col to be a list of columns. Received: y_col={y_col!r}")
@@ -95,7 +95,7 @@ class DataFrameIterator(FileIterator):
             print(f"Found {len(self.filenames)} {kind} image filenames{tail}")
         self._setup(image_data_generator, target_size, color_mode, data_format, save_to_dir, save_prefix,
                     save_format, subset, interpolation, keep_aspect_ratio, dtype, batch_size, shuffle, seed,
-                    workers, cache, on_error)
+                    workers, cache, on_error, use_multiprocessing)
 
     @staticmethod
     def _classes(values, rows, classes, class_mode):

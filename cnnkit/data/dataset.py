@@ -21,7 +21,8 @@ class ImageDataset(FileIterator):
     """
 
     def __init__(self, filepaths, labels, class_names, label_mode, image_size, color_mode, batch_size, shuffle,
-                 seed, interpolation, aspect, data_format, subset, workers, cache, on_error):
+                 seed, interpolation, aspect, data_format, subset, workers, cache, on_error,
+                 use_multiprocessing=None):
         self.filepaths, self.file_paths = filepaths, filepaths
         self.filenames = filepaths
         self.classes = labels
@@ -30,7 +31,8 @@ class ImageDataset(FileIterator):
         self.label_mode, self.class_mode = label_mode, None
         self._unbatched = batch_size is None
         self._setup(None, image_size, color_mode, data_format, None, "", "png", subset, interpolation, aspect,
-                    "float32", batch_size or 1, shuffle, seed, workers, cache, on_error)
+                    "float32", batch_size or 1, shuffle, seed, workers, cache, on_error,
+                    use_multiprocessing)
 
     def _with_labels(self, batch_x, index_array):
         if self.label_mode is None:
@@ -60,14 +62,15 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                                  color_mode="rgb", batch_size=32, image_size=(256, 256), shuffle=True, seed=None,
                                  validation_split=None, subset=None, interpolation="bilinear", follow_links=False,
                                  crop_to_aspect_ratio=False, pad_to_aspect_ratio=False, data_format=None,
-                                 verbose=True, workers=None, cache=False, on_error="warn", **kwargs):
+                                 verbose=True, workers=None, cache=False, on_error="warn", use_multiprocessing=None,
+                                 **kwargs):
     """Keras 3's `image_dataset_from_directory`, as an iterable of numpy batches.
 
     Args are Keras's: labels ('inferred' from the class folders, None, or a list with one label per file in
     sorted file order), label_mode ('int', 'categorical', 'binary', None), class_names, color_mode, batch_size
     (None: single images), image_size (height, width), shuffle, seed, validation_split, subset ('training',
     'validation', 'both' -> a (train, validation) pair), interpolation, follow_links, crop_to_aspect_ratio,
-    pad_to_aspect_ratio, data_format, verbose. cnnkit extras: workers, cache, on_error (see flow_from_directory).
+    pad_to_aspect_ratio, data_format, verbose. cnnkit extras: workers, use_multiprocessing, cache, on_error (see flow_from_directory).
 
     Note:
         Class folders sort naturally ('2' before '10'); the validation split is seeded and stratified per class
@@ -129,7 +132,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
             print(f"Using {len(keep)} files for {part}.")
         return ImageDataset([paths[i] for i in keep], label_array[keep], names, label_mode, image_size, color_mode,
                             batch_size, shuffle, seed, interpolation, aspect, data_format,
-                            part, workers, cache, on_error)
+                            part, workers, cache, on_error, use_multiprocessing)
 
     if subset == "both":
         return make("training"), make("validation")

@@ -1,7 +1,7 @@
 """Iterators over image files: `DirectoryIterator` (class folders) and `DataFrameIterator` (a table of paths).
 
-Images are decoded by a pool of threads (PIL releases the GIL while decoding and resizing), JPEGs at reduced size
-when shrinking. A file that cannot be read is skipped with one warning naming it and counted in `skipped`; it is
+Images are decoded by a pool of worker processes (threads with use_multiprocessing=False), JPEGs at reduced size
+when shrinking, one batch ahead of the one being handed out. A file that cannot be read is skipped with one warning naming it and counted in `skipped`; it is
 left out of its batch (the batch is one smaller). `on_error='raise'` stops instead. Nothing is kept between
 batches unless `cache` is set, so memory does not grow with the folder.
 """
@@ -16,19 +16,36 @@ import numpy as np
 from cnnkit.data import directory as directory_lib
 from cnnkit.data.image_io import DECODE_ERRORS, check_color_mode, check_interpolation, check_size, read_image
 from cnnkit.data.iterators import Iterator, label_batch, save_batch, transform
+from cnnkit.data.workers import PROCESSES_BY_DEFAULT, ProcessDecoder
 from cnnkit.registry import did_you_mean
 
 
-class FileIterator(Iterator):
-    """Shared machinery of the file iterators: decoding in parallel, corrupt files, the cache, labels.
+def decode_files(paths, target_size, color_mode, interpolation, keep_aspect_ratio):
+    """Decodes a list of files: [(array, None) | (None, "ErrorType: message")] (what a decoding worker runs)."""
+    out = []
+    for path in paths:
+        try:
+            out.append((read_image(path, target_size, color_mode, interpolation, keep_aspect_ratio), None))
+        except DECODE_ERRORS as err:
+            out.append((None, f"{type(err).__name__}: {err}"))
+    return out
 
-    Subclasses set `filepaths` (list of str), `classes` (int32 array or None), `class_indices`, `class_mode`,
-    then call `_setup(...)`.
+
+#: Batches decoded ahead of the one being read (each holds one batch of decoded images in shared memory).
+READ_AHEAD = 2
+
+
+class FileIterator(Iterator):
+    """Shared machinery of the file iterators: parallel decoding with read-ahead, corrupt files, the cache, labels.
+
+    Each batch's files are split into one chunk per worker; while batch i is handed out, batch i + 1 is already
+    being decoded. Subclasses set `filepaths` (list of str), `classes` (int32 array or None), `class_indices`,
+    `class_mode`, then call `_setup(...)`.
     """
 
     def _setup(self, image_data_generator, target_size, color_mode, data_format, save_to_dir, save_prefix,
                save_format, subset, interpolation, keep_aspect_ratio, dtype, batch_size, shuffle, seed, workers,
-               cache, on_error):
+               cache, on_error, use_multiprocessing=None):
         self.image_data_generator = image_data_generator
         self.target_size = check_size(target_size, "target_size")
         channels = check_color_mode(color_mode)
@@ -48,16 +65,23 @@ class FileIterator(Iterator):
                             else (channels,) + self.target_size)
         self.save_to_dir, self.save_prefix, self.save_format = save_to_dir, save_prefix, save_format
         self.subset, self.dtype, self.on_error = subset, dtype or "float32", on_error
-        self.workers = os.cpu_count() or 1 if workers is None else workers
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        if use_multiprocessing and not PROCESSES_BY_DEFAULT:
+            raise ValueError("use_multiprocessing=True needs Linux's 'fork' start method; on this platform "
+                             "threads decode (use_multiprocessing=False).")
+        self.use_multiprocessing = PROCESSES_BY_DEFAULT if use_multiprocessing is None else bool(use_multiprocessing)
         self.samples = len(self.filepaths)
         self.skipped = 0
         self.skipped_files = []
         self._bad = set()
-        self._cache = {} if cache else None
-        self._cache_budget = None if cache is True else (cache or None)
-        self._cache_bytes = 0
-        self._pool = None
-        self._pool_lock = threading.Lock()
+        self._cache = cache
+        self._cache_images = None  # (slots, h, w, c) array, allocated at the first image
+        self._cache_slot = np.full(len(self.filepaths), -1, dtype=np.int64)
+        self._cache_used = 0
+        self._pending = {}
+        self._threads = None
+        self._decoder = None
+        self._state_lock = threading.RLock()
         super().__init__(self.samples, batch_size, shuffle, seed)
 
     @property
@@ -72,65 +96,156 @@ class FileIterator(Iterator):
     def sample_weight(self):
         return None
 
-    def _read(self, i):
-        """The decoded image of sample i (from the cache when there), or None when the file is unreadable."""
-        cache = self._cache
-        if cache is not None and i in cache:
-            return cache[i]
-        try:
-            image = read_image(self.filepaths[i], self.target_size, self.color_mode, self.interpolation,
-                               self.keep_aspect_ratio)
-        except DECODE_ERRORS as err:
-            if self.on_error == "raise":
-                raise ValueError(f"Could not read the image {self.filepaths[i]!r}: {err}") from err
-            self._skip(i, err)
+    # ---- decoding -------------------------------------------------------------------------------------------
+    def _params(self, index_array, rng):
+        """The batch's random transform parameters, drawn for every position first (None: no augmentation)."""
+        generator = self.image_data_generator
+        if generator is None or self.subset == "validation" or not generator.augments:
             return None
-        if cache is not None and (self._cache_budget is None or self._cache_bytes + image.nbytes <= self._cache_budget):
-            cache[i] = image
-            self._cache_bytes += image.nbytes
-        return image
+        return generator.sample_params(len(index_array), self.target_size, rng)
 
-    def _skip(self, i, err):
-        with self._pool_lock:
+    def _start(self, index_array, params):
+        """Starts decoding the batch's samples that are neither cached nor known bad. Returns a job:
+        ('processes', decoder job, augmented by the workers) or ('threads', [(indices, future)], False)."""
+        todo = [int(i) for i in index_array if self._cache_slot[i] < 0 and int(i) not in self._bad]
+        if self.workers > 1 and self.use_multiprocessing and todo:
+            with self._state_lock:
+                if self._decoder is None:
+                    self._decoder = ProcessDecoder(self, self.workers)
+            in_workers = params is not None and not self._cache
+            return "processes", self._decoder.submit(index_array, todo, params if in_workers else None), in_workers
+        args = (self.target_size, self.color_mode, self.interpolation, self.keep_aspect_ratio)
+        if self.workers <= 1 or len(todo) <= 1:
+            done = concurrent.futures.Future()
+            done.set_result(decode_files([self.filepaths[i] for i in todo], *args))
+            return "threads", [(todo, done)], False
+        with self._state_lock:
+            if self._threads is None:
+                self._threads = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="cnnkit-decode")
+        size = -(-len(todo) // self.workers)
+        chunks = [todo[k:k + size] for k in range(0, len(todo), size)]
+        return "threads", [(c, self._threads.submit(decode_files, [self.filepaths[i] for i in c], *args))
+                           for c in chunks], False
+
+    def _results(self, job, index_array):
+        """({position in the batch: image or error string}, a zero-copy batch view or None) of a started job."""
+        kind, work, _ = job
+        if kind == "processes":
+            channels = self.image_shape[-1] if self.data_format == "channels_last" else self.image_shape[0]
+            errors, dtypes, view = self._decoder.collect(work, self.target_size + (channels,))
+            views = {dtype: view(dtype) for dtype in set(dtypes.values())}
+            out = {p: views[dtype][p] for p, dtype in dtypes.items()}
+            out.update(errors)
+            whole = views[next(iter(views))] if len(views) == 1 else None
+            return out, whole
+        position = {int(i): p for p, i in enumerate(index_array)}
+        out = {}
+        for indices, future in work:
+            for i, (image, error) in zip(indices, future.result()):
+                out[position[i]] = image if error is None else error
+        return out, None
+
+    def _batch_at(self, idx, epoch, index_array, rng):
+        params = self._params(index_array, rng)
+        with self._state_lock:
+            job = self._pending.pop((epoch, idx), None)
+        if job is None:
+            job = self._start(index_array, params)
+        for ahead in range(idx + 1, min(idx + 1 + READ_AHEAD, len(self)) if self.workers > 1 else 0):
+            # decode the next batches while this one is used (their parameters come from their own seeds)
+            with self._state_lock:
+                if (epoch, ahead) in self._pending:
+                    continue
+            next_indices, _ = self._indices(ahead)
+            next_params = self._params(next_indices, np.random.default_rng([self._seed, epoch, ahead]))
+            next_job = self._start(next_indices, next_params)
+            with self._state_lock:
+                self._pending[(epoch, ahead)] = next_job
+                while len(self._pending) > 2 * READ_AHEAD:  # batches read out of order: drop the oldest
+                    self._drop(self._pending.pop(next(iter(self._pending))))
+        return self._assemble(job, index_array, params, rng)
+
+    def _batch(self, index_array, rng):
+        params = self._params(index_array, rng)
+        return self._assemble(self._start(index_array, params), index_array, params, rng)
+
+    def _assemble(self, job, index_array, params, rng):
+        """The finished batch: decoded (or cached) images in batch order, unreadable files left out."""
+        try:
+            return self._assemble_results(job, index_array, params, rng)
+        finally:
+            self._drop(job)
+
+    def _assemble_results(self, job, index_array, params, rng):
+        results, whole = self._results(job, index_array)
+        images, kept, positions = [], [], []
+        for p, i in enumerate(index_array):
+            i = int(i)
+            image = results.get(p)
+            if isinstance(image, str):
+                image = self._failed(i, image)
+            elif image is None and self._cache_slot[i] >= 0:
+                image = self._cache_images[self._cache_slot[i]]
+            elif image is not None and self._cache:
+                self._store(i, image)  # copies out of the shared slot
+            if image is not None:
+                images.append(image)
+                kept.append(i)
+                positions.append(p)
+        augmented = job[2]
+        if not kept:  # every file of the batch was unreadable: borrow a readable one
+            images, kept, positions, augmented = *self._borrow(rng), [0], False
+        if len(kept) == len(index_array) and not results and self._cache:
+            raw = self._cache_images[self._cache_slot[index_array]]  # all cached: one gather
+        elif whole is not None and len(results) == len(kept) == len(index_array):
+            raw = whole[:len(kept)]  # all from the workers' shared memory: no copy before the conversion
+        else:
+            raw = np.stack(images)
+        kept_params = None if params is None else {k: (v[positions] if isinstance(v, np.ndarray) else v)
+                                                   for k, v in params.items()}
+        return self._finish(raw, np.asarray(kept), rng, kept_params, augmented)
+
+    def _failed(self, i, error):
+        if self.on_error == "raise":
+            raise ValueError(f"Could not read the image {self.filepaths[i]!r}: {error}")
+        with self._state_lock:
             if i in self._bad:
-                return
+                return None
             self._bad.add(i)
             self.skipped += 1
             self.skipped_files.append(self.filepaths[i])
-        warnings.warn(f"Skipping unreadable image {self.filepaths[i]!r} ({type(err).__name__}: {err}).",
-                      stacklevel=4)
+        warnings.warn(f"Skipping unreadable image {self.filepaths[i]!r} ({error}).", stacklevel=6)
+        return None
 
-    def _map(self, indices):
-        if self.workers <= 1 or len(indices) == 1 or (
-                self._cache is not None and all(i in self._cache for i in indices)):
-            return [self._read(i) for i in indices]
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="cnnkit-decode")
-        return list(self._pool.map(self._read, indices))
+    def _store(self, i, image):
+        """Keeps a decoded image in the cache while the budget allows."""
+        if self._cache_images is None:
+            budget = len(self.filepaths) if self._cache is True else self._cache // max(image.nbytes, 1)
+            self._cache_images = np.empty((min(budget, len(self.filepaths)),) + image.shape, image.dtype)
+        if (self._cache_used < len(self._cache_images) and image.shape == self._cache_images.shape[1:]
+                and image.dtype == self._cache_images.dtype and self._cache_slot[i] < 0):
+            self._cache_images[self._cache_used] = image
+            self._cache_slot[i] = self._cache_used
+            self._cache_used += 1
 
-    def _load(self, index_array, rng):
-        """(images (k, h, w, c), kept sample indices): unreadable files left out; never an empty batch."""
-        wanted = [int(i) for i in index_array if int(i) not in self._bad]
-        images = self._map(wanted)
-        kept = [i for i, image in zip(wanted, images) if image is not None]
-        images = [image for image in images if image is not None]
+    def _borrow(self, rng):
         start = int(rng.integers(self.n)) if self.n else 0
-        for offset in range(self.n if not kept else 0):  # every file of the batch was unreadable: borrow one
+        for offset in range(self.n):
             candidate = (start + offset) % self.n
-            if candidate not in self._bad:
-                image = self._read(candidate)
-                if image is not None:
-                    kept, images = [candidate], [image]
-                    break
-        if not kept:
-            raise ValueError(f"None of the {self.n} image files could be read (e.g. {self.filepaths[0]!r}).")
-        return np.stack(images), np.asarray(kept)
+            if candidate in self._bad:
+                continue
+            if self._cache_slot[candidate] >= 0:
+                return [self._cache_images[self._cache_slot[candidate]]], [candidate]
+            image, error = decode_files([self.filepaths[candidate]], self.target_size, self.color_mode,
+                                        self.interpolation, self.keep_aspect_ratio)[0]
+            if error is None:
+                return [image], [candidate]
+            self._failed(candidate, error)
+        raise ValueError(f"None of the {self.n} image files could be read (e.g. {self.filepaths[0]!r}).")
 
-    def _batch(self, index_array, rng):
-        raw, index_array = self._load(index_array, rng)
+    def _finish(self, raw, index_array, rng, params=None, augmented=False):
         augment = self.subset != "validation"
-        batch_x = transform(self.image_data_generator, raw, rng, augment, self.dtype)
+        batch_x = transform(self.image_data_generator, raw, rng, augment, self.dtype, params, augmented)
         if self.save_to_dir:
             save_batch(batch_x, index_array, rng, self.save_to_dir, self.save_prefix, self.save_format)
         if self.data_format == "channels_first":
@@ -147,16 +262,30 @@ class FileIterator(Iterator):
             return batch_x, label_batch(mode, self.classes, index_array, self.num_classes, self.dtype)
         raise AssertionError(mode)  # subclasses handle their own modes first
 
+    def _drop(self, job):
+        """Forgets a started job (its shared-memory slot is reused once its workers finish)."""
+        if job[0] == "processes" and self._decoder is not None:
+            self._decoder.release(job[1])
+
+    def on_epoch_end(self):
+        with self._state_lock:
+            for job in self._pending.values():
+                self._drop(job)
+            self._pending = {}
+        super().on_epoch_end()
+
     def close(self):
-        """Stops the decoding threads (they also stop when the iterator is garbage-collected)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
+        """Stops this iterator's decoding threads or processes and frees its shared memory (also done when the
+        iterator is garbage-collected, and at exit)."""
+        threads, decoder = getattr(self, "_threads", None), getattr(self, "_decoder", None)
+        self._threads = self._decoder = None
+        if threads is not None:
+            threads.shutdown(wait=False)
+        if decoder is not None:
+            decoder.close()
 
     def __del__(self):
-        pool = getattr(self, "_pool", None)
-        if pool is not None:
-            pool.shutdown(wait=False)
+        self.close()
 
 
 def check_class_mode(class_mode, allowed):
@@ -185,7 +314,7 @@ class DirectoryIterator(FileIterator):
                  class_mode="categorical", batch_size=32, shuffle=True, seed=None, data_format=None,
                  save_to_dir=None, save_prefix="", save_format="png", follow_links=False, subset=None,
                  interpolation="nearest", keep_aspect_ratio=False, dtype=None, workers=None, cache=False,
-                 on_error="warn", validation_split=None, verbose=True):
+                 on_error="warn", validation_split=None, verbose=True, use_multiprocessing=None):
         check_class_mode(class_mode, self.allowed_class_modes)
         self.directory, self.class_mode = os.fspath(directory), class_mode
         class_names, filenames, labels = directory_lib.index_directory(directory, classes, follow_links)
@@ -200,4 +329,4 @@ class DirectoryIterator(FileIterator):
             print(f"Found {len(self.filenames)} images belonging to {len(class_names)} classes.")
         self._setup(image_data_generator, target_size, color_mode, data_format, save_to_dir, save_prefix,
                     save_format, subset, interpolation, keep_aspect_ratio, dtype, batch_size, shuffle, seed,
-                    workers, cache, on_error)
+                    workers, cache, on_error, use_multiprocessing)

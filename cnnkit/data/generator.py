@@ -100,23 +100,26 @@ class ImageDataGenerator(GeneratorParams):
                             class_mode="categorical", batch_size=32, shuffle=True, seed=None, save_to_dir=None,
                             save_prefix="", save_format="png", follow_links=False, subset=None,
                             interpolation="nearest", keep_aspect_ratio=False, workers=None, cache=False,
-                            on_error="warn", **kwargs):
+                            on_error="warn", use_multiprocessing=None, **kwargs):
         """Batches from a class-folder tree; prints "Found N images belonging to K classes." (see
-        `DirectoryIterator`). cnnkit extras: workers (decoding threads, default all cores), cache (keep decoded,
-        resized images in memory: True, or a budget in bytes), on_error ('warn': skip unreadable files; 'raise')."""
+        `DirectoryIterator`). cnnkit extras: workers (decoding workers, default all cores), use_multiprocessing
+        (default: processes when workers > 1; False: threads), cache (keep decoded, resized images in memory: True,
+        or a budget in bytes), on_error ('warn': skip unreadable files; 'raise')."""
         check_kwargs("flow_from_directory()", kwargs, _parameters(ImageDataGenerator.flow_from_directory))
         return DirectoryIterator(directory, self, target_size=target_size, color_mode=color_mode, classes=classes,
                                  class_mode=class_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
                                  data_format=self.data_format, save_to_dir=save_to_dir, save_prefix=save_prefix,
                                  save_format=save_format, follow_links=follow_links, subset=subset,
                                  interpolation=interpolation, keep_aspect_ratio=keep_aspect_ratio, dtype=self.dtype,
-                                 workers=workers, cache=cache, on_error=on_error)
+                                 workers=workers, cache=cache, on_error=on_error,
+                                 use_multiprocessing=use_multiprocessing)
 
     def flow_from_dataframe(self, dataframe, directory=None, x_col="filename", y_col="class", weight_col=None,
                             target_size=(256, 256), color_mode="rgb", classes=None, class_mode="categorical",
                             batch_size=32, shuffle=True, seed=None, save_to_dir=None, save_prefix="",
                             save_format="png", subset=None, interpolation="nearest", validate_filenames=True,
-                            keep_aspect_ratio=False, workers=None, cache=False, on_error="warn", **kwargs):
+                            keep_aspect_ratio=False, workers=None, cache=False, on_error="warn",
+                            use_multiprocessing=None, **kwargs):
         """Batches of the images listed in a dataframe column (see `DataFrameIterator`)."""
         check_kwargs("flow_from_dataframe()", kwargs, _parameters(ImageDataGenerator.flow_from_dataframe))
         return DataFrameIterator(dataframe, directory, self, x_col=x_col, y_col=y_col, weight_col=weight_col,
@@ -126,7 +129,7 @@ class ImageDataGenerator(GeneratorParams):
                                  save_format=save_format, subset=subset, interpolation=interpolation,
                                  keep_aspect_ratio=keep_aspect_ratio, dtype=self.dtype,
                                  validate_filenames=validate_filenames, workers=workers, cache=cache,
-                                 on_error=on_error)
+                                 on_error=on_error, use_multiprocessing=use_multiprocessing)
 
     # ---- one image (Keras's API) ----------------------------------------------------------------------------
     def get_random_transform(self, img_shape, seed=None):
@@ -214,17 +217,37 @@ class ImageDataGenerator(GeneratorParams):
             self.zca_whitening_matrix = (u * (np.sqrt(len(x)) / (s + self.zca_epsilon))).dot(u.T)
 
     # ---- batches (what the iterators call) -----------------------------------------------------------------
-    def process_batch(self, batch, rng, augment=True, dtype=None):
-        """Augments (when `augment`) and standardizes a batch (n, h, w, c) -> float array (n, h, w, c)."""
-        raw = torch.from_numpy(np.ascontiguousarray(batch))
-        if augment and self.augments:
-            x = self._apply(raw.to(torch.float32), sample_params(self, len(raw), raw.shape[1:3], rng))
+    def sample_params(self, n, image_size, rng):
+        """Random transform parameters for a batch of `n` images (None when nothing is augmented)."""
+        return sample_params(self, n, image_size, rng) if self.augments else None
+
+    def augment_batch(self, batch, params):
+        """The random transforms `params` applied to a raw batch (n, h, w, c) -> float32 numpy, not standardized
+        (possibly not C-contiguous: whoever copies it next lays it out)."""
+        raw = torch.from_numpy(np.ascontiguousarray(batch)).to(torch.float32)
+        return self._apply(raw, params).numpy()
+
+    def process_batch(self, batch, rng=None, augment=True, dtype=None, params=None, augmented=False):
+        """Augments (when `augment`) and standardizes a batch (n, h, w, c) -> float array (n, h, w, c).
+
+        `params` are pre-drawn transform parameters (else drawn from `rng`); `augmented=True` says `batch` is
+        already augmented float32 (by a decoding worker). Only the augmentation uses torch; conversion and
+        standardization are numpy (single-threaded), so they do not compete with decoding workers or the training
+        step for the cores.
+        """
+        rescaled = False
+        if augmented:
+            x = np.array(batch, dtype=np.float32)  # a copy: `batch` may be a worker's shared memory
+        elif augment and self.augments:
+            if params is None:
+                params = sample_params(self, len(batch), batch.shape[1:3], rng)
+            x = np.ascontiguousarray(self.augment_batch(batch, params))
         elif self.rescale and not self.preprocessing_function:
-            x = torch.mul(raw, float(self.rescale))  # one pass: convert and rescale
-            return self._standardize_rest(x, rescaled=True).numpy().astype(dtype or self.dtype, copy=False)
+            x = np.multiply(batch, np.float32(self.rescale), dtype=np.float32)  # one pass: convert and rescale
+            rescaled = True
         else:
-            x = raw.to(torch.float32)
-        return self._standardize_rest(x, rescaled=False).numpy().astype(dtype or self.dtype, copy=False)
+            x = np.array(batch, dtype=np.float32)
+        return self._standardize_batch(x, rescaled).astype(dtype or self.dtype, copy=False)
 
     def _augment(self, x, rng):
         """Random transforms of a numpy batch (n, h, w, c) in the generator's data_format."""
@@ -232,45 +255,54 @@ class ImageDataGenerator(GeneratorParams):
         params = sample_params(self, len(x), batch.shape[1:3], rng)
         return self._from_last(self._apply(batch, params)).numpy()
 
-    def _standardize_rest(self, x, rescaled):
-        """Per-image standardize on a float tensor batch (n, h, w, c)."""
+    def _standardize_batch(self, x, rescaled):
+        """Per-image standardize on a float32 numpy batch (n, h, w, c) that the caller owns."""
         if self.preprocessing_function:
-            x = torch.from_numpy(np.stack([np.asarray(self.preprocessing_function(image), dtype=np.float32)
-                                           for image in x.numpy()]))
+            x = np.stack([np.asarray(self.preprocessing_function(image), dtype=np.float32) for image in x])
         if self.rescale and not rescaled:
-            x = x * float(self.rescale)
+            x *= np.float32(self.rescale)
         if self.samplewise_center:
-            x = x - x.mean(dim=(1, 2, 3), keepdim=True)
+            x -= x.mean(axis=(1, 2, 3), keepdims=True)
         if self.samplewise_std_normalization:
-            x = x / (x.std(dim=(1, 2, 3), keepdim=True, unbiased=False) + 1e-6)
+            x /= x.std(axis=(1, 2, 3), keepdims=True) + 1e-6
         if self.featurewise_center or self.featurewise_std_normalization or self.zca_whitening:
-            x = torch.from_numpy(np.ascontiguousarray(self._featurewise(x.numpy().copy(), "channels_last"),
-                                                      dtype=np.float32))
+            x = np.ascontiguousarray(self._featurewise(x, "channels_last"), dtype=np.float32)
         return x
 
     def _apply(self, x, params):
         """Keras's order: affine warp, channel shift, flips, brightness; then contrast, blur, sharpen, noise."""
         n, height, width = x.shape[:3]
+        flip_h = np.broadcast_to(np.asarray(params.get("flip_horizontal", False), dtype=bool).reshape(-1), (n,))
+        flip_v = np.broadcast_to(np.asarray(params.get("flip_vertical", False), dtype=bool).reshape(-1), (n,))
         affine = [params.get(k) for k in ("theta", "tx", "ty", "shear", "zx", "zy")]
         defaults = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0)
         if any(v is not None and np.any(np.asarray(v) != d) for v, d in zip(affine, defaults)):
             values = [np.broadcast_to(np.asarray(d if v is None else v, dtype=np.float64), (n,))
                       for v, d in zip(affine, defaults)]
-            x = aug.warp(x, aug.affine_matrices(*values, height, width), fill_mode=self.fill_mode, cval=self.cval,
-                         order=self.interpolation_order)
+            matrices = aug.affine_matrices(*values, height, width)
+            # A flip after the warp (and the channel shift, which commutes with it) is the warp of the flipped
+            # output grid: fold it into the matrix of each warped image instead of copying the image again.
+            warped = np.any(matrices != np.eye(3), axis=(1, 2))
+            for flags, flip in ((flip_h, [[1, 0, 0], [0, -1, width - 1], [0, 0, 1]]),
+                                (flip_v, [[-1, 0, height - 1], [0, 1, 0], [0, 0, 1]])):
+                folded = flags & warped
+                matrices[folded] = matrices[folded] @ np.asarray(flip, dtype=np.float64)
+            flip_h, flip_v = flip_h & ~warped, flip_v & ~warped
+            x = aug.warp(x, matrices, fill_mode=self.fill_mode, cval=self.cval, order=self.interpolation_order)
         if _given(params.get("channel_shift_intensity")):
             x = aug.channel_shift(x, np.asarray(params["channel_shift_intensity"], dtype=np.float64))
-        flip_h = np.asarray(params.get("flip_horizontal", False), dtype=bool).reshape(-1)
-        flip_v = np.asarray(params.get("flip_vertical", False), dtype=bool).reshape(-1)
         if flip_h.any() or flip_v.any():
-            x = aug.flip(x, np.broadcast_to(flip_h, (n,)), np.broadcast_to(flip_v, (n,)))
+            x = aug.flip(x, flip_h, flip_v)
         for key, kernel in (("brightness", aug.brightness), ("contrast", aug.contrast), ("blur", aug.gaussian_blur),
                             ("sharpen", aug.sharpen)):
             if _given(params.get(key)):
                 x = kernel(x, np.asarray(params[key], dtype=np.float64))
         if params.get("noise_std") is not None and np.any(np.asarray(params["noise_std"]) > 0):
-            generator = torch.Generator().manual_seed(int(np.asarray(params["noise_seed"]).reshape(-1)[0]))
-            x = aug.add_noise(x, np.asarray(params["noise_std"], dtype=np.float64), generator)
+            # one generator per image (seeded per image), so an image's noise does not depend on its batch-mates
+            stds = np.broadcast_to(np.asarray(params["noise_std"], dtype=np.float64).reshape(-1), (n,))
+            seeds = np.broadcast_to(np.asarray(params["noise_seed"]).reshape(-1), (n,))
+            x = torch.cat([aug.add_noise(x[k:k + 1], stds[k], torch.Generator().manual_seed(int(seeds[k])))
+                           for k in range(n)])
         return x
 
     def _hw(self, shape):

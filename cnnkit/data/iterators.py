@@ -24,6 +24,9 @@ def check_batch_size(batch_size):
 class Iterator:
     """Base class of the image iterators: sample order, epochs and batch indexing.
 
+    `fit` reads the batches in order (the iterator shuffles its samples itself, each epoch), so the file
+    iterators' read-ahead always decodes the batch that comes next.
+
     Subclasses implement `_batch(index_array, rng)` -> the batch for those sample indices.
 
     Args:
@@ -33,6 +36,8 @@ class Iterator:
         seed: int for reproducible order and augmentation; None draws one from numpy's global RNG (so
             `np.random.seed` / `cnnkit.utils.set_random_seed` make it repeatable too).
     """
+
+    shuffles_itself = True  # tells fit not to visit the batches in a random order
 
     def __init__(self, n, batch_size, shuffle, seed):
         self.n = int(n)
@@ -72,7 +77,11 @@ class Iterator:
             raise IndexError(f"Batch index {idx} is out of range: this iterator has {len(self)} batches.")
         index_array, epoch = self._indices(int(idx))
         self.total_batches_seen += 1
-        return self._batch(index_array, np.random.default_rng([self._seed, epoch, int(idx)]))
+        return self._batch_at(int(idx), epoch, index_array, np.random.default_rng([self._seed, epoch, int(idx)]))
+
+    def _batch_at(self, idx, epoch, index_array, rng):
+        """Batch `idx` of `epoch` (subclasses that read ahead use idx and epoch; the rest only the indices)."""
+        return self._batch(index_array, rng)
 
     def __iter__(self):
         return self
@@ -127,11 +136,11 @@ def save_batch(batch_x, index_array, rng, save_to_dir, save_prefix, save_format)
         array_to_img(image, scale=True).save(f"{save_to_dir}/{name}")
 
 
-def transform(generator, batch, rng, augment, dtype):
+def transform(generator, batch, rng, augment, dtype, params=None, augmented=False):
     """Augments (when `augment`) and standardizes a raw batch through `generator` (None: only the dtype)."""
     if generator is None:
         return batch.astype(dtype, copy=False)
-    return generator.process_batch(batch, rng, augment=augment, dtype=dtype)
+    return generator.process_batch(batch, rng, augment=augment, dtype=dtype, params=params, augmented=augmented)
 
 
 class NumpyArrayIterator(Iterator):

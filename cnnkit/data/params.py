@@ -80,6 +80,9 @@ class GeneratorParams:
     @property
     def augments(self):
         """Whether any random transform is set (else batches skip the augmentation step)."""
+        return self._augments()
+
+    def _augments(self):
         return bool(self.rotation_range or np.any(self.width_shift_range) or np.any(self.height_shift_range)
                     or self.shear_range or self.zoom_range != [1.0, 1.0] or self.channel_shift_range
                     or self.horizontal_flip or self.vertical_flip or self.brightness_range or self.contrast_range
@@ -127,6 +130,6 @@ def sample_params(settings, n, image_size, rng):
         "blur": _uniform(s.blur_range, n, rng, 0.0) if s.blur_range else None,
         "sharpen": _uniform(s.sharpen_range, n, rng, 1.0) if s.sharpen_range else None,
         "noise_std": np.full(n, s.noise_std) if s.noise_std else None,
-        "noise_seed": np.full(n, int(rng.integers(2**62))) if s.noise_std else None,
+        "noise_seed": rng.integers(2**62, size=n) if s.noise_std else None,
     }
     return params

@@ -140,7 +140,7 @@ def _warp_bilinear(images, matrices, fill_mode):
     sampled = torch.nn.functional.grid_sample(images.permute(0, 3, 1, 2), grid, mode="bilinear",
                                               padding_mode="reflection" if fill_mode == "reflect" else "border",
                                               align_corners=align)
-    return sampled.permute(0, 2, 3, 1).contiguous()
+    return sampled.permute(0, 2, 3, 1)  # channels_last view of NCHW memory: the next copy lays it out
 
 
 def _warp_selected(images, matrices, fill_mode, cval, order):

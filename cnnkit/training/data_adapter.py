@@ -5,12 +5,18 @@ Keras-style iterators (`__len__` + `__getitem__` returning (x, y) or (x, y, samp
 iterators; `on_epoch_begin`/`on_epoch_end` are called each epoch, and shuffle=True visits the batches in a random
 order, as Keras does), Python generators or iterables yielding such tuples, and torch DataLoaders.
 
+Iterators and generators are read by a background thread that keeps the next PREFETCH batches ready while the model
+computes (image decoding and augmentation release the GIL, so they overlap with the training step). A torch
+DataLoader is read directly: it has its own workers.
+
 Arrays are converted to float torch tensors once; each epoch takes one random permutation and gathers batches from
 it, so there is no per-sample Python work and no copy beyond the batch itself.
 """
 
 import collections.abc
 import math
+import queue
+import threading
 
 import numpy as np
 import torch
@@ -135,6 +141,57 @@ def unpack(batch):
     return batch, None, None
 
 
+PREFETCH = 4
+
+
+def prefetch(batches, depth=PREFETCH):
+    """Yields the items of the iterable `batches`, produced by a background thread up to `depth` items ahead.
+
+    An exception in the producer is raised in the consumer; when the consumer stops early (break, error, Ctrl-C)
+    the producer stops too.
+    """
+    if depth <= 0:
+        yield from batches
+        return
+    ready = queue.Queue(depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        ready.put((item, None), timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put((done, None))
+        except BaseException as err:  # noqa: BLE001 (handed to the consumer, raised there)
+            ready.put((None, err))
+
+    thread = threading.Thread(target=produce, name="cnnkit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, err = ready.get()
+            if err is not None:
+                raise err
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue, then let it finish
+            try:
+                ready.get(timeout=0.05)
+            except queue.Empty:
+                pass
+            thread.join(timeout=0.05)
+
+
 class IteratorData:
     """A Keras-style indexable iterator (Sequence / directory iterator), a generator, or a torch DataLoader."""
 
@@ -172,13 +229,21 @@ class IteratorData:
             if callable(getattr(self.data, "on_epoch_begin", None)):
                 self.data.on_epoch_begin()
             count = len(self.data)
-            # shuffle=True visits the batches in a random order each epoch (Keras does the same for a PyDataset)
-            order = torch.randperm(count).tolist() if self.shuffle and count else list(range(count))
-            for i in range(self.steps):
-                yield self._convert(self.data[order[i % count]])
+            # shuffle=True visits the batches in a random order each epoch (Keras does the same for a PyDataset),
+            # except for iterators that shuffle their samples themselves (cnnkit's image iterators)
+            shuffle = self.shuffle and count and not getattr(self.data, "shuffles_itself", False)
+            order = torch.randperm(count).tolist() if shuffle else list(range(count))
+            yield from prefetch(self._convert(self.data[order[i % count]]) for i in range(self.steps))
             if callable(getattr(self.data, "on_epoch_end", None)):
                 self.data.on_epoch_end()
             return
+        if isinstance(self.data, torch.utils.data.DataLoader):
+            yield from self._stream()
+        else:
+            yield from prefetch(self._stream())
+
+    def _stream(self):
+        """Batches of a generator, iterable or DataLoader, restarting an iterable that runs out mid-epoch."""
         restartable = not isinstance(self.data, collections.abc.Iterator)
         produced = 0
         while produced < self.steps:

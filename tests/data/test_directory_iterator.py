@@ -430,7 +430,8 @@ def _count_reads(monkeypatch):
 
 
 def test_cache_gives_identical_batches_and_reads_each_file_once(tree, monkeypatch):
-    kw = dict(target_size=TARGET, class_mode="sparse", batch_size=4, seed=2)
+    # threads, so that the counting read_image is the one the decoding workers call
+    kw = dict(target_size=TARGET, class_mode="sparse", batch_size=4, seed=2, use_multiprocessing=False)
     plain = ImageDataGenerator(rescale=1 / 255).flow_from_directory(tree, **kw)
     cached = ImageDataGenerator(rescale=1 / 255).flow_from_directory(tree, cache=True, **kw)
     calls = _count_reads(monkeypatch)
@@ -487,8 +488,7 @@ def _write_folder(root, n, size=128):
 def _peak_over_two_epochs(root, cache=False):
     it = ImageDataGenerator().flow_from_directory(root, target_size=(128, 128), batch_size=8, seed=0, workers=2,
                                                   cache=cache)
-    it[0]  # threads started, first allocations made
-    tracemalloc.start()
+    tracemalloc.start()  # before the first batch: a cache is allocated when the first image arrives
     try:
         for _ in range(2 * len(it)):
             next(it)

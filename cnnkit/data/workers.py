@@ -1,0 +1,164 @@
+"""Decoding (and augmenting) batches in forked worker processes that write straight into shared memory.
+
+Each file iterator that uses processes forks its own small pool on its first batch, as torch's DataLoader does on
+Linux: the workers inherit the iterator (file list, generator settings, preprocessing_function), so only sample
+indices and random parameters travel to them, and the decoded pixels come back through a shared-memory slot
+instead of a pipe. A worker runs torch with one thread, so workers never fight each other or the training step
+for the cores.
+"""
+
+import concurrent.futures
+import itertools
+import multiprocessing
+import sys
+import threading
+from multiprocessing import shared_memory
+
+import numpy as np
+import torch
+
+from cnnkit.data.image_io import DECODE_ERRORS, read_image
+
+#: Processes are forked: a spawned process would re-run the user's script, which Keras-style scripts do not guard
+#: with `if __name__ == "__main__"`. Where fork is missing (or not Linux), threads decode instead.
+PROCESSES_BY_DEFAULT = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+_ITERATORS = {}  # key -> iterator; a forked worker finds its iterator here
+_ATTACHED = {}  # in a worker: shared-memory name -> SharedMemory
+_KEYS = itertools.count()
+
+
+def _worker_init():
+    torch.set_num_threads(1)
+
+
+def _attach(name):
+    shm = _ATTACHED.get(name)
+    if shm is None:
+        shm = _ATTACHED[name] = shared_memory.SharedMemory(name=name)
+    return shm
+
+
+def slot_view(buffer, position, shape, dtype, batch_size):
+    """The image at `position` of a slot. A slot holds a batch of uint8 images back to back, then an area for a
+    batch of 4-byte pixels (float32 augmented images, int32 16-bit images)."""
+    pixels = int(np.prod(shape))
+    dtype = np.dtype(dtype)
+    offset = position * pixels if dtype == np.uint8 else batch_size * pixels + position * pixels * 4
+    return np.ndarray(shape, dtype=dtype, buffer=buffer, offset=offset)
+
+
+def run_chunk(key, slot_name, positions, indices, params):
+    """In a worker: decodes files `indices` into the slot at `positions`; augments them first when `params`.
+
+    Returns ({position: error message}, dtype string of the pixels written).
+    """
+    iterator = _ITERATORS[key]
+    buffer = _attach(slot_name).buf
+    errors, good, images = {}, [], []
+    for position, i in zip(positions, indices):
+        try:
+            image = read_image(iterator.filepaths[i], iterator.target_size, iterator.color_mode,
+                               iterator.interpolation, iterator.keep_aspect_ratio)
+        except DECODE_ERRORS as err:
+            errors[position] = f"{type(err).__name__}: {err}"
+            continue
+        if params is None and image.dtype == np.uint8:  # straight into the slot
+            slot_view(buffer, position, image.shape, image.dtype, iterator.batch_size)[...] = image
+        good.append(position)
+        images.append(image)
+    if not images:
+        return errors, "none"
+    dtypes = {image.dtype for image in images}
+    if params is not None:
+        chunk_params = {k: (v[good] if isinstance(v, np.ndarray) else v) for k, v in params.items()}  # by position
+        images = iterator.image_data_generator.augment_batch(np.stack(images), chunk_params)
+    elif dtypes == {np.dtype(np.uint8)}:
+        return errors, "|u1"
+    else:  # 16-bit images: every image of the chunk as int32
+        images = np.stack(images).astype(np.int32)
+    for position, image in zip(good, images):
+        slot_view(buffer, position, image.shape, image.dtype, iterator.batch_size)[...] = image
+    return errors, images.dtype.str
+
+
+class ProcessDecoder:
+    """The parent's side: a forked pool for one iterator and its shared-memory slots (one per batch in flight)."""
+
+    def __init__(self, iterator, workers):
+        self.key = next(_KEYS)
+        _ITERATORS[self.key] = iterator
+        self.workers = workers
+        self.batch_size = iterator.batch_size
+        self.slot_bytes = iterator.batch_size * int(np.prod(iterator.target_size)) * 4 * 5  # 4 channels, 1 + 4 bytes
+        self.free, self.slots = [], []
+        self.lock = threading.Lock()
+        self.pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                                           initializer=_worker_init)
+
+    def submit(self, index_array, todo, params):
+        """Starts decoding the sample indices `todo` (a subset of the batch `index_array`).
+
+        Returns a job: (slot, [(positions, future)]).
+        """
+        with self.lock:
+            slot = self.free.pop() if self.free else None
+            if slot is None:
+                slot = shared_memory.SharedMemory(create=True, size=self.slot_bytes)
+                self.slots.append(slot)
+        position = {int(i): p for p, i in enumerate(index_array)}
+        size = -(-len(todo) // self.workers)
+        chunks = []
+        for start in range(0, len(todo), size):
+            indices = todo[start:start + size]
+            positions = [position[i] for i in indices]
+            chunks.append((positions, self.pool.submit(run_chunk, self.key, slot.name, positions, indices, params)))
+        return slot, chunks
+
+    def collect(self, job, shape):
+        """Waits for a job: ({position: error string}, {position: dtype of its pixels}, view(dtype)).
+
+        view(dtype) is the slot's (batch_size, *shape) batch of that dtype, without copying: valid until
+        `release(job)`.
+        """
+        slot, chunks = job
+        errors, dtypes = {}, {}
+        for positions, future in chunks:
+            chunk_errors, dtype = future.result()
+            errors.update(chunk_errors)
+            dtypes.update({p: np.dtype(dtype) for p in positions if p not in chunk_errors})
+        def view(dtype):
+            pixels = self.batch_size * int(np.prod(shape))
+            offset = 0 if np.dtype(dtype) == np.uint8 else pixels
+            return np.ndarray((self.batch_size,) + tuple(shape), dtype=dtype, buffer=slot.buf, offset=offset)
+        return errors, dtypes, view
+
+    def release(self, job):
+        """Gives a job's slot back once its workers are done with it (at once if they are)."""
+        slot, chunks = job
+        pending = [f for _, f in chunks if not f.done()]
+        if not pending:
+            with self.lock:
+                if slot not in self.free:
+                    self.free.append(slot)
+            return
+        remaining = [len(pending)]
+
+        def done(_):
+            with self.lock:
+                remaining[0] -= 1
+                if remaining[0] == 0 and slot not in self.free:
+                    self.free.append(slot)
+        for future in pending:
+            future.add_done_callback(done)
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        _ITERATORS.pop(self.key, None)
+        for slot in self.slots:
+            slot.close()
+            try:
+                slot.unlink()
+            except FileNotFoundError:
+                pass
+        self.slots, self.free = [], []
