@@ -83,6 +83,10 @@ class FileIterator(Iterator):
         self._decoder = None
         self._state_lock = threading.RLock()
         super().__init__(self.samples, batch_size, shuffle, seed)
+        if self.use_multiprocessing and self.workers > 1 and self.samples:
+            # fork the decoding workers now, from the thread that builds the iterator (not from fit's threads)
+            self._decoder = ProcessDecoder(self, self.workers)
+            self._decoder.start()
 
     @property
     def num_classes(self):
@@ -274,7 +278,7 @@ class FileIterator(Iterator):
             self._pending = {}
         super().on_epoch_end()
 
-    def close(self):
+    def close(self, wait=True):
         """Stops this iterator's decoding threads or processes and frees its shared memory (also done when the
         iterator is garbage-collected, and at exit)."""
         threads, decoder = getattr(self, "_threads", None), getattr(self, "_decoder", None)
@@ -282,10 +286,10 @@ class FileIterator(Iterator):
         if threads is not None:
             threads.shutdown(wait=False)
         if decoder is not None:
-            decoder.close()
+            decoder.close(wait=wait)
 
     def __del__(self):
-        self.close()
+        self.close(wait=False)
 
 
 def check_class_mode(class_mode, allowed):

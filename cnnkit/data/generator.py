@@ -281,8 +281,12 @@ class ImageDataGenerator(GeneratorParams):
                       for v, d in zip(affine, defaults)]
             matrices = aug.affine_matrices(*values, height, width)
             # A flip after the warp (and the channel shift, which commutes with it) is the warp of the flipped
-            # output grid: fold it into the matrix of each warped image instead of copying the image again.
+            # output grid: fold it into the matrix of each warped image instead of copying the image again. Only where
+            # the result is continuous in the coordinates (bilinear, 'nearest' / 'reflect'): the folded matrix rounds
+            # differently, which elsewhere moves coordinates across order-0 ties or the 'constant' / 'wrap' edge
+            # (e.g. theta=90 with a flip, fill_mode='constant': a whole cval row where Keras has pixels).
             warped = np.any(matrices != np.eye(3), axis=(1, 2))
+            warped &= self.interpolation_order == 1 and self.fill_mode in ("nearest", "reflect")
             for flags, flip in ((flip_h, [[1, 0, 0], [0, -1, width - 1], [0, 0, 1]]),
                                 (flip_v, [[-1, 0, height - 1], [0, 1, 0], [0, 0, 1]])):
                 folded = flags & warped

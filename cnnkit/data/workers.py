@@ -7,11 +7,14 @@ instead of a pipe. A worker runs torch with one thread, so workers never fight e
 for the cores.
 """
 
+import atexit
 import concurrent.futures
 import itertools
 import multiprocessing
 import sys
 import threading
+import weakref
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -23,13 +26,18 @@ from cnnkit.data.image_io import DECODE_ERRORS, read_image
 #: with `if __name__ == "__main__"`. Where fork is missing (or not Linux), threads decode instead.
 PROCESSES_BY_DEFAULT = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
-_ITERATORS = {}  # key -> iterator; a forked worker finds its iterator here
+_ITERATORS = weakref.WeakValueDictionary()  # key -> iterator; a forked worker finds its iterator here
+_DECODERS = weakref.WeakSet()  # the parent's live decoders, closed at exit
 _ATTACHED = {}  # in a worker: shared-memory name -> SharedMemory
 _KEYS = itertools.count()
 
 
 def _worker_init():
     torch.set_num_threads(1)
+
+
+def _ready():
+    return True
 
 
 def _attach(name):
@@ -95,6 +103,12 @@ class ProcessDecoder:
         self.lock = threading.Lock()
         self.pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                                            initializer=_worker_init)
+        _DECODERS.add(self)
+
+    def start(self):
+        """Forks the workers now (the pool would on its first job), e.g. before training threads exist."""
+        for future in [self.pool.submit(_ready) for _ in range(self.workers)]:
+            future.result()
 
     def submit(self, index_array, todo, params):
         """Starts decoding the sample indices `todo` (a subset of the batch `index_array`).
@@ -124,7 +138,11 @@ class ProcessDecoder:
         slot, chunks = job
         errors, dtypes = {}, {}
         for positions, future in chunks:
-            chunk_errors, dtype = future.result()
+            try:
+                chunk_errors, dtype = future.result()
+            except BrokenProcessPool as err:
+                raise RuntimeError("A decoding worker process died (killed, or out of memory?). Use fewer workers, "
+                                   "or threads: use_multiprocessing=False.") from err
             errors.update(chunk_errors)
             dtypes.update({p: np.dtype(dtype) for p in positions if p not in chunk_errors})
         def view(dtype):
@@ -152,8 +170,8 @@ class ProcessDecoder:
         for future in pending:
             future.add_done_callback(done)
 
-    def close(self):
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, wait=True):
+        self.pool.shutdown(wait=wait, cancel_futures=True)
         _ITERATORS.pop(self.key, None)
         for slot in self.slots:
             slot.close()
@@ -162,3 +180,9 @@ class ProcessDecoder:
             except FileNotFoundError:
                 pass
         self.slots, self.free = [], []
+
+
+@atexit.register
+def _close_all():
+    for decoder in list(_DECODERS):
+        decoder.close(wait=False)
