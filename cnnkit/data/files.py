@@ -151,6 +151,8 @@ class FileIterator(Iterator):
 
     def _batch_at(self, idx, epoch, index_array, rng):
         params = self._params(index_array, rng)
+        if self._cache_used == self.n and self.n:  # everything cached (later epochs of cache=True): one gather
+            return self._finish(self._cache_images[self._cache_slot[index_array]], index_array, rng, params)
         with self._state_lock:
             job = self._pending.pop((epoch, idx), None)
         if job is None:

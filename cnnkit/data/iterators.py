@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 
+from cnnkit.config import reuse_large_allocations
 from cnnkit.data import directory as directory_lib
 from cnnkit.data.image_io import array_to_img
 
@@ -52,6 +53,7 @@ class Iterator:
         self.total_batches_seen = 0
         self.index_array = None
         self.lock = threading.Lock()
+        reuse_large_allocations()  # every batch allocates the same large arrays: keep them mapped (see config)
 
     def __len__(self):
         return math.ceil(self.n / self.batch_size)

@@ -83,7 +83,9 @@ class GeneratorParams:
         return self._augments()
 
     def _augments(self):
-        return bool(self.rotation_range or np.any(self.width_shift_range) or np.any(self.height_shift_range)
+        shifts = any(s.any() if isinstance(s, np.ndarray) else s for s in (self.width_shift_range,
+                                                                           self.height_shift_range))
+        return bool(self.rotation_range or shifts
                     or self.shear_range or self.zoom_range != [1.0, 1.0] or self.channel_shift_range
                     or self.horizontal_flip or self.vertical_flip or self.brightness_range or self.contrast_range
                     or self.blur_range or self.sharpen_range or self.noise_std)

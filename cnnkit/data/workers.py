@@ -15,7 +15,7 @@ import sys
 import threading
 import weakref
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 import torch
@@ -44,6 +44,9 @@ def _attach(name):
     shm = _ATTACHED.get(name)
     if shm is None:
         shm = _ATTACHED[name] = shared_memory.SharedMemory(name=name)
+        # attaching registers the segment with the resource tracker as if this worker owned it (Python < 3.13
+        # has no track=False); the parent owns and unlinks it
+        resource_tracker.unregister(shm._name, "shared_memory")
     return shm
 
 
