@@ -59,13 +59,8 @@ def make_folder(root):
                 os.path.join(folder, f"img_{i:03d}.jpg"), quality=90)
 
 
-def run_cnnkit(data, setting, epochs, cache=False):
-    from cnnkit.preprocessing.image import ImageDataGenerator
-
-    extra = AUGMENT if setting == "augment" else {}
-    flow = ImageDataGenerator(rescale=1 / 255, **extra).flow_from_directory(
-        data, target_size=TARGET, batch_size=BATCH, class_mode="sparse", seed=1, cache=cache)
-
+def indexed_epoch(flow):
+    """One epoch of a Keras-style iterator read batch by batch (as fit reads it): returns the image count."""
     def epoch():
         n = 0
         for i in range(len(flow)):
@@ -73,7 +68,16 @@ def run_cnnkit(data, setting, epochs, cache=False):
             n += len(x)
         flow.on_epoch_end()
         return n
-    return epoch, epochs
+    return epoch
+
+
+def run_cnnkit(data, setting, epochs, cache=False):
+    from cnnkit.preprocessing.image import ImageDataGenerator
+
+    extra = AUGMENT if setting == "augment" else {}
+    flow = ImageDataGenerator(rescale=1 / 255, **extra).flow_from_directory(
+        data, target_size=TARGET, batch_size=BATCH, class_mode="sparse", seed=1, cache=cache)
+    return indexed_epoch(flow), epochs
 
 
 def run_keras_idg(data, setting, epochs):
@@ -82,15 +86,7 @@ def run_keras_idg(data, setting, epochs):
     extra = AUGMENT if setting == "augment" else {}
     flow = ImageDataGenerator(rescale=1 / 255, **extra).flow_from_directory(
         data, target_size=TARGET, batch_size=BATCH, class_mode="sparse", seed=1)
-
-    def epoch():
-        n = 0
-        for i in range(len(flow)):
-            x, _ = flow[i]
-            n += len(x)
-        flow.on_epoch_end()
-        return n
-    return epoch, epochs
+    return indexed_epoch(flow), epochs
 
 
 def run_keras_tfdata(data, setting, epochs):
