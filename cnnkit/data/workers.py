@@ -11,6 +11,7 @@ import atexit
 import concurrent.futures
 import itertools
 import multiprocessing
+import signal
 import sys
 import threading
 import weakref
@@ -34,6 +35,8 @@ _KEYS = itertools.count()
 
 def _worker_init():
     torch.set_num_threads(1)
+    # Ctrl-C is for the training process (it stops fit cleanly); a worker killed by it would break the pool
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _ready():
