@@ -18,6 +18,7 @@ from cnnkit import optimizers as optimizers
 from cnnkit import preprocessing as preprocessing
 from cnnkit import regularizers as regularizers
 from cnnkit import utils as utils
+from cnnkit import visualization as visualization
 from cnnkit.layers import Input as Input
 from cnnkit.models import Model as Model
 from cnnkit.models import Sequential as Sequential
@@ -25,4 +26,5 @@ from cnnkit.models import Sequential as Sequential
 __version__ = "0.1.0"
 
 __all__ = ["Input", "Model", "Sequential", "activations", "callbacks", "config", "data", "datasets", "initializers",
-           "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "regularizers", "utils"]
+           "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "regularizers", "utils",
+           "visualization"]

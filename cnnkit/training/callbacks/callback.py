@@ -197,7 +197,7 @@ class History(Callback):
 
     def plot(self, metrics=None, path=None):
         """Learning curves: each metric with its val_ twin (needs matplotlib)."""
-        from cnnkit.visualization import plot_history  # noqa: PLC0415 (matplotlib is optional and slow to import)
+        from cnnkit.visualization.history import plot_history  # noqa: PLC0415 (matplotlib: optional, imported late)
         return plot_history(self, metrics=metrics, path=path)
 
 
