@@ -1,11 +1,16 @@
 """The `cnnkit` command line.
 
     cnnkit demo                   # train the seeds' MNIST convnet on the built-in 5,000 digits, report accuracy
-    cnnkit summary lenet          # the seeds' LeNet: layers, output shapes, parameter counts
+    cnnkit train DATA_DIR --model small --epochs 12 --augment flip,rotate --out runs/fruits
+    cnnkit evaluate runs/fruits/model.keras DATA_DIR
+    cnnkit predict runs/fruits/model.keras photo.jpg more_photos/ --top 3 [--json]
+    cnnkit summary lenet          # a built-in architecture, or a saved model file
     cnnkit summary small --input-shape 32,32,3 --classes 10
 """
 
 import argparse
+import json
+import os
 import sys
 import time
 
@@ -23,6 +28,11 @@ def _shape(text):
 
 
 def _summary(args):
+    if os.path.sep in args.model or os.path.isfile(args.model):
+        from cnnkit.runs import load_run  # noqa: PLC0415
+
+        load_run(args.model)[0].summary()
+        return 0
     build = APPLICATIONS.lookup(args.model)
     kwargs = {"classes": args.classes}
     if args.input_shape:
@@ -54,6 +64,96 @@ def _demo(args):
     return 0
 
 
+def _augment_list(text):
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _train(args):
+    from cnnkit.runs import train  # noqa: PLC0415
+
+    start = time.perf_counter()
+    model, history, out = train(args.data_dir, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+                                img_size=args.img_size, augment=args.augment, validation_split=args.validation_split,
+                                out=args.out, seed=args.seed, verbose=args.verbose)
+    logs = history.history
+    best = max(logs.get("val_accuracy", [float("nan")]))
+    print(f"best validation accuracy: {best:.4f} ({time.perf_counter() - start:.0f}s); model, history and labels "
+          f"in {out}")
+    return 0
+
+
+def _evaluate(args):
+    from cnnkit.runs import evaluate  # noqa: PLC0415
+
+    result = evaluate(args.model, args.data_dir, batch_size=args.batch_size)
+    print(f"{result['samples']} images - loss: {result['loss']:.4f} - accuracy: {result['accuracy']:.4f}")
+    return 0
+
+
+def _predict(args):
+    from cnnkit.runs import predict  # noqa: PLC0415
+
+    results = predict(args.model, args.images, top=args.top)
+    if args.json:
+        print(json.dumps([{"path": r["path"], "predictions": [{"class": c, "probability": p}
+                                                               for c, p in r["predictions"]]} for r in results],
+                         indent=2))
+        return 0
+    for r in results:
+        print(f"{r['path']}: " + ", ".join(f"{c} {p:.3f}" for c, p in r["predictions"]))
+    return 0
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int; got {text!r}")
+    return value
+
+
+def _fraction(text):
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1; got {text!r}")
+    return value
+
+
+def _add_train(sub):
+    train = sub.add_parser("train", help="train a classifier from a folder of class sub-folders",
+                           description="Train a built-in architecture on DATA_DIR (one sub-folder of images per "
+                                       "class). Writes the best model (model.keras), history.csv and labels.json to "
+                                       "--out. Ctrl-C stops; the best model so far is kept.")
+    train.add_argument("data_dir", help="folder with one sub-folder of images per class")
+    train.add_argument("--model", default="small", choices=APPLICATIONS.names(), help="architecture (default small)")
+    train.add_argument("--img-size", type=_positive, default=None,
+                       help="square input size in pixels (default: the images' median size, at most 150)")
+    train.add_argument("--epochs", type=_positive, default=12, help="training epochs (default 12)")
+    train.add_argument("--batch-size", type=_positive, default=16, help="batch size (default 16)")
+    train.add_argument("--augment", type=_augment_list, default=[],
+                       help="comma-separated: flip, rotate, zoom, brightness, contrast, blur, noise")
+    train.add_argument("--validation-split", type=_fraction, default=0.2,
+                       help="share of each class held out for validation (default 0.2)")
+    train.add_argument("--out", default=None, help="run folder (default runs/<date-time>)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress display (default 1)")
+    train.set_defaults(run=_train)
+    evaluate = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a class-folder tree",
+                              description="Evaluate MODEL (a .keras file; labels.json beside it gives the class "
+                                          "names and image size) on DATA_DIR.")
+    evaluate.add_argument("model", help="saved model (.keras or .h5)")
+    evaluate.add_argument("data_dir", help="folder with one sub-folder of images per class")
+    evaluate.add_argument("--batch-size", type=_positive, default=32, help="batch size (default 32)")
+    evaluate.set_defaults(run=_evaluate)
+    predict = sub.add_parser("predict", help="classify image files or folders with a saved model",
+                             description="Print the top classes of each image (files, or folders searched "
+                                         "recursively).")
+    predict.add_argument("model", help="saved model (.keras or .h5)")
+    predict.add_argument("images", nargs="+", help="image files or folders")
+    predict.add_argument("--top", type=_positive, default=3, help="classes shown per image (default 3)")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of text")
+    predict.set_defaults(run=_predict)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="cnnkit", description="Keras-compatible CNNs on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,9 +166,11 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress display (default 1)")
     demo.set_defaults(run=_demo)
-    summary = sub.add_parser("summary", help="print the summary of a built-in architecture",
+    _add_train(sub)
+    summary = sub.add_parser("summary", help="print the summary of a built-in architecture or a saved model",
                              description="Print a model's layers, output shapes and parameter counts.")
-    summary.add_argument("model", help=f"built-in architecture: {', '.join(APPLICATIONS.names())}")
+    summary.add_argument("model", help=f"a saved model file, or a built-in architecture: "
+                                       f"{', '.join(APPLICATIONS.names())}")
     summary.add_argument("--input-shape", type=_shape, default=None, help="height,width,channels (e.g. 28,28,1)")
     summary.add_argument("--classes", type=int, default=10, help="number of output classes (default 10)")
     summary.set_defaults(run=_summary)
@@ -79,9 +181,11 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OSError) as err:
         print(f"cnnkit {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,202 @@
+"""Training runs from a class-folder tree, and using their models: what `cnnkit train / evaluate / predict` do.
+
+A run folder holds `model.keras` (the best model by validation accuracy), `history.csv` (one row per epoch) and
+`labels.json` (class names in index order, image size, colour mode and the pixel scale the model expects), so a
+model can be used on new images without remembering how it was trained.
+
+    runs/fruits/
+      model.keras  history.csv  labels.json
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+from PIL import Image
+
+from cnnkit.applications import APPLICATIONS
+from cnnkit.callbacks import CSVLogger, ModelCheckpoint
+from cnnkit.data.directory import index_directory, list_classes, list_images
+from cnnkit.data.image_io import DECODE_ERRORS, img_to_array, load_img
+from cnnkit.models.saving import load_model
+from cnnkit.preprocessing.image import ImageDataGenerator
+from cnnkit.registry import did_you_mean
+from cnnkit.utils.io import atomic_path
+
+#: What each `--augment` name turns on (ImageDataGenerator arguments).
+AUGMENTATIONS = {
+    "flip": {"horizontal_flip": True},
+    "rotate": {"rotation_range": 20},
+    "zoom": {"zoom_range": 0.2},
+    "brightness": {"brightness_range": (0.8, 1.2)},
+    "contrast": {"contrast_range": 0.2},
+    "blur": {"blur_range": 1.0},
+    "noise": {"noise_std": 8.0},
+}
+RESCALE = 1 / 255
+
+
+class RunError(ValueError):
+    """A problem with the user's data or files, reported as one line."""
+
+
+def augmentation_arguments(names):
+    """ImageDataGenerator arguments for a list of augmentation names ('flip', 'rotate', ...)."""
+    arguments = {}
+    for name in names:
+        if name not in AUGMENTATIONS:
+            raise RunError(f"unknown augmentation {name!r}; choose from {', '.join(AUGMENTATIONS)}."
+                           f"{did_you_mean(name, AUGMENTATIONS)}")
+        arguments.update(AUGMENTATIONS[name])
+    return arguments
+
+
+def probe_folder(data_dir, img_size=None):
+    """(class names, image count, (height, width), color_mode) of a class-folder tree; clear errors when unusable.
+
+    Without `img_size` the images' median size is used, capped at 150 pixels a side; grayscale when the sampled
+    images are all single-channel.
+    """
+    if not os.path.isdir(data_dir):
+        raise RunError(f"{data_dir!r} is not a folder (expected one sub-folder of images per class).")
+    classes, files, _ = index_directory(data_dir)
+    if not files:
+        raise RunError(f"no images found in {data_dir!r} (expected one sub-folder of images per class).")
+    counts = {name: sum(f.startswith(name + os.sep) for f in files) for name in classes}
+    used = [name for name, count in counts.items() if count]
+    if len(used) < 2:
+        raise RunError(f"{data_dir!r} has images of {len(used)} class only ({used}); a classifier needs at least 2 "
+                       f"class folders with images.")
+    sizes, modes = [], set()
+    for name in files[:: max(1, len(files) // 32)][:32]:  # a sample spread over the classes
+        size, mode = _size_and_mode(os.path.join(data_dir, name))
+        if size is not None:
+            sizes.append(size)
+            modes.add(mode)
+    if not sizes:
+        raise RunError(f"none of the sampled images in {data_dir!r} could be read.")
+    color_mode = "grayscale" if modes == {"L"} else "rgb"
+    if img_size is None:
+        img_size = tuple(int(min(150, v)) for v in np.median(np.array(sizes), axis=0))
+    else:
+        img_size = (img_size, img_size)
+    return classes, len(files), img_size, color_mode
+
+
+def _size_and_mode(path):
+    """((height, width), 'L' for single-channel else PIL's mode) from the file header; (None, None) if unreadable."""
+    try:
+        with Image.open(path) as img:
+            return img.size[::-1], ("L" if img.mode in ("L", "1", "I;16", "I") else img.mode)
+    except DECODE_ERRORS:
+        return None, None
+
+
+def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augment=(), validation_split=0.2,
+          out=None, seed=0, verbose=1):
+    """Trains a built-in architecture on a class-folder tree and writes the run folder; returns (model, history,
+    run folder). Ctrl-C stops training; the best model so far stays in the run folder (KeyboardInterrupt is
+    re-raised after saying so)."""
+    classes, count, size, color_mode = probe_folder(data_dir, img_size)
+    out = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    channels = 1 if color_mode == "grayscale" else 3
+    flow = dict(target_size=size, color_mode=color_mode, class_mode="sparse", batch_size=batch_size, seed=seed)
+    train_flow = ImageDataGenerator(rescale=RESCALE, validation_split=validation_split,
+                                    **augmentation_arguments(augment)).flow_from_directory(
+        data_dir, subset="training", **flow)
+    val_flow = ImageDataGenerator(rescale=RESCALE, validation_split=validation_split).flow_from_directory(
+        data_dir, subset="validation", shuffle=False, **flow)
+    net = APPLICATIONS.lookup(model)(input_shape=size + (channels,), classes=len(classes))
+    net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    labels = {"class_names": classes, "image_size": list(size), "color_mode": color_mode, "rescale": RESCALE,
+              "model": model, "data_dir": os.path.abspath(data_dir)}
+    with atomic_path(os.path.join(out, "labels.json")) as tmp, open(tmp, "w") as f:
+        json.dump(labels, f, indent=2)
+    model_path = os.path.join(out, "model.keras")
+    callbacks = [ModelCheckpoint(model_path, monitor="val_accuracy", save_best_only=True),
+                 CSVLogger(os.path.join(out, "history.csv"))]
+    try:
+        history = net.fit(train_flow, validation_data=val_flow, epochs=epochs, callbacks=callbacks,
+                          verbose=verbose)
+    except KeyboardInterrupt:
+        print(f"\nInterrupted: the best model so far is in {model_path}" if os.path.exists(model_path)
+              else "\nInterrupted before the first epoch ended: no model saved.")
+        raise
+    return net, history, out
+
+
+def load_run(model_path):
+    """(model, labels dict) for a saved model; labels.json is read from the model's folder when there."""
+    if not os.path.isfile(model_path):
+        raise RunError(f"model file {model_path!r} not found.")
+    try:
+        model = load_model(model_path)
+    except (OSError, ValueError, KeyError) as err:
+        raise RunError(f"could not read the model {model_path!r}: {err}") from None
+    labels_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "labels.json")
+    labels = {}
+    if os.path.isfile(labels_path):
+        with open(labels_path) as f:
+            labels = json.load(f)
+    height, width, channels = model.input_shape[1:4]
+    labels.setdefault("image_size", [height, width])
+    labels.setdefault("color_mode", "grayscale" if channels == 1 else "rgb")
+    labels.setdefault("rescale", RESCALE)
+    labels.setdefault("class_names", [str(i) for i in range(model.output_shape[-1])])
+    return model, labels
+
+
+def image_paths(paths):
+    """Image files named by `paths` (files, or folders searched recursively), in order."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            found += [os.path.join(path, f) for f in list_images(path)]
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise RunError(f"{path!r} is not an image file or a folder.")
+    if not found:
+        raise RunError(f"no images found in {', '.join(map(repr, paths))}.")
+    return found
+
+
+def predict(model_path, paths, top=3):
+    """[{'path', 'predictions': [(class name, probability), ...top]}] for image files or folders."""
+    model, labels = load_run(model_path)
+    files = image_paths(paths)
+    images = []
+    for path in files:
+        try:
+            img = load_img(path, color_mode=labels["color_mode"], target_size=tuple(labels["image_size"]))
+        except DECODE_ERRORS as err:
+            raise RunError(f"could not read the image {path!r}: {err}") from None
+        images.append(img_to_array(img) * labels["rescale"])
+    probabilities = np.asarray(model.predict(np.stack(images), verbose=0))
+    names = labels["class_names"]
+    results = []
+    for path, row in zip(files, probabilities):
+        best = np.argsort(-row)[:top]
+        results.append({"path": path, "predictions": [(names[i], float(row[i])) for i in best]})
+    return results
+
+
+def evaluate(model_path, data_dir, batch_size=32):
+    """{'loss', 'accuracy', 'samples'} of a saved model on a class-folder tree with the same classes."""
+    model, labels = load_run(model_path)
+    classes = list_classes(data_dir) if os.path.isdir(data_dir) else None
+    if classes is None:
+        raise RunError(f"{data_dir!r} is not a folder (expected one sub-folder of images per class).")
+    unknown = sorted(set(classes) - set(labels["class_names"]))
+    if unknown:
+        raise RunError(f"class folders {unknown} are not classes of this model ({labels['class_names']}).")
+    flow = ImageDataGenerator(rescale=labels["rescale"]).flow_from_directory(
+        data_dir, target_size=tuple(labels["image_size"]), color_mode=labels["color_mode"],
+        classes=labels["class_names"], class_mode="sparse", batch_size=batch_size, shuffle=False)
+    if flow.samples == 0:
+        raise RunError(f"no images found in {data_dir!r}.")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    loss, accuracy = model.evaluate(flow, verbose=0)
+    return {"loss": float(loss), "accuracy": float(accuracy), "samples": flow.samples}

@@ -1,0 +1,127 @@
+"""`cnnkit train / evaluate / predict / summary MODEL` on a folder made from the built-in digits."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from cnnkit import cli
+from cnnkit.data import write_image_folder
+from cnnkit.datasets import mnist_5k
+from cnnkit.models import load_model
+from cnnkit.utils import img_to_array, load_img
+
+
+@pytest.fixture(scope="module")
+def digits_dir(tmp_path_factory):
+    """3 classes x 60 real digits as PNG class folders (written by the export helper)."""
+    (x, y), _ = mnist_5k.load_data()
+    keep = np.concatenate([np.flatnonzero(y == d)[:60] for d in (0, 1, 7)])
+    root = tmp_path_factory.mktemp("digits")
+    write_image_folder(x[keep], y[keep], str(root / "data"), class_names=[str(d) for d in range(10)])
+    for d in range(10):  # leave only the three classes used
+        folder = root / "data" / str(d)
+        if d not in (0, 1, 7):
+            os.rmdir(folder)
+    return str(root / "data")
+
+
+@pytest.fixture(scope="module")
+def trained(digits_dir, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("run") / "digits")
+    assert cli.main(["train", digits_dir, "--model", "small", "--epochs", "3", "--out", out, "--verbose", "0",
+                     "--augment", "rotate,zoom"]) == 0
+    return out
+
+
+def test_train_writes_model_history_and_labels(trained, digits_dir):
+    assert sorted(os.listdir(trained)) == ["history.csv", "labels.json", "model.keras"]
+    labels = json.load(open(os.path.join(trained, "labels.json")))
+    assert labels["class_names"] == ["0", "1", "7"]
+    assert labels["image_size"] == [28, 28] and labels["color_mode"] == "grayscale"  # probed from the files
+    rows = list(csv.DictReader(open(os.path.join(trained, "history.csv"))))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert {"accuracy", "loss", "val_accuracy", "val_loss"} <= set(rows[0])
+    model = load_model(os.path.join(trained, "model.keras"))
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 3)
+    # the saved model is the best epoch by validation accuracy
+    best = max(float(r["val_accuracy"]) for r in rows)
+    assert best > 0.8
+
+
+def test_predict_agrees_with_model_predict(trained, digits_dir, capsys):
+    files = [os.path.join(digits_dir, c, f) for c in ("0", "7") for f in sorted(os.listdir(os.path.join(digits_dir,
+                                                                                                          c)))[:3]]
+    capsys.readouterr()
+    assert cli.main(["predict", os.path.join(trained, "model.keras"), *files, "--top", "2", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    model = load_model(os.path.join(trained, "model.keras"))
+    x = np.stack([img_to_array(load_img(f, color_mode="grayscale", target_size=(28, 28))) / 255 for f in files])
+    expected = np.asarray(model.predict(x, verbose=0))
+    names = ["0", "1", "7"]
+    for result, row, path in zip(results, expected, files):
+        assert result["path"] == path
+        assert [p["class"] for p in result["predictions"]] == [names[i] for i in np.argsort(-row)[:2]]
+        np.testing.assert_allclose([p["probability"] for p in result["predictions"]], np.sort(row)[::-1][:2],
+                                   rtol=1e-5, atol=1e-6)
+    # a folder works too, and text output is one line per image
+    assert cli.main(["predict", os.path.join(trained, "model.keras"), os.path.join(digits_dir, "1")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 60 and all(": " in line for line in lines)
+
+
+def test_evaluate_prints_loss_and_accuracy(trained, digits_dir, capsys):
+    capsys.readouterr()
+    assert cli.main(["evaluate", os.path.join(trained, "model.keras"), digits_dir]) == 0
+    out = capsys.readouterr().out
+    assert "180 images" in out and "accuracy: " in out
+    accuracy = float(out.split("accuracy: ")[1].split()[0])
+    model = load_model(os.path.join(trained, "model.keras"))
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    from cnnkit.preprocessing.image import ImageDataGenerator  # noqa: PLC0415
+    flow = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
+        digits_dir, target_size=(28, 28), color_mode="grayscale", class_mode="sparse", shuffle=False)
+    assert accuracy == pytest.approx(model.evaluate(flow, verbose=0)[1], abs=1e-4)
+
+
+def test_summary_of_a_saved_model(trained, capsys):
+    assert cli.main(["summary", os.path.join(trained, "model.keras")]) == 0
+    assert "(None, 3)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "/no/such/folder"], "is not a folder"),
+    (["evaluate", "/no/such/model.keras", "."], "not found"),
+    (["predict", "/no/such/model.keras", "x.png"], "not found"),
+])
+def test_errors_are_one_line(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_train_refuses_one_class_empty_folder_and_bad_augmentation(tmp_path, digits_dir, capsys):
+    os.makedirs(tmp_path / "empty" / "a")
+    os.makedirs(tmp_path / "empty" / "b")
+    assert cli.main(["train", str(tmp_path / "empty")]) == 2
+    assert "no images found" in capsys.readouterr().err
+    one = tmp_path / "one"
+    os.makedirs(one / "only")
+    (x, y), _ = mnist_5k.load_data()
+    write_image_folder(x[:3], np.zeros(3, int), str(one / "tmp"))
+    os.rename(one / "tmp" / "0", one / "only" / "imgs")
+    os.rmdir(one / "tmp")
+    assert cli.main(["train", str(one)]) == 2
+    assert "at least 2 class folders" in capsys.readouterr().err
+    assert cli.main(["train", digits_dir, "--augment", "flipp", "--out", str(tmp_path / "r")]) == 2
+    assert "Did you mean 'flip'?" in capsys.readouterr().err
+
+
+def test_unreadable_model_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "model.keras"
+    bad.write_text("not a model")
+    assert cli.main(["predict", str(bad), str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "could not read the model" in err and len(err.splitlines()) == 1
