@@ -41,10 +41,13 @@ class Step:
 
     def run(self, slots, training):
         training = training if self.training is None else self.training
-        if self.fused_pool is not None:
-            conv, pool = self.layer, self.fused_pool
+        conv, pool = self.layer, self.fused_pool
+        if pool is not None and _no_hooks(conv) and _no_hooks(pool):
             y = pool.call(conv.convolve(slots[self.ins[0]]))
             slots[self.outs[0]] = activations.apply(conv.activation, y)
+        elif pool is not None:  # a hook was registered after the plan was made: run both layers as modules
+            y = _module_call(conv, slots[self.ins[0]], training=training)
+            slots[self.outs[0]] = _module_call(pool, y, training=training)
         else:
             args = [slots[i] for i in self.ins]
             out = _module_call(self.layer, args if self.in_list else args[0], training=training)

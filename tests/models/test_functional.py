@@ -389,3 +389,29 @@ def test_model_has_no_hidden_torch_state():
     assert {"conv2d.kernel", "conv2d.bias", "batch_normalization.gamma", "batch_normalization.moving_mean"} <= keys
     assert sum(p.numel() for p in model.parameters()) == 3 * 3 * 2 * 3 + 3 + 3 * 2
     assert isinstance(model, torch.nn.Module)
+
+
+def test_forward_hooks_registered_after_building_see_fused_conv_and_pool():
+    """A conv + relu + max-pool pair runs fused; a hook added later still fires with the layer's own output."""
+    import numpy as np  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    import cnnkit  # noqa: PLC0415
+    from cnnkit.layers import Conv2D, Dense, Flatten, MaxPooling2D  # noqa: PLC0415
+
+    model = cnnkit.Sequential([cnnkit.Input((8, 8, 1)), Conv2D(2, 3, activation="relu"), MaxPooling2D(),
+                               Flatten(), Dense(3)])
+    x = np.random.default_rng(0).random((2, 8, 8, 1)).astype("float32")
+    before = np.asarray(model.predict(x, verbose=0))
+    seen = {}
+    handles = [model.layers[0].register_forward_hook(lambda m, i, o: seen.setdefault("conv", o)),
+               model.layers[1].register_forward_hook(lambda m, i, o: seen.setdefault("pool", o))]
+    after = np.asarray(model.predict(x, verbose=0))
+    for h in handles:
+        h.remove()
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
+    assert set(seen) == {"conv", "pool"}
+    conv = model.layers[0]
+    expected = torch.relu(torch.nn.functional.conv2d(torch.from_numpy(x).permute(0, 3, 1, 2),
+                                                     conv.kernel.detach().contiguous(), conv.bias.detach()))
+    np.testing.assert_allclose(seen["conv"].detach().numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
