@@ -57,10 +57,18 @@ def _demo(args):
     model = SmallConvNet()
     model.summary()
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x_train, to_categorical(y_train, 10), batch_size=args.batch_size, epochs=args.epochs,
-              verbose=args.verbose)
+    history = model.fit(x_train, to_categorical(y_train, 10), batch_size=args.batch_size, epochs=args.epochs,
+                        verbose=args.verbose)
     test_loss, test_acc = model.evaluate(x_test, to_categorical(y_test, 10), verbose=0)
     print(f"test loss: {test_loss:.4f} - test accuracy: {test_acc:.4f} ({time.perf_counter() - start:.0f}s in all)")
+    if args.out:
+        from cnnkit.visualization.report import write_report  # noqa: PLC0415
+
+        path = write_report(os.path.join(args.out, "report.html"), model, history, x_test, y_test,
+                            train_data=(x_train[:16], y_train[:16]), title="cnnkit demo: the seeds' MNIST convnet on mnist_5k",
+                            info={"data": "mnist_5k: 4,000 training, 1,000 test digits (the report's validation)",
+                                  "epochs": args.epochs, "test accuracy": f"{test_acc:.4f}"})
+        print(f"report: {path}")
     return 0
 
 
@@ -165,6 +173,8 @@ def build_parser():
     demo.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress display (default 1)")
+    demo.add_argument("--out", default=os.path.join("runs", "demo"),
+                      help="folder for report.html (default runs/demo; '' for none)")
     demo.set_defaults(run=_demo)
     _add_train(sub)
     summary = sub.add_parser("summary", help="print the summary of a built-in architecture or a saved model",

@@ -1,11 +1,12 @@
 """Training runs from a class-folder tree, and using their models: what `cnnkit train / evaluate / predict` do.
 
-A run folder holds `model.keras` (the best model by validation accuracy), `history.csv` (one row per epoch) and
+A run folder holds `model.keras` (the best model by validation accuracy), `history.csv` (one row per epoch),
 `labels.json` (class names in index order, image size, colour mode and the pixel scale the model expects), so a
-model can be used on new images without remembering how it was trained.
+model can be used on new images without remembering how it was trained, and `report.html` (see
+`cnnkit.visualization.report`).
 
     runs/fruits/
-      model.keras  history.csv  labels.json
+      model.keras  history.csv  labels.json  report.html
 """
 
 import json
@@ -23,6 +24,7 @@ from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.registry import did_you_mean
 from cnnkit.utils.io import atomic_path
+from cnnkit.visualization.report import write_report
 
 #: What each `--augment` name turns on (ImageDataGenerator arguments).
 AUGMENTATIONS = {
@@ -124,7 +126,28 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
         print(f"\nInterrupted: the best model so far is in {model_path}" if os.path.exists(model_path)
               else "\nInterrupted before the first epoch ended: no model saved.")
         raise
+    best = load_model(model_path) if os.path.exists(model_path) else net
+    x_val, y_val = collect(val_flow)
+    info = {"data": os.path.abspath(data_dir), "images": f"{train_flow.samples} training, {val_flow.samples} "
+            f"validation", "input": f"{size[0]}x{size[1]} {color_mode}", "epochs": epochs,
+            "augmentation": ", ".join(augment) or "none", "model file": model_path}
+    write_report(os.path.join(out, "report.html"), best, history, x_val, y_val, class_names=classes,
+                 train_data=train_flow, title=f"cnnkit train: {os.path.basename(os.path.abspath(data_dir))}",
+                 info=info)
     return net, history, out
+
+
+def collect(flow, limit=2000):
+    """Up to `limit` (images, labels) of an iterator, in its order (for the report)."""
+    xs, ys, total = [], [], 0
+    for i in range(len(flow)):
+        x, y = flow[i][:2]
+        xs.append(x)
+        ys.append(y)
+        total += len(x)
+        if total >= limit:
+            break
+    return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
 
 
 def load_run(model_path):

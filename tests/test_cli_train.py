@@ -37,7 +37,7 @@ def trained(digits_dir, tmp_path_factory):
 
 
 def test_train_writes_model_history_and_labels(trained, digits_dir):
-    assert sorted(os.listdir(trained)) == ["history.csv", "labels.json", "model.keras"]
+    assert sorted(os.listdir(trained)) == ["history.csv", "labels.json", "model.keras", "report.html"]
     labels = json.load(open(os.path.join(trained, "labels.json")))
     assert labels["class_names"] == ["0", "1", "7"]
     assert labels["image_size"] == [28, 28] and labels["color_mode"] == "grayscale"  # probed from the files

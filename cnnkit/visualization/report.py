@@ -1,0 +1,144 @@
+"""A self-contained HTML report of a trained classifier: one file, every image embedded (no network, no files
+beside it), readable in any browser.
+
+Sections: run information and the data (classes, counts, a batch of augmented training images), the model
+(summary and diagram), learning curves, final metrics, confusion matrix and classification report, the top
+losses, the first layer's filters, feature maps of one validation image, and Grad-CAM for a few validation images.
+
+Example:
+    >>> write_report("runs/fruits/report.html", model, history, x_val, y_val, class_names=names)
+"""
+
+import base64
+import datetime
+import html
+import io
+
+import numpy as np
+
+from cnnkit.layers.convolutional import BaseConv
+from cnnkit.utils.io import atomic_path
+from cnnkit.visualization._mpl import pyplot
+from cnnkit.visualization.batches import show_batch
+from cnnkit.visualization.evaluation import classification_report, plot_confusion_matrix, plot_top_losses
+from cnnkit.visualization.filters import plot_feature_maps, plot_filters
+from cnnkit.visualization.gradcam import plot_grad_cam
+from cnnkit.visualization.history import plot_history
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
+table { border-collapse: collapse; } td, th { padding: 0.2em 0.8em; border-bottom: 1px solid #eee; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 12px; }
+img { max-width: 100%; display: block; margin: 0.5em 0; }
+.muted { color: #666; }
+"""
+
+
+def _png(fig):
+    """A figure as an embedded <img> (PNG, base64 data URI); the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    pyplot().close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="figure" src="data:image/png;base64,{data}">'
+
+
+def _table(rows, header):
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _section(title, content):
+    return f"<h2>{html.escape(title)}</h2>\n{content}\n"
+
+
+def _labels(y):
+    y = np.asarray(y)
+    return y.argmax(-1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y)).astype(np.int64)
+
+
+def _first_conv(model):
+    return next((layer for layer in model.layers if isinstance(layer, BaseConv) and layer.rank == 2), None)
+
+
+def _try(title, draw, parts):
+    """Adds a section drawn by `draw()`; a section that cannot be drawn says why instead of breaking the report."""
+    try:
+        parts.append(_section(title, draw()))
+    except (ValueError, TypeError, RuntimeError) as err:
+        parts.append(_section(title, f'<p class="muted">Not available: {html.escape(str(err))}</p>'))
+
+
+def write_report(path, model, history=None, x_val=None, y_val=None, class_names=None, train_data=None,
+                 title="cnnkit report", info=None, gradcam_images=3):
+    """Writes the HTML report of a trained classifier to `path` (atomically) and returns the path.
+
+    Args:
+        path: the .html file to write.
+        model: the trained model (softmax classifier).
+        history: the History of `fit` (or its `.history` dict), for the learning curves.
+        x_val, y_val: validation images (n, h, w, c) as the model takes them, and labels (sparse or one-hot).
+        class_names: names in class-index order (default: '0', '1', ...).
+        train_data: a training iterator (or (x, y) batch) shown as the augmentation preview.
+        title: the page title. info: extra {name: value} lines for the run information.
+        gradcam_images: how many validation images get a Grad-CAM panel.
+    """
+    parts = []
+    num_classes = int(model.output_shape[-1])
+    names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+    rows = [("created", datetime.datetime.now().strftime("%Y-%m-%d %H:%M")), ("model", model.name),
+            ("parameters", f"{model.count_params():,}"), ("classes", ", ".join(names))]
+    rows += [(k, v) for k, v in (info or {}).items()]
+    parts.append(_table(rows, ("", "")))
+    labels = None if y_val is None else _labels(y_val)
+    data = ""
+    if labels is not None:
+        counts = np.bincount(labels, minlength=num_classes)
+        data += "<p>Validation images per class:</p>" + _table(zip(names, counts), ("class", "images"))
+    if train_data is not None:
+        data += "<p>A batch of training images as the model sees them (augmented):</p>"
+        data += _png(show_batch(train_data, class_names=names))
+    if data:
+        parts.append(_section("Data", data))
+    lines = []
+    model.summary(print_fn=lambda text, *a, **k: lines.append(text), line_length=100)
+    parts.append(_section("Model", f"<pre>{html.escape(chr(10).join(lines))}</pre>"))
+    _try("Model diagram", lambda: _png(_plot_model(model)), parts)
+    if history is not None:
+        logs = history.history if hasattr(history, "history") else history
+        parts.append(_section("Learning curves", _png(plot_history(history))))
+        final = [(k, f"{v[-1]:.4f}") for k, v in sorted(logs.items()) if len(v)]
+        parts.append(_section("Final metrics (last epoch)", _table(final, ("metric", "value"))))
+    if x_val is not None and labels is not None:
+        predictions = np.asarray(model.predict(x_val, verbose=0))
+        predicted = predictions.argmax(-1)
+        accuracy = float(np.mean(predicted == labels))
+        parts.append(_section("Validation", f"<p>Accuracy: <b>{accuracy:.4f}</b> on {len(labels)} images.</p>"
+                              + _png(plot_confusion_matrix(labels, predicted, class_names=names))
+                              + f"<pre>{html.escape(classification_report(labels, predicted, class_names=names))}"
+                                "</pre>"))
+        _try("Top losses", lambda: _png(plot_top_losses(model, x_val, labels, k=min(9, len(labels)),
+                                                        class_names=names)), parts)
+    conv = _first_conv(model)
+    if conv is not None:
+        _try(f"First-layer filters ({conv.name})", lambda: _png(plot_filters(conv)), parts)
+    if x_val is not None and len(x_val):
+        _try("Feature maps of one validation image", lambda: _png(plot_feature_maps(model, x_val[0])), parts)
+        if conv is not None:
+            _try("Grad-CAM", lambda: "".join(_png(plot_grad_cam(model, x_val[i], class_names=names))
+                                             for i in range(min(gradcam_images, len(x_val)))), parts)
+    page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n" + "".join(parts)
+            + "</body></html>\n")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(page)
+    return path
+
+
+def _plot_model(model):
+    from cnnkit.visualization.plot_model import plot_model  # noqa: PLC0415 (optional module, drawn last)
+
+    return plot_model(model, to_file=None, show_shapes=True)
