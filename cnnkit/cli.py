@@ -5,6 +5,7 @@
     cnnkit evaluate runs/fruits/model.keras DATA_DIR
     cnnkit predict runs/fruits/model.keras photo.jpg more_photos/ --top 3 [--json]
     cnnkit summary lenet          # a built-in architecture, or a saved model file
+    cnnkit plot runs/fruits/model.keras model.png --show-shapes
     cnnkit summary small --input-shape 32,32,3 --classes 10
 """
 
@@ -112,6 +113,17 @@ def _predict(args):
     return 0
 
 
+def _plot(args):
+    from cnnkit.runs import load_run  # noqa: PLC0415
+    from cnnkit.visualization.plot_model import plot_model  # noqa: PLC0415
+
+    model = load_run(args.model)[0] if os.path.isfile(args.model) or os.path.sep in args.model else \
+        APPLICATIONS.lookup(args.model)()
+    plot_model(model, to_file=args.out, show_shapes=args.show_shapes, rankdir=args.rankdir)
+    print(f"model diagram: {args.out}")
+    return 0
+
+
 def _positive(text):
     value = int(text)
     if value < 1:
@@ -160,6 +172,14 @@ def _add_train(sub):
     predict.add_argument("--top", type=_positive, default=3, help="classes shown per image (default 3)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of text")
     predict.set_defaults(run=_predict)
+    plot = sub.add_parser("plot", help="draw a model's layer graph to an image (PNG, SVG or PDF)",
+                          description="Draw MODEL (a saved model file or a built-in architecture) as boxes and "
+                                      "arrows, like keras.utils.plot_model, without Graphviz.")
+    plot.add_argument("model", help="saved model file, or a built-in architecture")
+    plot.add_argument("out", help="image file to write (.png, .svg or .pdf)")
+    plot.add_argument("--show-shapes", action="store_true", help="write each layer's input and output shapes")
+    plot.add_argument("--rankdir", default="TB", choices=("TB", "LR"), help="top-to-bottom or left-to-right")
+    plot.set_defaults(run=_plot)
 
 
 def build_parser():

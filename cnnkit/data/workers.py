@@ -10,13 +10,15 @@ for the cores.
 import atexit
 import concurrent.futures
 import itertools
+import mmap
 import multiprocessing
+import os
 import signal
 import sys
 import threading
 import weakref
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import resource_tracker, shared_memory
+from multiprocessing import shared_memory
 
 import numpy as np
 import torch
@@ -44,13 +46,16 @@ def _ready():
 
 
 def _attach(name):
-    shm = _ATTACHED.get(name)
-    if shm is None:
-        shm = _ATTACHED[name] = shared_memory.SharedMemory(name=name)
-        # attaching registers the segment with the resource tracker as if this worker owned it (Python < 3.13
-        # has no track=False); the parent owns and unlinks it
-        resource_tracker.unregister(shm._name, "shared_memory")
-    return shm
+    """A worker's view of a parent's slot: the POSIX shared-memory file mapped directly (SharedMemory(name=...)
+    would register the segment with the resource tracker as the worker's own; Python < 3.13 has no track=False)."""
+    view = _ATTACHED.get(name)
+    if view is None:
+        fd = os.open(os.path.join("/dev/shm", name.lstrip("/")), os.O_RDWR)
+        try:
+            view = _ATTACHED[name] = memoryview(mmap.mmap(fd, 0))
+        finally:
+            os.close(fd)
+    return view
 
 
 def slot_view(buffer, position, shape, dtype, batch_size):
@@ -68,7 +73,7 @@ def run_chunk(key, slot_name, positions, indices, params):
     Returns ({position: error message}, dtype string of the pixels written).
     """
     iterator = _ITERATORS[key]
-    buffer = _attach(slot_name).buf
+    buffer = _attach(slot_name)
     errors, good, images = {}, [], []
     for position, i in zip(positions, indices):
         try:

@@ -13,6 +13,14 @@ from cnnkit.data.image_io import save_img as save_img
 from cnnkit.utils.naming import clear_session as clear_session
 
 
+def plot_model(model, to_file="model.png", **kwargs):
+    """Keras's `keras.utils.plot_model`, drawn with matplotlib (no Graphviz): see
+    `cnnkit.visualization.plot_model`."""
+    from cnnkit.visualization.plot_model import plot_model as draw  # noqa: PLC0415 (utils loads before models)
+
+    return draw(model, to_file=to_file, **kwargs)
+
+
 def to_categorical(y, num_classes=None, dtype="float32"):
     """One-hot encodes integer class labels: (n,) or (n, 1) -> (n, num_classes).
 
@@ -46,5 +54,5 @@ def set_random_seed(seed):
     torch.manual_seed(seed)
 
 
-__all__ = ["array_to_img", "clear_session", "image_dataset_from_directory", "img_to_array", "load_img", "save_img",
-           "set_random_seed", "to_categorical"]
+__all__ = ["array_to_img", "clear_session", "image_dataset_from_directory", "img_to_array", "load_img",
+           "plot_model", "save_img", "set_random_seed", "to_categorical"]

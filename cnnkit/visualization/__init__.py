@@ -12,6 +12,7 @@ headless machine (the Agg backend is chosen when there is no display).
   `plot_top_losses(model, x, y)`: where a classifier goes wrong.
 - `grad_cam(model, image, layer=None)` / `plot_grad_cam(...)`: which pixels drove a prediction (last conv layer
   by default).
+- `plot_model(model, to_file)`: the layer graph as boxes and arrows (Keras's arguments; no Graphviz needed).
 """
 
 from cnnkit.visualization.batches import show_batch as show_batch
@@ -25,3 +26,4 @@ from cnnkit.visualization.filters import plot_kernel_response as plot_kernel_res
 from cnnkit.visualization.gradcam import grad_cam as grad_cam
 from cnnkit.visualization.gradcam import plot_grad_cam as plot_grad_cam
 from cnnkit.visualization.history import plot_history as plot_history
+from cnnkit.visualization.plot_model import plot_model as plot_model

@@ -24,6 +24,7 @@ from cnnkit.visualization.evaluation import classification_report, plot_confusio
 from cnnkit.visualization.filters import plot_feature_maps, plot_filters
 from cnnkit.visualization.gradcam import plot_grad_cam
 from cnnkit.visualization.history import plot_history
+from cnnkit.visualization.plot_model import plot_model
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -106,7 +107,7 @@ def write_report(path, model, history=None, x_val=None, y_val=None, class_names=
     lines = []
     model.summary(print_fn=lambda text, *a, **k: lines.append(text), line_length=100)
     parts.append(_section("Model", f"<pre>{html.escape(chr(10).join(lines))}</pre>"))
-    _try("Model diagram", lambda: _png(_plot_model(model)), parts)
+    _try("Model diagram", lambda: _png(plot_model(model, to_file=None, show_shapes=True)), parts)
     if history is not None:
         logs = history.history if hasattr(history, "history") else history
         parts.append(_section("Learning curves", _png(plot_history(history))))
@@ -137,8 +138,3 @@ def write_report(path, model, history=None, x_val=None, y_val=None, class_names=
         f.write(page)
     return path
 
-
-def _plot_model(model):
-    from cnnkit.visualization.plot_model import plot_model  # noqa: PLC0415 (optional module, drawn last)
-
-    return plot_model(model, to_file=None, show_shapes=True)

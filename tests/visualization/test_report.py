@@ -22,6 +22,7 @@ SECTIONS = ["Data", "Model", "Model diagram", "Learning curves", "Final metrics 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
+    cnnkit.utils.clear_session()  # module-scoped: runs before the per-test reset, so layer names start afresh
     rng = np.random.default_rng(0)
     x = rng.random((60, 12, 12, 1)).astype("float32")
     y = (x[:, :6].mean(axis=(1, 2, 3)) > x[:, 6:].mean(axis=(1, 2, 3))).astype(int) + 2 * (x[:, :, :6].mean(
