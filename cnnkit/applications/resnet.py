@@ -1,0 +1,264 @@
+"""ResNet50, ResNet101 and ResNet152 (ResNet v1, He et al. 2015), as `keras.applications.resnet` builds them.
+
+Same graph, layer names (conv1_pad, conv1_conv, conv1_bn, conv1_relu, pool1_pad, pool1_pool,
+conv2_block1_0_conv, ..., conv5_block3_out, avg_pool, predictions), initializers and parameter counts as Keras
+(ResNet50: 25,636,712 with the classifier, 23,587,712 without), so Keras's weight files load unchanged.
+
+`weights='imagenet'` loads Keras's published file (`resnet50_weights_tf_dim_ordering_tf_kernels.h5`, or
+`..._notop.h5` without the classifier; about 100 MB for ResNet50) from cnnkit's cache `$CNNKIT_HOME/models`
+(default `~/.cnnkit/models`) or Keras's cache `$KERAS_HOME/models` (default `~/.keras/models`), else downloads it
+from Keras's URL and checks its md5 hash. Offline with no cached copy it raises `WeightsDownloadError` naming the
+file, the URL and the folder to put it in; `weights=None` needs no file (random initial weights, as Keras).
+
+Example (the seeds' transfer-learning model; with weights='imagenet' once the notop file is cached):
+    >>> backbone = ResNet50(input_shape=(150, 150, 3), weights=None, include_top=False)
+    >>> backbone.trainable = False        # frozen: no trainable weights, BatchNormalization in inference mode
+    >>> model = Sequential([backbone, GlobalAveragePooling2D(), Dense(12, activation='softmax')])
+"""
+
+import functools
+import os
+
+import h5py
+
+from cnnkit.applications import imagenet_utils
+from cnnkit.layers import Activation
+from cnnkit.layers import Add
+from cnnkit.layers import BatchNormalization
+from cnnkit.layers import Conv2D
+from cnnkit.layers import Dense
+from cnnkit.layers import GlobalAveragePooling2D
+from cnnkit.layers import GlobalMaxPooling2D
+from cnnkit.layers import Input
+from cnnkit.layers import MaxPooling2D
+from cnnkit.layers import ZeroPadding2D
+from cnnkit.layers.input_layer import InputLayer
+from cnnkit.layers.node import SymbolicTensor
+from cnnkit.models import Model
+
+BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+# (with the classifier, without it): md5 hashes, as in keras.applications.resnet.WEIGHTS_HASHES.
+WEIGHTS_HASHES = {
+    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+}
+BN_EPSILON = 1.001e-5
+
+
+def weights_file(weights_name, include_top):
+    """(file name, URL, md5 hash) of Keras's published ImageNet weights for 'resnet50', 'resnet101', 'resnet152'.
+
+    Example:
+        >>> weights_file("resnet50", include_top=False)[0]
+        'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5'
+    """
+    suffix = "" if include_top else "_notop"
+    fname = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    return fname, BASE_WEIGHTS_PATH + fname, WEIGHTS_HASHES[weights_name][0 if include_top else 1]
+
+
+def residual_block_v1(x, filters, kernel_size=3, stride=1, conv_shortcut=True, name=None):
+    """Keras's bottleneck block: 1x1 (stride) -> kxk 'same' -> 1x1 (4*filters), each with BatchNormalization,
+    added to the shortcut (a strided 1x1 projection when `conv_shortcut`, else the input) and passed through relu."""
+    if conv_shortcut:
+        shortcut = Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
+        shortcut = BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_0_bn")(shortcut)
+    else:
+        shortcut = x
+    x = Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
+    x = BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_1_bn")(x)
+    x = Activation("relu", name=f"{name}_1_relu")(x)
+    x = Conv2D(filters, kernel_size, padding="same", name=f"{name}_2_conv")(x)
+    x = BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_2_bn")(x)
+    x = Activation("relu", name=f"{name}_2_relu")(x)
+    x = Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
+    x = BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_3_bn")(x)
+    x = Add(name=f"{name}_add")([shortcut, x])
+    return Activation("relu", name=f"{name}_out")(x)
+
+
+def stack_residual_blocks_v1(x, filters, blocks, stride1=2, name=None):
+    """`blocks` residual blocks named <name>_block1, ...; the first projects the shortcut and strides."""
+    x = residual_block_v1(x, filters, stride=stride1, name=f"{name}_block1")
+    for i in range(2, blocks + 1):
+        x = residual_block_v1(x, filters, conv_shortcut=False, name=f"{name}_block{i}")
+    return x
+
+
+def _source_inputs(tensor):
+    """The Input tensors that `tensor` is computed from (Keras's `get_source_inputs`)."""
+    sources, seen, stack = [], set(), [tensor]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        layer, node_index, _ = t.history
+        if isinstance(layer, InputLayer):
+            sources.append(t)
+        else:
+            stack.extend(reversed(layer._inbound_nodes[node_index].inputs))
+    return sources
+
+
+def _legacy_layer_names(path):
+    """The layer names a tf.keras-layout HDF5 file holds weights for, or None for another layout."""
+    try:
+        with h5py.File(path, "r") as f:
+            group = f["model_weights"] if "model_weights" in f and "layer_names" not in f.attrs else f
+            if "layer_names" not in group.attrs:
+                return None
+            names = [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
+            return {n for n in names if n in group and len(group[n].attrs.get("weight_names", []))}
+    except (OSError, KeyError):
+        return None  # load_weights reports the damaged file
+
+
+def load_weights_by_name(model, path):
+    """Loads a weights file into `model`. tf.keras-layout '.h5' files (Keras's published ones among them) are
+    matched by layer name when the file names every weighted layer of the model, else (Keras's own rule for these
+    files) by the order of the weighted layers; Keras 3 '.weights.h5' and '.keras' files by structure. Shapes are
+    checked first (the error names the layer and both shapes) and a failed load leaves the model unchanged."""
+    path = os.fspath(path)
+    names = None if path.endswith((".weights.h5", ".keras")) else _legacy_layer_names(path)
+    if names is None:
+        model.load_weights(path)
+        return
+    missing = [layer.name for layer in model.layers if layer.weights and layer.name not in names]
+    if not missing:
+        model.load_weights(path, by_name=True)
+        return
+    try:
+        model.load_weights(path)
+    except ValueError as err:
+        shown = ", ".join(missing[:8]) + (f", ... ({len(missing)} in all)" if len(missing) > 8 else "")
+        raise ValueError(f"{path} holds no weights for the layers {shown} of model '{model.name}' (a file for "
+                         "another architecture, or for include_top=False while the model has its classifier?), "
+                         f"and its layers do not fit the model's in order either: {err}") from None
+
+
+def ResNet(stack_fn, use_bias=True, include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+           pooling=None, classes=1000, classifier_activation="softmax", name="resnet", weights_name=None):
+    """Builds a ResNet v1 around `stack_fn` (the residual stacks), as Keras's `ResNet` with preact=False.
+
+    See `ResNet50` for the arguments.
+    """
+    if not (weights in ("imagenet", None) or (isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights))):
+        raise ValueError("The `weights` argument should be either `None` (random initialization), 'imagenet' "
+                         "(pre-training on ImageNet), or the path to the weights file to be loaded. Received: "
+                         f"weights={weights!r}" + (" (no such file)" if isinstance(weights, str) else ""))
+    if weights == "imagenet" and include_top and classes != 1000:
+        raise ValueError("If using `weights='imagenet'` with `include_top=True`, `classes` should be 1000. "
+                         f"Received classes={classes}")
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"`pooling` should be None, 'avg' or 'max'. Received: pooling={pooling!r}")
+    if include_top and (not isinstance(classes, int) or classes < 1):
+        raise ValueError(f"`classes` should be a positive integer. Received: classes={classes!r}")
+    input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=224, min_size=32,
+                                                    require_flatten=include_top, weights=weights)
+    if input_tensor is None:
+        img_input = Input(shape=input_shape)
+    else:
+        if not isinstance(input_tensor, SymbolicTensor):
+            raise TypeError("`input_tensor` should be a symbolic tensor (from cnnkit.layers.Input(...) or a layer "
+                            f"output). Received: {type(input_tensor).__name__}")
+        if len(input_tensor.shape) != 4:
+            raise ValueError("`input_tensor` should have shape (batch, height, width, channels). Received: "
+                             f"{input_tensor.shape}")
+        imagenet_utils.obtain_input_shape(input_tensor.shape[1:], default_size=224, min_size=32,
+                                          require_flatten=False, weights=weights)
+        img_input = input_tensor
+    if include_top:
+        imagenet_utils.validate_activation(classifier_activation, weights)
+
+    x = ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
+    x = Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
+    x = BatchNormalization(axis=3, epsilon=BN_EPSILON, name="conv1_bn")(x)
+    x = Activation("relu", name="conv1_relu")(x)
+    x = ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
+    x = MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = stack_fn(x)
+    if include_top:
+        x = GlobalAveragePooling2D(name="avg_pool")(x)
+        x = Dense(classes, activation=classifier_activation, name="predictions")(x)
+    elif pooling == "avg":
+        x = GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = GlobalMaxPooling2D(name="max_pool")(x)
+    inputs = _source_inputs(input_tensor) if input_tensor is not None else img_input
+    if isinstance(inputs, list) and len(inputs) == 1:
+        inputs = inputs[0]
+    model = Model(inputs, x, name=name)
+
+    if weights == "imagenet" and weights_name in WEIGHTS_HASHES:
+        load_weights_by_name(model, imagenet_utils.get_model_file(*weights_file(weights_name, include_top)))
+    elif weights is not None and weights != "imagenet":
+        load_weights_by_name(model, weights)
+    return model
+
+
+def _stacks(blocks):
+    def stack_fn(x):
+        for i, (filters, count) in enumerate(zip((64, 128, 256, 512), blocks)):
+            x = stack_residual_blocks_v1(x, filters, count, stride1=1 if i == 0 else 2, name=f"conv{i + 2}")
+        return x
+    return stack_fn
+
+
+def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+             classifier_activation="softmax", name="resnet50"):
+    """ResNet50 (stacks of 3, 4, 6, 3 bottleneck blocks), as `keras.applications.ResNet50`.
+
+    Args:
+        include_top: with the classifier (avg_pool + Dense `predictions`); default True.
+        weights: None (random initial weights, Keras's initializers), 'imagenet' (Keras's published weights:
+            cached or downloaded, see the module docstring) or the path of a weights file ('.h5' in tf.keras layout,
+            loaded by layer name, or '.weights.h5' / '.keras').
+        input_tensor: a symbolic tensor (an `Input` or a layer output) to build the model on.
+        input_shape: (height, width, channels); at least 32x32. Default (224, 224, 3) with the classifier,
+            (None, None, 3) without. With the classifier and ImageNet weights it must be (224, 224, 3), and ImageNet
+            weights need 3 channels.
+        pooling: without the classifier: None (4-D output of the last block), 'avg' or 'max' (2-D output).
+        classes: classifier units (must be 1000 with ImageNet weights and the classifier).
+        classifier_activation: 'softmax' (default), None for logits, or any activation (None or 'softmax' with
+            pretrained weights).
+        name: the model name.
+
+    Returns:
+        A functional `Model` (25,636,712 parameters with the classifier, 23,587,712 without).
+
+    Raises:
+        ValueError: invalid arguments (as Keras), or a weights file that does not fit (layer and shapes named).
+        WeightsDownloadError: weights='imagenet' with the file in no cache and no network (an OSError naming the
+            file, its URL and the folder to put it in).
+    """
+    return ResNet(_stacks((3, 4, 6, 3)), True, include_top, weights, input_tensor, input_shape, pooling, classes,
+                  classifier_activation, name, weights_name="resnet50")
+
+
+def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+              classifier_activation="softmax", name="resnet101"):
+    """ResNet101 (stacks of 3, 4, 23, 3 blocks; 44,707,176 parameters with the classifier). See `ResNet50`."""
+    return ResNet(_stacks((3, 4, 23, 3)), True, include_top, weights, input_tensor, input_shape, pooling, classes,
+                  classifier_activation, name, weights_name="resnet101")
+
+
+def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+              classifier_activation="softmax", name="resnet152"):
+    """ResNet152 (stacks of 3, 8, 36, 3 blocks; 60,419,944 parameters with the classifier). See `ResNet50`."""
+    return ResNet(_stacks((3, 8, 36, 3)), True, include_top, weights, input_tensor, input_shape, pooling, classes,
+                  classifier_activation, name, weights_name="resnet152")
+
+
+def preprocess_input(x, data_format=None):
+    """Keras's ResNet preprocessing ('caffe'): RGB -> BGR, minus the ImageNet means [103.939, 116.779, 123.68],
+    no scaling. Takes an image (H, W, 3) or a batch (N, H, W, 3) of 0-255 values; returns a new numpy array."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
+
+
+decode_predictions = imagenet_utils.decode_predictions
+
+# The APPLICATIONS registry builds architectures to train (`cnnkit train`, `cnnkit summary`): random weights.
+UNTRAINED = {name: functools.partial(builder, weights=None)
+             for name, builder in (("resnet50", ResNet50), ("resnet101", ResNet101), ("resnet152", ResNet152))}
