@@ -83,7 +83,8 @@ def _train(args):
     start = time.perf_counter()
     model, history, out = train(args.data_dir, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                                 img_size=args.img_size, augment=args.augment, validation_split=args.validation_split,
-                                out=args.out, seed=args.seed, verbose=args.verbose)
+                                out=args.out, seed=args.seed, verbose=args.verbose, weights=args.weights,
+                                freeze=args.freeze)
     logs = history.history
     best = max(logs.get("val_accuracy", [float("nan")]))
     print(f"best validation accuracy: {best:.4f} ({time.perf_counter() - start:.0f}s); model, history and labels "
@@ -141,10 +142,14 @@ def _fraction(text):
 def _add_train(sub):
     train = sub.add_parser("train", help="train a classifier from a folder of class sub-folders",
                            description="Train a built-in architecture on DATA_DIR (one sub-folder of images per "
-                                       "class). Writes the best model (model.keras), history.csv and labels.json to "
-                                       "--out. Ctrl-C stops; the best model so far is kept.")
+                                       "class). Writes the best model (model.keras), history.csv, labels.json and "
+                                       "report.html to --out. Ctrl-C stops; the best model so far is kept.")
     train.add_argument("data_dir", help="folder with one sub-folder of images per class")
     train.add_argument("--model", default="small", choices=APPLICATIONS.names(), help="architecture (default small)")
+    train.add_argument("--weights", default=None,
+                       help="'imagenet' (ResNets: Keras's published weights) or a weights file (default: random)")
+    train.add_argument("--freeze", action="store_true",
+                       help="keep a pretrained ResNet backbone fixed and train only the new head")
     train.add_argument("--img-size", type=_positive, default=None,
                        help="square input size in pixels (default: the images' median size, at most 150)")
     train.add_argument("--epochs", type=_positive, default=12, help="training epochs (default 12)")

@@ -16,10 +16,12 @@ import time
 import numpy as np
 from PIL import Image
 
-from cnnkit.applications import APPLICATIONS
+from cnnkit.applications import APPLICATIONS, ResNet50, ResNet101, ResNet152, preprocess_input
 from cnnkit.callbacks import CSVLogger, ModelCheckpoint
 from cnnkit.data.directory import index_directory, list_classes, list_images
 from cnnkit.data.image_io import DECODE_ERRORS, img_to_array, load_img
+from cnnkit.layers import Dense, GlobalAveragePooling2D
+from cnnkit.models import Sequential
 from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.registry import did_you_mean
@@ -37,6 +39,8 @@ AUGMENTATIONS = {
     "noise": {"noise_std": 8.0},
 }
 RESCALE = 1 / 255
+#: Architectures trained as a backbone + pooling + softmax head (ImageNet weights available, 'caffe' pixels).
+BACKBONES = {"resnet50": ResNet50, "resnet101": ResNet101, "resnet152": ResNet152}
 
 
 class RunError(ValueError):
@@ -95,25 +99,55 @@ def _size_and_mode(path):
         return None, None
 
 
+def pixel_arguments(preprocessing):
+    """ImageDataGenerator arguments that turn 0-255 pixels into what the model takes."""
+    if preprocessing == "caffe":
+        return {"preprocessing_function": preprocess_input}
+    return {"rescale": RESCALE}
+
+
+def build(model, input_shape, classes, weights=None, freeze=False):
+    """(model, its pixel preprocessing name). ResNets are an ImageNet-style backbone without its top +
+    GlobalAveragePooling2D + Dense(classes, softmax), as in the notes; the small nets are built whole."""
+    if model in BACKBONES:
+        backbone = BACKBONES[model](include_top=False, weights=weights, input_shape=input_shape)
+        if freeze:
+            backbone.trainable = False
+        net = Sequential([backbone, GlobalAveragePooling2D(), Dense(classes, activation="softmax")])
+        return net, "caffe"
+    if freeze:
+        raise RunError(f"--freeze needs a pretrained backbone ({', '.join(BACKBONES)}); {model!r} is trained "
+                       "from scratch.")
+    net = APPLICATIONS.lookup(model)(input_shape=input_shape, classes=classes)
+    if weights is not None:
+        if weights == "imagenet":
+            raise RunError(f"ImageNet weights exist for {', '.join(BACKBONES)}, not for {model!r}.")
+        net.load_weights(weights)
+    return net, "rescale"
+
+
 def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augment=(), validation_split=0.2,
-          out=None, seed=0, verbose=1):
+          out=None, seed=0, verbose=1, weights=None, freeze=False):
     """Trains a built-in architecture on a class-folder tree and writes the run folder; returns (model, history,
-    run folder). Ctrl-C stops training; the best model so far stays in the run folder (KeyboardInterrupt is
-    re-raised after saying so)."""
+    run folder). `weights`: None, 'imagenet' (ResNets) or a weights file; `freeze` keeps a ResNet backbone's
+    weights and BatchNormalization statistics fixed. Ctrl-C stops training; the best model so far stays in the
+    run folder (KeyboardInterrupt is re-raised after saying so)."""
     classes, count, size, color_mode = probe_folder(data_dir, img_size)
+    if model in BACKBONES:  # ImageNet-style: colour input, at least 32x32
+        color_mode, size = "rgb", tuple(max(32, v) for v in size)
     out = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)
     channels = 1 if color_mode == "grayscale" else 3
+    net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze)
     flow = dict(target_size=size, color_mode=color_mode, class_mode="sparse", batch_size=batch_size, seed=seed)
-    train_flow = ImageDataGenerator(rescale=RESCALE, validation_split=validation_split,
+    train_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing),
                                     **augmentation_arguments(augment)).flow_from_directory(
         data_dir, subset="training", **flow)
-    val_flow = ImageDataGenerator(rescale=RESCALE, validation_split=validation_split).flow_from_directory(
-        data_dir, subset="validation", shuffle=False, **flow)
-    net = APPLICATIONS.lookup(model)(input_shape=size + (channels,), classes=len(classes))
+    val_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing)
+                                  ).flow_from_directory(data_dir, subset="validation", shuffle=False, **flow)
     net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     labels = {"class_names": classes, "image_size": list(size), "color_mode": color_mode, "rescale": RESCALE,
-              "model": model, "data_dir": os.path.abspath(data_dir)}
+              "preprocessing": preprocessing, "model": model, "data_dir": os.path.abspath(data_dir)}
     with atomic_path(os.path.join(out, "labels.json")) as tmp, open(tmp, "w") as f:
         json.dump(labels, f, indent=2)
     model_path = os.path.join(out, "model.keras")
@@ -130,7 +164,8 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
     x_val, y_val = collect(val_flow)
     info = {"data": os.path.abspath(data_dir), "images": f"{train_flow.samples} training, {val_flow.samples} "
             f"validation", "input": f"{size[0]}x{size[1]} {color_mode}", "epochs": epochs,
-            "augmentation": ", ".join(augment) or "none", "model file": model_path}
+            "augmentation": ", ".join(augment) or "none", "weights": weights or "random",
+            "frozen backbone": "yes" if freeze else "no", "model file": model_path}
     write_report(os.path.join(out, "report.html"), best, history, x_val, y_val, class_names=classes,
                  train_data=train_flow, title=f"cnnkit train: {os.path.basename(os.path.abspath(data_dir))}",
                  info=info)
@@ -167,6 +202,7 @@ def load_run(model_path):
     labels.setdefault("image_size", [height, width])
     labels.setdefault("color_mode", "grayscale" if channels == 1 else "rgb")
     labels.setdefault("rescale", RESCALE)
+    labels.setdefault("preprocessing", "rescale")
     labels.setdefault("class_names", [str(i) for i in range(model.output_shape[-1])])
     return model, labels
 
@@ -196,8 +232,10 @@ def predict(model_path, paths, top=3):
             img = load_img(path, color_mode=labels["color_mode"], target_size=tuple(labels["image_size"]))
         except DECODE_ERRORS as err:
             raise RunError(f"could not read the image {path!r}: {err}") from None
-        images.append(img_to_array(img) * labels["rescale"])
-    probabilities = np.asarray(model.predict(np.stack(images), verbose=0))
+        images.append(img_to_array(img))
+    batch = np.stack(images)
+    batch = preprocess_input(batch) if labels["preprocessing"] == "caffe" else batch * labels["rescale"]
+    probabilities = np.asarray(model.predict(batch, verbose=0))
     names = labels["class_names"]
     results = []
     for path, row in zip(files, probabilities):
@@ -215,7 +253,7 @@ def evaluate(model_path, data_dir, batch_size=32):
     unknown = sorted(set(classes) - set(labels["class_names"]))
     if unknown:
         raise RunError(f"class folders {unknown} are not classes of this model ({labels['class_names']}).")
-    flow = ImageDataGenerator(rescale=labels["rescale"]).flow_from_directory(
+    flow = ImageDataGenerator(**pixel_arguments(labels["preprocessing"])).flow_from_directory(
         data_dir, target_size=tuple(labels["image_size"]), color_mode=labels["color_mode"],
         classes=labels["class_names"], class_mode="sparse", batch_size=batch_size, shuffle=False)
     if flow.samples == 0:

@@ -161,3 +161,32 @@ def test_train_on_the_builtin_digits_reaches_095(tmp_path, capsys):
     expected = np.asarray(model.predict(x_files, verbose=0)).argmax(-1)
     names = sorted(os.listdir(data))
     assert [r["predictions"][0]["class"] for r in results] == [names[i] for i in expected]
+
+
+def test_train_resnet50_from_a_weights_file_with_a_frozen_backbone(digits_dir, tmp_path, capsys):
+    """--model resnet50 --weights PATH --freeze: the backbone keeps the file's weights, only the head learns."""
+    from cnnkit.applications import ResNet50  # noqa: PLC0415
+
+    source = ResNet50(include_top=False, weights=None, input_shape=(32, 32, 3))
+    weights = str(tmp_path / "backbone.h5")
+    source.save_weights(weights)
+    out = str(tmp_path / "run")
+    assert cli.main(["train", digits_dir, "--model", "resnet50", "--weights", weights, "--freeze", "--epochs", "1",
+                     "--out", out, "--verbose", "0"]) == 0
+    labels = json.load(open(os.path.join(out, "labels.json")))
+    assert labels["preprocessing"] == "caffe" and labels["color_mode"] == "rgb" and labels["image_size"] == [32, 32]
+    model = load_model(os.path.join(out, "model.keras"))
+    backbone = model.layers[0]
+    for saved, original in zip(backbone.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(saved, original)
+    assert os.path.exists(os.path.join(out, "report.html"))
+    capsys.readouterr()
+    assert cli.main(["predict", os.path.join(out, "model.keras"), os.path.join(digits_dir, "7"), "--top", "1"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 60
+
+
+def test_freeze_without_a_backbone_and_imagenet_for_small_are_errors(digits_dir, tmp_path, capsys):
+    assert cli.main(["train", digits_dir, "--freeze", "--out", str(tmp_path / "a")]) == 2
+    assert "--freeze needs a pretrained backbone" in capsys.readouterr().err
+    assert cli.main(["train", digits_dir, "--weights", "imagenet", "--out", str(tmp_path / "b")]) == 2
+    assert "ImageNet weights exist for resnet50" in capsys.readouterr().err
