@@ -190,3 +190,26 @@ def test_freeze_without_a_backbone_and_imagenet_for_small_are_errors(digits_dir,
     assert "--freeze needs a pretrained backbone" in capsys.readouterr().err
     assert cli.main(["train", digits_dir, "--weights", "imagenet", "--out", str(tmp_path / "b")]) == 2
     assert "ImageNet weights exist for resnet50" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_best_model(digits_dir, tmp_path):
+    """SIGINT (Ctrl-C) after the first saved epoch: exit code 130, a message, and a loadable best model."""
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "train", digits_dir, "--epochs", "500", "--out",
+                             str(out), "--verbose", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "model.keras").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Interrupted: the best model so far is in" in stdout
+    assert "Traceback" not in stderr
+    model = load_model(str(out / "model.keras"))
+    assert model.output_shape == (None, 3)
