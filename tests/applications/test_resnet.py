@@ -48,20 +48,10 @@ def _counts(model):
 
 
 def _randomize(model, seed=0):
-    """Non-trivial values for every Keras weight, BatchNormalization statistics included."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for variable in model.weights:
-        shape, name = tuple(variable.shape), variable.path
-        if "moving_variance" in name:
-            values.append(rng.uniform(0.5, 2.0, shape))
-        elif "gamma" in name:
-            values.append(rng.uniform(0.5, 1.5, shape))
-        elif "moving_mean" in name or "beta" in name or "bias" in name:
-            values.append(rng.normal(0.0, 0.3, shape))
-        else:
-            values.append(rng.normal(0.0, 1.0 / np.sqrt(np.prod(shape[:-1])), shape))
-    model.set_weights([v.astype(np.float32) for v in values])
+    """Non-trivial values for every Keras weight, BatchNormalization statistics included (the models tests' helper)."""
+    from tests.models.conftest import randomize_keras_weights  # noqa: PLC0415
+
+    randomize_keras_weights(model, seed)
 
 
 def _publish_style(source, target):
