@@ -56,3 +56,13 @@ def test_demo_rejects_bad_arguments(capsys):
     except SystemExit as exit_:
         assert exit_.code == 2
     assert "invalid int value" in capsys.readouterr().err
+
+
+def test_every_command_has_help(capsys):
+    import pytest  # noqa: PLC0415
+
+    for command in ("demo", "train", "evaluate", "predict", "summary", "plot"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([command, "--help"])
+        assert exit_.value.code == 0
+        assert f"usage: cnnkit {command}" in capsys.readouterr().out
