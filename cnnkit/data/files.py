@@ -14,21 +14,10 @@ import warnings
 import numpy as np
 
 from cnnkit.data import directory as directory_lib
-from cnnkit.data.image_io import DECODE_ERRORS, check_color_mode, check_interpolation, check_size, read_image
+from cnnkit.data.image_io import check_color_mode, check_interpolation, check_size, decode_files
 from cnnkit.data.iterators import Iterator, label_batch, save_batch, transform
 from cnnkit.data.workers import PROCESSES_BY_DEFAULT, ProcessDecoder
 from cnnkit.registry import did_you_mean
-
-
-def decode_files(paths, target_size, color_mode, interpolation, keep_aspect_ratio):
-    """Decodes a list of files: [(array, None) | (None, "ErrorType: message")] (what a decoding worker runs)."""
-    out = []
-    for path in paths:
-        try:
-            out.append((read_image(path, target_size, color_mode, interpolation, keep_aspect_ratio), None))
-        except DECODE_ERRORS as err:
-            out.append((None, f"{type(err).__name__}: {err}"))
-    return out
 
 
 #: Batches decoded ahead of the one being read (each holds one batch of decoded images in shared memory).

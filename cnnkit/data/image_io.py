@@ -157,6 +157,17 @@ def read_image(path, target_size, color_mode="rgb", interpolation="nearest", kee
     return array
 
 
+def decode_files(paths, target_size, color_mode="rgb", interpolation="nearest", keep_aspect_ratio=False):
+    """`read_image` on each path: [(array, None) | (None, "ErrorType: message")] (what decoding workers run)."""
+    out = []
+    for path in paths:
+        try:
+            out.append((read_image(path, target_size, color_mode, interpolation, keep_aspect_ratio), None))
+        except DECODE_ERRORS as err:
+            out.append((None, f"{type(err).__name__}: {err}"))
+    return out
+
+
 def img_to_array(img, data_format=None, dtype=None):
     """A PIL Image as a float array (height, width, channels) (channels first with data_format='channels_first')."""
     data_format = _check_data_format(data_format)

@@ -23,7 +23,7 @@ from multiprocessing import shared_memory
 import numpy as np
 import torch
 
-from cnnkit.data.image_io import DECODE_ERRORS, read_image
+from cnnkit.data.image_io import decode_files
 
 #: Processes are forked: a spawned process would re-run the user's script, which Keras-style scripts do not guard
 #: with `if __name__ == "__main__"`. Where fork is missing (or not Linux), threads decode instead.
@@ -75,12 +75,11 @@ def run_chunk(key, slot_name, positions, indices, params):
     iterator = _ITERATORS[key]
     buffer = _attach(slot_name)
     errors, good, images = {}, [], []
-    for position, i in zip(positions, indices):
-        try:
-            image = read_image(iterator.filepaths[i], iterator.target_size, iterator.color_mode,
-                               iterator.interpolation, iterator.keep_aspect_ratio)
-        except DECODE_ERRORS as err:
-            errors[position] = f"{type(err).__name__}: {err}"
+    decoded = decode_files([iterator.filepaths[i] for i in indices], iterator.target_size, iterator.color_mode,
+                           iterator.interpolation, iterator.keep_aspect_ratio)
+    for position, (image, error) in zip(positions, decoded):
+        if error is not None:
+            errors[position] = error
             continue
         if params is None and image.dtype == np.uint8:  # straight into the slot
             slot_view(buffer, position, image.shape, image.dtype, iterator.batch_size)[...] = image

@@ -15,7 +15,7 @@ from PIL import Image
 
 import cnnkit
 from cnnkit import utils
-from cnnkit.data import files as files_module
+from cnnkit.data import image_io as image_io_module
 from cnnkit.preprocessing.image import DirectoryIterator, ImageDataGenerator
 
 TARGET = (9, 11)
@@ -419,13 +419,13 @@ def test_on_error_raise_names_the_file(corrupt_tree):
 # ---- cache ------------------------------------------------------------------------------------------------------
 def _count_reads(monkeypatch):
     calls = []
-    original = files_module.read_image
+    original = image_io_module.read_image
 
     def counting(path, *args, **kwargs):
         calls.append(path)
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(files_module, "read_image", counting)
+    monkeypatch.setattr(image_io_module, "read_image", counting)
     return calls
 
 
