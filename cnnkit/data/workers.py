@@ -108,7 +108,8 @@ class ProcessDecoder:
         _ITERATORS[self.key] = iterator
         self.workers = workers
         self.batch_size = iterator.batch_size
-        self.slot_bytes = iterator.batch_size * int(np.prod(iterator.target_size)) * 4 * 5  # 4 channels, 1 + 4 bytes
+        # a batch of uint8 images, then room for the same batch in 4-byte pixels (float32 / int32): 1 + 4 bytes
+        self.slot_bytes = iterator.batch_size * int(np.prod(iterator.image_shape)) * 5
         self.free, self.slots = [], []
         self.lock = threading.Lock()
         self.pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
@@ -128,7 +129,12 @@ class ProcessDecoder:
         with self.lock:
             slot = self.free.pop() if self.free else None
             if slot is None:
-                slot = shared_memory.SharedMemory(create=True, size=self.slot_bytes)
+                try:
+                    slot = shared_memory.SharedMemory(create=True, size=self.slot_bytes)
+                except OSError as err:
+                    raise RuntimeError(f"Could not allocate {self.slot_bytes:,} bytes of shared memory for decoding "
+                                       f"workers ({err}); use a smaller batch, or threads: use_multiprocessing=False."
+                                       ) from err
                 self.slots.append(slot)
         position = {int(i): p for p, i in enumerate(index_array)}
         size = -(-len(todo) // self.workers)
