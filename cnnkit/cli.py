@@ -66,7 +66,8 @@ def _demo(args):
         from cnnkit.visualization.report import write_report  # noqa: PLC0415
 
         path = write_report(os.path.join(args.out, "report.html"), model, history, x_test, y_test,
-                            train_data=(x_train[:16], y_train[:16]), title="cnnkit demo: the seeds' MNIST convnet on mnist_5k",
+                            train_data=(x_train[:16], y_train[:16]),
+                            title="cnnkit demo: the seeds' MNIST convnet on mnist_5k",
                             info={"data": "mnist_5k: 4,000 training, 1,000 test digits (the report's validation)",
                                   "epochs": args.epochs, "test accuracy": f"{test_acc:.4f}"})
         print(f"report: {path}")

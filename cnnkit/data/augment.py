@@ -6,7 +6,8 @@ of length batch); it returns a new tensor of the same shape and dtype (the input
 whole-batch tensor operations (no Python loop over samples).
 
 Geometry reproduces Keras: `affine_matrices` builds the matrices of Keras's `apply_affine_transform` and `warp`
-resamples like `scipy.ndimage.affine_transform` (both in `cnnkit.data.warp`, re-exported here). The photometric kernels follow PIL's `ImageEnhance` in float.
+resamples like `scipy.ndimage.affine_transform` (both in `cnnkit.data.warp`, re-exported here). The photometric
+kernels follow PIL's `ImageEnhance` in float.
 """
 
 import numpy as np

@@ -70,7 +70,8 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     sorted file order), label_mode ('int', 'categorical', 'binary', None), class_names, color_mode, batch_size
     (None: single images), image_size (height, width), shuffle, seed, validation_split, subset ('training',
     'validation', 'both' -> a (train, validation) pair), interpolation, follow_links, crop_to_aspect_ratio,
-    pad_to_aspect_ratio, data_format, verbose. cnnkit extras: workers, use_multiprocessing, cache, on_error (see flow_from_directory).
+    pad_to_aspect_ratio, data_format, verbose. cnnkit extras: workers, use_multiprocessing, cache, on_error (see
+    flow_from_directory).
 
     Note:
         Class folders sort naturally ('2' before '10'); the validation split is seeded and stratified per class

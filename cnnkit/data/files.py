@@ -1,9 +1,10 @@
 """Iterators over image files: `DirectoryIterator` (class folders) and `DataFrameIterator` (a table of paths).
 
-Images are decoded by a pool of worker processes (threads with use_multiprocessing=False), JPEGs at reduced size
-when shrinking, one batch ahead of the one being handed out. A file that cannot be read is skipped with one warning naming it and counted in `skipped`; it is
-left out of its batch (the batch is one smaller). `on_error='raise'` stops instead. Nothing is kept between
-batches unless `cache` is set, so memory does not grow with the folder.
+Images are decoded by the iterator's worker processes (threads with use_multiprocessing=False), JPEGs at reduced
+size when shrinking, READ_AHEAD batches ahead of the one being handed out. A file that cannot be read is skipped
+with one warning naming it and counted in `skipped`; it is left out of its batch (the batch is one smaller).
+`on_error='raise'` stops instead. Nothing is kept between batches unless `cache` is set, so memory does not grow
+with the folder.
 """
 
 import concurrent.futures
@@ -14,7 +15,8 @@ import warnings
 import numpy as np
 
 from cnnkit.data import directory as directory_lib
-from cnnkit.data.image_io import check_color_mode, check_interpolation, check_size, decode_files
+from cnnkit.data.image_io import (check_color_mode, check_data_format, check_interpolation, check_size,
+                                 decode_files)
 from cnnkit.data.iterators import Iterator, label_batch, save_batch, transform
 from cnnkit.data.workers import PROCESSES_BY_DEFAULT, ProcessDecoder
 from cnnkit.registry import did_you_mean
@@ -42,14 +44,12 @@ class FileIterator(Iterator):
         if on_error not in ("warn", "raise"):
             raise ValueError(f"on_error must be 'warn' (skip unreadable files) or 'raise'. Received: "
                              f"on_error={on_error!r}")
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError(f"data_format must be 'channels_last' or 'channels_first'. Received: {data_format!r}")
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
             raise ValueError(f"workers must be a non-negative int or None (all cores). Received: workers={workers!r}")
         if not (isinstance(cache, bool) or (isinstance(cache, int) and cache > 0)):
             raise ValueError(f"cache must be True, False or a memory budget in bytes. Received: cache={cache!r}")
         self.color_mode, self.interpolation, self.keep_aspect_ratio = color_mode, interpolation, keep_aspect_ratio
-        self.data_format = data_format or "channels_last"
+        self.data_format = check_data_format(data_format)
         self.image_shape = (self.target_size + (channels,) if self.data_format == "channels_last"
                             else (channels,) + self.target_size)
         self.save_to_dir, self.save_prefix, self.save_format = save_to_dir, save_prefix, save_format
@@ -146,7 +146,8 @@ class FileIterator(Iterator):
             job = self._pending.pop((epoch, idx), None)
         if job is None:
             job = self._start(index_array, params)
-        for ahead in range(idx + 1, min(idx + 1 + READ_AHEAD, len(self)) if self.workers > 1 else 0):
+        last_ahead = min(idx + READ_AHEAD, len(self) - 1) if self.workers > 1 else idx  # no read-ahead serially
+        for ahead in range(idx + 1, last_ahead + 1):
             # decode the next batches while this one is used (their parameters come from their own seeds)
             with self._state_lock:
                 if (epoch, ahead) in self._pending:

@@ -20,6 +20,7 @@ from cnnkit.data import augment as aug
 from cnnkit.data.dataframe import DataFrameIterator
 from cnnkit.data.directory import check_validation_split
 from cnnkit.data.files import DirectoryIterator
+from cnnkit.data.image_io import check_data_format
 from cnnkit.data.iterators import NumpyArrayIterator
 from cnnkit.data.params import GeneratorParams, sample_params
 from cnnkit.registry import check_kwargs, init_parameter_names
@@ -60,12 +61,9 @@ class ImageDataGenerator(GeneratorParams):
                          fill_mode=fill_mode, cval=cval, horizontal_flip=horizontal_flip, vertical_flip=vertical_flip,
                          interpolation_order=interpolation_order, contrast_range=contrast_range,
                          blur_range=blur_range, sharpen_range=sharpen_range, noise_std=noise_std)
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError(f"ImageDataGenerator: data_format must be 'channels_last' or 'channels_first'. "
-                             f"Received: data_format={data_format!r}")
         if preprocessing_function is not None and not callable(preprocessing_function):
             raise TypeError("ImageDataGenerator: preprocessing_function must be callable (one image in, one out).")
-        self.data_format = data_format or "channels_last"
+        self.data_format = check_data_format(data_format, "ImageDataGenerator")
         self.dtype = dtype or "float32"
         self._validation_split = check_validation_split(validation_split)
         self.rescale, self.preprocessing_function, self.zca_epsilon = rescale, preprocessing_function, zca_epsilon

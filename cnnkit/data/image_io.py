@@ -170,7 +170,7 @@ def decode_files(paths, target_size, color_mode="rgb", interpolation="nearest", 
 
 def img_to_array(img, data_format=None, dtype=None):
     """A PIL Image as a float array (height, width, channels) (channels first with data_format='channels_first')."""
-    data_format = _check_data_format(data_format)
+    data_format = check_data_format(data_format)
     x = np.asarray(img, dtype=dtype or "float32")
     if x.ndim == 2:
         x = x[:, :, None]
@@ -181,7 +181,7 @@ def img_to_array(img, data_format=None, dtype=None):
 
 def array_to_img(x, data_format=None, scale=True, dtype=None):
     """A (height, width, channels) array as a PIL Image; scale=True maps the array's min..max to 0..255."""
-    data_format = _check_data_format(data_format)
+    data_format = check_data_format(data_format)
     x = np.asarray(x, dtype=dtype or "float32")
     if x.ndim != 3:
         raise ValueError(f"array_to_img: expected an image array of rank 3 (height, width, channels). Received "
@@ -219,10 +219,11 @@ def has_image_extension(name):
     return os.path.splitext(name)[1][1:].lower() in IMAGE_EXTENSIONS
 
 
-def _check_data_format(data_format):
+def check_data_format(data_format, owner=None):
+    """'channels_last' (also for None) or 'channels_first'; a ValueError naming `owner` for anything else."""
     if data_format is None:
         return "channels_last"
     if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"data_format must be 'channels_last' or 'channels_first'. Received: "
-                         f"data_format={data_format!r}")
+        raise ValueError(f"{owner + ': ' if owner else ''}data_format must be 'channels_last' or 'channels_first'. "
+                         f"Received: data_format={data_format!r}")
     return data_format

@@ -80,9 +80,6 @@ class GeneratorParams:
     @property
     def augments(self):
         """Whether any random transform is set (else batches skip the augmentation step)."""
-        return self._augments()
-
-    def _augments(self):
         shifts = any(s.any() if isinstance(s, np.ndarray) else s for s in (self.width_shift_range,
                                                                            self.height_shift_range))
         return bool(self.rotation_range or shifts
