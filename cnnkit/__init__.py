@@ -12,6 +12,7 @@ from cnnkit import initializers as initializers
 from cnnkit import layers as layers
 from cnnkit import losses as losses
 from cnnkit import metrics as metrics
+from cnnkit import mixed_precision as mixed_precision
 from cnnkit import models as models
 from cnnkit import ops as ops
 from cnnkit import optimizers as optimizers
@@ -26,5 +27,5 @@ from cnnkit.models import Sequential as Sequential
 __version__ = "0.1.0"
 
 __all__ = ["Input", "Model", "Sequential", "activations", "callbacks", "config", "data", "datasets", "initializers",
-           "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "regularizers", "utils",
-           "visualization"]
+           "layers", "losses", "metrics", "mixed_precision", "models", "ops", "optimizers", "preprocessing",
+           "regularizers", "utils", "visualization"]

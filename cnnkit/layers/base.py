@@ -16,6 +16,7 @@ import torch
 
 from cnnkit import config
 from cnnkit import initializers
+from cnnkit import mixed_precision
 from cnnkit import regularizers
 from cnnkit.layers import node as node_module
 from cnnkit.ops import layout
@@ -57,7 +58,8 @@ class Layer(torch.nn.Module):
 
     Args:
         name: unique name; default: the snake_case class name made unique ('conv2d', 'conv2d_1', ...).
-        dtype: compute and weight dtype name (default 'float32').
+        dtype: a dtype policy or its name: 'float32', 'mixed_float16', 'mixed_bfloat16', ... (default: the global
+            policy, see `cnnkit.mixed_precision`); also Keras 3's config dict of a policy.
         trainable: whether the weights are updated by training (False also puts BatchNormalization in
             inference mode).
         input_shape: shape without the batch axis, for the first layer of a Sequential model.
@@ -87,8 +89,8 @@ class Layer(torch.nn.Module):
         if name is not None and not isinstance(name, str):
             raise ValueError(f"{type(self).__name__}: name must be a string. Received: name={name!r}")
         self.name = name or unique_name(to_snake_case(type(self).__name__))
-        self.dtype_name = dtype.get("config", {}).get("name", "float32") if isinstance(dtype, dict) else (
-            dtype or config.floatx())
+        self._dtype_policy = mixed_precision.get(dtype)
+        self.dtype_name = self._dtype_policy.variable_dtype
         self._torch_dtype = config.torch_dtype(self.dtype_name)
         self._trainable = bool(trainable)
         self.built = False
@@ -100,6 +102,29 @@ class Layer(torch.nn.Module):
     @classmethod
     def _accepted_kwargs(cls):
         return sorted(init_parameter_names(cls) | set(_BASE_KWARGS))
+
+    @property
+    def dtype_policy(self):
+        """The layer's `DTypePolicy` (see `cnnkit.mixed_precision`)."""
+        return self._dtype_policy
+
+    @property
+    def dtype(self):
+        """The dtype of the layer's weights (Keras's `layer.dtype`: the policy's variable dtype)."""
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self):
+        return self._dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self):
+        return self._dtype_policy.variable_dtype
+
+    def _has_sublayers(self):
+        if "_sublayers_known" not in self.__dict__:
+            self.__dict__["_sublayers_known"] = any(isinstance(m, Layer) for m in self.children())
+        return self.__dict__["_sublayers_known"]
 
     # ---- weights -------------------------------------------------------------------------------------------
 
@@ -239,6 +264,8 @@ class Layer(torch.nn.Module):
     def forward(self, inputs, training=False):
         if not self.built:
             self._maybe_build(_structure_shapes(inputs, internal=True))
+        if mixed_precision.in_use():  # a policy other than float32 exists: run under this layer's policy
+            return mixed_precision.call_with_policy(self, inputs, training)
         return self.call(inputs, training=training)
 
     def __call__(self, inputs, training=None, **kwargs):
@@ -278,7 +305,7 @@ class Layer(torch.nn.Module):
         out_shapes = self.compute_output_shape(shapes)
         out_is_list = isinstance(out_shapes, list)
         out_list = out_shapes if out_is_list else [out_shapes]
-        outputs = [node_module.SymbolicTensor(s, self.dtype_name, name=f"{self.name}_{i}" if out_is_list else
+        outputs = [node_module.SymbolicTensor(s, self.compute_dtype, name=f"{self.name}_{i}" if out_is_list else
                                               self.name) for i, s in enumerate(out_list)]
         kwargs = {} if training is None else {"training": training}
         node_module.Node(self, items, outputs, was_list, out_is_list, kwargs)
@@ -328,7 +355,8 @@ class Layer(torch.nn.Module):
 
     def get_config(self):
         """JSON-safe constructor arguments; `type(layer).from_config(layer.get_config())` rebuilds the layer."""
-        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype_name}
+        return {"name": self.name, "trainable": self.trainable,
+                "dtype": mixed_precision.serialize(self.dtype_policy)}
 
     @classmethod
     def from_config(cls, config):

@@ -6,6 +6,7 @@ from cnnkit.optimizers.adam import Adam as Adam
 from cnnkit.optimizers.adam import AdamW as AdamW
 from cnnkit.optimizers.adam import Nadam as Nadam
 from cnnkit.optimizers.base import Optimizer as Optimizer
+from cnnkit.optimizers.loss_scale import LossScaleOptimizer as LossScaleOptimizer
 from cnnkit.optimizers.rmsprop import Adadelta as Adadelta
 from cnnkit.optimizers.rmsprop import Adagrad as Adagrad
 from cnnkit.optimizers.rmsprop import RMSprop as RMSprop
@@ -22,6 +23,8 @@ def get(identifier):
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, dict):
+        if identifier.get("class_name") == "LossScaleOptimizer":
+            return LossScaleOptimizer.from_config(identifier.get("config", {}))
         return OPTIMIZERS.lookup(identifier["class_name"]).from_config(identifier.get("config", {}))
     if isinstance(identifier, str):
         return OPTIMIZERS.lookup(identifier)()

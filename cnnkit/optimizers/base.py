@@ -129,6 +129,10 @@ class Optimizer:
         pairs = list(grads_and_vars)
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
+    def scale_loss(self, loss):
+        """The loss the training step differentiates: `loss` itself (a `LossScaleOptimizer` multiplies it)."""
+        return loss
+
     def step(self, variables):
         """Updates `variables` from their `.grad` (the torch way; used by `fit`)."""
         self.apply([v.grad for v in variables], variables)

@@ -7,7 +7,9 @@ order, as Keras does), Python generators or iterables yielding such tuples, and 
 
 Iterators and generators are read by a background thread that keeps the next PREFETCH batches ready while the model
 computes (image decoding and augmentation release the GIL, so they overlap with the training step). A torch
-DataLoader is read directly: it has its own workers.
+DataLoader is read directly: it has its own workers. When the compute device is CUDA, that thread also gathers
+array batches and puts every batch in pinned (page-locked) host memory, so the trainer's `non_blocking` copies
+to the GPU are asynchronous and overlap with the previous step.
 
 Arrays are converted to float torch tensors once; each epoch takes one random permutation and gathers batches from
 it, so there is no per-sample Python work and no copy beyond the batch itself.
@@ -21,6 +23,7 @@ import threading
 import numpy as np
 import torch
 
+from cnnkit import config
 from cnnkit.layers.node import flatten
 
 
@@ -111,7 +114,13 @@ class ArrayData:
         return (xs if self.x_is_list else xs[0]), y, sw
 
     def epoch(self):
-        """Yields (x, y, sample_weight) batches for one epoch."""
+        """Yields (x, y, sample_weight) batches for one epoch (gathered and pinned ahead by a thread for CUDA)."""
+        if pin_by_default():
+            yield from prefetch(self._batches(), pin_memory=True)
+        else:
+            yield from self._batches()
+
+    def _batches(self):
         order = torch.randperm(self.num_samples) if self.shuffle else None
         step = 0
         while step < self.steps:
@@ -144,12 +153,36 @@ def unpack(batch):
 PREFETCH = 4
 
 
-def prefetch(batches, depth=PREFETCH):
+def pin_by_default():
+    """Whether batches go to pinned memory: the compute device is CUDA (and CUDA is there)."""
+    return config.get_device().type == "cuda" and torch.cuda.is_available()
+
+
+def pin(value):
+    """`value` (a tensor, None, or a list/tuple of them, nested) with every CPU tensor copied to pinned memory."""
+    if isinstance(value, torch.Tensor):
+        return value.pin_memory() if value.device.type == "cpu" and not value.is_pinned() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(pin(v) for v in value)
+    return value
+
+
+def prefetch(batches, depth=PREFETCH, pin_memory=None):
     """Yields the items of the iterable `batches`, produced by a background thread up to `depth` items ahead.
+
+    Args:
+        batches: an iterable of batches (tensors, or tuples and lists of them).
+        depth: how many batches to keep ready (0: no thread).
+        pin_memory: copy each batch to pinned host memory in the thread, so that `tensor.to('cuda',
+            non_blocking=True)` does not wait; None: when the compute device is CUDA (`pin_by_default`).
 
     An exception in the producer is raised in the consumer; when the consumer stops early (break, error, Ctrl-C)
     the producer stops too.
     """
+    if pin_memory is None:
+        pin_memory = pin_by_default()
+    if pin_memory:
+        batches = (pin(item) for item in batches)
     if depth <= 0:
         yield from batches
         return

@@ -21,6 +21,8 @@ from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import check_kwargs
 from cnnkit.training import data_adapter
+from cnnkit.training import jit
+from cnnkit.training import precision
 from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import CallbackList
 from cnnkit.training.callbacks.callback import History
@@ -75,8 +77,8 @@ class Trainer:
 
     # ---- compile -------------------------------------------------------------------------------------------
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, jit_compile=False,
-                weighted_metrics=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, jit_compile="auto",
+                weighted_metrics=None, auto_scale_loss=True, **kwargs):
         """Configures training.
 
         Args:
@@ -90,15 +92,16 @@ class Trainer:
             weighted_metrics: metrics weighted by sample_weight / class_weight (logged with a 'weighted_' prefix
                 when the same name is also in `metrics`).
             loss_weights: a list or dict of per-output weights of the total loss.
-            jit_compile: accepted; compilation is not used yet (a warning says so).
+            jit_compile: True runs the forward pass through torch.compile (falling back to eager, with one
+                warning naming the reason, where it cannot); 'auto' (default) and False run eagerly.
+            auto_scale_loss: wrap the optimizer in a `LossScaleOptimizer` when the model's dtype policy is
+                'mixed_float16' (Keras's rule).
         """
         check_kwargs("compile()", kwargs, ("optimizer", "loss", "metrics", "loss_weights", "jit_compile",
                                                "weighted_metrics", "run_eagerly", "steps_per_execution",
                                                "auto_scale_loss"))
-        if jit_compile:
-            warnings.warn("compile(jit_compile=True): compilation is not available yet; running eagerly.",
-                          stacklevel=2)
-        self.optimizer = optimizers.get(optimizer)
+        self._jit_forward = jit.CompiledForward(self) if jit.resolve(jit_compile) else None
+        self.optimizer = precision.loss_scaled(self, optimizers.get(optimizer), auto_scale_loss)
         if loss is None:
             raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'.")
         names = self._output_names()
@@ -222,7 +225,8 @@ class Trainer:
     def _forward(self, x, training):
         items, was_list = flatten(x)
         internal = [layout.to_internal(t) for t in items]
-        out = _module_call(self, internal if was_list else internal[0], training=training)
+        out = (getattr(self, "_jit_forward", None) or _module_call)(self, internal if was_list else internal[0],
+                                                                    training=training)
         outs, _ = flatten(out)
         return [layout.to_keras(o) for o in outs]
 
@@ -238,6 +242,7 @@ class Trainer:
         ys = y if isinstance(y, (list, tuple)) else [y]
         if len(ys) != len(outputs):
             raise ValueError(f"The model has {len(outputs)} outputs but y has {len(ys)} label arrays.")
+        outputs = precision.float32_outputs(outputs)
         if self._metrics is None:
             self._build_metrics(ys, outputs)
         total = None
@@ -274,7 +279,7 @@ class Trainer:
         loss = self._loss_and_track(y, outputs, sample_weight)
         for param in self._train_params:
             param.grad = None
-        loss.backward()
+        self.optimizer.scale_loss(loss).backward()
         self.optimizer.step(self._train_params)
 
     def test_step(self, x, y, sample_weight=None):
@@ -459,7 +464,7 @@ class Trainer:
             callback_list.on_predict_batch_begin(step)
             with torch.inference_mode():
                 bx, _, _ = self._to_device(bx, None, None, device)
-                outputs = [o.cpu().numpy() for o in self._forward(bx, training=False)]
+                outputs = [precision.to_numpy(o) for o in self._forward(bx, training=False)]
             if chunks is None:
                 chunks = [[] for _ in outputs]
             for chunk, output in zip(chunks, outputs):
