@@ -5,6 +5,7 @@ Run from the repository root (in the project's venv):
     python benchmarks/train_throughput.py            # 3 workloads x 4 configurations, 3 rounds (~6-8 min)
     python benchmarks/train_throughput.py --quick    # 2 rounds, fewer samples
     python benchmarks/train_throughput.py --workloads mnist --rounds 5
+    python benchmarks/train_throughput.py --device cuda --policy mixed_float16   # GPU mode (default with CUDA)
 
 Workloads (the seeds' models, random data of the right shape, the seeds' batch sizes and optimizers):
     mnist  conv 32/64/64 (3x3 relu) + 2 max-pools, dense 64, softmax 10 on 28x28x1; batch 64, rmsprop
@@ -23,6 +24,10 @@ caches), started one at a time; a round runs each configuration once, in an orde
 `--epochs` epochs and reports samples/s for each epoch after the first (warm-up); its figure is the median of those.
 The table shows the median over rounds and the ratios cnnkit / best torch loop and cnnkit / Keras. The machine is
 shared and noisy: compare ratios from one run, not absolute numbers across runs.
+
+GPU mode (`--device cuda`, the default when CUDA is available): cnnkit and the torch loops train on the GPU (torch
+batches copied with non_blocking=True); Keras is left out (tensorflow-cpu has no GPU). `--policy mixed_float16` or
+`mixed_bfloat16`: cnnkit's global dtype policy, torch.autocast (+ GradScaler for float16) in the torch loops.
 """
 
 import argparse
@@ -66,6 +71,9 @@ def build_layers(lib, workload):
 
 
 def run_framework(lib, workload, x, y, epochs):
+    if lib.__name__ == "cnnkit":
+        lib.config.set_device(os.environ.get("BENCH_DEVICE", "cpu"))
+        lib.mixed_precision.set_global_policy(os.environ.get("BENCH_POLICY", "float32"))
     model = lib.Sequential(build_layers(lib, workload))
     model.compile(optimizer=WORKLOADS[workload]["optimizer"], loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
@@ -101,7 +109,10 @@ def run_torch(workload, x, y, epochs, channels_last):
     import torch.nn.functional as F  # noqa: PLC0415
     net = torch_module(workload)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    net = net.to(memory_format=memory_format)
+    device = torch.device(os.environ.get("BENCH_DEVICE", "cpu"))
+    net = net.to(device, memory_format=memory_format)
+    dtype = {"mixed_float16": torch.float16, "mixed_bfloat16": torch.bfloat16}.get(os.environ.get("BENCH_POLICY"))
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     name = WORKLOADS[workload]["optimizer"]
     optimizer = {"rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.9, eps=1e-7),
                  "sgd": lambda p: torch.optim.SGD(p, lr=0.01),
@@ -115,10 +126,14 @@ def run_torch(workload, x, y, epochs, channels_last):
         for i in range(0, len(x), batch):
             index = order[i:i + batch]
             xb = xt[index].permute(0, 3, 1, 2).contiguous(memory_format=memory_format)
-            loss = F.cross_entropy(net(xb), yt[index])
+            xb, yb = xb.to(device, non_blocking=True), yt[index].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                logits = net(xb)
+            loss = F.cross_entropy(logits.float(), yb)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         float(loss)  # wait for the last step, as fit does at the end of an epoch
         times.append(time.perf_counter() - start)
     return times
@@ -148,10 +163,19 @@ def main():
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run; the first is warm-up")
     parser.add_argument("--samples", type=int, default=2048)
     parser.add_argument("--quick", action="store_true", help="2 rounds, 3 epochs, 1024 samples")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--policy", choices=("float32", "mixed_float16", "mixed_bfloat16"), default="float32")
     parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "WORKLOAD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.epochs, args.samples = 2, 3, 1024
+    if args.device == "auto":
+        import torch  # noqa: PLC0415
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    os.environ["BENCH_DEVICE"], os.environ["BENCH_POLICY"] = args.device, args.policy  # read by the workers
+    if args.device == "cuda" and "keras" in args.configs and not args.worker:
+        print("keras: left out on the GPU (tensorflow-cpu is installed: TensorFlow has no GPU here)")
+        args.configs = [c for c in args.configs if c != "keras"]
     if args.worker:
         worker(args.worker[0], args.worker[1], args.samples, args.epochs)
         return
@@ -168,7 +192,8 @@ def main():
                     sys.exit(f"{config} on {workload} failed:\n{proc.stderr[-3000:]}")
                 results[(workload, config)].append(json.loads(lines[-1])["rate"])
         print(f"round {round_index + 1}/{args.rounds} done (load average {os.getloadavg()[0]:.2f})", flush=True)
-    print(f"\ntraining samples/s, median of {args.rounds} rounds (each the median of {args.epochs - 1} epochs)")
+    print(f"\ndevice {args.device}, policy {args.policy}")
+    print(f"training samples/s, median of {args.rounds} rounds (each the median of {args.epochs - 1} epochs)")
     print(f"{'workload':8} " + " ".join(f"{c:>11}" for c in args.configs) + "  cnnkit/torch  cnnkit/keras")
     for workload in args.workloads:
         rates = {c: statistics.median(results[(workload, c)]) for c in args.configs}

@@ -99,3 +99,15 @@ def reuse_large_allocations():
         ok = False
     _state["allocator_tuned"] = ok
     return ok
+
+
+def set_dtype_policy(policy):
+    """Keras 3's `keras.config.set_dtype_policy`: see `cnnkit.mixed_precision.set_global_policy`."""
+    from cnnkit import mixed_precision  # noqa: PLC0415 (mixed_precision imports this module)
+    mixed_precision.set_global_policy(policy)
+
+
+def dtype_policy():
+    """Keras 3's `keras.config.dtype_policy`: the global `DTypePolicy`."""
+    from cnnkit import mixed_precision  # noqa: PLC0415
+    return mixed_precision.global_policy()

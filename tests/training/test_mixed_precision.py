@@ -57,6 +57,8 @@ def test_global_policy_api_as_keras(keras):
     mixed_precision.set_dtype_policy(mixed_precision.DTypePolicy("mixed_float16"))  # Keras 3's other name
     assert mixed_precision.dtype_policy().name == "mixed_float16"
     assert mixed_precision.DTypePolicy().name == "mixed_float16"  # no name: the global one, as Keras
+    cnnkit.config.set_dtype_policy("mixed_bfloat16")  # keras.config's names
+    assert cnnkit.config.dtype_policy().name == "mixed_bfloat16"
 
 
 def test_bad_policies_get_clear_errors():
@@ -123,7 +125,7 @@ def test_mixed_float16_outputs_match_keras_mixed_and_float32(keras, rng):
     ours = _convnet(cnnkit, weights).predict(x, verbose=0)
     theirs = _convnet(keras, weights).predict(x, verbose=0)
     np.testing.assert_allclose(ours, exact, atol=5e-3)
-    np.testing.assert_allclose(ours, theirs, atol=5e-3)
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)  # measured: 6e-8 (from float32: 1.4e-4)
     assert np.abs(ours - exact).max() > 0  # it really computed in float16
 
 
