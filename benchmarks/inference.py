@@ -5,6 +5,8 @@ Run from the repository root (in the project's venv):
     python benchmarks/inference.py            # full run: 4096 images per workload, up to 7 rounds, ~2.5-3.5 min
     python benchmarks/inference.py --quick    # short run: 1024 images, up to 5 rounds, ~1 min budget
     python benchmarks/inference.py --help     # subsets of workloads/configurations, thread count, budget, ...
+    python benchmarks/inference.py --device cuda   # GPU mode (the default when CUDA is available): cnnkit and the
+                                                   # torch modules on the GPU; Keras stays on the CPU (tensorflow-cpu)
 
 Workloads (the models of the seed notebooks, batch 64, random images in [0, 1)):
     mnist  Sequential: Conv2D(32, 3, relu) on 28x28x1, MaxPooling2D(2), Conv2D(64, 3, relu), MaxPooling2D(2),
@@ -228,12 +230,16 @@ class TorchWorker:
         import torch
         self.torch = torch
         torch.set_num_threads(threads or cpu_count())
+        self.device = torch.device(os.environ.get("BENCH_DEVICE", "cpu"))
+        import cnnkit
+        cnnkit.config.set_device(self.device)
         self.models, self.data = {}, {}
 
     def info(self):
         import cnnkit
         t = self.torch
-        return (f"torch {t.__version__} ({t.get_num_threads()} threads, mkldnn={t.backends.mkldnn.enabled}), "
+        return (f"torch {t.__version__} on {self.device} ({t.get_num_threads()} threads, "
+                f"mkldnn={t.backends.mkldnn.enabled}), "
                 f"cnnkit {cnnkit.__version__} from {os.path.dirname(cnnkit.__file__)}")
 
     def _build_cnnkit(self, workload):
@@ -268,10 +274,10 @@ class TorchWorker:
         torch = self.torch
         kit = self._build_cnnkit(workload)
         kit.set_weights(weights)
-        nchw = self._build_torch(workload, weights)
+        nchw = self._build_torch(workload, weights).to(self.device)
         cl = copy.deepcopy(nchw).to(memory_format=torch.channels_last)
         x = make_data(workload, n, seed)
-        x_nchw = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+        x_nchw = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(self.device)
         self.models[workload] = {"cnnkit": kit, "nchw": nchw, "cl": cl}
         self.data[workload] = {"x": x, "x_nchw": x_nchw}
         return None
@@ -290,21 +296,22 @@ class TorchWorker:
             with torch.inference_mode():
                 for i in range(0, n, BATCH):
                     xb = torch.from_numpy(x[i:i + BATCH]).permute(0, 3, 1, 2).contiguous()
-                    outs.append(module(xb))
-                out = torch.cat(outs).numpy()
+                    outs.append(module(xb.to(self.device, non_blocking=True)))
+                out = torch.cat(outs).cpu().numpy()
         elif config == "torch-nchw-pre":
             module, x_nchw, outs = models["nchw"], data["x_nchw"][:limit], []
             with torch.inference_mode():
                 for i in range(0, n, BATCH):
                     outs.append(module(x_nchw[i:i + BATCH]))
-                out = torch.cat(outs).numpy()
+                out = torch.cat(outs).cpu().numpy()
         elif config == "torch-cl":
             module, outs = models["cl"], []
             with torch.inference_mode():
                 for i in range(0, n, BATCH):
                     xb = torch.from_numpy(x[i:i + BATCH]).permute(0, 3, 1, 2)  # channels_last memory already
+                    xb = xb.to(self.device, non_blocking=True)
                     outs.append(module(xb.contiguous(memory_format=torch.channels_last)))
-                out = torch.cat(outs).numpy()
+                out = torch.cat(outs).cpu().numpy()
         else:
             raise ValueError(config)
         return time.perf_counter() - start, out
@@ -460,7 +467,17 @@ def main(argv=None):
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch intra-op threads (default: the number of usable cores)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where cnnkit and the torch modules run (auto: CUDA when available)")
     args = parser.parse_args(argv)
+    if args.device == "auto":
+        import torch
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    os.environ["BENCH_DEVICE"] = args.device  # read by the torch worker
+    if args.device == "cuda":
+        global TOL
+        TOL = 2e-3  # TF32 convolutions and matmuls on the GPU against Keras's float32 on the CPU
+        print("GPU mode: cnnkit and torch on CUDA; Keras on the CPU (tensorflow-cpu has no GPU)")
     args.n = args.n or (1024 if args.quick else 4096)
     args.rounds = args.rounds or (5 if args.quick else 7)
     args.budget = args.budget or (60.0 if args.quick else 150.0)
