@@ -28,8 +28,13 @@ def _keras_layer_spec(spec):
 
 
 def _keras_sequential_config(config):
-    return {"name": config["name"], "trainable": config.get("trainable", True),
+    return {"name": config["name"], "trainable": config.get("trainable", True), **_dtype(config),
             "layers": [_keras_layer_spec(spec) for spec in config["layers"]]}
+
+
+def _dtype(config):
+    """The model's dtype policy entry, as Keras writes it (absent in files from before policies)."""
+    return {"dtype": config["dtype"]} if config.get("dtype") is not None else {}
 
 
 def _keras_functional_config(config):
@@ -48,7 +53,7 @@ def _keras_functional_config(config):
         entries = [[name, node + 1 if name in functional else node, index] for name, node, index in entries]
         return entries if listed else entries[0]
 
-    return {"name": config["name"], "trainable": config.get("trainable", True), "layers": layers,
+    return {"name": config["name"], "trainable": config.get("trainable", True), **_dtype(config), "layers": layers,
             "input_layers": refs(config["input_layers"], config.get("inputs_are_list", True)),
             "output_layers": refs(config["output_layers"], config.get("outputs_are_list", True))}
 

@@ -298,8 +298,8 @@ class Model(Trainer, Layer):
                 for node in layer._inbound_nodes if node.id in in_graph and not isinstance(layer, InputLayer)
             ]
             layers.append(spec)
-        return {"name": self.name, "trainable": self.trainable, "layers": layers,
-                "input_layers": [history(t) for t in graph.inputs],
+        return {"name": self.name, "trainable": self.trainable, "dtype": super().get_config()["dtype"],
+                "layers": layers, "input_layers": [history(t) for t in graph.inputs],
                 "output_layers": [history(t) for t in graph.outputs],
                 "inputs_are_list": self._inputs_list, "outputs_are_list": self._outputs_list}
 
@@ -395,7 +395,7 @@ def functional_from_config(config):
     inputs = [tensor(ref) for ref in input_refs]
     outputs = [tensor(ref) for ref in output_refs]
     return Model(inputs if inputs_list else inputs[0], outputs if outputs_list else outputs[0],
-                 name=config.get("name"), trainable=config.get("trainable", True))
+                 name=config.get("name"), trainable=config.get("trainable", True), dtype=config.get("dtype"))
 
 
 def model_from_config(config):

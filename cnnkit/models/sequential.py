@@ -120,9 +120,10 @@ class Sequential(Model):
         if self._input_layer is not None:
             layers.append(serialize(self._input_layer))
         layers += [serialize(layer) for layer in self._stack]
-        return {"name": self.name, "trainable": self.trainable, "layers": layers}
+        return {"name": self.name, "trainable": self.trainable, "dtype": super().get_config()["dtype"],
+                "layers": layers}
 
     @classmethod
     def from_config(cls, config):
         return cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"),
-                   trainable=config.get("trainable", True))
+                   trainable=config.get("trainable", True), dtype=config.get("dtype"))

@@ -47,9 +47,14 @@ class LossScaleOptimizer(Optimizer):
                                  f"`inner_optimizer`.")
         if kwargs:
             raise ValueError(f"LossScaleOptimizer does not support arguments: {sorted(kwargs)}.")
-        if isinstance(inner_optimizer, dict):
+        if isinstance(inner_optimizer, dict):  # from a config (cnnkit's or Keras's: options None or EMA's dropped)
             from cnnkit import optimizers  # noqa: PLC0415 (the package imports this module)
-            inner_optimizer = optimizers.get(inner_optimizer)
+            options = {k: v for k, v in (inner_optimizer.get("config") or {}).items()
+                       if v is not None and k not in ("ema_momentum", "ema_overwrite_frequency")}
+            if options.pop("use_ema", False):
+                raise ValueError("LossScaleOptimizer: the inner optimizer uses use_ema=True, which cnnkit does not "
+                                 "support.")
+            inner_optimizer = optimizers.get({"class_name": inner_optimizer.get("class_name"), "config": options})
         if not isinstance(inner_optimizer, Optimizer) or isinstance(inner_optimizer, LossScaleOptimizer):
             raise TypeError(f"LossScaleOptimizer: inner_optimizer must be a cnnkit Optimizer (not itself a "
                             f"LossScaleOptimizer). Received: inner_optimizer={inner_optimizer!r}")
@@ -86,12 +91,29 @@ class LossScaleOptimizer(Optimizer):
 
     lr = learning_rate
 
+    # what model files read and write: the inner optimizer's state (cnnkit's layout; see the README)
     @property
     def _variables(self):
         return self.inner_optimizer._variables
 
+    @_variables.setter
+    def _variables(self, value):
+        self.inner_optimizer._variables = value
+
+    @property
+    def _learning_rate(self):
+        return self.inner_optimizer._learning_rate
+
+    def build(self, variables):
+        self.inner_optimizer.build(variables)
+
     def slots(self):
         return self.inner_optimizer.slots()
+
+    def __getattr__(self, name):  # other state of the inner optimizer (Nadam's u_product, Adam's _steps)
+        if name == "inner_optimizer":
+            raise AttributeError(name)
+        return getattr(self.inner_optimizer, name)
 
     def scale_loss(self, loss):
         """`loss` times the current loss scale (what the training step differentiates)."""

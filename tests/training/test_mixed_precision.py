@@ -253,3 +253,33 @@ def test_loss_scale_optimizer_arguments_and_config():
     with pytest.raises(ValueError, match=r"does not support `clipnorm`"):
         optimizers.LossScaleOptimizer(optimizers.SGD(), clipnorm=1.0)
     assert mixed_precision.LossScaleOptimizer is optimizers.LossScaleOptimizer
+
+
+def test_models_record_their_policy_and_files_round_trip(keras, tmp_path):
+    """Model configs carry the policy (Keras's form), so a loaded mixed_float16 model gets its loss scaling back;
+    files cross over with Keras in both directions."""
+    for lib in (cnnkit, keras):
+        lib.mixed_precision.set_global_policy("mixed_float16")
+    x, y = _data(32)
+    model = _convnet(cnnkit)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=16, verbose=0)
+    assert model.get_config()["dtype"] == _convnet(keras).get_config()["dtype"]
+    model.save(tmp_path / "ours.keras")
+    theirs = _convnet(keras)
+    theirs.compile("adam", "sparse_categorical_crossentropy")
+    theirs.save(tmp_path / "theirs.keras")
+    for lib in (cnnkit, keras):
+        lib.mixed_precision.set_global_policy("float32")
+    loaded = cnnkit.models.load_model(tmp_path / "ours.keras")
+    assert loaded.dtype_policy.name == "mixed_float16" and isinstance(loaded.optimizer, optimizers.LossScaleOptimizer)
+    assert loaded.optimizer.iterations == 2
+    for a, b in zip(loaded.optimizer.slots()["velocity"], model.optimizer.slots()["velocity"]):
+        torch.testing.assert_close(a, b)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    from_keras = cnnkit.models.load_model(tmp_path / "theirs.keras")
+    assert [layer.dtype_policy.name for layer in from_keras.layers] == ["mixed_float16"] * 5 + ["float32"]
+    assert isinstance(from_keras.optimizer, optimizers.LossScaleOptimizer)
+    in_keras = keras.models.load_model(tmp_path / "ours.keras")
+    assert [layer.dtype_policy.name for layer in in_keras.layers] == ["mixed_float16"] * 5 + ["float32"]
+    np.testing.assert_allclose(in_keras.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-3)
