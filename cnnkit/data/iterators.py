@@ -145,6 +145,27 @@ def transform(generator, batch, rng, augment, dtype, params=None, augmented=Fals
     return generator.process_batch(batch, rng, augment=augment, dtype=dtype, params=params, augmented=augmented)
 
 
+ROW_COPY_BYTES = 1 << 16  # rows at least this large are converted one by one, without a gathered copy first
+
+
+def transform_rows(generator, source, rows, rng, augment, dtype):
+    """`transform(generator, source[rows], ...)`, the same numbers, one memory pass fewer where it can.
+
+    When the generator only rescales (or is None) and the rows are large, each row of `source` is converted and
+    scaled straight into the float32 batch: the batch is then the only thing written (its gathered uint8 copy is
+    the step skipped). Memory bandwidth, not arithmetic, limits this step for cached image batches.
+    """
+    scale = 1.0 if generator is None else generator.plain_scale(augment)
+    if (scale is None or np.dtype(dtype) != np.float32 or source.dtype not in (np.uint8, np.float32)
+            or source[0].nbytes < ROW_COPY_BYTES):
+        return transform(generator, source[rows], rng, augment, dtype)
+    out = np.empty((len(rows),) + source.shape[1:], dtype=np.float32)
+    factor = np.float32(scale)
+    for k, row in enumerate(rows):
+        np.multiply(source[row], factor, out=out[k])
+    return out
+
+
 class NumpyArrayIterator(Iterator):
     """Batches of in-memory images from `ImageDataGenerator.flow(x, y)`.
 
@@ -201,8 +222,8 @@ class NumpyArrayIterator(Iterator):
         super().__init__(len(self.x), batch_size, shuffle, seed)
 
     def _batch(self, index_array, rng):
-        batch_x = transform(self.image_data_generator, self.x[index_array], rng, self.subset != "validation",
-                            self.dtype)
+        batch_x = transform_rows(self.image_data_generator, self.x, index_array, rng, self.subset != "validation",
+                                 self.dtype)
         if self.save_to_dir:
             save_batch(batch_x, index_array, rng, self.save_to_dir, self.save_prefix, self.save_format)
         if self.data_format == "channels_first":
