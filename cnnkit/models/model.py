@@ -267,6 +267,25 @@ class Model(Trainer, Layer):
         """Saves architecture, weights and optimizer state: '.keras' (zip) or '.h5'/'.hdf5'; atomic."""
         saving.save_model(self, filepath, overwrite, include_optimizer)
 
+    def export(self, filepath, format="", verbose=True, input_signature=None, **kwargs):
+        """Writes the inference pass as an ONNX file (`pip install "cnnkit[onnx]"`); atomic.
+
+        The graph takes Keras-layout float32 inputs (batch, height, width, channels), named after the Input
+        layers, with a dynamic batch axis, and returns what `predict` returns, named after the output layers.
+        `input_signature`: shapes like [(None, 224, 224, 3)] (or objects with `.shape`), needed for a model
+        whose input sizes are unknown. `opset_version=` picks the ONNX opset.
+
+        Example:
+            >>> model.export("model.onnx")
+            Saved artifact at 'model.onnx'.
+
+        Note:
+            Keras's default format is 'tf_saved_model'; cnnkit writes only 'onnx' (also when format is '').
+        """
+        from cnnkit.models.export import export_model  # noqa: PLC0415 (onnx is optional)
+
+        export_model(self, filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None):
         """Prints the Keras-style table: layers, output shapes, parameter counts, totals."""
