@@ -268,19 +268,13 @@ class Model(Trainer, Layer):
         saving.save_model(self, filepath, overwrite, include_optimizer)
 
     def export(self, filepath, format="", verbose=True, input_signature=None, **kwargs):
-        """Writes the inference pass as an ONNX file (`pip install "cnnkit[onnx]"`); atomic.
+        """Writes the inference pass as ONNX (`pip install "cnnkit[onnx]"`), atomically: inputs (batch, h, w, c)
+        float32 with a dynamic batch, named after the Input layers; outputs as `predict`'s, named after their
+        layers. `input_signature=[(None, 224, 224, 3)]` sets unknown image sizes; `opset_version=` the opset.
 
-        The graph takes Keras-layout float32 inputs (batch, height, width, channels), named after the Input
-        layers, with a dynamic batch axis, and returns what `predict` returns, named after the output layers.
-        `input_signature`: shapes like [(None, 224, 224, 3)] (or objects with `.shape`), needed for a model
-        whose input sizes are unknown. `opset_version=` picks the ONNX opset.
+        Example: `model.export('model.onnx')` prints "Saved artifact at 'model.onnx'."
 
-        Example:
-            >>> model.export("model.onnx")
-            Saved artifact at 'model.onnx'.
-
-        Note:
-            Keras's default format is 'tf_saved_model'; cnnkit writes only 'onnx' (also when format is '').
+        Note: Keras's default format is 'tf_saved_model'; cnnkit writes only 'onnx' (also for format='').
         """
         from cnnkit.models.export import export_model  # noqa: PLC0415 (onnx is optional)
 
