@@ -161,12 +161,19 @@ def test_multi_input_multi_output_names_and_values(tmp_path, rng):
     assert session.get_outputs()[2].shape[1:] == [6, 5, 6]  # a feature map comes out channels_last
 
 
-def test_branchy_graph_with_asymmetric_same_padding(tmp_path, rng, zoo):
+def test_branchy_graph_matches_keras(tmp_path, rng, zoo, fresh_keras):
     """ZeroPadding2D, strided 'same' convolutions and poolings (padding added at the end, as TensorFlow),
-    average pooling dividing by the real pixels, Add, Concatenate, two outputs."""
-    model = randomize(zoo.branchy(cnnkit))
+    average pooling dividing by the real pixels, BatchNormalization, Add, Concatenate, two outputs: the ONNX file
+    gives Keras's own numbers for the same weights, as well as predict's."""
+    theirs = zoo.branchy(fresh_keras)
+    zoo.randomize_keras_weights(theirs, seed=1)
+    model = zoo.branchy(cnnkit)
+    model.set_weights(theirs.get_weights())
     model.export(tmp_path / "branchy.onnx", verbose=False)
-    assert_matches_predict(model, tmp_path / "branchy.onnx", rng)
+    session = assert_matches_predict(model, tmp_path / "branchy.onnx", rng)
+    x = rng.normal(size=(4, 15, 13, 3)).astype(np.float32)
+    for got, want in zip(session.run(None, {"image": x}), theirs.predict(x, verbose=0)):
+        np.testing.assert_allclose(got, want, atol=TOLERANCE, rtol=0)
 
 
 def test_input_signature_for_unknown_image_size(tmp_path, rng):
