@@ -6,6 +6,7 @@
     cnnkit predict runs/fruits/model.keras photo.jpg more_photos/ --top 3 [--json]
     cnnkit summary lenet          # a built-in architecture, or a saved model file
     cnnkit plot runs/fruits/model.keras model.png --show-shapes
+    cnnkit export runs/fruits/model.keras --onnx  # writes runs/fruits/model.onnx
     cnnkit summary small --input-shape 32,32,3 --classes 10
 """
 
@@ -126,6 +127,47 @@ def _plot(args):
     return 0
 
 
+def _export(args):
+    if os.path.isfile(args.model) or os.path.sep in args.model or args.model.endswith((".keras", ".h5", ".hdf5")):
+        from cnnkit.models import load_model  # noqa: PLC0415
+
+        if not os.path.isfile(args.model):
+            raise ValueError(f"model file {args.model!r} not found.")
+        model = load_model(args.model, compile=False)
+        default_out = os.path.splitext(args.model)[0] + ".onnx"
+    else:
+        kwargs = {"classes": args.classes} if args.classes else {}
+        if args.input_shape:
+            kwargs["input_shape"] = args.input_shape
+        model = APPLICATIONS.lookup(args.model)(**kwargs)  # untrained: an architecture to try a runtime on
+        default_out = f"{args.model}.onnx"
+    kwargs = {} if args.opset is None else {"opset_version": args.opset}
+    try:
+        model.export(args.out or default_out, format="onnx", verbose=False, **kwargs)
+    except ImportError as err:  # onnx not installed: one line, like the other errors
+        raise ValueError(str(err)) from None
+    print(f"ONNX model: {args.out or default_out} (inputs: {', '.join(str(t.shape) for t in model.inputs)}; "
+          "channels_last float32, dynamic batch)")
+    return 0
+
+
+def _add_export(sub):
+    export = sub.add_parser("export", help="write a model as an ONNX file (for onnxruntime and other runtimes)",
+                            description="Write MODEL (a saved model file, or a built-in architecture with untrained "
+                                        "weights) as ONNX: channels_last float32 inputs with a dynamic batch axis, "
+                                        "the same outputs as predict. Needs pip install \"cnnkit[onnx]\".")
+    export.add_argument("model", help="saved model (.keras or .h5), or a built-in architecture: "
+                                      f"{', '.join(APPLICATIONS.names())}")
+    export.add_argument("out", nargs="?", default=None,
+                        help="file to write (default: the model file with .onnx, or ARCHITECTURE.onnx)")
+    export.add_argument("--onnx", action="store_true", help="ONNX format (the default and only format)")
+    export.add_argument("--opset", type=_positive, default=None, help="ONNX opset version (default: torch's)")
+    export.add_argument("--input-shape", type=_shape, default=None,
+                        help="built-in architectures: height,width,channels (e.g. 64,64,3)")
+    export.add_argument("--classes", type=_positive, default=None, help="built-in architectures: output classes")
+    export.set_defaults(run=_export)
+
+
 def _positive(text):
     value = int(text)
     if value < 1:
@@ -210,6 +252,7 @@ def build_parser():
     summary.add_argument("--input-shape", type=_shape, default=None, help="height,width,channels (e.g. 28,28,1)")
     summary.add_argument("--classes", type=int, default=10, help="number of output classes (default 10)")
     summary.set_defaults(run=_summary)
+    _add_export(sub)
     return parser
 
 
