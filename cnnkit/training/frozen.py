@@ -75,7 +75,7 @@ class FrozenSplit:
             if not all(slot in produced for slot in step.ins):
                 reason = "reads the output of a trainable layer"
             else:
-                reason = _not_frozen(step.layer) or (step.fused_pool is not None and _not_frozen(step.fused_pool))
+                reason = next((r for r in map(_not_frozen, step.layers) if r), None)
             if reason:
                 self.rest_steps.append(step)
                 blocker = blocker or f"layer '{step.layer.name}' {reason}"
