@@ -244,9 +244,9 @@ class Graph:
             if prev is None or prev.training is not None or prev.fused_pool is not None:
                 fused.append(step)
                 continue
-            if (prev.fused_bn is None and isinstance(prev.layer, BaseConv) and prev.layer.activation is activations.linear
-                    and isinstance(step.layer, BatchNormalization) and step.layer.built
-                    and step.layer._internal_axis == 1 and follows(step, prev)):
+            if (prev.fused_bn is None and isinstance(prev.layer, BaseConv)
+                    and prev.layer.activation is activations.linear and isinstance(step.layer, BatchNormalization)
+                    and step.layer.built and step.layer._internal_axis == 1 and follows(step, prev)):
                 prev.fused_bn, prev.outs = step.layer, step.outs
             elif (prev.fused_bn is not None and prev.fused_act is None and isinstance(step.layer, Activation)
                   and step.layer.activation is activations.relu and follows(step, prev)):

@@ -199,10 +199,11 @@ class CachedIteratorData:
             return index, None
         batch = self.adapter._convert(data[idx])
         index = torch.as_tensor([int(i) for i in index_array if int(i) not in bad], dtype=torch.long)
-        if len(index) != len(flatten(batch[0])[0][0]):
-            raise ValueError(f"fit(cache_frozen=True): batch {idx} of the iterator has {len(flatten(batch[0])[0][0])} "
-                             f"samples, but its sample indices are {index_array.tolist()}; a batch whose files "
-                             "are all unreadable cannot be cached. Remove the unreadable files.")
+        size = len(flatten(batch[0])[0][0])
+        if len(index) != size:
+            raise ValueError(f"fit(cache_frozen=True): batch {idx} of the iterator has {size} samples, but its "
+                             f"sample indices are {index_array.tolist()}; a batch whose files are all unreadable "
+                             "cannot be cached. Remove the unreadable files.")
         return index, batch
 
     def _finish(self, index, batch):
