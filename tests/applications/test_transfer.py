@@ -11,7 +11,6 @@ import re
 import numpy as np
 import pytest
 
-from cnnkit import Sequential
 from cnnkit.applications import ResNet50
 from cnnkit.data.export import write_image_folder
 from cnnkit.layers import BatchNormalization
