@@ -21,6 +21,7 @@ from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import check_kwargs
 from cnnkit.training import data_adapter
+from cnnkit.training import frozen
 from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import CallbackList
 from cnnkit.training.callbacks.callback import History
@@ -220,6 +221,8 @@ class Trainer:
         return items if was_list else items[0]
 
     def _forward(self, x, training):
+        if isinstance(x, frozen.Features):  # fit(cache_frozen=True): the frozen part's cached output
+            return x.run(training)
         items, was_list = flatten(x)
         internal = [layout.to_internal(t) for t in items]
         out = _module_call(self, internal if was_list else internal[0], training=training)
@@ -300,18 +303,22 @@ class Trainer:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1, **kwargs):
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            cache_frozen=False, **kwargs):
         """Trains the model; returns a `History` whose `.history` maps 'loss', each metric and their 'val_'
         twins to per-epoch values. Arguments as in Keras.
 
         Data: arrays (numpy, torch, nested Python lists; a list for several inputs/outputs, or a dict by layer
         name), a Keras-style iterator (`__len__`/`__getitem__` returning (x, y) or (x, y, sample_weight)), a
         generator (with `steps_per_epoch`) or a torch DataLoader.
+
+        `cache_frozen=True` (cnnkit only) computes the model's frozen first part once per sample, during epoch 1,
+        and trains only the rest (see `cnnkit.training.frozen`); the results equal those without it.
         """
         check_kwargs("fit()", kwargs, ("x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                            "validation_split", "validation_data", "shuffle", "class_weight",
                                            "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
-                                           "validation_batch_size", "validation_freq"))
+                                           "validation_batch_size", "validation_freq", "cache_frozen"))
         self._require_compiled("fit")
         verbose = _resolve_verbose(verbose)
         _should_eval(0, validation_freq)  # checks the argument before any training
@@ -325,6 +332,8 @@ class Trainer:
         train = data_adapter.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
                                   class_weight=class_weight)
         val = self._validation_adapter(validation_data, validation_batch_size or batch_size, validation_steps)
+        if cache_frozen:
+            train, val = frozen.cache(self, train, val, cache_frozen)
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
 
