@@ -101,6 +101,11 @@ class Iterator:
         `samples` and the epoch's sample order do not change. A part with no sample (a last batch smaller than
         `world_size`) holds the batch's first sample instead: `fit` runs a step with no effect on it.
         `set_shard(0, 1)` undoes it.
+
+        Example:
+            >>> flow.set_shard(1, 2)   # batches of 5 now hold samples 3-4 of each (the first 3 go to rank 0)
+            >>> flow[0][0].shape[0]
+            2
         """
         for name, value in (("rank", rank), ("world_size", world_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:

@@ -312,9 +312,9 @@ class Sharded:
     """An adapter (ArrayData or IteratorData) read as this process's part of every global batch.
 
     Arrays: each process gathers only its samples of each batch. cnnkit's image iterators (`Iterator`) are told
-    their part (`set_shard`) and decode only it; their seed is process 0's. Other iterators, generators and
-    DataLoaders are read whole by every process (they must give the same batches everywhere: seed them) and
-    each process keeps its part.
+    their part (`set_shard`, for the epoch's duration) and decode only it; their seed is process 0's. Other
+    iterators, generators and DataLoaders are read whole by every process (they must give the same batches
+    everywhere: seed them) and each process keeps its part.
     """
 
     def __init__(self, data, model, training):
@@ -327,7 +327,6 @@ class Sharded:
             if seed != source._seed:
                 with source.lock:
                     source._seed, source.index_array = seed, None
-            source.set_shard(self.rank, self.world)
             self.source = source
 
     def __len__(self):
@@ -356,6 +355,15 @@ class Sharded:
             yield batch, _batch_len(batch), False
 
     def epoch(self):
+        if self.source is not None:
+            self.source.set_shard(self.rank, self.world)  # only during the epoch: later uses see whole batches
+        try:
+            yield from self._parts()
+        finally:
+            if self.source is not None:
+                self.source.set_shard(0, 1)
+
+    def _parts(self):
         state = self.model.__dict__.get(_FIT) if self.training else None
         for batch, size, is_part in self._global_batches():
             start, stop = part_bounds(size, self.world, self.rank)
