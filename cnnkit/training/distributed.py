@@ -106,13 +106,11 @@ def init(backend=None):
     if missing:
         raise ValueError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} but {', '.join(missing)} not set: start the "
                          "script with torchrun (e.g. torchrun --nproc_per_node=2 script.py).")
+    device = config.get_device()  # under torchrun: GPU LOCAL_RANK unless set_device says otherwise
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
     if backend is None:
-        on_cuda = config.get_device().type == "cuda"
-        if on_cuda and config._state["device"] is None:  # one GPU per process
-            local = _env_int("LOCAL_RANK", 0)
-            torch.cuda.set_device(local)
-            config.set_device(f"cuda:{local}")
-        backend = "nccl" if on_cuda else "gloo"
+        backend = "nccl" if device.type == "cuda" else "gloo"
     if backend not in ("nccl", "gloo", "mpi"):
         raise ValueError(f"backend must be 'nccl', 'gloo', 'mpi' or None. Received: backend={backend!r}")
     dist.init_process_group(backend)
