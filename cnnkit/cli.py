@@ -11,6 +11,7 @@
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -80,8 +81,17 @@ def _augment_list(text):
 
 
 def _train(args):
-    from cnnkit.runs import train  # noqa: PLC0415
+    from cnnkit.runs import launch, train  # noqa: PLC0415
+    from cnnkit.training.distributed import is_chief  # noqa: PLC0415
 
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start N copies of this command
+        return launch(args.nproc, args.argv, args.data_dir, args.img_size, args.augment, args.out)
+    if not is_chief():  # under torchrun: only process 0 prints
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            train(args.data_dir, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+                  img_size=args.img_size, augment=args.augment, validation_split=args.validation_split, out=args.out,
+                  seed=args.seed, verbose=0, weights=args.weights, freeze=args.freeze)
+        return 0
     start = time.perf_counter()
     model, history, out = train(args.data_dir, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                                 img_size=args.img_size, augment=args.augment, validation_split=args.validation_split,
@@ -204,6 +214,9 @@ def _add_train(sub):
     train.add_argument("--out", default=None, help="run folder (default runs/<date-time>)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress display (default 1)")
+    train.add_argument("--nproc", type=_positive, default=1,
+                       help="training processes on this machine (data parallel, via torch.distributed.run; "
+                            "default 1). --batch-size stays the global batch")
     train.set_defaults(run=_train)
     evaluate = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a class-folder tree",
                               description="Evaluate MODEL (a .keras file; labels.json beside it gives the class "
@@ -258,6 +271,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.run(args)
     except (ValueError, TypeError, OSError) as err:

@@ -139,7 +139,9 @@ class FileIterator(Iterator):
         return out, None
 
     def _batch_at(self, idx, epoch, index_array, rng):
-        params = self._params(index_array, rng)
+        # parameters drawn for the whole batch, then this process's part taken (the same transforms as in one
+        # process)
+        index_array, params = self._own(index_array, self._params(index_array, rng))
         if self._cache_used == self.n and self.n:  # everything cached (later epochs of cache=True): one gather
             return self._finish(self._cache_images, index_array, rng, params, rows=self._cache_slot[index_array])
         with self._state_lock:
@@ -153,7 +155,8 @@ class FileIterator(Iterator):
                 if (epoch, ahead) in self._pending:
                     continue
             next_indices, _ = self._indices(ahead)
-            next_params = self._params(next_indices, np.random.default_rng([self._seed, epoch, ahead]))
+            next_indices, next_params = self._own(
+                next_indices, self._params(next_indices, np.random.default_rng([self._seed, epoch, ahead])))
             next_job = self._start(next_indices, next_params)
             with self._state_lock:
                 self._pending[(epoch, ahead)] = next_job

@@ -29,6 +29,7 @@ from cnnkit.layers.node import flatten
 from cnnkit.layers.normalization import BatchNormalization
 from cnnkit.ops import layout
 from cnnkit.training import data_adapter
+from cnnkit.training import distributed
 
 _RANDOM_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                   "GaussianDropout", "AlphaDropout")
@@ -268,6 +269,10 @@ def cache(model, train, val, cache_frozen=True):
     """
     if not isinstance(cache_frozen, bool):
         raise ValueError(f"fit: cache_frozen must be True or False. Received: cache_frozen={cache_frozen!r}")
+    if distributed.world_size() > 1:
+        raise ValueError("fit(cache_frozen=True) is not supported in distributed training (torchrun, "
+                         f"world size {distributed.world_size()}): the cached steps would bypass "
+                         "DistributedDataParallel. Train without cache_frozen, or in one process.")
     reason = why_not_cacheable(train)
     if reason:
         raise ValueError(f"fit(cache_frozen=True) needs data whose samples it can cache: numpy arrays / tensors, "

@@ -22,6 +22,7 @@ from cnnkit.ops import layout
 from cnnkit.registry import check_kwargs
 from cnnkit.training import data_adapter
 from cnnkit.training import frozen
+from cnnkit.training import distributed
 from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import CallbackList
 from cnnkit.training.callbacks.callback import History
@@ -225,7 +226,9 @@ class Trainer:
             return x.run(training)
         items, was_list = flatten(x)
         internal = [layout.to_internal(t) for t in items]
-        out = _module_call(self, internal if was_list else internal[0], training=training)
+        ddp = distributed.wrapper(self) if training else None  # DistributedDataParallel in a distributed fit
+        args = internal if was_list else internal[0]
+        out = _module_call(self, args, training=training) if ddp is None else ddp(args, training=True)
         outs, _ = flatten(out)
         return [layout.to_keras(o) for o in outs]
 
@@ -277,7 +280,7 @@ class Trainer:
         loss = self._loss_and_track(y, outputs, sample_weight)
         for param in self._train_params:
             param.grad = None
-        loss.backward()
+        distributed.scaled(self, loss).backward()
         self.optimizer.step(self._train_params)
 
     def test_step(self, x, y, sample_weight=None):
@@ -292,7 +295,7 @@ class Trainer:
             return callbacks  # as in Keras: used as given (fit passes its own list to the validation run)
         if isinstance(callbacks, Callback):
             callbacks = [callbacks]
-        callbacks = list(callbacks or [])
+        callbacks, verbose = distributed.local_callbacks(list(callbacks or []), verbose)  # rank 0 prints, writes
         if add_history and not any(isinstance(cb, History) for cb in callbacks):
             callbacks.append(History())
         if verbose and not any(isinstance(cb, ProgbarLogger) for cb in callbacks):
@@ -336,6 +339,7 @@ class Trainer:
             train, val = frozen.cache(self, train, val, cache_frozen)
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
+        train, val = distributed.prepare_fit(self, train, val)  # torchrun: DDP, each process its part
 
         callback_list = self._callback_list(callbacks, verbose, epochs, len(train), add_history=True)
         self.stop_training = False
@@ -362,6 +366,7 @@ class Trainer:
                 self.stop_training = True
                 if steps_run == 0:
                     break
+            distributed.sync_metrics(self)
             epoch_logs = self._logs()
             if val is not None and _should_eval(epoch, validation_freq):
                 val_logs = self._run_evaluation(val, device, callback_list)
@@ -370,6 +375,7 @@ class Trainer:
             if self.stop_training:
                 break
         self.eval()
+        distributed.end_fit(self)
         callback_list.on_train_end(epoch_logs)
         history = next((cb for cb in callback_list.callbacks if isinstance(cb, History)), None)
         self.history = history if history is not None else getattr(self, "history", None)
@@ -425,6 +431,7 @@ class Trainer:
                 self.test_step(*self._to_device(bx, by, bsw, device))
             callbacks.on_test_batch_end(step, LazyLogs(self._logs))
         self.train(was_training)
+        distributed.sync_metrics(self)
         logs = self._logs()
         callbacks.on_test_end(logs)
         return logs
@@ -445,6 +452,7 @@ class Trainer:
         verbose = _resolve_verbose(verbose)
         data = data_adapter.make(self._conform(x), self._labels(y), sample_weight, batch_size, False, steps)
         device = self._prepare_device()
+        data = distributed.shard(data, self)
         self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, len(data)))
         return self._logs_out(return_dict)
 

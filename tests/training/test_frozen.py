@@ -214,3 +214,15 @@ def test_validation_generator_runs_through_the_frozen_part(rng):
         for _ in range(100):
             yield x[:6], y[:6]
     _fit_both(_sequential, lambda: (x, y), batch_size=4, epochs=2, validation_data=val(), validation_steps=1)
+
+
+def test_distributed_fit_refuses_the_cache(rng, monkeypatch):
+    """Cached steps would bypass DistributedDataParallel's gradient averaging: refused before anything runs."""
+    from cnnkit.training import distributed  # noqa: PLC0415
+
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    model = _sequential()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = rng.uniform(size=(8, *SHAPE)).astype("float32")
+    with pytest.raises(ValueError, match="distributed training"):
+        model.fit(x, rng.integers(0, 3, 8), epochs=1, verbose=0, cache_frozen=True)
