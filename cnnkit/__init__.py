@@ -8,6 +8,7 @@ from cnnkit import callbacks as callbacks
 from cnnkit import config as config
 from cnnkit import data as data
 from cnnkit import datasets as datasets
+from cnnkit import distributed as distributed
 from cnnkit import initializers as initializers
 from cnnkit import layers as layers
 from cnnkit import losses as losses
@@ -26,6 +27,6 @@ from cnnkit.models import Sequential as Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "Model", "Sequential", "activations", "callbacks", "config", "data", "datasets", "initializers",
-           "layers", "losses", "metrics", "mixed_precision", "models", "ops", "optimizers", "preprocessing",
-           "regularizers", "utils", "visualization"]
+__all__ = ["Input", "Model", "Sequential", "activations", "callbacks", "config", "data", "datasets", "distributed",
+           "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "ops", "optimizers",
+           "preprocessing", "regularizers", "utils", "visualization"]

@@ -6,10 +6,12 @@
     cnnkit predict runs/fruits/model.keras photo.jpg more_photos/ --top 3 [--json]
     cnnkit summary lenet          # a built-in architecture, or a saved model file
     cnnkit plot runs/fruits/model.keras model.png --show-shapes
+    cnnkit export runs/fruits/model.keras --onnx  # writes runs/fruits/model.onnx
     cnnkit summary small --input-shape 32,32,3 --classes 10
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -79,8 +81,17 @@ def _augment_list(text):
 
 
 def _train(args):
-    from cnnkit.runs import train  # noqa: PLC0415
+    from cnnkit.runs import launch, train  # noqa: PLC0415
+    from cnnkit.training.distributed import is_chief  # noqa: PLC0415
 
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start N copies of this command
+        return launch(args.nproc, args.argv, args.data_dir, args.img_size, args.augment, args.out)
+    if not is_chief():  # under torchrun: only process 0 prints
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            train(args.data_dir, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+                  img_size=args.img_size, augment=args.augment, validation_split=args.validation_split, out=args.out,
+                  seed=args.seed, verbose=0, weights=args.weights, freeze=args.freeze)
+        return 0
     start = time.perf_counter()
     model, history, out = train(args.data_dir, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                                 img_size=args.img_size, augment=args.augment, validation_split=args.validation_split,
@@ -126,6 +137,47 @@ def _plot(args):
     return 0
 
 
+def _export(args):
+    if os.path.isfile(args.model) or os.path.sep in args.model or args.model.endswith((".keras", ".h5", ".hdf5")):
+        from cnnkit.models import load_model  # noqa: PLC0415
+
+        if not os.path.isfile(args.model):
+            raise ValueError(f"model file {args.model!r} not found.")
+        model = load_model(args.model, compile=False)
+        default_out = os.path.splitext(args.model)[0] + ".onnx"
+    else:
+        kwargs = {"classes": args.classes} if args.classes else {}
+        if args.input_shape:
+            kwargs["input_shape"] = args.input_shape
+        model = APPLICATIONS.lookup(args.model)(**kwargs)  # untrained: an architecture to try a runtime on
+        default_out = f"{args.model}.onnx"
+    kwargs = {} if args.opset is None else {"opset_version": args.opset}
+    try:
+        model.export(args.out or default_out, format="onnx", verbose=False, **kwargs)
+    except ImportError as err:  # onnx not installed: one line, like the other errors
+        raise ValueError(str(err)) from None
+    print(f"ONNX model: {args.out or default_out} (inputs: {', '.join(str(t.shape) for t in model.inputs)}; "
+          "channels_last float32, dynamic batch)")
+    return 0
+
+
+def _add_export(sub):
+    export = sub.add_parser("export", help="write a model as an ONNX file (for onnxruntime and other runtimes)",
+                            description="Write MODEL (a saved model file, or a built-in architecture with untrained "
+                                        "weights) as ONNX: channels_last float32 inputs with a dynamic batch axis, "
+                                        "the same outputs as predict. Needs pip install \"cnnkit[onnx]\".")
+    export.add_argument("model", help="saved model (.keras or .h5), or a built-in architecture: "
+                                      f"{', '.join(APPLICATIONS.names())}")
+    export.add_argument("out", nargs="?", default=None,
+                        help="file to write (default: the model file with .onnx, or ARCHITECTURE.onnx)")
+    export.add_argument("--onnx", action="store_true", help="ONNX format (the default and only format)")
+    export.add_argument("--opset", type=_positive, default=None, help="ONNX opset version (default: torch's)")
+    export.add_argument("--input-shape", type=_shape, default=None,
+                        help="built-in architectures: height,width,channels (e.g. 64,64,3)")
+    export.add_argument("--classes", type=_positive, default=None, help="built-in architectures: output classes")
+    export.set_defaults(run=_export)
+
+
 def _positive(text):
     value = int(text)
     if value < 1:
@@ -162,6 +214,9 @@ def _add_train(sub):
     train.add_argument("--out", default=None, help="run folder (default runs/<date-time>)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress display (default 1)")
+    train.add_argument("--nproc", type=_positive, default=1,
+                       help="training processes on this machine (data parallel, via torch.distributed.run; "
+                            "default 1). --batch-size stays the global batch")
     train.set_defaults(run=_train)
     evaluate = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a class-folder tree",
                               description="Evaluate MODEL (a .keras file; labels.json beside it gives the class "
@@ -210,11 +265,13 @@ def build_parser():
     summary.add_argument("--input-shape", type=_shape, default=None, help="height,width,channels (e.g. 28,28,1)")
     summary.add_argument("--classes", type=int, default=10, help="number of output classes (default 10)")
     summary.set_defaults(run=_summary)
+    _add_export(sub)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.run(args)
     except (ValueError, TypeError, OSError) as err:

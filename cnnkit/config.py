@@ -41,9 +41,13 @@ def set_epsilon(value):
 
 
 def get_device():
-    """The torch device cnnkit computes on: the one set by `set_device`, else CUDA when available, else CPU."""
+    """The torch device cnnkit computes on: the one set by `set_device`, else CUDA when available (under torchrun
+    GPU LOCAL_RANK, one per process), else CPU."""
     if _state["device"] is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        local = os.environ.get("LOCAL_RANK", "")
+        return torch.device("cuda", int(local)) if local.isdigit() else torch.device("cuda")
     return _state["device"]
 
 

@@ -11,6 +11,8 @@ model can be used on new images without remembering how it was trained, and `rep
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -25,6 +27,7 @@ from cnnkit.models import Sequential
 from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.registry import did_you_mean
+from cnnkit.training.distributed import is_chief
 from cnnkit.utils.io import atomic_path
 from cnnkit.visualization.report import write_report
 
@@ -148,8 +151,9 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
     net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     labels = {"class_names": classes, "image_size": list(size), "color_mode": color_mode, "rescale": RESCALE,
               "preprocessing": preprocessing, "model": model, "data_dir": os.path.abspath(data_dir)}
-    with atomic_path(os.path.join(out, "labels.json")) as tmp, open(tmp, "w") as f:
-        json.dump(labels, f, indent=2)
+    if is_chief():  # under torchrun, process 0 writes the run folder
+        with atomic_path(os.path.join(out, "labels.json")) as tmp, open(tmp, "w") as f:
+            json.dump(labels, f, indent=2)
     model_path = os.path.join(out, "model.keras")
     callbacks = [ModelCheckpoint(model_path, monitor="val_accuracy", save_best_only=True),
                  CSVLogger(os.path.join(out, "history.csv"))]
@@ -160,6 +164,8 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
         print(f"\nInterrupted: the best model so far is in {model_path}" if os.path.exists(model_path)
               else "\nInterrupted before the first epoch ended: no model saved.")
         raise
+    if not is_chief():
+        return net, history, out
     best = load_model(model_path) if os.path.exists(model_path) else net
     x_val, y_val = collect(val_flow)
     info = {"data": os.path.abspath(data_dir), "images": f"{train_flow.samples} training, {val_flow.samples} "
@@ -170,6 +176,36 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
                  train_data=train_flow, title=f"cnnkit train: {os.path.basename(os.path.abspath(data_dir))}",
                  info=info)
     return net, history, out
+
+
+def launch(nproc, argv, data_dir, img_size=None, augment=(), out=None):
+    """Runs the command line `argv` (a `cnnkit train ...` without --nproc's effect) in `nproc` processes on this
+    machine with `python -m torch.distributed.run --standalone` (data parallel training; no network needed);
+    returns its exit code. The folder and augmentations are checked first, so mistakes are one clear line, and
+    the run folder is chosen here so that every process writes to the same one."""
+    probe_folder(data_dir, img_size)
+    augmentation_arguments(augment)
+    argv = _without_option(list(argv), "--nproc")
+    if out is None:
+        argv += ["--out", os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))  # the cores, shared out
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "cnnkit.cli", *argv]
+    return subprocess.run(command, env=env, check=False).returncode
+
+
+def _without_option(argv, name):
+    """`argv` without `name VALUE` / `name=VALUE`."""
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == name:
+            skip = True
+        elif not item.startswith(name + "="):
+            kept.append(item)
+    return kept
 
 
 def collect(flow, limit=2000):

@@ -61,7 +61,13 @@ def test_demo_rejects_bad_arguments(capsys):
 def test_every_command_has_help(capsys):
     import pytest  # noqa: PLC0415
 
-    for command in ("demo", "train", "evaluate", "predict", "summary", "plot"):
+    import argparse  # noqa: PLC0415
+
+    parser = cli.build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    commands = sorted(sub.choices)
+    assert {"demo", "train", "evaluate", "predict", "summary", "plot", "export"} <= set(commands)
+    for command in commands:
         with pytest.raises(SystemExit) as exit_:
             cli.main([command, "--help"])
         assert exit_.value.code == 0

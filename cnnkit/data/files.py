@@ -17,7 +17,7 @@ import numpy as np
 from cnnkit.data import directory as directory_lib
 from cnnkit.data.image_io import (check_color_mode, check_data_format, check_interpolation, check_size,
                                  decode_files)
-from cnnkit.data.iterators import Iterator, label_batch, save_batch, transform
+from cnnkit.data.iterators import Iterator, label_batch, save_batch, transform, transform_rows
 from cnnkit.data.workers import PROCESSES_BY_DEFAULT, ProcessDecoder
 from cnnkit.registry import did_you_mean
 
@@ -139,9 +139,11 @@ class FileIterator(Iterator):
         return out, None
 
     def _batch_at(self, idx, epoch, index_array, rng):
-        params = self._params(index_array, rng)
+        # parameters drawn for the whole batch, then this process's part taken (the same transforms as in one
+        # process)
+        index_array, params = self._own(index_array, self._params(index_array, rng))
         if self._cache_used == self.n and self.n:  # everything cached (later epochs of cache=True): one gather
-            return self._finish(self._cache_images[self._cache_slot[index_array]], index_array, rng, params)
+            return self._finish(self._cache_images, index_array, rng, params, rows=self._cache_slot[index_array])
         with self._state_lock:
             job = self._pending.pop((epoch, idx), None)
         if job is None:
@@ -153,7 +155,8 @@ class FileIterator(Iterator):
                 if (epoch, ahead) in self._pending:
                     continue
             next_indices, _ = self._indices(ahead)
-            next_params = self._params(next_indices, np.random.default_rng([self._seed, epoch, ahead]))
+            next_indices, next_params = self._own(
+                next_indices, self._params(next_indices, np.random.default_rng([self._seed, epoch, ahead])))
             next_job = self._start(next_indices, next_params)
             with self._state_lock:
                 self._pending[(epoch, ahead)] = next_job
@@ -239,9 +242,14 @@ class FileIterator(Iterator):
             self._failed(candidate, error)
         raise ValueError(f"None of the {self.n} image files could be read (e.g. {self.filepaths[0]!r}).")
 
-    def _finish(self, raw, index_array, rng, params=None, augmented=False):
+    def _finish(self, raw, index_array, rng, params=None, augmented=False, rows=None):
+        """The batch from `raw` images (or from `raw[rows]`: the cache and its slots), labelled."""
         augment = self.subset != "validation"
-        batch_x = transform(self.image_data_generator, raw, rng, augment, self.dtype, params, augmented)
+        if rows is not None and params is None:
+            batch_x = transform_rows(self.image_data_generator, raw, rows, rng, augment, self.dtype)
+        else:
+            raw = raw if rows is None else raw[rows]
+            batch_x = transform(self.image_data_generator, raw, rng, augment, self.dtype, params, augmented)
         if self.save_to_dir:
             save_batch(batch_x, index_array, rng, self.save_to_dir, self.save_prefix, self.save_format)
         if self.data_format == "channels_first":

@@ -253,6 +253,15 @@ class ImageDataGenerator(GeneratorParams):
         params = sample_params(self, len(x), batch.shape[1:3], rng)
         return self._from_last(self._apply(batch, params)).numpy()
 
+    def plain_scale(self, augment):
+        """The factor a batch is multiplied by when that is all this generator does to it (1.0 with no rescale);
+        None when it also augments (and `augment`) or standardizes."""
+        if ((augment and self.augments) or self.preprocessing_function or self.samplewise_center
+                or self.samplewise_std_normalization or self.featurewise_center
+                or self.featurewise_std_normalization or self.zca_whitening):
+            return None
+        return self.rescale or 1.0
+
     def _standardize_batch(self, x, rescaled):
         """Per-image standardize on a float32 numpy batch (n, h, w, c) that the caller owns."""
         if self.preprocessing_function:

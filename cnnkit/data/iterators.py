@@ -16,6 +16,14 @@ from cnnkit.data import directory as directory_lib
 from cnnkit.data.image_io import array_to_img
 
 
+def part_bounds(count, parts, part):
+    """[start, stop) of part `part` of `count` items cut into `parts` contiguous parts; the first count % parts
+    parts get one item more (so sizes differ by at most one and part 0 is never empty when count > 0)."""
+    base, extra = divmod(int(count), int(parts))
+    start = part * base + min(part, extra)
+    return start, start + base + (1 if part < extra else 0)
+
+
 def check_batch_size(batch_size):
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
@@ -53,6 +61,7 @@ class Iterator:
         self.total_batches_seen = 0
         self.index_array = None
         self.lock = threading.Lock()
+        self._shard = None  # (rank, world size) in distributed training: batches hold only this process's part
         reuse_large_allocations()  # every batch allocates the same large arrays: keep them mapped (see config)
 
     def __len__(self):
@@ -84,6 +93,38 @@ class Iterator:
     def _batch_at(self, idx, epoch, index_array, rng):
         """Batch `idx` of `epoch` (subclasses that read ahead use idx and epoch; the rest only the indices)."""
         return self._batch(index_array, rng)
+
+    def set_shard(self, rank, world_size):
+        """Makes every batch hold only part `rank` of `world_size` of its samples (distributed training; called
+        by `fit`): batch i of process r is its contiguous part of the samples batch i has in one process, with
+        the same random transforms, so the processes together see each sample once per epoch. `len()`,
+        `samples` and the epoch's sample order do not change. A part with no sample (a last batch smaller than
+        `world_size`) holds the batch's first sample instead: `fit` runs a step with no effect on it.
+        `set_shard(0, 1)` undoes it.
+
+        Example:
+            >>> flow.set_shard(1, 2)   # batches of 5 now hold samples 3-4 of each (the first 3 go to rank 0)
+            >>> flow[0][0].shape[0]
+            2
+        """
+        for name, value in (("rank", rank), ("world_size", world_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"set_shard: {name} must be a non-negative int. Received: {name}={value!r}")
+        if not rank < world_size:
+            raise ValueError(f"set_shard: rank must be below world_size. Received: rank={rank}, "
+                             f"world_size={world_size}")
+        self._shard = None if world_size == 1 else (int(rank), int(world_size))
+
+    def _own(self, index_array, params=None):
+        """This process's part of a batch's sample indices and per-sample transform parameters (all of them
+        when not sharded); the first sample when the part is empty."""
+        if self._shard is None:
+            return index_array, params
+        start, stop = part_bounds(len(index_array), self._shard[1], self._shard[0])
+        part = slice(start, stop) if stop > start else slice(0, 1)
+        if params is not None:
+            params = {k: (v[part] if isinstance(v, np.ndarray) else v) for k, v in params.items()}
+        return index_array[part], params
 
     def __iter__(self):
         return self
@@ -145,6 +186,27 @@ def transform(generator, batch, rng, augment, dtype, params=None, augmented=Fals
     return generator.process_batch(batch, rng, augment=augment, dtype=dtype, params=params, augmented=augmented)
 
 
+ROW_COPY_BYTES = 1 << 16  # rows at least this large are converted one by one, without a gathered copy first
+
+
+def transform_rows(generator, source, rows, rng, augment, dtype):
+    """`transform(generator, source[rows], ...)`, the same numbers, one memory pass fewer where it can.
+
+    When the generator only rescales (or is None) and the rows are large, each row of `source` is converted and
+    scaled straight into the float32 batch: the batch is then the only thing written (its gathered uint8 copy is
+    the step skipped). Memory bandwidth, not arithmetic, limits this step for cached image batches.
+    """
+    scale = 1.0 if generator is None else generator.plain_scale(augment)
+    if (scale is None or np.dtype(dtype) != np.float32 or source.dtype not in (np.uint8, np.float32)
+            or source[0].nbytes < ROW_COPY_BYTES):
+        return transform(generator, source[rows], rng, augment, dtype)
+    out = np.empty((len(rows),) + source.shape[1:], dtype=np.float32)
+    factor = np.float32(scale)
+    for k, row in enumerate(rows):
+        np.multiply(source[row], factor, out=out[k])
+    return out
+
+
 class NumpyArrayIterator(Iterator):
     """Batches of in-memory images from `ImageDataGenerator.flow(x, y)`.
 
@@ -200,9 +262,21 @@ class NumpyArrayIterator(Iterator):
         self.save_to_dir, self.save_prefix, self.save_format = save_to_dir, save_prefix, save_format
         super().__init__(len(self.x), batch_size, shuffle, seed)
 
-    def _batch(self, index_array, rng):
-        batch_x = transform(self.image_data_generator, self.x[index_array], rng, self.subset != "validation",
-                            self.dtype)
+    def _batch_at(self, idx, epoch, index_array, rng):
+        if self._shard is None:
+            return self._batch(index_array, rng)
+        generator, augment = self.image_data_generator, self.subset != "validation"
+        params = generator.sample_params(len(index_array), self.x.shape[1:3], rng) if (
+            generator is not None and augment) else None
+        index_array, params = self._own(index_array, params)  # drawn for the whole batch, as in one process
+        return self._batch(index_array, rng, params)
+
+    def _batch(self, index_array, rng, params=None):
+        augment = self.subset != "validation"
+        if params is None:
+            batch_x = transform_rows(self.image_data_generator, self.x, index_array, rng, augment, self.dtype)
+        else:
+            batch_x = transform(self.image_data_generator, self.x[index_array], rng, augment, self.dtype, params)
         if self.save_to_dir:
             save_batch(batch_x, index_array, rng, self.save_to_dir, self.save_prefix, self.save_format)
         if self.data_format == "channels_first":

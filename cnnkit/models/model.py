@@ -267,6 +267,19 @@ class Model(Trainer, Layer):
         """Saves architecture, weights and optimizer state: '.keras' (zip) or '.h5'/'.hdf5'; atomic."""
         saving.save_model(self, filepath, overwrite, include_optimizer)
 
+    def export(self, filepath, format="", verbose=True, input_signature=None, **kwargs):
+        """Writes the inference pass as ONNX (`pip install "cnnkit[onnx]"`), atomically: inputs (batch, h, w, c)
+        float32 with a dynamic batch, named after the Input layers; outputs as `predict`'s, named after their
+        layers. `input_signature=[(None, 224, 224, 3)]` sets unknown image sizes; `opset_version=` the opset.
+
+        Example: `model.export('model.onnx')` prints "Saved artifact at 'model.onnx'."
+
+        Note: Keras's default format is 'tf_saved_model'; cnnkit writes only 'onnx' (also for format='').
+        """
+        from cnnkit.models.export import export_model  # noqa: PLC0415 (onnx is optional)
+
+        export_model(self, filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None):
         """Prints the Keras-style table: layers, output shapes, parameter counts, totals."""

@@ -115,24 +115,26 @@ class ArrayData:
 
     def epoch(self):
         """Yields (x, y, sample_weight) batches for one epoch (gathered and pinned ahead by a thread for CUDA)."""
+        batches = (self._take(index) for index in self.batch_indices())
         if pin_by_default():
-            yield from prefetch(self._batches(), pin_memory=True)
+            yield from prefetch(batches, pin_memory=True)
         else:
-            yield from self._batches()
+            yield from batches
 
-    def _batches(self):
-        order = torch.randperm(self.num_samples) if self.shuffle else None
+    def batch_indices(self, permutation=torch.randperm):
+        """Yields the sample indices of each batch of one epoch: a tensor (shuffled) or a slice. `permutation(n)`
+        draws each pass's order (distributed training passes one that all processes agree on)."""
+        order = permutation(self.num_samples) if self.shuffle else None
         step = 0
         while step < self.steps:
             for start in range(0, self.num_samples, self.batch_size):
                 if step >= self.steps:
                     return
                 stop = min(start + self.batch_size, self.num_samples)
-                index = order[start:stop] if order is not None else slice(start, stop)
-                yield self._take(index)
+                yield order[start:stop] if order is not None else slice(start, stop)
                 step += 1
             if order is not None:
-                order = torch.randperm(self.num_samples)
+                order = permutation(self.num_samples)
 
 
 def unpack(batch):
@@ -256,8 +258,9 @@ class IteratorData:
         sw = None if sw is None else _float(_as_tensor(sw, "sample_weight"))
         return (xs if is_list else xs[0]), y, sw
 
-    def epoch(self):
-        """Yields (x, y, sample_weight) batches for one epoch (`steps` of them, fewer if a generator runs out)."""
+    def epoch(self, permutation=torch.randperm):
+        """Yields (x, y, sample_weight) batches for one epoch (`steps` of them, fewer if a generator runs out).
+        `permutation(n)` draws the batch order of a shuffled indexable iterator."""
         if self.indexable:
             if callable(getattr(self.data, "on_epoch_begin", None)):
                 self.data.on_epoch_begin()
@@ -265,7 +268,7 @@ class IteratorData:
             # shuffle=True visits the batches in a random order each epoch (Keras does the same for a PyDataset),
             # except for iterators that shuffle their samples themselves (cnnkit's image iterators)
             shuffle = self.shuffle and count and not getattr(self.data, "shuffles_itself", False)
-            order = torch.randperm(count).tolist() if shuffle else list(range(count))
+            order = permutation(count).tolist() if shuffle else list(range(count))
             yield from prefetch(self._convert(self.data[order[i % count]]) for i in range(self.steps))
             if callable(getattr(self.data, "on_epoch_end", None)):
                 self.data.on_epoch_end()

@@ -23,6 +23,8 @@ from cnnkit.registry import check_kwargs
 from cnnkit.training import data_adapter
 from cnnkit.training import jit
 from cnnkit.training import precision
+from cnnkit.training import frozen
+from cnnkit.training import distributed
 from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import CallbackList
 from cnnkit.training.callbacks.callback import History
@@ -223,10 +225,16 @@ class Trainer:
         return items if was_list else items[0]
 
     def _forward(self, x, training):
+        if isinstance(x, frozen.Features):  # fit(cache_frozen=True): the frozen part's cached output
+            return x.run(training)
         items, was_list = flatten(x)
         internal = [layout.to_internal(t) for t in items]
-        out = (getattr(self, "_jit_forward", None) or _module_call)(self, internal if was_list else internal[0],
-                                                                    training=training)
+        ddp = distributed.wrapper(self) if training else None  # DistributedDataParallel in a distributed fit
+        args = internal if was_list else internal[0]
+        if ddp is not None:
+            out = ddp(args, training=True)
+        else:
+            out = (getattr(self, "_jit_forward", None) or _module_call)(self, args, training=training)
         outs, _ = flatten(out)
         return [layout.to_keras(o) for o in outs]
 
@@ -279,7 +287,7 @@ class Trainer:
         loss = self._loss_and_track(y, outputs, sample_weight)
         for param in self._train_params:
             param.grad = None
-        self.optimizer.scale_loss(loss).backward()
+        self.optimizer.scale_loss(distributed.scaled(self, loss)).backward()
         self.optimizer.step(self._train_params)
 
     def test_step(self, x, y, sample_weight=None):
@@ -294,7 +302,7 @@ class Trainer:
             return callbacks  # as in Keras: used as given (fit passes its own list to the validation run)
         if isinstance(callbacks, Callback):
             callbacks = [callbacks]
-        callbacks = list(callbacks or [])
+        callbacks, verbose = distributed.local_callbacks(list(callbacks or []), verbose)  # rank 0 prints, writes
         if add_history and not any(isinstance(cb, History) for cb in callbacks):
             callbacks.append(History())
         if verbose and not any(isinstance(cb, ProgbarLogger) for cb in callbacks):
@@ -305,18 +313,22 @@ class Trainer:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1, **kwargs):
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            cache_frozen=False, **kwargs):
         """Trains the model; returns a `History` whose `.history` maps 'loss', each metric and their 'val_'
         twins to per-epoch values. Arguments as in Keras.
 
         Data: arrays (numpy, torch, nested Python lists; a list for several inputs/outputs, or a dict by layer
         name), a Keras-style iterator (`__len__`/`__getitem__` returning (x, y) or (x, y, sample_weight)), a
         generator (with `steps_per_epoch`) or a torch DataLoader.
+
+        `cache_frozen=True` (cnnkit only) computes the model's frozen first part once per sample, during epoch 1,
+        and trains only the rest (see `cnnkit.training.frozen`); the results equal those without it.
         """
         check_kwargs("fit()", kwargs, ("x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                            "validation_split", "validation_data", "shuffle", "class_weight",
                                            "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
-                                           "validation_batch_size", "validation_freq"))
+                                           "validation_batch_size", "validation_freq", "cache_frozen"))
         self._require_compiled("fit")
         verbose = _resolve_verbose(verbose)
         _should_eval(0, validation_freq)  # checks the argument before any training
@@ -330,8 +342,11 @@ class Trainer:
         train = data_adapter.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
                                   class_weight=class_weight)
         val = self._validation_adapter(validation_data, validation_batch_size or batch_size, validation_steps)
+        if cache_frozen:
+            train, val = frozen.cache(self, train, val, cache_frozen)
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
+        train, val = distributed.prepare_fit(self, train, val)  # torchrun: DDP, each process its part
 
         callback_list = self._callback_list(callbacks, verbose, epochs, len(train), add_history=True)
         self.stop_training = False
@@ -358,6 +373,7 @@ class Trainer:
                 self.stop_training = True
                 if steps_run == 0:
                     break
+            distributed.sync_metrics(self)
             epoch_logs = self._logs()
             if val is not None and _should_eval(epoch, validation_freq):
                 val_logs = self._run_evaluation(val, device, callback_list)
@@ -366,6 +382,7 @@ class Trainer:
             if self.stop_training:
                 break
         self.eval()
+        distributed.end_fit(self)
         callback_list.on_train_end(epoch_logs)
         history = next((cb for cb in callback_list.callbacks if isinstance(cb, History)), None)
         self.history = history if history is not None else getattr(self, "history", None)
@@ -421,6 +438,7 @@ class Trainer:
                 self.test_step(*self._to_device(bx, by, bsw, device))
             callbacks.on_test_batch_end(step, LazyLogs(self._logs))
         self.train(was_training)
+        distributed.sync_metrics(self)
         logs = self._logs()
         callbacks.on_test_end(logs)
         return logs
@@ -441,6 +459,7 @@ class Trainer:
         verbose = _resolve_verbose(verbose)
         data = data_adapter.make(self._conform(x), self._labels(y), sample_weight, batch_size, False, steps)
         device = self._prepare_device()
+        data = distributed.shard(data, self)
         self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, len(data)))
         return self._logs_out(return_dict)
 

@@ -584,3 +584,29 @@ def test_directory_iterator_constructed_directly(tree):
     x, y = it[0]
     assert x.dtype == np.float32 and x.max() > 1  # no generator: raw 0..255 floats
     np.testing.assert_array_equal(y, [0] * 5 + [1] * 4)
+
+
+@pytest.mark.parametrize("generator_kw", [dict(rescale=1 / 255), dict(), dict(rescale=0.5, samplewise_center=True)])
+def test_cached_rows_converted_in_place_equal_the_plain_batches(tree, monkeypatch, generator_kw):
+    """Cached epochs convert each cached row straight into the float batch (rows of 64 KB and more; the threshold
+    is lowered here for the small test images): the numbers equal the uncached iterator's, bit for bit."""
+    from cnnkit.data import iterators as iterators_module  # noqa: PLC0415
+
+    monkeypatch.setattr(iterators_module, "ROW_COPY_BYTES", 0)
+    kw = dict(target_size=TARGET, class_mode="categorical", batch_size=4, seed=3, use_multiprocessing=False)
+    plain = ImageDataGenerator(**generator_kw).flow_from_directory(tree, **kw)
+    cached = ImageDataGenerator(**generator_kw).flow_from_directory(tree, cache=True, **kw)
+    epoch(cached)
+    plain.on_epoch_end()
+    cached.on_epoch_end()
+    assert_batches_equal(epoch(cached), epoch(plain))
+
+
+def test_flow_rows_converted_in_place_equal_numpy():
+    """flow(x) on large uint8 images: each batch is x[indices] * float32(rescale), as numpy computes it."""
+    x = np.random.default_rng(0).integers(0, 256, (10, 150, 150, 3), dtype=np.uint8)
+    it = ImageDataGenerator(rescale=1 / 255).flow(x, np.arange(10), batch_size=4, shuffle=True, seed=5)
+    for i in range(len(it)):
+        batch, labels = it[i]
+        assert batch.dtype == np.float32
+        np.testing.assert_array_equal(batch, x[labels] * np.float32(1 / 255))

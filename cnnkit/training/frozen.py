@@ -1,0 +1,290 @@
+"""`fit(..., cache_frozen=True)`: run a model's frozen part once per sample and train only the rest.
+
+The split is made on the model's execution plan (`model._graph.steps`), so it works for Sequential and functional
+models alike: a layer call is *cached* when its layer is frozen and deterministic in training (no trainable
+weight, no trainable BatchNormalization, no Dropout, only cnnkit's own layer classes) and all its inputs are model
+inputs or outputs of cached calls. The *cut* tensors are the cached calls' outputs (and model inputs) that the rest
+of the model reads. A frozen ResNet50 backbone followed by GlobalAveragePooling2D in a Sequential is cut after the
+pooling (weightless layers count as frozen): 2048 floats per sample.
+
+Features are computed lazily, by sample index, while epoch 1 trains: each batch's missing samples go through the
+frozen part (in inference mode, without autograd) on the model's device, are stored on the host in Keras layout,
+and the rest of the model trains on them. Later epochs gather the stored features (and, for iterators, labels and
+sample weights) in the order the data would have given, so the sample order, shuffling, callbacks, metrics and
+History are those of the same fit without the cache, and the weights equal within float rounding (only the frozen
+part's batch composition differs).
+
+Cacheable data: arrays (the adapter shuffles by sample index) and cnnkit's index-based image iterators
+(`ImageDataGenerator.flow`, `flow_from_directory`, `flow_from_dataframe`, `image_dataset_from_directory`) that
+apply no random transforms. Validation data is cached the same way when it can be, else its batches go through the
+frozen part each time.
+"""
+
+import torch
+
+from cnnkit.data.iterators import Iterator
+from cnnkit.layers.base import Layer
+from cnnkit.layers.core import Dropout
+from cnnkit.layers.node import flatten
+from cnnkit.layers.normalization import BatchNormalization
+from cnnkit.ops import layout
+from cnnkit.training import data_adapter
+from cnnkit.training import distributed
+
+_RANDOM_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+                  "GaussianDropout", "AlphaDropout")
+
+
+def _not_frozen(layer):
+    """Why a layer call cannot be cached (None when it can): trainable weights, randomness, BatchNormalization
+    that learns statistics, or a layer class cnnkit does not know."""
+    if any(p.requires_grad for p in layer.parameters()):
+        return "has trainable weights (set trainable = False to freeze it)"
+    for module in layer.modules():
+        if not isinstance(module, Layer):
+            continue
+        kind = type(module).__name__
+        if isinstance(module, Dropout) or kind in _RANDOM_LAYERS:
+            return f"is random in training ({kind} '{module.name}')"
+        if isinstance(module, BatchNormalization) and module.trainable:
+            return f"updates BatchNormalization statistics in training ('{module.name}' is trainable)"
+        if not type(module).__module__.startswith("cnnkit."):
+            return f"contains a custom layer class ({kind} '{module.name}') that cnnkit cannot tell is deterministic"
+    return None
+
+
+class FrozenSplit:
+    """A model's plan split into the cached frozen part and the trainable rest.
+
+    Args:
+        model: a built Sequential or functional cnnkit model.
+
+    Raises:
+        ValueError: a subclassed model, no frozen part fed by the inputs, or nothing left to train.
+    """
+
+    def __init__(self, model):
+        graph = getattr(model, "_graph", None)
+        if graph is None or not type(model).call.__module__.startswith("cnnkit.models"):
+            raise ValueError(f"fit(cache_frozen=True) needs a Sequential or functional model; model '{model.name}' "
+                             "is a subclassed model (its call() is Python code that cnnkit cannot split). Received: "
+                             f"{type(model).__name__}")
+        self.model, self.graph = model, graph
+        produced = set(graph.input_slots)
+        self.frozen_steps, self.rest_steps, blocker = [], [], None
+        for step in graph.steps:
+            if not all(slot in produced for slot in step.ins):
+                reason = "reads the output of a trainable layer"
+            else:
+                reason = next((r for r in map(_not_frozen, step.layers) if r), None)
+            if reason:
+                self.rest_steps.append(step)
+                blocker = blocker or f"layer '{step.layer.name}' {reason}"
+            else:
+                self.frozen_steps.append(step)
+                produced.update(step.outs)
+        if not self.frozen_steps:
+            raise ValueError(
+                f"fit(cache_frozen=True): model '{model.name}' has no frozen part to cache: its first {blocker}. "
+                "Only whole layers of the model itself are cached (a partly unfrozen backbone inside a Sequential is "
+                "one trainable layer: build the model functionally on the backbone's layers, e.g. "
+                "Model(backbone.input, head(backbone.output)), to cache its frozen blocks).")
+        if not self.rest_steps:
+            raise ValueError(f"fit(cache_frozen=True): every layer of model '{model.name}' is frozen; there is "
+                             "nothing to train.")
+        needed = {slot for step in self.rest_steps for slot in step.ins} | set(graph.output_slots)
+        self.cut = sorted(needed & produced)
+
+    def features(self, xs):
+        """The cut tensors (Keras layout, on the host) of the Keras-layout input batch `xs` (list of tensors)."""
+        device = self.model._device()
+        cut = set(self.cut)
+        with torch.no_grad():
+            slots = [None] * len(self.graph.slot_of)
+            for slot, x in zip(self.graph.input_slots, xs):
+                slots[slot] = layout.to_internal(x.to(device))
+            taken = {s: slots[s] for s in self.graph.input_slots if s in cut}
+            for step in self.frozen_steps:
+                step.run(slots, False)
+                taken.update((s, slots[s]) for s in step.outs if s in cut)  # before a later step releases it
+            return [layout.to_keras(taken[s]).cpu() for s in self.cut]
+
+    def run_rest(self, tensors, training):
+        """The model's outputs (Keras layout, a list) from the cut tensors (Keras layout, on the device)."""
+        slots = [None] * len(self.graph.slot_of)
+        for slot, tensor in zip(self.cut, tensors):
+            slots[slot] = layout.to_internal(tensor)
+        for step in self.rest_steps:
+            step.run(slots, training)
+        return [layout.to_keras(slots[i]) for i in self.graph.output_slots]
+
+
+class Features:
+    """A batch of cut tensors standing in for x: the trainer's `_forward` runs only the model's rest on it."""
+
+    __slots__ = ("split", "tensors")
+
+    def __init__(self, split, tensors):
+        self.split, self.tensors = split, tensors
+
+    def to(self, device, non_blocking=False):
+        return Features(self.split, [t.to(device, non_blocking=non_blocking) for t in self.tensors])
+
+    def run(self, training):
+        return self.split.run_rest(self.tensors, training)
+
+
+class _Store:
+    """Per-sample host tensors (one array per field), filled by sample index."""
+
+    def __init__(self, n):
+        self.have = torch.zeros(n, dtype=torch.bool)
+        self.arrays = None
+
+    def put(self, index, values):
+        if self.arrays is None:
+            n = len(self.have)
+            self.arrays = [None if v is None else torch.empty((n, *v.shape[1:]), dtype=v.dtype) for v in values]
+        for array, value in zip(self.arrays, values):
+            if array is not None:
+                array[index] = value
+        self.have[index] = True
+
+    def get(self, index):
+        return [None if a is None else a[index] for a in self.arrays]
+
+    def complete(self, index):
+        return self.arrays is not None and bool(self.have[index].all())
+
+
+class CachedArrayData(data_adapter.ArrayData):
+    """An ArrayData whose batches carry the frozen part's features instead of x (same shuffling: by index)."""
+
+    def __init__(self, data, split):  # noqa: D107 (copies the adapter it wraps)
+        self.__dict__.update(data.__dict__)
+        self.split, self.store = split, _Store(data.num_samples)
+
+    def _take(self, index):
+        if isinstance(index, slice):
+            index = torch.arange(index.start, index.stop)
+        missing = index[~self.store.have[index]]
+        if len(missing):
+            self.store.put(missing, self.split.features([a[missing] for a in self.xs]))
+        y = [v[index] for v in self.ys] if self.ys is not None else (None if self.y is None else self.y[index])
+        sw = None if self.sample_weight is None else self.sample_weight[index]
+        return Features(self.split, self.store.get(index)), y, sw
+
+
+class CachedIteratorData:
+    """A cnnkit image iterator read as fit reads it (batches in order, the iterator shuffling its samples each
+    epoch), with each sample's features, label and weight stored at its first visit; complete batches are then
+    gathered from the store without decoding any image."""
+
+    def __init__(self, adapter, split):
+        self.adapter, self.data, self.split = adapter, adapter.data, split
+        self.steps = adapter.steps
+        self.store = _Store(self.data.n)
+        self.fields = None  # (has y, has sample_weight)
+
+    def __len__(self):
+        return self.steps
+
+    def _produce(self, idx):
+        """(kept sample indices, converted batch or None when every sample is stored): runs in prefetch's thread."""
+        data = self.data
+        bad = getattr(data, "_bad", ())
+        index_array, _ = data._indices(idx)
+        index = torch.as_tensor([int(i) for i in index_array if int(i) not in bad], dtype=torch.long)
+        if len(index) and self.store.complete(index):
+            data.total_batches_seen += 1
+            return index, None
+        batch = self.adapter._convert(data[idx])
+        index = torch.as_tensor([int(i) for i in index_array if int(i) not in bad], dtype=torch.long)
+        size = len(flatten(batch[0])[0][0])
+        if len(index) != size:
+            raise ValueError(f"fit(cache_frozen=True): batch {idx} of the iterator has {size} samples, but its "
+                             f"sample indices are {index_array.tolist()}; a batch whose files are all unreadable "
+                             "cannot be cached. Remove the unreadable files.")
+        return index, batch
+
+    def _finish(self, index, batch):
+        if batch is None:
+            values = self.store.get(index)
+            k = len(self.split.cut)
+            return Features(self.split, values[:k]), values[k], values[k + 1]
+        x, y, sw = batch
+        features = self.split.features(flatten(x)[0])
+        self.store.put(index, features + [y, sw])
+        return Features(self.split, features), y, sw
+
+    def epoch(self):
+        data = self.data
+        if callable(getattr(data, "on_epoch_begin", None)):
+            data.on_epoch_begin()
+        count = len(data)
+        for index, batch in data_adapter.prefetch(self._produce(i % count) for i in range(self.steps)):
+            yield self._finish(index, batch)
+        if callable(getattr(data, "on_epoch_end", None)):
+            data.on_epoch_end()
+
+
+class PrefixData:
+    """Data that cannot be cached (validation only): each batch goes through the frozen part every time."""
+
+    def __init__(self, adapter, split):
+        self.adapter, self.split = adapter, split
+
+    def __len__(self):
+        return len(self.adapter)
+
+    def epoch(self):
+        for x, y, sw in self.adapter.epoch():
+            yield Features(self.split, self.split.features(flatten(x)[0])), y, sw
+
+
+def why_not_cacheable(adapter):
+    """None when `adapter`'s samples can be cached by index, else the reason (for the error message)."""
+    if isinstance(adapter, data_adapter.ArrayData):
+        return None
+    data = adapter.data
+    if isinstance(data, Iterator):
+        generator = getattr(data, "image_data_generator", None)
+        if generator is not None and generator.augments and getattr(data, "subset", None) != "validation":
+            return ("its ImageDataGenerator applies random transforms (rotation, shifts, flips, zoom, ...), so the "
+                    "frozen part's output differs every epoch; use a generator without them")
+        return None
+    if isinstance(data, torch.utils.data.DataLoader):
+        return "a torch DataLoader does not say which samples a batch holds"
+    if adapter.indexable:
+        return (f"a Keras-style Sequence ({type(data).__name__}) does not say which samples a batch holds, nor "
+                "whether it changes them between epochs")
+    return "a Python generator does not say which samples a batch holds, nor whether it changes them"
+
+
+def cache(model, train, val, cache_frozen=True):
+    """The (train, validation) adapters of `fit(..., cache_frozen=True)`.
+
+    Raises:
+        ValueError: the model cannot be split (see FrozenSplit) or the training data cannot be cached.
+    """
+    if not isinstance(cache_frozen, bool):
+        raise ValueError(f"fit: cache_frozen must be True or False. Received: cache_frozen={cache_frozen!r}")
+    if distributed.world_size() > 1:
+        raise ValueError("fit(cache_frozen=True) is not supported in distributed training (torchrun, "
+                         f"world size {distributed.world_size()}): the cached steps would bypass "
+                         "DistributedDataParallel. Train without cache_frozen, or in one process.")
+    reason = why_not_cacheable(train)
+    if reason:
+        raise ValueError(f"fit(cache_frozen=True) needs data whose samples it can cache: numpy arrays / tensors, "
+                         f"or an iterator from ImageDataGenerator.flow / flow_from_directory without augmentation; "
+                         f"{reason}. Received: {type(getattr(train, 'data', train)).__name__}")
+    split = FrozenSplit(model)
+    return _wrap(train, split), None if val is None else _wrap(val, split)
+
+
+def _wrap(adapter, split):
+    if isinstance(adapter, data_adapter.ArrayData):
+        return CachedArrayData(adapter, split)
+    if why_not_cacheable(adapter) is None:
+        return CachedIteratorData(adapter, split)
+    return PrefixData(adapter, split)

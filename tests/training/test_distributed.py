@@ -1,0 +1,145 @@
+"""Distributed data parallel training: 2 processes (torchrun, gloo on CPU) against 1 process with the same global
+batch and seed. The oracle is cnnkit's own single-process `fit`, whose numbers other tests check against Keras:
+the same final weights (within float tolerance), the same logs on every process, one set of files."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cnnkit.data import write_image_folder
+from cnnkit.preprocessing.image import ImageDataGenerator
+from cnnkit.training import distributed
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import distributed_job  # noqa: E402
+
+
+def _env():
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    return env
+
+
+def _torchrun(args, cwd):
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           *args], capture_output=True, text=True, env=_env(), cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    """21 random 8x8 grayscale PNGs in 3 class folders."""
+    rng = np.random.default_rng(5)
+    root = str(tmp_path_factory.mktemp("images") / "data")
+    write_image_folder(rng.integers(0, 256, (21, 8, 8, 1)).astype("uint8"), np.arange(21) % 3, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory, image_dir):
+    out = str(tmp_path_factory.mktemp("ddp"))
+    proc = _torchrun([os.path.join(HERE, "distributed_job.py"), out, image_dir], cwd=out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc.stdout
+
+
+@pytest.mark.parametrize("kind", ["arrays", "directory"])
+def test_two_processes_train_as_one(kind, two_processes, image_dir, tmp_path):
+    out, stdout = two_processes
+    folder = os.path.join(out, kind)
+    ranks = [np.load(os.path.join(folder, f"rank{r}.npz")) for r in (0, 1)]
+    logs = [json.load(open(os.path.join(folder, f"rank{r}.json"))) for r in (0, 1)]
+    weights, single_logs = distributed_job.run(kind, str(tmp_path), image_dir)  # one process, seed 0
+
+    for i, expected in enumerate(weights):
+        np.testing.assert_allclose(ranks[0][f"arr_{i}"], expected, rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(ranks[1][f"arr_{i}"], ranks[0][f"arr_{i}"])
+    assert logs[0] == logs[1]  # identical on both processes (so callbacks decide the same everywhere)
+    assert logs[0].keys() == single_logs.keys()
+    for key, values in single_logs.items():
+        np.testing.assert_allclose(logs[0][key], values, rtol=1e-5, err_msg=key)
+
+    # one checkpoint and one log, written by process 0, and no temporary files left
+    assert sorted(os.listdir(folder)) == ["best.weights.h5", "log.csv", "rank0.json", "rank0.npz", "rank1.json",
+                                          "rank1.npz"]
+    rows = list(csv.DictReader(open(os.path.join(folder, "log.csv"))))
+    assert [float(r["val_loss"]) for r in rows] == pytest.approx(logs[0]["val_loss"], rel=1e-12)
+    epochs = len(logs[0]["loss"])
+    assert stdout.count(f"Epoch 1/{epochs}") == 1  # only process 0 prints progress
+
+
+def test_directory_iterator_parts_are_slices_of_the_batch(image_dir):
+    """A sharded iterator yields exactly its part of each batch of the unsharded one, augmentations included;
+    a part with no sample holds the batch's first sample."""
+    def flow(**kw):
+        gen = ImageDataGenerator(rescale=1 / 255, horizontal_flip=True, rotation_range=30, noise_std=5.0)
+        return gen.flow_from_directory(image_dir, target_size=(8, 8), color_mode="grayscale", class_mode="sparse",
+                                       batch_size=5, seed=7, workers=1, **kw)
+    whole, parts = flow(), [flow(), flow()]
+    for r, part in enumerate(parts):
+        part.set_shard(r, 2)
+    for i in range(len(whole)):
+        x, y = whole[i]
+        (x0, y0), (x1, y1) = parts[0][i], parts[1][i]
+        if len(x) == 1:  # the last batch: process 1 has no sample of its own
+            np.testing.assert_allclose(x1, x, atol=1e-5)
+            x1, y1 = x1[:0], y1[:0]
+        np.testing.assert_allclose(np.concatenate([x0, x1]), x, atol=1e-5)
+        np.testing.assert_array_equal(np.concatenate([y0, y1]), y)
+        assert len(x0) == (len(x) + 1) // 2
+
+
+def test_array_iterator_parts_are_slices_of_the_batch(rng):
+    x = rng.random((7, 6, 6, 3)).astype("float32") * 255
+    gen = ImageDataGenerator(rotation_range=40, zoom_range=0.2, channel_shift_range=10)
+    whole = gen.flow(x, np.arange(7), batch_size=3, seed=1)
+    parts = [gen.flow(x, np.arange(7), batch_size=3, seed=1) for _ in range(2)]
+    for r, part in enumerate(parts):
+        part.set_shard(r, 2)
+    for i in range(2):  # batches of 3: parts of 2 and 1
+        np.testing.assert_allclose(np.concatenate([parts[0][i][0], parts[1][i][0]]), whole[i][0], atol=1e-4)
+
+
+def test_set_shard_checks_its_arguments(rng):
+    flow = ImageDataGenerator().flow(rng.random((4, 2, 2, 1)), batch_size=2)
+    with pytest.raises(ValueError, match="rank must be below world_size. Received: rank=2, world_size=2"):
+        flow.set_shard(2, 2)
+    with pytest.raises(ValueError, match="rank must be a non-negative int"):
+        flow.set_shard(-1, 2)
+
+
+def test_environment_errors_are_clear(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="WORLD_SIZE must be an int .* Received: WORLD_SIZE='two'"):
+        distributed.init()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="RANK, MASTER_ADDR, MASTER_PORT not set: start the script with torchrun"):
+        distributed.init()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert distributed.init() is False and distributed.is_chief()
+
+
+def test_cli_train_nproc_2(image_dir, tmp_path):
+    out = str(tmp_path / "run")
+    proc = subprocess.run([sys.executable, "-m", "cnnkit.cli", "train", image_dir, "--nproc", "2", "--epochs", "2",
+                           "--img-size", "28", "--batch-size", "5", "--out", out, "--verbose", "2"],
+                          capture_output=True, text=True, env=_env(), cwd=str(tmp_path), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sorted(os.listdir(out)) == ["history.csv", "labels.json", "model.keras", "report.html"]
+    assert proc.stdout.count("Epoch 1/2") == 1 and proc.stdout.count("best validation accuracy") == 1
+    assert len(list(csv.DictReader(open(os.path.join(out, "history.csv"))))) == 2
+
+
+def test_cli_train_nproc_checks_the_folder_first(tmp_path, capsys):
+    from cnnkit import cli  # noqa: PLC0415
+    assert cli.main(["train", str(tmp_path / "missing"), "--nproc", "2"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
