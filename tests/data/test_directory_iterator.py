@@ -610,3 +610,17 @@ def test_flow_rows_converted_in_place_equal_numpy():
         batch, labels = it[i]
         assert batch.dtype == np.float32
         np.testing.assert_array_equal(batch, x[labels] * np.float32(1 / 255))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_flow_rows_split_between_threads_equal_numpy(monkeypatch, threads):
+    """Large batches are converted by several threads, each writing its own block of rows: same numbers."""
+    from cnnkit.data import iterators as iterators_module  # noqa: PLC0415
+
+    monkeypatch.setattr(iterators_module, "ROW_THREADS", threads)
+    monkeypatch.setattr(iterators_module, "PARALLEL_BYTES", 0)
+    x = np.random.default_rng(1).integers(0, 256, (11, 130, 140, 3), dtype=np.uint8)
+    it = ImageDataGenerator(rescale=1 / 127.5).flow(x, np.arange(11), batch_size=7, shuffle=True, seed=2)
+    for i in range(len(it)):
+        batch, labels = it[i]
+        np.testing.assert_array_equal(batch, x[labels] * np.float32(1 / 127.5))
