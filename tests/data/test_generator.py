@@ -597,3 +597,15 @@ def test_augment_batch_does_not_touch_input(rng):
     out = gen.augment_batch(x, params)
     np.testing.assert_array_equal(x, before)
     assert out.shape == x.shape and out.dtype == np.float32 and not np.allclose(out, x)
+
+
+def test_lazy_rng_draws_what_default_rng_draws():
+    import pickle  # noqa: PLC0415
+
+    from cnnkit.data.iterators import LazyRng  # noqa: PLC0415
+
+    lazy, real = LazyRng([3, 1, 4]), np.random.default_rng([3, 1, 4])
+    np.testing.assert_array_equal(lazy.uniform(size=5), real.uniform(size=5))
+    assert lazy.integers(10 ** 6) == real.integers(10 ** 6)
+    copy = pickle.loads(pickle.dumps(LazyRng([2, 7])))  # survives pickling, unused or not
+    assert copy.random() == np.random.default_rng([2, 7]).random()
