@@ -15,12 +15,12 @@ import torch
 
 from cnnkit import config
 from cnnkit import losses as losses_module
-from cnnkit import metrics as metrics_module
 from cnnkit import optimizers
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import check_kwargs
 from cnnkit.training import data_adapter
+from cnnkit.training.batches import BatchMethods
 from cnnkit.training import jit
 from cnnkit.training import precision
 from cnnkit.training import frozen
@@ -30,6 +30,7 @@ from cnnkit.training.callbacks.callback import CallbackList
 from cnnkit.training.callbacks.callback import History
 from cnnkit.training.callbacks.callback import LazyLogs
 from cnnkit.training.callbacks.progbar import ProgbarLogger
+from cnnkit.training.metric_logs import MetricLogs
 
 _module_call = torch.nn.Module.__call__
 
@@ -72,7 +73,7 @@ def _per_output(value, names, what):
     return [value] * len(names)
 
 
-class Trainer:
+class Trainer(MetricLogs, BatchMethods):
     """Keras's training API for a model."""
 
     compiled = False
@@ -137,71 +138,6 @@ class Trainer:
         if not getattr(self, "compiled", False):
             raise ValueError(f"You must call compile() before {what}(), e.g. model.compile(optimizer='adam', "
                              "loss='sparse_categorical_crossentropy', metrics=['accuracy']).")
-
-    # ---- metrics -------------------------------------------------------------------------------------------
-
-    def _build_metrics(self, ys, outputs):
-        """Creates the metric objects (on the first batch, when the label and output shapes are known).
-
-        Log names follow Keras 3: a metric's own name ('accuracy', 'acc', 'mae', ...); with several outputs
-        '<output>_<name>'; a weighted metric whose name is taken gets 'weighted_' before its name; any other
-        repeat gets '_1', '_2', ...
-        """
-        names = self._output_names()
-        multi = len(names) > 1
-        self._loss_tracker = metrics_module.Mean(name="loss")
-        self._output_loss_trackers = [metrics_module.Mean(name=f"{n}_loss") for n in names] if multi else []
-        self._metrics = []  # (output index, metric, weighted by sample_weight, log name)
-        taken = {}
-        for weighted, all_specs in ((False, self._metric_specs), (True, self._weighted_specs)):
-            for index, (specs, y, out) in enumerate(zip(all_specs, ys, outputs)):
-                prefix = f"{names[index]}_" if multi else ""
-                for spec in specs:
-                    metric = metrics_module.get(spec, tuple(y.shape), tuple(out.shape))
-                    name = prefix + metric.name
-                    if name in taken and weighted:
-                        name = f"{prefix}weighted_{metric.name}"
-                    if name in taken:
-                        taken[name] += 1
-                        name = f"{name}_{taken[name] - 1}"
-                    taken.setdefault(name, 1)
-                    self._metrics.append((index, metric, weighted, name))
-
-    def reset_metrics(self):
-        if self._metrics is None:
-            return
-        for metric in [self._loss_tracker, *self._output_loss_trackers, *(m for _, m, _, _ in self._metrics)]:
-            metric.reset_state()
-
-    def _metric_logs(self):
-        """The current results: loss, the per-output losses, then the metrics in compile order."""
-        if self._metrics is None:
-            return {}
-        logs = {"loss": self._loss_tracker.result()}
-        for tracker in self._output_loss_trackers:
-            logs[tracker.name] = tracker.result()
-        for _, metric, _, name in self._metrics:
-            logs[name] = metric.result()
-        return logs
-
-    def _logs(self):
-        """The current results as Keras 3 hands them to callbacks and History: keys in sorted order."""
-        return dict(sorted(self._metric_logs().items()))
-
-    def _results_in_order(self):
-        """evaluate()'s list, in Keras 3's order: loss, the per-output losses, the metrics in compile order for
-        one output; with several outputs Keras lists the (output-prefixed) metrics sorted by name."""
-        logs = self._metric_logs()
-        if not self._output_loss_trackers:
-            return list(logs.values())
-        first = ["loss", *(t.name for t in self._output_loss_trackers)]
-        return [logs[k] for k in first] + [logs[k] for k in sorted(logs) if k not in first]
-
-    @property
-    def metrics_names(self):
-        if getattr(self, "_metrics", None) is None:
-            return ["loss"]
-        return ["loss", *(t.name for t in self._output_loss_trackers), *(name for *_, name in self._metrics)]
 
     # ---- steps ---------------------------------------------------------------------------------------------
 
@@ -495,48 +431,3 @@ class Trainer:
             raise ValueError("predict: x has no samples.")
         results = [np.concatenate(c) for c in chunks]
         return results if len(results) > 1 else results[0]
-
-    # ---- single batches ------------------------------------------------------------------------------------
-
-    def _single_batch(self, x, y, sample_weight):
-        x, y = self._conform(x), self._labels(y)
-        (batch,) = data_adapter.ArrayData(x, y, sample_weight, batch_size=10 ** 9, shuffle=False).epoch()
-        return batch
-
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimisation step on one batch; returns that batch's loss (and metrics), as Keras."""
-        self._require_compiled("train_on_batch")
-        if class_weight is not None:
-            sample_weight = self._class_weight_to_sample_weight(self._labels(y), class_weight, sample_weight)
-        bx, by, bsw = self._single_batch(x, y, sample_weight)
-        device = self._prepare_device()
-        self._train_params = list(self.trainable_weights)
-        self.reset_metrics()
-        self.train()
-        self.train_step(*self._to_device(bx, by, bsw, device))
-        self.eval()
-        return self._logs_out(return_dict)
-
-    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        """Loss (and metrics) of one batch in inference mode."""
-        self._require_compiled("test_on_batch")
-        bx, by, bsw = self._single_batch(x, y, sample_weight)
-        device = self._prepare_device()
-        self.reset_metrics()
-        was_training = self.training
-        self.eval()
-        with torch.inference_mode():
-            self.test_step(*self._to_device(bx, by, bsw, device))
-        self.train(was_training)
-        return self._logs_out(return_dict)
-
-    def predict_on_batch(self, x):
-        """The outputs for one batch (numpy), without callbacks or progress output."""
-        items, _ = flatten(self._conform(x))
-        return self.predict(x, batch_size=max(1, len(items[0])), verbose=0)
-
-    def _logs_out(self, return_dict):
-        if return_dict:
-            return self._logs()
-        values = self._results_in_order()
-        return values[0] if len(values) == 1 else values
