@@ -17,7 +17,7 @@ import numpy as np
 from cnnkit.data import directory as directory_lib
 from cnnkit.data.image_io import (check_color_mode, check_data_format, check_interpolation, check_size,
                                  decode_files)
-from cnnkit.data.iterators import Iterator, label_batch, save_batch, transform, transform_rows
+from cnnkit.data.iterators import Iterator, LazyRng, label_batch, save_batch, transform, transform_rows
 from cnnkit.data.workers import PROCESSES_BY_DEFAULT, ProcessDecoder
 from cnnkit.registry import did_you_mean
 
@@ -156,7 +156,7 @@ class FileIterator(Iterator):
                     continue
             next_indices, _ = self._indices(ahead)
             next_indices, next_params = self._own(
-                next_indices, self._params(next_indices, np.random.default_rng([self._seed, epoch, ahead])))
+                next_indices, self._params(next_indices, LazyRng([self._seed, epoch, ahead])))
             next_job = self._start(next_indices, next_params)
             with self._state_lock:
                 self._pending[(epoch, ahead)] = next_job
@@ -194,14 +194,15 @@ class FileIterator(Iterator):
         augmented = job[2]
         if not kept:  # every file of the batch was unreadable: borrow a readable one
             images, kept, positions, augmented = *self._borrow(rng), [0], False
-        if len(kept) == len(index_array) and not results and self._cache:
-            raw = self._cache_images[self._cache_slot[index_array]]  # all cached: one gather
-        elif whole is not None and len(results) == len(kept) == len(index_array):
+        kept_params = None if params is None else {k: (v[positions] if isinstance(v, np.ndarray) else v)
+                                                   for k, v in params.items()}
+        if len(kept) == len(index_array) and not results and self._cache:  # all cached: read the cache's rows
+            return self._finish(self._cache_images, np.asarray(kept), rng, kept_params, augmented,
+                                rows=self._cache_slot[index_array])
+        if whole is not None and len(results) == len(kept) == len(index_array):
             raw = whole[:len(kept)]  # all from the workers' shared memory: no copy before the conversion
         else:
             raw = np.stack(images)
-        kept_params = None if params is None else {k: (v[positions] if isinstance(v, np.ndarray) else v)
-                                                   for k, v in params.items()}
         return self._finish(raw, np.asarray(kept), rng, kept_params, augmented)
 
     def _failed(self, i, error):
