@@ -31,6 +31,7 @@ PROCESSES_BY_DEFAULT = sys.platform.startswith("linux") and "fork" in multiproce
 
 _ITERATORS = weakref.WeakValueDictionary()  # key -> iterator; a forked worker finds its iterator here
 _DECODERS = weakref.WeakSet()  # the parent's live decoders, closed at exit
+_CLOSING = weakref.WeakSet()  # manager threads of pools shut down without waiting
 _ATTACHED = {}  # in a worker: shared-memory name -> SharedMemory
 _KEYS = itertools.count()
 
@@ -187,6 +188,9 @@ class ProcessDecoder:
             future.add_done_callback(done)
 
     def close(self, wait=True):
+        manager = getattr(self.pool, "_executor_manager_thread", None)
+        if manager is not None and not wait:
+            _CLOSING.add(manager)  # still closing the pool after this returns: joined at exit
         self.pool.shutdown(wait=wait, cancel_futures=True)
         _ITERATORS.pop(self.key, None)
         for slot in self.slots:
@@ -202,3 +206,16 @@ class ProcessDecoder:
 def _close_all():
     for decoder in list(_DECODERS):
         decoder.close(wait=False)
+
+
+def _join_closing_pools():
+    """Waits (5 s at most each) for the pools shut down without waiting to finish closing, before
+    concurrent.futures' exit hook runs: CPython 3.11's hook writes to each pool's wake-up pipe, and a pool still
+    closing that pipe (e.g. one dropped on Ctrl-C) made it print an EBADF traceback at exit. Live pools are left to
+    `_close_all`."""
+    for thread in list(_CLOSING):
+        thread.join(timeout=5)
+
+
+if hasattr(threading, "_register_atexit"):  # CPython: runs before threads are joined, in reverse order of
+    threading._register_atexit(_join_closing_pools)  # registration, so before concurrent.futures' own hook
