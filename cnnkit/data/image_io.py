@@ -11,6 +11,11 @@ import pathlib
 import numpy as np
 from PIL import Image
 
+try:
+    import simplejpeg  # libjpeg-turbo without PIL's Python-side parsing: read_image's fast JPEG path
+except ImportError:  # pragma: no cover - PIL decodes everything without it
+    simplejpeg = None
+
 from cnnkit.registry import did_you_mean
 
 #: File extensions the folder readers accept (lower case, without the dot); other files are ignored.
@@ -124,29 +129,83 @@ def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", 
     return img
 
 
+def _draft_scale(width, height, target_size, keep_aspect_ratio):
+    """(scale, request): the reduced scale (1, 2, 4 or 8) `read_image` decodes a width x height JPEG at for
+    `target_size`, and the (width, height) the resize needs. The scale is PIL's draft-mode choice for that request,
+    used only when it is 2x smaller or more in both directions (below that, draft would not shrink but would still
+    change how RGB->L rounds)."""
+    target_height, target_width = target_size
+    if keep_aspect_ratio is True:
+        left, top, right, bottom = _aspect_crop_box(width, height, target_width, target_height)
+        scale = max(target_width / max(right - left, 1), target_height / max(bottom - top, 1))
+        request = (int(np.ceil(width * scale)), int(np.ceil(height * scale)))
+    elif keep_aspect_ratio == "pad":
+        scale = min(target_width / width, target_height / height)
+        request = (int(np.ceil(width * scale)), int(np.ceil(height * scale)))
+    else:
+        request = (target_width, target_height)
+    if width < 2 * request[0] or height < 2 * request[1]:
+        return 1, request
+    ratio = min(width // request[0], height // request[1])
+    return next(s for s in (8, 4, 2) if ratio >= s), request
+
+
+def _read_jpeg_fast(data, target_size, interpolation, keep_aspect_ratio):
+    """An RGB JPEG decoded by libjpeg-turbo through simplejpeg with PIL's settings (accurate integer DCT, smooth
+    chroma upsampling, the same reduced scale), so the pixels are PIL's exactly, in a third of the time: no Python
+    header parsing, and the RGBX output is resized by PIL without a conversion copy.
+
+    Returns None where PIL must decode: not a YCbCr or greyscale JPEG (CMYK, YCCK), a multi-picture file (MPO,
+    whose first frame PIL decodes without draft mode), an image over PIL's decompression-bomb limit, or data
+    libjpeg-turbo rejects or only half decodes (PIL then raises its own error, or applies LOAD_TRUNCATED_IMAGES).
+    """
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    if (colorspace not in ("YCbCr", "Gray") or data.find(b"MPF\x00", 0, 65536) >= 0
+            or (Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS)):
+        return None
+    scale = 1 if target_size is None else _draft_scale(width, height, target_size, keep_aspect_ratio)[0]
+    size = (-(-height // scale), -(-width // scale))
+    try:
+        pixels = simplejpeg.decode_jpeg(data, "RGBX", min_height=size[0] if scale > 1 else 0,
+                                        min_width=size[1] if scale > 1 else 0, min_factor=scale)
+    except ValueError:
+        return None
+    if pixels.shape != size + (4,):
+        return None
+    img = Image.frombuffer("RGBX", (size[1], size[0]), pixels, "raw", "RGBX", 0, 1)  # shares `pixels`
+    if target_size is not None:
+        img = _resize(img, target_size, interpolation, keep_aspect_ratio)
+    # PIL packs RGBX to RGB in C; numpy would copy the strided [..., :3] view element by element (7x slower)
+    return np.frombuffer(img.tobytes("raw", "RGB"), np.uint8).reshape(img.size[1], img.size[0], 3)
+
+
 def read_image(path, target_size, color_mode="rgb", interpolation="nearest", keep_aspect_ratio=False):
     """Decodes one file straight to a (height, width, channels) array at `target_size` (uint8 for 8-bit images).
 
     Faster than `load_img`: a JPEG that is shrunk is decoded at a reduced scale (PIL draft mode: 1/2, 1/4 or 1/8,
-    never below the target size), which also averages pixels instead of dropping them.
+    never below the target size), which also averages pixels instead of dropping them. With simplejpeg installed
+    (a dependency of cnnkit), JPEGs read in 'rgb' are decoded by libjpeg-turbo directly, with pixels identical to
+    PIL's.
 
     Raises:
         OSError / ValueError / SyntaxError: the file is not a readable image (see DECODE_ERRORS).
     """
+    if simplejpeg is not None and color_mode == "rgb":
+        with open(path, "rb") as f:
+            data = f.read(3)
+            if data == b"\xff\xd8\xff":  # a JPEG's start of image
+                data += f.read()
+                array = _read_jpeg_fast(data, target_size, interpolation, keep_aspect_ratio)
+                if array is not None:
+                    return array
     with Image.open(path) as img:
         if img.format == "JPEG" and target_size is not None:
-            height, width = target_size
-            if keep_aspect_ratio is True:
-                left, top, right, bottom = _aspect_crop_box(*img.size, width, height)
-                scale = max(width / max(right - left, 1), height / max(bottom - top, 1))
-                request = (int(np.ceil(img.size[0] * scale)), int(np.ceil(img.size[1] * scale)))
-            elif keep_aspect_ratio == "pad":
-                scale = min(width / img.size[0], height / img.size[1])
-                request = (int(np.ceil(img.size[0] * scale)), int(np.ceil(img.size[1] * scale)))
-            else:
-                request = (width, height)
-            if img.size[0] >= 2 * request[0] and img.size[1] >= 2 * request[1]:  # else draft would not shrink, but
-                img.draft("L" if color_mode == "grayscale" else "RGB", request)  # still change RGB->L rounding
+            scale, request = _draft_scale(*img.size, target_size, keep_aspect_ratio)
+            if scale > 1:
+                img.draft("L" if color_mode == "grayscale" else "RGB", request)
         img.load()
         out = _convert(img, color_mode)
         if target_size is not None:

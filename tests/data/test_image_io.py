@@ -208,6 +208,7 @@ def test_read_image_shrinks_jpeg_in_draft_mode_close_to_load_img(smooth_jpeg, ta
 def test_read_image_really_uses_draft_mode_for_jpeg_only(smooth_jpeg, pngs, monkeypatch):
     from PIL import JpegImagePlugin  # noqa: PLC0415
 
+    monkeypatch.setattr(image_io, "simplejpeg", None)  # PIL's path (the fast path's scale: test_fast_jpeg_*)
     calls = []
     original = JpegImagePlugin.JpegImageFile.draft
 
@@ -248,6 +249,132 @@ def test_read_image_raises_a_decode_error_for_bad_files(tmp_path, smooth_jpeg, d
     path.write_bytes(data)
     with pytest.raises(image_io.DECODE_ERRORS):
         image_io.read_image(path, (8, 8))
+
+
+# ---- the fast JPEG path (libjpeg-turbo through simplejpeg) against PIL's own decoding ------------------------
+@pytest.fixture(scope="module")
+def jpeg_zoo(tmp_path_factory):
+    """JPEGs of the kinds one meets: chroma subsampling 4:2:0 / 4:2:2 / 4:4:4, progressive, optimised Huffman
+    tables, greyscale, CMYK, EXIF, odd sizes (not multiples of the 8 or 16 pixel blocks), tiny, and a
+    multi-picture file (MPO). Content: smooth waves plus noise, so every DCT coefficient and rounding matters."""
+    rng = np.random.default_rng(3)
+    folder = tmp_path_factory.mktemp("zoo")
+
+    def pixels(height, width):
+        yy, xx = np.mgrid[0:height, 0:width]
+        smooth = np.stack([xx * 250 / width, yy * 250 / height, 128 + 90 * np.sin(xx / 7) * np.cos(yy / 5)], -1)
+        return (smooth + rng.normal(0, 25, (height, width, 3))).clip(0, 255).astype(np.uint8)
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation 'rotate 90': neither PIL's open nor Keras's load_img applies it
+    kinds = {"420": ({}, (203, 307)), "422": ({"subsampling": 1}, (203, 307)),
+             "444": ({"subsampling": 0}, (203, 307)), "progressive": ({"progressive": True}, (211, 171)),
+             "optimized": ({"optimize": True, "quality": 75}, (161, 243)), "q100": ({"quality": 100}, (97, 131)),
+             "exif": ({"exif": exif.tobytes()}, (120, 90)), "tiny": ({}, (5, 7)), "gray": ({}, (203, 307)),
+             "cmyk": ({}, (64, 80))}
+    paths = {}
+    for name, (options, size) in kinds.items():
+        img = Image.fromarray(pixels(*size))
+        img = img.convert("L") if name == "gray" else img.convert("CMYK") if name == "cmyk" else img
+        paths[name] = str(folder / f"{name}.jpg")
+        img.save(paths[name], "JPEG", **{"quality": 90, **options})
+    paths["mpo"] = str(folder / "mpo.jpg")
+    Image.fromarray(pixels(203, 307)).save(paths["mpo"], "MPO", save_all=True,
+                                          append_images=[Image.fromarray(pixels(203, 307))])
+    assert Image.open(paths["mpo"]).format == "MPO" and Image.open(paths["cmyk"]).mode == "CMYK"
+    return paths
+
+
+class _CountingSimplejpeg:
+    """simplejpeg with its decode_jpeg calls counted."""
+
+    def __init__(self, module):
+        self.module, self.decoded = module, 0
+
+    def decode_jpeg_header(self, *args, **kwargs):
+        return self.module.decode_jpeg_header(*args, **kwargs)
+
+    def decode_jpeg(self, *args, **kwargs):
+        self.decoded += 1
+        return self.module.decode_jpeg(*args, **kwargs)
+
+
+def _pil_only(monkeypatch, call):
+    with monkeypatch.context() as patch:
+        patch.setattr(image_io, "simplejpeg", None)
+        return call()
+
+
+needs_simplejpeg = pytest.mark.skipif(image_io.simplejpeg is None, reason="simplejpeg is not installed")
+
+
+@needs_simplejpeg
+@pytest.mark.parametrize("name", ["420", "422", "444", "progressive", "optimized", "q100", "exif", "tiny", "gray",
+                                  "cmyk", "mpo"])
+@pytest.mark.parametrize("keep_aspect_ratio", [False, True, "pad"])
+def test_fast_jpeg_path_gives_pils_pixels_exactly(jpeg_zoo, monkeypatch, name, keep_aspect_ratio):
+    """Every size class: none, the original, shrunk < 2x, and shrunk by 2x, 4x and 8x (reduced-scale decoding),
+    enlarged; every interpolation."""
+    counter = _CountingSimplejpeg(image_io.simplejpeg)
+    monkeypatch.setattr(image_io, "simplejpeg", counter)
+    path = jpeg_zoo[name]
+    original = Image.open(path).size[::-1]
+    for target_size in (None, original, (150, 150), (100, 150), (50, 76), (25, 38), (13, 9), (260, 330)):
+        for interpolation in ("nearest", "bilinear", "bicubic", "box", "lanczos"):
+            fast = image_io.read_image(path, target_size, "rgb", interpolation, keep_aspect_ratio)
+            slow = _pil_only(monkeypatch, lambda: image_io.read_image(path, target_size, "rgb", interpolation,
+                                                                      keep_aspect_ratio))
+            assert fast.dtype == slow.dtype == np.uint8 and fast.flags.c_contiguous == slow.flags.c_contiguous
+            assert fast.shape == slow.shape == (target_size or original) + (3,)
+            np.testing.assert_array_equal(fast, slow, err_msg=f"{name} {target_size} {interpolation}")
+            if target_size is None:
+                break
+    # the fast path really ran, except for the kinds PIL must decode (CMYK; MPO, which PIL decodes without draft)
+    assert (counter.decoded > 0) == (name not in ("cmyk", "mpo")), counter.decoded
+
+
+@needs_simplejpeg
+def test_fast_jpeg_path_is_for_rgb_jpegs_only(jpeg_zoo, pngs, monkeypatch):
+    counter = _CountingSimplejpeg(image_io.simplejpeg)
+    monkeypatch.setattr(image_io, "simplejpeg", counter)
+    for color_mode in ("grayscale", "rgba"):  # libjpeg's own greyscale rounds differently from PIL's RGB->L
+        fast = image_io.read_image(jpeg_zoo["420"], (50, 76), color_mode, "bilinear")
+        slow = _pil_only(monkeypatch, lambda: image_io.read_image(jpeg_zoo["420"], (50, 76), color_mode, "bilinear"))
+        np.testing.assert_array_equal(fast, slow)
+    image_io.read_image(pngs["rgb"], (5, 6), "rgb")
+    assert counter.decoded == 0
+    image_io.read_image(jpeg_zoo["420"], (5, 6), "rgb")
+    assert counter.decoded == 1
+
+
+@needs_simplejpeg
+@pytest.mark.parametrize("damage", ["truncated", "empty", "text", "header-only", "bad-bytes"])
+@pytest.mark.parametrize("load_truncated", [False, True])
+def test_fast_jpeg_path_leaves_damaged_files_to_pil(jpeg_zoo, tmp_path, monkeypatch, damage, load_truncated):
+    """A damaged JPEG gets PIL's verdict: PIL's error (so the iterators skip it), or, with
+    ImageFile.LOAD_TRUNCATED_IMAGES, PIL's partial image."""
+    from PIL import ImageFile  # noqa: PLC0415
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", load_truncated)
+    with open(jpeg_zoo["420"], "rb") as f:
+        data = f.read()
+    data = {"truncated": data[:len(data) // 2], "empty": b"", "text": b"not a picture", "header-only": data[:3],
+            "bad-bytes": data[:600] + bytes(range(256)) * 4 + data[1624:]}[damage]
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(data)
+
+    def outcome():
+        try:
+            return image_io.read_image(path, (50, 76), "rgb", "bilinear")
+        except image_io.DECODE_ERRORS as err:
+            return type(err)
+    fast, slow = outcome(), _pil_only(monkeypatch, outcome)
+    if isinstance(slow, type):
+        assert fast is slow
+    else:
+        np.testing.assert_array_equal(fast, slow)
+    if damage == "truncated":
+        assert isinstance(slow, np.ndarray) == load_truncated
 
 
 # ---- errors --------------------------------------------------------------------------------------------------
