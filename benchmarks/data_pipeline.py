@@ -22,9 +22,10 @@ Configurations:
                     num_workers=2, shuffle)
 
 Method: every (configuration, setting) run is its own Python process; a round runs each once, in an order rotated
-every round. A run reads `--epochs` epochs; the figure is images/s over the epochs after the first (for cnnkit-cache
-those are the cached epochs; for the others the first epoch warms the page cache and thread pools). The table shows
-medians over rounds and the ratios cnnkit / each other configuration.
+every round. A run reads `--epochs` epochs (cnnkit-cache at least CACHED_EPOCHS); the figure is the median images/s
+of the epochs after the first (for cnnkit-cache those are the cached epochs; for the others the first epoch warms
+the page cache and thread pools). The table shows medians over rounds and the ratios cnnkit / each other
+configuration; then the paired ratios: each round's ratio, and their median.
 """
 
 import argparse
@@ -157,7 +158,14 @@ def run_torch_loader(data, setting, epochs):
     return epoch, epochs
 
 
+#: Cached epochs take about 0.06 s here: a cnnkit-cache run reads at least this many, so its median is not two
+#: 60 ms windows at the mercy of one scheduler hiccup.
+CACHED_EPOCHS = 12
+
+
 def worker(config, setting, data, epochs):
+    if config == "cnnkit-cache":
+        epochs = max(epochs, CACHED_EPOCHS)
     runner = {"cnnkit": run_cnnkit, "cnnkit-cache": lambda d, s, e: run_cnnkit(d, s, e, cache=True),
               "keras-idg": run_keras_idg, "keras-tfdata": run_keras_tfdata, "torch-loader": run_torch_loader}[config]
     epoch, epochs = runner(data, setting, epochs)
@@ -187,6 +195,7 @@ def main():
     configs, settings = args.configs.split(","), args.settings.split(",")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
     results = {(c, s): [] for c in configs for s in settings}
+    by_round = {}  # (config, setting, round) -> images/s
     runs = [(c, s) for s in settings for c in configs]
     for r in range(args.rounds):
         for config, setting in runs[r % len(runs):] + runs[:r % len(runs)]:
@@ -197,6 +206,7 @@ def main():
                 print(f"{config}/{setting} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
                 continue
             results[(config, setting)].append(json.loads(line[-1])["rate"])
+            by_round[(config, setting, r)] = results[(config, setting)][-1]
             print(f"round {r + 1}: {config:13s} {setting:8s} {results[(config, setting)][-1]:9.0f} images/s",
                   flush=True)
     print(f"\n{CLASSES * PER_CLASS} JPEGs, target {TARGET[0]}x{TARGET[1]}, batch {BATCH}; medians of {args.rounds} "
@@ -211,6 +221,16 @@ def main():
             cells = "".join(f"{median[(mine, s)] / median[(other, s)]:11.2f}x" if (mine, s) in median
                             and (other, s) in median else f"{'-':>12s}" for s in settings)
             print(f"{mine + ' / ' + other:30s}{cells}")
+    print("\npaired: the ratio within each round (runs a minute apart, so slow drifts of the shared machine cancel), "
+          "then their median")
+    for mine in ("cnnkit", "cnnkit-cache"):
+        for other in (c for c in configs if not c.startswith("cnnkit")):
+            for s in settings:
+                pairs = [by_round[(mine, s, r)] / by_round[(other, s, r)] for r in range(args.rounds)
+                         if (mine, s, r) in by_round and (other, s, r) in by_round]
+                if pairs:
+                    print(f"{mine + ' / ' + other:30s}{s:>8s}  median {statistics.median(pairs):6.2f}x   rounds "
+                          + ", ".join(f"{p:.2f}x" for p in pairs))
 
 
 if __name__ == "__main__":
