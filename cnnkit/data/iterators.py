@@ -6,6 +6,7 @@ from `seed` and the epoch number, and the augmentation of batch `i` uses a rando
 threads, processes, or fit's background prefetch) get different, reproducible augmentations.
 """
 
+import itertools
 import math
 import os
 import threading
@@ -219,8 +220,10 @@ def transform_rows(generator, source, rows, rng, augment, dtype):
     When the generator only rescales (or is None) and the rows are large, each row of `source` is converted and
     scaled straight into the float32 batch: the batch is then the only thing written (its gathered uint8 copy is
     the step skipped). Memory bandwidth, not arithmetic, limits this step for cached image batches, and one core
-    does not reach the machine's bandwidth: batches of 1 MB and more are split between up to ROW_THREADS threads
-    (numpy releases the GIL while it converts).
+    does not reach the machine's bandwidth: batches of 1 MB and more are shared by up to ROW_THREADS threads
+    (numpy releases the GIL while it converts). Each thread takes the next row not yet taken, the calling thread
+    too, so a helper thread the OS does not schedule in time (a busy machine) leaves its rows to the others
+    instead of stalling the batch.
     """
     scale = 1.0 if generator is None else generator.plain_scale(augment)
     if (scale is None or np.dtype(dtype) != np.float32 or source.dtype not in (np.uint8, np.float32)
@@ -228,22 +231,25 @@ def transform_rows(generator, source, rows, rng, augment, dtype):
         return transform(generator, source[rows], rng, augment, dtype)
     out = np.empty((len(rows),) + source.shape[1:], dtype=np.float32)
     factor = np.float32(scale)
+    taken = itertools.count()  # next() on a count is atomic under the GIL: each row is taken once
 
-    def convert(part):
-        for k in part:
+    def convert():
+        for k in taken:
+            if k >= len(rows):
+                return
             np.multiply(source[rows[k]], factor, out=out[k])
 
     threads = min(ROW_THREADS, len(rows)) if out.nbytes >= PARALLEL_BYTES else 1
     if threads == 1:
-        convert(range(len(rows)))
+        convert()
         return out
     if _row_pool["pool"] is None:
         _row_pool["pool"] = ThreadPoolExecutor(ROW_THREADS, thread_name_prefix="cnnkit-rows")
-    bounds = [len(rows) * t // threads for t in range(threads + 1)]  # contiguous parts: each thread writes a block
-    futures = [_row_pool["pool"].submit(convert, range(bounds[t], bounds[t + 1])) for t in range(1, threads)]
-    convert(range(bounds[0], bounds[1]))
-    for future in futures:
-        future.result()
+    helpers = [_row_pool["pool"].submit(convert) for _ in range(threads - 1)]
+    convert()
+    for helper in helpers:
+        if not helper.cancel():  # a helper that never started has nothing left to do
+            helper.result()  # one still converting its last row
     return out
 
 

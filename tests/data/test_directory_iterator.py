@@ -614,13 +614,43 @@ def test_flow_rows_converted_in_place_equal_numpy():
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_flow_rows_split_between_threads_equal_numpy(monkeypatch, threads):
-    """Large batches are converted by several threads, each writing its own block of rows: same numbers."""
+    """Large batches are converted by several threads sharing the rows: same numbers."""
     from cnnkit.data import iterators as iterators_module  # noqa: PLC0415
 
     monkeypatch.setattr(iterators_module, "ROW_THREADS", threads)
     monkeypatch.setattr(iterators_module, "PARALLEL_BYTES", 0)
-    x = np.random.default_rng(1).integers(0, 256, (11, 130, 140, 3), dtype=np.uint8)
+    x = np.random.default_rng(1).integers(0, 256, (11, 150, 160, 3), dtype=np.uint8)  # rows over ROW_COPY_BYTES
     it = ImageDataGenerator(rescale=1 / 127.5).flow(x, np.arange(11), batch_size=7, shuffle=True, seed=2)
     for i in range(len(it)):
         batch, labels = it[i]
         np.testing.assert_array_equal(batch, x[labels] * np.float32(1 / 127.5))
+
+
+def test_rows_are_not_left_waiting_for_a_helper_thread_that_never_runs(monkeypatch):
+    """A helper thread the OS does not schedule (here: the pool's only thread is busy) leaves its share of rows
+    to the calling thread, which converts them all; the batch is complete and correct, with no wait."""
+    import threading  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from cnnkit.data import iterators as iterators_module  # noqa: PLC0415
+
+    blocked, release = ThreadPoolExecutor(1), threading.Event()
+    blocked.submit(release.wait)
+    monkeypatch.setattr(iterators_module, "ROW_THREADS", 2)
+    monkeypatch.setattr(iterators_module, "PARALLEL_BYTES", 0)
+    monkeypatch.setitem(iterators_module._row_pool, "pool", blocked)
+    x = np.random.default_rng(4).integers(0, 256, (9, 150, 160, 3), dtype=np.uint8)  # rows over ROW_COPY_BYTES
+    rows = np.array([8, 0, 3, 3, 5])
+    try:
+        done = threading.Event()
+        result = {}
+
+        def run():
+            result["batch"] = iterators_module.transform_rows(None, x, rows, None, False, "float32")
+            done.set()
+        threading.Thread(target=run, daemon=True).start()
+        assert done.wait(20), "transform_rows waited for a helper thread that never ran"
+        np.testing.assert_array_equal(result["batch"], x[rows].astype(np.float32))
+    finally:
+        release.set()
+        blocked.shutdown()
