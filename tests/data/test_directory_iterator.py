@@ -614,7 +614,7 @@ def test_flow_rows_converted_in_place_equal_numpy():
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_flow_rows_split_between_threads_equal_numpy(monkeypatch, threads):
-    """Large batches are converted by several threads sharing the rows: same numbers."""
+    """Large batches are converted by several threads, each writing its own block of rows: same numbers."""
     from cnnkit.data import iterators as iterators_module  # noqa: PLC0415
 
     monkeypatch.setattr(iterators_module, "ROW_THREADS", threads)
@@ -627,8 +627,8 @@ def test_flow_rows_split_between_threads_equal_numpy(monkeypatch, threads):
 
 
 def test_rows_are_not_left_waiting_for_a_helper_thread_that_never_runs(monkeypatch):
-    """A helper thread the OS does not schedule (here: the pool's only thread is busy) leaves its share of rows
-    to the calling thread, which converts them all; the batch is complete and correct, with no wait."""
+    """A helper thread the OS does not schedule (here: the pool's only thread is busy) leaves its block of rows
+    to the calling thread, which converts them too; the batch is complete and correct, with no wait."""
     import threading  # noqa: PLC0415
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
