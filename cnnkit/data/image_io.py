@@ -187,13 +187,14 @@ def read_image(path, target_size, color_mode="rgb", interpolation="nearest", kee
 
     Faster than `load_img`: a JPEG that is shrunk is decoded at a reduced scale (PIL draft mode: 1/2, 1/4 or 1/8,
     never below the target size), which also averages pixels instead of dropping them. With simplejpeg installed
-    (a dependency of cnnkit), JPEGs read in 'rgb' are decoded by libjpeg-turbo directly, with pixels identical to
-    PIL's.
+    (a dependency of cnnkit), JPEG files (.jpg, .jpeg) read in 'rgb' are decoded by libjpeg-turbo directly, with
+    pixels identical to PIL's.
 
     Raises:
         OSError / ValueError / SyntaxError: the file is not a readable image (see DECODE_ERRORS).
     """
-    if simplejpeg is not None and color_mode == "rgb":
+    if simplejpeg is not None and color_mode == "rgb" and os.fspath(path).lower().endswith((".jpg", ".jpeg")):
+        # by name, so other files are not opened twice (that made a 28x28 PNG 8% slower to read)
         with open(path, "rb") as f:
             data = f.read(3)
             if data == b"\xff\xd8\xff":  # a JPEG's start of image
