@@ -26,6 +26,14 @@ def part_bounds(count, parts, part):
     return start, start + base + (1 if part < extra else 0)
 
 
+def own_part(count, parts, part):
+    """(slice, empty): part `part` of `count` items cut into `parts` (see part_bounds), or the first item when that
+    part is empty (in distributed training a process with no sample of a batch still runs a step, on one sample
+    that it does not count)."""
+    start, stop = part_bounds(count, parts, part)
+    return (slice(start, stop), False) if stop > start else (slice(0, 1), True)
+
+
 def check_batch_size(batch_size):
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
@@ -139,8 +147,7 @@ class Iterator:
         when not sharded); the first sample when the part is empty."""
         if self._shard is None:
             return index_array, params
-        start, stop = part_bounds(len(index_array), self._shard[1], self._shard[0])
-        part = slice(start, stop) if stop > start else slice(0, 1)
+        part, _ = own_part(len(index_array), self._shard[1], self._shard[0])
         if params is not None:
             params = {k: (v[part] if isinstance(v, np.ndarray) else v) for k, v in params.items()}
         return index_array[part], params
@@ -244,8 +251,7 @@ def transform_rows(generator, source, rows, rng, augment, dtype):
         return out
     if _row_pool["pool"] is None:
         _row_pool["pool"] = ThreadPoolExecutor(ROW_THREADS, thread_name_prefix="cnnkit-rows")
-    bounds = [len(rows) * t // threads for t in range(threads + 1)]  # contiguous parts: each thread writes a block
-    parts = [range(bounds[t], bounds[t + 1]) for t in range(threads)]
+    parts = [range(*part_bounds(len(rows), threads, t)) for t in range(threads)]  # each thread writes a block
     helpers = [(part, _row_pool["pool"].submit(convert, part)) for part in parts[1:]]
     convert(parts[0])
     for part, helper in helpers:

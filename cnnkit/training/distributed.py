@@ -38,7 +38,7 @@ import torch.distributed as dist
 
 from cnnkit import config
 from cnnkit import metrics as metrics_module
-from cnnkit.data.iterators import Iterator, part_bounds
+from cnnkit.data.iterators import Iterator, own_part
 from cnnkit.training import data_adapter
 from cnnkit.training.callbacks.backup import BackupAndRestore
 from cnnkit.training.callbacks.callback import Callback
@@ -336,11 +336,9 @@ class Sharded:
         if isinstance(data, data_adapter.ArrayData):
             for index in data.batch_indices(_agreed_permutation):
                 size = len(index) if isinstance(index, torch.Tensor) else index.stop - index.start
-                start, stop = part_bounds(size, self.world, self.rank)
-                if stop == start:
-                    start, stop = 0, 1
-                part = (index[start:stop] if isinstance(index, torch.Tensor)
-                        else slice(index.start + start, index.start + stop))
+                own, _ = own_part(size, self.world, self.rank)
+                part = index[own] if isinstance(index, torch.Tensor) else slice(index.start + own.start,
+                                                                                index.start + own.stop)
                 yield data._take(part), size, True
             return
         if self.source is not None:
@@ -364,10 +362,9 @@ class Sharded:
     def _parts(self):
         state = self.model.__dict__.get(_FIT) if self.training else None
         for batch, size, is_part in self._global_batches():
-            start, stop = part_bounds(size, self.world, self.rank)
-            empty = stop == start
+            own, empty = own_part(size, self.world, self.rank)
             if not is_part:
-                batch = _slice_batch(batch, slice(0, 1) if empty else slice(start, stop))
+                batch = _slice_batch(batch, own)
             if state is not None:
                 part = 0 if empty else _batch_len(batch)
                 state.scale = float(self.world) if state.sum_reduction else part * self.world / max(size, 1)
