@@ -86,17 +86,15 @@ def _train(args):
 
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start N copies of this command
         return launch(args.nproc, args.argv, args.data_dir, args.img_size, args.augment, args.out)
+    options = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, img_size=args.img_size,
+                   augment=args.augment, validation_split=args.validation_split, out=args.out, seed=args.seed,
+                   verbose=args.verbose, weights=args.weights, freeze=args.freeze)
     if not is_chief():  # under torchrun: only process 0 prints
         with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
-            train(args.data_dir, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-                  img_size=args.img_size, augment=args.augment, validation_split=args.validation_split, out=args.out,
-                  seed=args.seed, verbose=0, weights=args.weights, freeze=args.freeze)
+            train(args.data_dir, **{**options, "verbose": 0})
         return 0
     start = time.perf_counter()
-    model, history, out = train(args.data_dir, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-                                img_size=args.img_size, augment=args.augment, validation_split=args.validation_split,
-                                out=args.out, seed=args.seed, verbose=args.verbose, weights=args.weights,
-                                freeze=args.freeze)
+    model, history, out = train(args.data_dir, **options)
     logs = history.history
     best = max(logs.get("val_accuracy", [float("nan")]))
     print(f"best validation accuracy: {best:.4f} ({time.perf_counter() - start:.0f}s); model, history and labels "

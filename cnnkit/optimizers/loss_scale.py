@@ -9,6 +9,12 @@ _BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": Non
                   "loss_scale_factor": None, "gradient_accumulation_steps": None}
 
 
+def _inner(name):
+    """A property that reads and writes the inner optimizer's attribute `name`."""
+    return property(lambda self: getattr(self.inner_optimizer, name),
+                    lambda self, value: setattr(self.inner_optimizer, name, value))
+
+
 class LossScaleOptimizer(Optimizer):
     """Wraps an optimizer with dynamic loss scaling (Keras 3's rules).
 
@@ -72,33 +78,11 @@ class LossScaleOptimizer(Optimizer):
         self.name = name or "loss_scale_optimizer"
         self.weight_decay = self.clipnorm = self.clipvalue = self.global_clipnorm = None
 
-    # the inner optimizer's state, seen through the wrapper (callbacks read and set the learning rate)
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
-
-    @iterations.setter
-    def iterations(self, value):
-        self.inner_optimizer.iterations = value
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, value):
-        self.inner_optimizer.learning_rate = value
-
-    lr = learning_rate
-
-    # what model files read and write: the inner optimizer's state (cnnkit's layout; see the README)
-    @property
-    def _variables(self):
-        return self.inner_optimizer._variables
-
-    @_variables.setter
-    def _variables(self, value):
-        self.inner_optimizer._variables = value
+    # the inner optimizer's state, seen through the wrapper (callbacks read and set the learning rate; model
+    # files read and write `_variables`, in cnnkit's layout: see the README)
+    iterations = _inner("iterations")
+    learning_rate = lr = _inner("learning_rate")
+    _variables = _inner("_variables")
 
     @property
     def _learning_rate(self):

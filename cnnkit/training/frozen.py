@@ -199,6 +199,7 @@ class CachedIteratorData:
             data.total_batches_seen += 1
             return index, None
         batch = self.adapter._convert(data[idx])
+        # again: reading the batch may have found more unreadable files (`bad` grows), which it leaves out
         index = torch.as_tensor([int(i) for i in index_array if int(i) not in bad], dtype=torch.long)
         size = len(flatten(batch[0])[0][0])
         if len(index) != size:
