@@ -30,13 +30,6 @@ LAYERS = Registry("layer")
 
 _BASE_KWARGS = ("input_shape", "input_dim", "batch_size", "batch_input_shape")
 
-# Keras layout of each kind of weight -> (to torch, to Keras) converters on numpy arrays.
-_LAYOUTS = {
-    None: (np.ascontiguousarray, np.ascontiguousarray),
-    "conv": (layout.kernel_to_torch, layout.kernel_to_keras),
-    "dense": (layout.dense_to_torch, layout.dense_to_keras),
-}
-
 
 class WeightSpec:
     """Where a weight lives (attribute `attr` of the layer), its Keras name, layout and trainability."""
@@ -69,6 +62,11 @@ class Layer(torch.nn.Module):
         Unlike torch.nn.Module, `layer(x)` takes Keras-layout (channels_last) data and the `training` flag is
         an argument (default False: inference), not the module's train()/eval() mode.
     """
+
+    # Declared properties (read by the frozen-feature cache and the fusion pass; never inferred from class names).
+    # stochastic: the output in training depends on random draws (Dropout, noise, random augmentation), so it must
+    # be recomputed every time and is never cached.
+    stochastic = False
 
     def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
         super().__init__()
@@ -144,7 +142,7 @@ class Layer(torch.nn.Module):
         """
         init = initializers.get(initializer) or initializers.Zeros()
         value = initializers.to_tensor(init, shape, self._torch_dtype)
-        value = torch.as_tensor(_LAYOUTS[kind][0](value.numpy()), dtype=self._torch_dtype)
+        value = torch.as_tensor(layout.WEIGHT_LAYOUTS[kind][0](value.numpy()), dtype=self._torch_dtype)
         if trainable:
             tensor = torch.nn.Parameter(value, requires_grad=self._trainable)
             self.register_parameter(name, tensor)
@@ -212,13 +210,13 @@ class Layer(torch.nn.Module):
 
     def _weight_value(self, spec):
         """The weight described by `spec` as a numpy copy in Keras layout."""
-        return _LAYOUTS[spec.kind][1](getattr(self, spec.attr).detach().cpu().numpy().copy())
+        return layout.WEIGHT_LAYOUTS[spec.kind][1](getattr(self, spec.attr).detach().cpu().numpy().copy())
 
     def _assign_weight(self, spec, value):
         """Copies a Keras-layout array (shape already checked) into the weight described by `spec`."""
         target = getattr(self, spec.attr)
         with torch.no_grad():
-            target.copy_(torch.as_tensor(_LAYOUTS[spec.kind][0](np.asarray(value)), dtype=target.dtype))
+            target.copy_(torch.as_tensor(layout.WEIGHT_LAYOUTS[spec.kind][0](np.asarray(value)), dtype=target.dtype))
 
     def count_params(self):
         if not self.built:

@@ -8,23 +8,11 @@ from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops.shapes import check_data_format
+from cnnkit.ops.shapes import check_unsupported
 from cnnkit.ops.shapes import conv_output_shape
 from cnnkit.ops.shapes import normalize_padding
 from cnnkit.ops.shapes import normalize_tuple
-
-
-def check_data_format(data_format, owner):
-    if data_format not in (None, "channels_last"):
-        raise ValueError(
-            f"{owner}: cnnkit's API is channels_last: data_format must be None or 'channels_last'. "
-            f"Received: data_format={data_format!r}"
-        )
-
-
-def check_unsupported(owner, **options):
-    for name, value in options.items():
-        if value is not None:
-            raise NotImplementedError(f"{owner}: {name} is not supported by cnnkit yet. Received: {name}={value!r}")
 
 
 class BaseConv(Layer):

@@ -9,9 +9,9 @@ from cnnkit import regularizers
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
-from cnnkit.layers.convolutional import check_unsupported
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops.shapes import check_unsupported
 
 
 @register
@@ -120,6 +120,8 @@ class Dropout(Layer):
     Note:
         Active only when called with training=True (as `fit` does), whatever torch's train()/eval() mode.
     """
+
+    stochastic = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -4,9 +4,9 @@ from cnnkit import initializers
 from cnnkit import regularizers
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
-from cnnkit.layers.convolutional import check_unsupported
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops.shapes import check_unsupported
 
 
 @register

@@ -5,9 +5,9 @@ import math
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
-from cnnkit.layers.convolutional import check_data_format
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops.shapes import check_data_format
 
 
 @register

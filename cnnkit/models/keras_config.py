@@ -4,10 +4,10 @@ state in Keras's variable order."""
 import numpy as np
 import torch
 
-from cnnkit.layers.base import _LAYOUTS
 from cnnkit.models.h5_weights import is_functional
 from cnnkit.models.h5_weights import warn
 from cnnkit.models.h5_weights import weight_refs
+from cnnkit.ops import layout
 
 
 # ---- configs in Keras 3's form -----------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def optimizer_state(model):
     for slot_name, index in _slot_order(optimizer, len(optimizer._variables)):
         ref = refs.get(id(optimizer._variables[index]))
         name = f"{ref.owner.name}_{ref.spec.attr}" if ref is not None else f"variable_{index}"
-        to_keras = _LAYOUTS[ref.spec.kind if ref is not None else None][1]
+        to_keras = layout.WEIGHT_LAYOUTS[ref.spec.kind if ref is not None else None][1]
         state.append((f"{prefix}/{name}_{slot_name}", to_keras(slots[slot_name][index].detach().cpu().numpy())))
     if hasattr(optimizer, "u_product"):
         state.append((f"{prefix}/variable", np.array(optimizer.u_product, dtype=np.float32)))
@@ -264,7 +264,7 @@ def load_optimizer_state(model, values, source):
             value = np.asarray(values[position])
             if value.size != target.numel():
                 break
-            value = _LAYOUTS[kinds.get(id(optimizer._variables[index]))][0](value)
+            value = layout.WEIGHT_LAYOUTS[kinds.get(id(optimizer._variables[index]))][0](value)
             if tuple(value.shape) != tuple(target.shape):
                 break
             converted.append((target, value))

@@ -62,6 +62,15 @@ def dense_to_keras(kernel):
     return np.ascontiguousarray(kernel.T)
 
 
+# Keras layout of each kind of weight -> (to torch, to Keras) converters on numpy arrays. A layer names the kind
+# when it creates a weight (`Layer.add_weight(kind=...)`); get/set_weights and the file readers convert through it.
+WEIGHT_LAYOUTS = {
+    None: (np.ascontiguousarray, np.ascontiguousarray),
+    "conv": (kernel_to_torch, kernel_to_keras),
+    "dense": (dense_to_torch, dense_to_keras),
+}
+
+
 def channels_last_kernel(kernel):
     """A conv kernel (out, in, *k) re-laid in channels_last memory (same values and logical shape).
 

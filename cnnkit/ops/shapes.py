@@ -36,6 +36,22 @@ def normalize_tuple(value, n, name, owner, allow_zero=False):
     return values
 
 
+def check_data_format(data_format, owner):
+    """Raises a ValueError unless `data_format` is None or 'channels_last' (cnnkit's layers are channels_last)."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(
+            f"{owner}: cnnkit's API is channels_last: data_format must be None or 'channels_last'. "
+            f"Received: data_format={data_format!r}"
+        )
+
+
+def check_unsupported(owner, **options):
+    """Raises NotImplementedError naming each option of `options` that is not None (Keras options cnnkit lacks)."""
+    for name, value in options.items():
+        if value is not None:
+            raise NotImplementedError(f"{owner}: {name} is not supported by cnnkit yet. Received: {name}={value!r}")
+
+
 def normalize_padding(padding, owner, allowed=("valid", "same")):
     """Lower-cases and checks a padding name."""
     value = padding.lower() if isinstance(padding, str) else padding

@@ -24,16 +24,11 @@ import torch
 
 from cnnkit.data.iterators import Iterator
 from cnnkit.layers.base import Layer
-from cnnkit.layers.core import Dropout
 from cnnkit.layers.node import flatten
 from cnnkit.layers.normalization import BatchNormalization
 from cnnkit.ops import layout
 from cnnkit.training import data_adapter
 from cnnkit.training import distributed
-
-_RANDOM_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-                  "GaussianDropout", "AlphaDropout")
-
 
 def _not_frozen(layer):
     """Why a layer call cannot be cached (None when it can): trainable weights, randomness, BatchNormalization
@@ -44,7 +39,7 @@ def _not_frozen(layer):
         if not isinstance(module, Layer):
             continue
         kind = type(module).__name__
-        if isinstance(module, Dropout) or kind in _RANDOM_LAYERS:
+        if module.stochastic:
             return f"is random in training ({kind} '{module.name}')"
         if isinstance(module, BatchNormalization) and module.trainable:
             return f"updates BatchNormalization statistics in training ('{module.name}' is trainable)"

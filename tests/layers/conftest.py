@@ -131,3 +131,131 @@ def oracle(keras):
 @pytest.fixture
 def config_round_trip():
     return check_config_round_trip
+
+
+# ---- models around one layer: files in both directions, ONNX, dtype policies -----------------------------------
+
+FILE_KINDS = ("keras", "h5", "weights.h5")
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def one_layer_model(k, make, input_shapes):
+    """`Model(inputs, make(k)(inputs))` in library `k` (keras or cnnkit); `input_shapes` is a shape without the
+    batch axis, or a list of them for a layer called on a list."""
+    shapes = input_shapes if isinstance(input_shapes, list) else [input_shapes]
+    inputs = [k.layers.Input(shape=tuple(s)) for s in shapes]
+    outputs = make(k)(inputs if isinstance(input_shapes, list) else inputs[0])
+    return k.models.Model(inputs if isinstance(input_shapes, list) else inputs[0], outputs)
+
+
+def _predict_keras(model, xs):
+    return [to_numpy(o) for o in _as_list(model(xs if len(xs) > 1 else xs[0], training=False))]
+
+
+def _predict_cnnkit(model, xs):
+    return [to_numpy(o) for o in _as_list(model.predict(xs if len(xs) > 1 else xs[0], verbose=0))]
+
+
+def _random_weights(model, rng):
+    values = []
+    for w in model.get_weights():
+        values.append(rng.uniform(0.5, 1.5, w.shape) if w.ndim == 1 else rng.normal(0, 0.5, w.shape))
+    model.set_weights([v.astype("float32") for v in values])
+
+
+def _dtype_name(tensor):
+    """'float32', 'bfloat16', ... for a torch, TensorFlow or Keras tensor or variable."""
+    dtype = tensor.dtype
+    return getattr(dtype, "name", None) or str(dtype).split(".")[-1]
+
+
+class FileOracle:
+    """Files in Keras's three formats across the two libraries, for a model made of one layer."""
+
+    def __init__(self, keras):
+        self.keras = keras
+
+    def check(self, make, input_shapes, tmp_path, rng=None, atol=1e-5, batch=3):
+        """A model around `make(k)` (k = keras or cnnkit): saved by Keras as '.keras', '.h5' and '.weights.h5' and
+        read by cnnkit (load_model / load_weights), then saved by cnnkit in each format and read by Keras; each
+        time the reader's predictions must equal the writer's on the same data. Also checks that the two models
+        have the same parameter count and the same weight shapes."""
+        import cnnkit  # noqa: PLC0415
+
+        keras = self.keras
+        rng = rng if rng is not None else np.random.default_rng(3)
+        shapes = _as_list(input_shapes)
+        xs = [rng.normal(size=(batch, *s)).astype("float32") for s in shapes]
+        keras.backend.clear_session(free_memory=False)
+        cnnkit.utils.clear_session()
+        theirs, mine = one_layer_model(keras, make, input_shapes), one_layer_model(cnnkit, make, input_shapes)
+        assert mine.count_params() == theirs.count_params()
+        assert [w.shape for w in mine.get_weights()] == [tuple(w.shape) for w in theirs.get_weights()]
+        _random_weights(theirs, rng)
+        expected = _predict_keras(theirs, xs)
+        for kind in FILE_KINDS:
+            path = str(tmp_path / f"keras_{kind.replace('.', '_')}.{kind}")
+            (theirs.save_weights if kind == "weights.h5" else theirs.save)(path)
+            if kind == "weights.h5":
+                loaded = one_layer_model(cnnkit, make, input_shapes)
+                loaded.load_weights(path)
+            else:
+                loaded = cnnkit.models.load_model(path, compile=False)
+            for got, want in zip(_predict_cnnkit(loaded, xs), expected):
+                np.testing.assert_allclose(got, want, atol=atol, rtol=1e-5, err_msg=f"Keras {kind} -> cnnkit")
+        _random_weights(mine, rng)
+        expected = _predict_cnnkit(mine, xs)
+        for kind in FILE_KINDS:
+            path = str(tmp_path / f"cnnkit_{kind.replace('.', '_')}.{kind}")
+            (mine.save_weights if kind == "weights.h5" else mine.save)(path)
+            keras.backend.clear_session(free_memory=False)
+            if kind == "weights.h5":
+                loaded = one_layer_model(keras, make, input_shapes)
+                loaded.load_weights(path)
+            else:
+                loaded = keras.models.load_model(path, compile=False)
+            for got, want in zip(_predict_keras(loaded, xs), expected):
+                np.testing.assert_allclose(got, want, atol=atol, rtol=1e-5, err_msg=f"cnnkit {kind} -> Keras")
+        return mine
+
+    def check_onnx(self, model, tmp_path, rng=None, atol=1e-4):
+        """The model exported to ONNX and run by onnxruntime gives `model.predict`'s outputs (batches 1 and 4)."""
+        ort = pytest.importorskip("onnxruntime")
+        rng = rng if rng is not None else np.random.default_rng(4)
+        path = tmp_path / "model.onnx"
+        model.export(path, verbose=False)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        shapes = [tuple(s[1:]) for s in _as_list(model.input_shape)]
+        for batch in (1, 4):
+            xs = [rng.normal(size=(batch, *s)).astype("float32") for s in shapes]
+            got = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), xs)})
+            for g, e in zip(got, _predict_cnnkit(model, xs)):
+                np.testing.assert_allclose(g, e, atol=atol, rtol=1e-4)
+
+    def check_policy(self, make, input_shapes, policy="mixed_bfloat16", rng=None):
+        """Under a mixed policy the layer computes in the policy's compute dtype and keeps float32 weights, as
+        in Keras: same output dtype and weight dtypes as the Keras layer."""
+        import cnnkit  # noqa: PLC0415
+
+        keras = self.keras
+        rng = rng if rng is not None else np.random.default_rng(5)
+        xs = [rng.normal(size=(2, *s)).astype("float32") for s in _as_list(input_shapes)]
+        arg = xs if isinstance(input_shapes, list) else xs[0]
+        keras.config.set_dtype_policy(policy)
+        cnnkit.mixed_precision.set_global_policy(policy)
+        try:
+            theirs, mine = make(keras), make(cnnkit)
+            want, got = _as_list(theirs(arg)), _as_list(mine(arg))
+            assert [_dtype_name(o) for o in got] == [_dtype_name(o) for o in want]
+            assert [_dtype_name(w) for w in mine.weights] == [_dtype_name(w) for w in theirs.weights]
+        finally:
+            keras.config.set_dtype_policy("float32")
+            cnnkit.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
+def files(keras):
+    return FileOracle(keras)
