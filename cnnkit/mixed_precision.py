@@ -186,32 +186,34 @@ def _map_floats(value, dtype, only=None):
     return value
 
 
-def call_with_policy(layer, inputs, training):
-    """Runs `layer.call(inputs, training)` under the layer's dtype policy.
+def call_with_policy(layer, inputs, training, call=None):
+    """Runs `layer.call(inputs, training)` (or `call(inputs, training)`, a computation standing for the layer's,
+    e.g. a fused chain of layers sharing its policy) under the layer's dtype policy.
 
     A mixed policy runs the call inside torch.autocast with the compute dtype (unless already inside one with that
     dtype) and, for layers without sub-layers, casts float32 results to the compute dtype; a float policy turns an
     enclosing autocast off and casts floating inputs to its dtype.
     """
     policy = layer.dtype_policy
+    call = call or layer.call
     first = _first_tensor(inputs)
     if first is None:
-        return layer.call(inputs, training=training)
+        return call(inputs, training=training)
     device = first.device.type
     compute = config.torch_dtype(policy.compute_dtype)
     autocasting = torch.is_autocast_enabled(device)
     if policy.is_mixed:
         if autocasting and torch.get_autocast_dtype(device) == compute:
-            out = layer.call(inputs, training=training)
+            out = call(inputs, training=training)
         else:
             with torch.autocast(device, dtype=compute):
-                out = layer.call(inputs, training=training)
+                out = call(inputs, training=training)
         return out if layer._has_sublayers() else _map_floats(out, compute, only=torch.float32)
     inputs = _map_floats(inputs, compute)
     if autocasting:
         with torch.autocast(device, enabled=False):
-            return layer.call(inputs, training=training)
-    return layer.call(inputs, training=training)
+            return call(inputs, training=training)
+    return call(inputs, training=training)
 
 
 def in_use():

@@ -32,9 +32,9 @@ from cnnkit.layers import GlobalMaxPooling2D
 from cnnkit.layers import Input
 from cnnkit.layers import MaxPooling2D
 from cnnkit.layers import ZeroPadding2D
-from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
 from cnnkit.models import Model
+from cnnkit.models.connect import get_source_inputs
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 # (with the classifier, without it): md5 hashes, as in keras.applications.resnet.WEIGHTS_HASHES.
@@ -84,22 +84,6 @@ def stack_residual_blocks_v1(x, filters, blocks, stride1=2, name=None):
     for i in range(2, blocks + 1):
         x = residual_block_v1(x, filters, conv_shortcut=False, name=f"{name}_block{i}")
     return x
-
-
-def _source_inputs(tensor):
-    """The Input tensors that `tensor` is computed from (Keras's `get_source_inputs`)."""
-    sources, seen, stack = [], set(), [tensor]
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        layer, node_index, _ = t.history
-        if isinstance(layer, InputLayer):
-            sources.append(t)
-        else:
-            stack.extend(reversed(layer._inbound_nodes[node_index].inputs))
-    return sources
 
 
 def _legacy_layer_names(path):
@@ -186,7 +170,7 @@ def ResNet(stack_fn, use_bias=True, include_top=True, weights="imagenet", input_
         x = GlobalAveragePooling2D(name="avg_pool")(x)
     elif pooling == "max":
         x = GlobalMaxPooling2D(name="max_pool")(x)
-    inputs = _source_inputs(input_tensor) if input_tensor is not None else img_input
+    inputs = get_source_inputs(input_tensor) if input_tensor is not None else img_input
     if isinstance(inputs, list) and len(inputs) == 1:
         inputs = inputs[0]
     model = Model(inputs, x, name=name)

@@ -63,10 +63,15 @@ class Layer(torch.nn.Module):
         an argument (default False: inference), not the module's train()/eval() mode.
     """
 
-    # Declared properties (read by the frozen-feature cache and the fusion pass; never inferred from class names).
+    # Declared properties (read by the frozen-feature cache and the fusion pass, `cnnkit.models.fusion`; never
+    # inferred from class names).
     # stochastic: the output in training depends on random draws (Dropout, noise, random augmentation), so it must
     # be recomputed every time and is never cached.
     stochastic = False
+    # commutes_with_monotonic: layer(f(x)) == f(layer(x)) for every non-decreasing element-wise f (max pooling).
+    commutes_with_monotonic = False
+    # folds_into_linear: `channel_affine` may describe this layer (BatchNormalization over the channels).
+    folds_into_linear = False
 
     def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
         super().__init__()
@@ -309,16 +314,40 @@ class Layer(torch.nn.Module):
         node_module.Node(self, items, outputs, was_list, out_is_list, kwargs)
         return outputs if out_is_list else outputs[0]
 
+    # ---- declarations for the fusion pass (cnnkit.models.fusion) -----------------------------------------
+
+    def activation_split(self):
+        """(linear, activation) when the layer computes `activation(linear(x))` on one internal-layout tensor
+        (convolutions), else None."""
+        return None
+
+    @property
+    def elementwise_activation(self):
+        """The function when the layer is an element-wise activation `f(x)` (internal layout), else None."""
+        return None
+
+    def channel_affine(self, training):
+        """(scale, shift) per channel (internal axis 1) when this call is `x * scale + shift` (BatchNormalization
+        in inference mode), else None."""
+        return None
+
+    def fold_channel_affine(self, scale, shift):
+        """A function computing the linear part of `activation_split` followed by `x * scale + shift` per output
+        channel, with the affine map folded into the weights (layers whose `activation_split` is not None)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot fold a channel affine map into its weights.")
+
     # ---- graph connectivity (Keras's layer.input / layer.output) -------------------------------------------
 
+    @property
+    def inbound_nodes(self):
+        """The recorded symbolic calls of this layer (`cnnkit.layers.node.Node`), oldest first."""
+        return list(self._inbound_nodes)
+
     def _single_node(self, attr):
+        """The first call's node (Keras 3: a layer called several times answers `input`/`output` for its first
+        call; `get_input_at` / `get_output_at` reach the others)."""
         if not self._inbound_nodes:
             raise AttributeError(f"Layer '{self.name}' has never been called and thus has no defined {attr}.")
-        if len(self._inbound_nodes) > 1:
-            raise AttributeError(
-                f"Layer '{self.name}' has multiple inbound nodes, hence the notion of 'layer {attr}' is ill-defined."
-                f" Use `get_{attr}_at(node_index)` instead."
-            )
         return self._inbound_nodes[0]
 
     @property
@@ -396,8 +425,9 @@ def check_rank(layer, input_shape, rank, exact=True):
 
 def serialize(layer):
     """{'class_name', 'config'} for a layer, as Keras writes it."""
-    return {"module": "keras.layers", "class_name": type(layer).__name__, "config": layer.get_config(),
-            "registered_name": None}
+    cls = type(layer)
+    return {"module": getattr(cls, "keras_module", "keras.layers"), "class_name": cls.__name__,
+            "config": layer.get_config(), "registered_name": getattr(cls, "keras_registered_name", None)}
 
 
 # Options that Keras 3 writes into layer configs and cnnkit layers do not take, with the values under which they

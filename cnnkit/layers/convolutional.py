@@ -102,6 +102,14 @@ class BaseConv(Layer):
     def call(self, inputs, training=False):
         return activations.apply(self.activation, self.convolve(inputs))
 
+    def activation_split(self):
+        return self.convolve, self.activation
+
+    def fold_channel_affine(self, scale, shift):
+        kernel = layout.channels_last_kernel(self.kernel * scale.reshape(-1, *[1] * (self.kernel.dim() - 1)))
+        bias = shift if self.bias is None else self.bias * scale + shift
+        return lambda x: nn.conv(x, kernel, bias, self.strides, self.padding, self.dilation_rate, self.groups)
+
     def compute_output_shape(self, input_shape):
         spatial = conv_output_shape(input_shape[1:-1], self.kernel_size, self.strides, self.padding,
                                     self.dilation_rate, owner=f"Layer '{self.name}' ({type(self).__name__})")

@@ -102,6 +102,10 @@ class Activation(Layer):
     def call(self, inputs, training=False):
         return activations.apply(self.activation, inputs)
 
+    @property
+    def elementwise_activation(self):
+        return None if getattr(self.activation, "uses_axis", False) else self.activation
+
     def get_config(self):
         cfg = super().get_config()
         cfg["activation"] = activations.serialize(self.activation)

@@ -29,6 +29,12 @@ class SymbolicTensor:
         self.history = None
 
     @property
+    def node(self):
+        """The `Node` (layer call) that produced this tensor."""
+        layer, node_index, _ = self.history
+        return layer._inbound_nodes[node_index]
+
+    @property
     def ndim(self):
         return len(self.shape)
 
@@ -66,7 +72,7 @@ class Node:
     @property
     def parent_nodes(self):
         """The nodes that produced this node's inputs."""
-        return [t.history[0]._inbound_nodes[t.history[1]] for t in self.inputs]
+        return [t.node for t in self.inputs]
 
 
 def flatten(structure):

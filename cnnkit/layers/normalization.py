@@ -1,5 +1,7 @@
 """BatchNormalization with Keras's conventions (momentum 0.99, epsilon 1e-3, biased moving variance)."""
 
+import torch
+
 from cnnkit import initializers
 from cnnkit import regularizers
 from cnnkit.layers.base import Layer
@@ -81,6 +83,21 @@ class BatchNormalization(Layer):
     def call(self, inputs, training=False):
         return nn.batch_norm(inputs, self.gamma, self.beta, self.moving_mean, self.moving_variance,
                              bool(training) and self.trainable, self.momentum, self.epsilon, self._internal_axis)
+
+    @property
+    def folds_into_linear(self):
+        return self.built and self._internal_axis == 1
+
+    def channel_affine(self, training):
+        """(scale, shift) of the inference-mode map over the channels; None when this call uses batch statistics
+        or the feature axis is not the channels."""
+        if (bool(training) and self.trainable) or not self.folds_into_linear:
+            return None
+        scale = torch.rsqrt(self.moving_variance + self.epsilon)
+        if self.gamma is not None:
+            scale = scale * self.gamma
+        shift = -self.moving_mean * scale
+        return scale, shift if self.beta is None else shift + self.beta
 
     def get_config(self):
         cfg = super().get_config()

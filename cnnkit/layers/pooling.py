@@ -41,6 +41,10 @@ class BasePooling(Layer):
         self.padding = normalize_padding(padding, owner)
         check_data_format(data_format, owner)
 
+    @property
+    def commutes_with_monotonic(self):
+        return self.mode == "max"
+
     def build(self, input_shape):
         check_rank(self, input_shape, self.rank + 2)
         self.compute_output_shape(input_shape)
@@ -135,6 +139,10 @@ class BaseGlobalPooling(Layer):
 
     def build(self, input_shape):
         check_rank(self, input_shape, self.rank + 2)
+
+    @property
+    def commutes_with_monotonic(self):
+        return self.mode == "max"
 
     def call(self, inputs, training=False):
         return nn.global_pool(inputs, self.mode, self.keepdims)

@@ -1,5 +1,6 @@
 """Models (`cnnkit.models` mirrors `keras.models`): Model, Sequential, load_model."""
 
+from cnnkit.models.functional import Functional as Functional
 from cnnkit.models.model import Model as Model
 from cnnkit.models.model import model_from_config as model_from_config
 from cnnkit.models.saving import load_model as load_model

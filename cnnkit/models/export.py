@@ -3,7 +3,7 @@
 The exported graph takes what `predict` takes and returns what `predict` returns: Keras-layout float32 inputs
 (batch, height, width, channels), one per model input and named after its Input layer, with a dynamic batch axis,
 and one output per model output, named after the layer that produces it. Inside, the graph is the one cnnkit runs
-(channels-first tensors, the conv + max-pool rewrite of `graph.py`, Keras's 'same' padding and BatchNormalization
+(channels-first tensors, the rewrites of `cnnkit.models.fusion`, Keras's 'same' padding and BatchNormalization
 in inference mode, Dropout as the identity): it is traced through the same code path as `predict`, so the two
 compute the same numbers.
 
@@ -20,6 +20,7 @@ import warnings
 import torch
 
 from cnnkit.layers.node import flatten
+from cnnkit.models.functional import Functional
 from cnnkit.registry import check_kwargs
 from cnnkit.registry import did_you_mean
 from cnnkit.utils.io import atomic_path
@@ -129,12 +130,6 @@ def _write(path, data):
 # ---- inputs and outputs ------------------------------------------------------------------------------------
 
 
-def _is_functional(model):
-    from cnnkit.models.model import Model  # noqa: PLC0415 (model.py imports this module)
-
-    return type(model).call is Model.call
-
-
 def input_specs(model, input_signature=None):
     """[(ONNX input name, Keras-layout shape with None for a dynamic batch)] for `model`.
 
@@ -148,10 +143,9 @@ def input_specs(model, input_signature=None):
         ValueError: an unbuilt model, a subclassed model without input_signature, a wrong number of specs, a
             shape that does not fit the model, or an unknown size on an axis other than the batch axis.
     """
-    functional = _is_functional(model)
-    if functional:
-        references = model._require_graph("input shape to export").inputs
-        names = [t.history[0].name for t in references]
+    if isinstance(model, Functional):
+        references = model.inputs
+        names = model.input_names
         expected = [tuple(t.shape) for t in references]
     else:
         if not (model.built or any(layer.built for layer in model.layers)):
@@ -208,8 +202,8 @@ def _spec_shape(spec):
 
 def output_names(model, count):
     """ONNX output names: the layers that produce the model's outputs (made unique), else output_0, ..."""
-    if _is_functional(model):
-        names = [t.history[0].name for t in model._graph.outputs]
+    if isinstance(model, Functional):
+        names = model.output_names
     else:
         names = [f"output_{i}" for i in range(count)]
     seen, unique = {}, []

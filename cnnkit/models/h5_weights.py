@@ -15,6 +15,7 @@ import warnings
 import h5py
 import numpy as np
 
+from cnnkit.models.model import Model
 from cnnkit.utils.naming import to_snake_case
 
 KERAS_VERSION = "3.15.1"
@@ -57,19 +58,9 @@ class WeightRef:
         self.owner._assign_weight(self.spec, value)
 
 
-def _is_model(layer):
-    return hasattr(layer, "_graph")
-
-
-def is_functional(layer):
-    from cnnkit.models.model import Model  # noqa: PLC0415 (model.py imports this module)
-
-    return isinstance(layer, Model) and type(layer).get_config is Model.get_config
-
-
 def weight_refs(layer):
     """All weights of a layer or (recursively) a model, in `get_weights()` order, without duplicates."""
-    if not _is_model(layer):
+    if not isinstance(layer, Model):
         return [WeightRef(layer, spec) for spec in layer._weight_specs]
     refs, seen = [], set()
     for sub in layer.layers:
@@ -188,8 +179,6 @@ def read_legacy(group, model, source, by_name=False, skip_mismatch=False):
 
 
 def _class_path_name(layer):
-    if type(layer).__name__ == "Model" and _is_model(layer):
-        return "functional"
     return to_snake_case(type(layer).__name__)
 
 
@@ -204,7 +193,7 @@ def _children(model):
 
 
 def write_keras3(group, layer):
-    if _is_model(layer):
+    if isinstance(layer, Model):
         layers_group = group.create_group("layers")
         for name, child in _children(layer):
             write_keras3(layers_group.create_group(name), child)
@@ -231,7 +220,7 @@ def _keras3_plan(group, layer, source, path, skip_mismatch, plan):
     skip_mismatch=True: the layer is skipped, with a warning). Unlike Keras, weights in the file for layers the
     model does not have raise too (a file for another architecture), unless skip_mismatch=True.
     """
-    if _is_model(layer):
+    if isinstance(layer, Model):
         layers_group = group.get("layers")
         children = _children(layer)
         for name, child in children:

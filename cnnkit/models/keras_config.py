@@ -4,7 +4,8 @@ state in Keras's variable order."""
 import numpy as np
 import torch
 
-from cnnkit.models.h5_weights import is_functional
+from cnnkit.layers.base import serialize
+from cnnkit.models.functional import Functional
 from cnnkit.models.h5_weights import warn
 from cnnkit.models.h5_weights import weight_refs
 from cnnkit.ops import layout
@@ -13,70 +14,14 @@ from cnnkit.ops import layout
 # ---- configs in Keras 3's form -----------------------------------------------------------------------------
 
 
-def _keras_layer_spec(spec):
-    """cnnkit's serialized layer (or nested model) -> the form Keras 3 writes, recursively."""
-    class_name, config = spec["class_name"], dict(spec["config"])
-    if "layers" in config and "input_layers" in config:
-        return {"module": "keras.src.models.functional", "class_name": "Functional",
-                "config": _keras_functional_config(config), "registered_name": "Functional"}
-    if "layers" in config:
-        return {"module": "keras", "class_name": "Sequential", "config": _keras_sequential_config(config),
-                "registered_name": None}
-    config.pop("batch_input_shape", None)  # Keras takes the input shape from the InputLayer only
-    return {"module": spec.get("module", "keras.layers"), "class_name": class_name, "config": config,
-            "registered_name": None}
-
-
-def _keras_sequential_config(config):
-    return {"name": config["name"], "trainable": config.get("trainable", True), **_dtype(config),
-            "layers": [_keras_layer_spec(spec) for spec in config["layers"]]}
-
-
-def _dtype(config):
-    """The model's dtype policy entry, as Keras writes it (absent in files from before policies)."""
-    return {"dtype": config["dtype"]} if config.get("dtype") is not None else {}
-
-
-def _keras_functional_config(config):
-    functional = {spec["name"] for spec in config["layers"]
-                  if "layers" in spec["config"] and "input_layers" in spec["config"]}
-    layers = []
-    for spec in config["layers"]:
-        out = _keras_layer_spec(spec)
-        out["name"] = spec["name"]
-        out["inbound_nodes"] = [{"args": [node["args"]] if node.get("as_list") else list(node["args"]),
-                                 "kwargs": dict(node.get("kwargs") or {})} for node in spec["inbound_nodes"]]
-        layers.append(out)
-
-    def refs(entries, listed):
-        # Keras counts a nested functional model's construction as its node 0 here.
-        entries = [[name, node + 1 if name in functional else node, index] for name, node, index in entries]
-        return entries if listed else entries[0]
-
-    return {"name": config["name"], "trainable": config.get("trainable", True), **_dtype(config), "layers": layers,
-            "input_layers": refs(config["input_layers"], config.get("inputs_are_list", True)),
-            "output_layers": refs(config["output_layers"], config.get("outputs_are_list", True))}
-
-
 def keras_model_config(model):
-    """The model's architecture as Keras 3 writes it in `.keras` and `.h5` files."""
-    if is_functional(model):
-        config = {"module": "keras.src.models.functional", "class_name": "Functional",
-                  "config": _keras_functional_config(model.get_config()), "registered_name": "Functional"}
-    elif type(model).__name__ == "Sequential":
-        config = {"module": "keras", "class_name": "Sequential",
-                  "config": _keras_sequential_config(model.get_config()), "registered_name": None}
-    else:
+    """The model's architecture as Keras 3 writes it in `.keras` and `.h5` files (models write Keras's form)."""
+    if not isinstance(model, Functional):
         raise ValueError(f"Cannot save model '{model.name}' ({type(model).__name__}) with its architecture: only "
                          "Sequential and functional models can be rebuilt from a file. Use save_weights instead.")
-    config["build_config"] = {"input_shape": _jsonable(model.input_shape)} if model._graph is not None else None
+    config = serialize(model)
+    config["build_config"] = {"input_shape": model.input_shape} if model.built else None
     return config
-
-
-def _jsonable(value):
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def _serialize_spec(value, kind):

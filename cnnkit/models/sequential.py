@@ -6,12 +6,12 @@ from cnnkit.layers.base import register
 from cnnkit.layers.base import serialize
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
-from cnnkit.models.model import Model
+from cnnkit.models.functional import Functional
 from cnnkit.utils.naming import unique_name
 
 
 @register
-class Sequential(Model):
+class Sequential(Functional):
     """A stack of layers, each taking the previous one's output.
 
     Args:
@@ -30,6 +30,11 @@ class Sequential(Model):
         >>> model.output_shape
         (None, 13, 13, 32)
     """
+
+    keras_module = "keras"
+    keras_registered_name = None
+    counts_construction_node = False
+    _builds_later = True
 
     def __init__(self, layers=None, trainable=True, name=None, **kwargs):
         super().__init__(name=name or unique_name("sequential"), trainable=trainable, **kwargs)
@@ -78,7 +83,7 @@ class Sequential(Model):
             if module is layer:
                 del self._modules[key]
         if self._graph is not None:
-            node = layer._inbound_nodes.pop()
+            node = layer._inbound_nodes.pop()  # the call Sequential recorded (it made the graph's last node)
             self._set_graph(self._graph.inputs[0], node.inputs[0])
         return layer
 
@@ -94,8 +99,8 @@ class Sequential(Model):
         first = self._stack[0]
         if first._batch_input_shape is not None:
             return first._batch_input_shape
-        if isinstance(first, Model) and first._graph is not None and len(first._graph.inputs) == 1:
-            return first._graph.inputs[0].shape
+        if isinstance(first, Functional) and first.built and len(first.inputs) == 1:
+            return first.inputs[0].shape
         return None
 
     def build(self, input_shape=None):
@@ -120,7 +125,7 @@ class Sequential(Model):
         if self._input_layer is not None:
             layers.append(serialize(self._input_layer))
         layers += [serialize(layer) for layer in self._stack]
-        return {"name": self.name, "trainable": self.trainable, "dtype": super().get_config()["dtype"],
+        return {"name": self.name, "trainable": self.trainable, "dtype": Layer.get_config(self)["dtype"],
                 "layers": layers}
 
     @classmethod

@@ -3,6 +3,7 @@
 import shutil
 
 from cnnkit.layers.input_layer import InputLayer
+from cnnkit.models.functional import Functional
 
 
 def readable_size(num_bytes):
@@ -16,19 +17,14 @@ def _count(weights):
     return sum(w.numel() for w in weights), sum(w.numel() * w.element_size() for w in weights)
 
 
-def _shape_text(shape):
+def shape_text(shape):
     if isinstance(shape, list):
-        return "[" + ", ".join(_shape_text(s) for s in shape) + "]"
+        return "[" + ", ".join(shape_text(s) for s in shape) + "]"
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _class_name(layer):
-    from cnnkit.models.model import Model  # noqa: PLC0415 (same package; avoids an import cycle)
-    from cnnkit.models.sequential import Sequential  # noqa: PLC0415
-    if type(layer) is Model:
-        return "Functional"
-    if isinstance(layer, Sequential):
-        return "Sequential"
+def class_name(layer):
+    """The class shown in the table: Keras's ('Functional' for Model(inputs, outputs), 'Sequential', ...)."""
     return type(layer).__name__
 
 
@@ -72,18 +68,18 @@ def _wrap(text, width):
     return lines
 
 
-def _sequential_like(model, graph):
+def _sequential_like(model, nodes):
     """Keras's rule: one node per depth, none with several inputs, no shared layer, i.e. a single chain.
 
     The outputs may be several tensors along the chain (the feature-map model of the seeds is printed without
     a "Connected to" column, as in Keras).
     """
-    if _class_name(model) == "Sequential":
+    if class_name(model) == "Sequential":
         return True
-    if len(graph.inputs) != 1:
+    if len(model.inputs) != 1:
         return False
     consumed, calls = {}, {}
-    for node in graph.nodes:
+    for node in nodes:
         if len(node.inputs) > 1:
             return False
         calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
@@ -92,18 +88,18 @@ def _sequential_like(model, graph):
     return all(count == 1 for count in consumed.values()) and all(count == 1 for count in calls.values())
 
 
-def _rows(model, graph, connected):
+def _rows(model, graph_nodes, connected):
     rows = []
-    layers = model.layers
-    for layer in layers:
-        nodes = [n for n in layer._inbound_nodes if graph is not None and n in graph.nodes]
-        if graph is None or not nodes:
+    in_graph = {n.id for n in graph_nodes or []}
+    for layer in model.layers:
+        nodes = [n for n in layer.inbound_nodes if n.id in in_graph]
+        if not nodes:
             shape, params = "?", "0 (unbuilt)"
         else:
             out = nodes[0].outputs
-            shape = _shape_text([t.shape for t in out] if nodes[0].output_is_list else out[0].shape)
+            shape = shape_text([t.shape for t in out] if nodes[0].output_is_list else out[0].shape)
             params = f"{_count(layer.weights)[0]:,}"
-        row = [f"{layer.name} ({_class_name(layer)})", shape, params]
+        row = [f"{layer.name} ({class_name(layer)})", shape, params]
         if connected:
             refs = []
             for node in nodes:
@@ -119,8 +115,8 @@ def _rows(model, graph, connected):
 def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
                   show_trainable=False, layer_range=None):
     """Prints (or passes line by line to `print_fn`) the summary table of `model`."""
-    graph = model._graph
-    sequential_like = graph is None or _sequential_like(model, graph)
+    nodes = model.nodes if isinstance(model, Functional) and model.built else None
+    sequential_like = nodes is None or _sequential_like(model, nodes)
     header = ["Layer (type)", "Output Shape", "Param #"]
     aligns = ["left", "left", "right"]
     if sequential_like:
@@ -138,7 +134,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
     length = line_length or min(default_length, max(terminal, 60))
     edges = [0] + [int(p * length) for p in positions]
     widths = _column_widths([edges[i + 1] - edges[i] for i in range(len(header))], length)
-    rows = _rows(model, graph, not sequential_like)
+    rows = _rows(model, nodes, not sequential_like)
     if not show_trainable:
         rows = [r[:-1] for r in rows]
     if layer_range is not None:
@@ -169,8 +165,8 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
             lines.append(rule("├", "┼", "┤", "─"))
         lines += cells(row, "│")
     lines.append(rule("└", "┴", "┘", "─"))
-    total, total_bytes = _count(model.weights) if graph is not None else (0, 0)
-    trainable, trainable_bytes = _count(model.trainable_weights) if graph is not None else (0, 0)
+    total, total_bytes = _count(model.weights) if nodes is not None else (0, 0)
+    trainable, trainable_bytes = _count(model.trainable_weights) if nodes is not None else (0, 0)
     lines += [
         f" Total params: {total:,} ({readable_size(total_bytes)})",
         f" Trainable params: {trainable:,} ({readable_size(trainable_bytes)})",

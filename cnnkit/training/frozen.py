@@ -1,7 +1,7 @@
 """`fit(..., cache_frozen=True)`: run a model's frozen part once per sample and train only the rest.
 
-The split is made on the model's execution plan (`model._graph.steps`), so it works for Sequential and functional
-models alike: a layer call is *cached* when its layer is frozen and deterministic in training (no trainable
+The split is made on the model's layer calls (`model.nodes`), so it works for Sequential and functional models
+alike: a layer call is *cached* when its layer is frozen and deterministic in training (no trainable
 weight, no trainable BatchNormalization, no Dropout, only cnnkit's own layer classes) and all its inputs are model
 inputs or outputs of cached calls. The *cut* tensors are the cached calls' outputs (and model inputs) that the rest
 of the model reads. A frozen ResNet50 backbone followed by GlobalAveragePooling2D in a Sequential is cut after the
@@ -49,7 +49,8 @@ def _not_frozen(layer):
 
 
 class FrozenSplit:
-    """A model's plan split into the cached frozen part and the trainable rest.
+    """A model split into its frozen part (`backbone`, run once per sample) and the trainable rest (`head`), both
+    sub-models of the model cut at the same tensors (`cnnkit.models.functional`).
 
     Args:
         model: a built Sequential or functional cnnkit model.
@@ -59,59 +60,54 @@ class FrozenSplit:
     """
 
     def __init__(self, model):
-        graph = getattr(model, "_graph", None)
-        if graph is None or not type(model).call.__module__.startswith("cnnkit.models"):
+        from cnnkit.models.functional import Functional  # noqa: PLC0415 (models import this package)
+
+        if not (isinstance(model, Functional) and model.built):
             raise ValueError(f"fit(cache_frozen=True) needs a Sequential or functional model; model '{model.name}' "
                              "is a subclassed model (its call() is Python code that cnnkit cannot split). Received: "
                              f"{type(model).__name__}")
-        self.model, self.graph = model, graph
-        produced = set(graph.input_slots)
-        self.frozen_steps, self.rest_steps, blocker = [], [], None
-        for step in graph.steps:
-            if not all(slot in produced for slot in step.ins):
+        produced = {id(t) for t in model.inputs}
+        frozen_nodes, rest_nodes, blocker = [], [], None
+        for node in model.nodes:
+            if not node.inputs:  # an Input
+                continue
+            if not all(id(t) in produced for t in node.inputs):
                 reason = "reads the output of a trainable layer"
             else:
-                reason = next((r for r in map(_not_frozen, step.layers) if r), None)
+                reason = _not_frozen(node.layer)
             if reason:
-                self.rest_steps.append(step)
-                blocker = blocker or f"layer '{step.layer.name}' {reason}"
+                rest_nodes.append(node)
+                blocker = blocker or f"layer '{node.layer.name}' {reason}"
             else:
-                self.frozen_steps.append(step)
-                produced.update(step.outs)
-        if not self.frozen_steps:
+                frozen_nodes.append(node)
+                produced.update(id(t) for t in node.outputs)
+        if not frozen_nodes:
             raise ValueError(
                 f"fit(cache_frozen=True): model '{model.name}' has no frozen part to cache: its first {blocker}. "
                 "Only whole layers of the model itself are cached (a partly unfrozen backbone inside a Sequential is "
                 "one trainable layer: build the model functionally on the backbone's layers, e.g. "
                 "Model(backbone.input, head(backbone.output)), to cache its frozen blocks).")
-        if not self.rest_steps:
+        if not rest_nodes:
             raise ValueError(f"fit(cache_frozen=True): every layer of model '{model.name}' is frozen; there is "
                              "nothing to train.")
-        needed = {slot for step in self.rest_steps for slot in step.ins} | set(graph.output_slots)
-        self.cut = sorted(needed & produced)
+        needed = [t for node in rest_nodes for t in node.inputs] + model.outputs
+        cut = list({id(t): t for t in needed if id(t) in produced}.values())
+        self.model = model
+        self.backbone = Functional(model.inputs, cut, name=f"{model.name}_frozen_part")
+        self.head = Functional(cut, model.outputs, name=f"{model.name}_trained_part")
+        self.cut_size = len(cut)
 
     def features(self, xs):
         """The cut tensors (Keras layout, on the host) of the Keras-layout input batch `xs` (list of tensors)."""
-        device = self.model._device()
-        cut = set(self.cut)
+        device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
         with torch.no_grad():
-            slots = [None] * len(self.graph.slot_of)
-            for slot, x in zip(self.graph.input_slots, xs):
-                slots[slot] = layout.to_internal(x.to(device))
-            taken = {s: slots[s] for s in self.graph.input_slots if s in cut}
-            for step in self.frozen_steps:
-                step.run(slots, False)
-                taken.update((s, slots[s]) for s in step.outs if s in cut)  # before a later step releases it
-            return [layout.to_keras(taken[s]).cpu() for s in self.cut]
+            out = self.backbone.forward([layout.to_internal(x.to(device)) for x in xs], training=False)
+        return [layout.to_keras(t).cpu() for t in flatten(out)[0]]
 
     def run_rest(self, tensors, training):
         """The model's outputs (Keras layout, a list) from the cut tensors (Keras layout, on the device)."""
-        slots = [None] * len(self.graph.slot_of)
-        for slot, tensor in zip(self.cut, tensors):
-            slots[slot] = layout.to_internal(tensor)
-        for step in self.rest_steps:
-            step.run(slots, training)
-        return [layout.to_keras(slots[i]) for i in self.graph.output_slots]
+        out = self.head.forward([layout.to_internal(t) for t in tensors], training=training)
+        return [layout.to_keras(t) for t in flatten(out)[0]]
 
 
 class Features:
@@ -206,7 +202,7 @@ class CachedIteratorData:
     def _finish(self, index, batch):
         if batch is None:
             values = self.store.get(index)
-            k = len(self.split.cut)
+            k = self.split.cut_size
             return Features(self.split, values[:k]), values[k], values[k + 1]
         x, y, sw = batch
         features = self.split.features(flatten(x)[0])

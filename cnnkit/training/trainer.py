@@ -125,14 +125,10 @@ class Trainer(MetricLogs, BatchMethods):
         return [list(m) if isinstance(m, (list, tuple)) else ([] if m is None else [m]) for m in specs]
 
     def _output_names(self):
-        graph = getattr(self, "_graph", None)
-        if graph is None or len(graph.outputs) == 1:
-            return ["output"]
-        return [t.history[0].name for t in graph.outputs]
-
-    def _input_names(self):
-        graph = getattr(self, "_graph", None)
-        return None if graph is None else [t.history[0].name for t in graph.inputs]
+        """The names losses, metrics and labels are keyed by: the output layers' names, or ['output'] for a model
+        with one output (or a subclassed model)."""
+        names = self.output_names
+        return ["output"] if names is None or len(names) == 1 else names
 
     def _require_compiled(self, what):
         if not getattr(self, "compiled", False):
@@ -147,17 +143,17 @@ class Trainer(MetricLogs, BatchMethods):
         A {input name: array} dict becomes a list in the model's input order; a nested Python list of numbers for
         a one-input model becomes one array.
         """
-        names = self._input_names()
+        names = self.input_names
         if isinstance(x, dict):
             x = data_adapter.ordered(x, names, "x", "inputs")
         if isinstance(x, (list, tuple)) and x and not all(isinstance(i, (np.ndarray, torch.Tensor)) for i in x) and (
                 names is None or len(names) == 1 or len(x) != len(names)):
             x = data_adapter.as_array(x, "x")
-        conform = getattr(self, "_conform_inputs", None)
-        if conform is None or x is None or not data_adapter.is_array_like(x):
+        if x is None or not data_adapter.is_array_like(x):
             return x
         items, was_list = flatten(x)
-        items = conform([i if isinstance(i, (np.ndarray, torch.Tensor)) else np.asarray(i) for i in items])
+        items = self.conform_inputs([i if isinstance(i, (np.ndarray, torch.Tensor)) else np.asarray(i)
+                                     for i in items])
         return items if was_list else items[0]
 
     def _forward(self, x, training):

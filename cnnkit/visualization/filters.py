@@ -6,7 +6,6 @@ import math
 import numpy as np
 
 from cnnkit.layers.base import Layer
-from cnnkit.layers.convolutional import BaseConv
 from cnnkit.layers.pooling import BasePooling
 from cnnkit.ops.numpy_ops import convolve2d
 from cnnkit.registry import did_you_mean
@@ -92,17 +91,23 @@ def plot_filters(layer, channel=0, path=None, max_filters=64, to_file=None):
     return _mpl.finish(fig, path, to_file)
 
 
-def _is_map_layer(layer):
-    return isinstance(layer, (BaseConv, BasePooling)) and layer.rank == 2
+def _is_map_layer(model, layer):
+    """A convolution (a layer declaring `activation_split`) or a pooling layer with 4-D (image) outputs."""
+    if layer.activation_split() is None and not isinstance(layer, BasePooling):
+        return False
+    try:
+        return len(model.output_of(layer).shape) == 4
+    except ValueError:
+        return False
 
 
 def _pick_layers(model, layers):
     all_layers = list(model.layers)
     if layers is None:
-        chosen = [layer for layer in all_layers if _is_map_layer(layer)]
+        chosen = [layer for layer in all_layers if _is_map_layer(model, layer)]
         if not chosen:
-            raise ValueError(f"plot_feature_maps: model '{model.name}' has no Conv2D or 2-D pooling layer; pass "
-                             "layers= to choose others.")
+            raise ValueError(f"plot_feature_maps: model '{model.name}' has no 2-D convolution or pooling layer; "
+                             "pass layers= to choose others.")
         return chosen
     if isinstance(layers, (str, int, Layer)):
         layers = [layers]
@@ -120,6 +125,12 @@ def _pick_layers(model, layers):
             chosen.append(all_layers[item])
         elif isinstance(item, str) and item in names:
             chosen.append(all_layers[names.index(item)])
+        elif isinstance(item, str):  # a layer inside a nested model (a backbone in a Sequential)
+            try:
+                chosen.append(model.find_layer(item))
+            except ValueError:
+                raise ValueError(f"plot_feature_maps: no layer {item!r} in model '{model.name}'."
+                                 f"{did_you_mean(item, names)} Layers: {names}.") from None
         else:
             raise ValueError(f"plot_feature_maps: no layer {item!r} in model '{model.name}'."
                              f"{did_you_mean(item, names)} Layers: {names}.")
@@ -135,7 +146,8 @@ def plot_feature_maps(model, image, layers=None, path=None, max_maps=16, to_file
     Args:
         model: a built Sequential or functional model with one input.
         image: one image, (H, W, C) or (1, H, W, C) ((H, W) for a one-channel model).
-        layers: layer names, indices into `model.layers`, or layers; default: every Conv2D and 2-D pooling layer.
+        layers: layer names (also of layers inside a nested model, e.g. a backbone in a Sequential), indices into
+            `model.layers`, or layers; default: every 2-D convolution and pooling layer of the model.
         path: file to save the figure to ('.png', '.svg', '.pdf'), or None.
         max_maps: at most this many channels (the first ones) per layer.
         to_file: alias of `path`.
@@ -166,12 +178,12 @@ def plot_feature_maps(model, image, layers=None, path=None, max_maps=16, to_file
         raise ValueError(f"plot_feature_maps: give one image of shape {expected[1:]} (or with a batch axis of 1) "
                          f"for model '{model.name}'. Received: shape {np.shape(image)}")
     chosen = _pick_layers(model, layers)
-    for layer in chosen:
-        rank = len(getattr(layer.output, "shape", ()))
-        if rank != 4:
-            raise ValueError(f"plot_feature_maps: layer '{layer.name}' ({type(layer).__name__}) outputs rank-{rank} "
-                             "tensors, not (batch, height, width, channels) feature maps.")
-    sub_model = Model(inputs, [layer.output for layer in chosen])
+    outputs = [model.output_of(layer) for layer in chosen]
+    for layer, output in zip(chosen, outputs):
+        if len(output.shape) != 4:
+            raise ValueError(f"plot_feature_maps: layer '{layer.name}' ({type(layer).__name__}) outputs "
+                             f"rank-{len(output.shape)} tensors, not (batch, height, width, channels) feature maps.")
+    sub_model = Model(inputs, outputs)
     outputs = sub_model.predict(x.astype(np.float32, copy=False), verbose=0)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     maps = {layer.name: np.asarray(out)[0] for layer, out in zip(chosen, outputs)}

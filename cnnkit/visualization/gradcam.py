@@ -12,6 +12,8 @@ Example:
     >>> fig = plot_grad_cam(model, x_test[0], layer='conv2d_2', class_index=3)
 """
 
+import weakref
+
 import numpy as np
 import torch
 
@@ -21,21 +23,14 @@ from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.pooling import BaseGlobalPooling
 from cnnkit.layers.pooling import BasePooling
 from cnnkit.layers.reshaping import BaseZeroPadding
+from cnnkit.models.functional import Functional
+from cnnkit.models.model import Model
 from cnnkit.ops import layout
-from cnnkit.registry import did_you_mean
 from cnnkit.visualization._mpl import finish
 from cnnkit.visualization._mpl import pyplot
 
 _PASS_THROUGH = (BasePooling, BaseGlobalPooling, Dropout, BaseZeroPadding)
-
-
-def _output_tensor(model, layer):
-    """The symbolic output of `layer`'s call inside `model` (a layer called in several models has several)."""
-    nodes = [node for node in model._graph.nodes if node.layer is layer]
-    if len(nodes) != 1 or len(nodes[0].outputs) != 1:
-        raise ValueError(f"grad_cam: layer '{layer.name}' is called {len(nodes)} times in model '{model.name}' or "
-                         "has several outputs, so its feature map is ambiguous. Pick another layer.")
-    return nodes[0].outputs[0]
+_SUB_MODELS = weakref.WeakKeyDictionary()  # model -> {tensors: the sub-model Grad-CAM runs}
 
 
 def _feature_layers(model):
@@ -44,14 +39,15 @@ def _feature_layers(model):
     for layer in model.layers:
         if isinstance(layer, InputLayer):
             continue
-        nodes = [node for node in model._graph.nodes if node.layer is layer]
+        nodes = [node for node in model.nodes if node.layer is layer]
         if len(nodes) == 1 and len(nodes[0].outputs) == 1 and len(nodes[0].outputs[0].shape) == 4:
             found.append(layer)
     return found
 
 
 def _resolve_layer(model, layer):
-    """The layer to explain: `layer` (a name or a layer of the model), or the last one with a 4-D output."""
+    """The layer to explain: `layer` (a name or a layer of the model or of a model nested in it), or the last one
+    of the model with a 4-D output."""
     candidates = _feature_layers(model)
     names = [c.name for c in candidates]
     if layer is None:
@@ -62,20 +58,30 @@ def _resolve_layer(model, layer):
         computing = [c for c in candidates if not isinstance(c, _PASS_THROUGH)]
         return (computing or candidates)[-1]
     if isinstance(layer, str):
-        found = [c for c in model.layers if c.name == layer]
-        if not found:
-            hint = did_you_mean(layer, names) or did_you_mean(layer, [c.name for c in model.layers])
-            raise ValueError(f"grad_cam: model '{model.name}' has no layer named '{layer}'.{hint} Layers with 4-D "
-                             f"outputs (convolutional feature maps): {names}.")
-        layer = found[0]
-    elif not any(c is layer for c in model.layers):
-        raise ValueError(f"grad_cam: layer {getattr(layer, 'name', layer)!r} is not a layer of model "
-                         f"'{model.name}'. Layers with 4-D outputs: {names}.")
-    if not any(c is layer for c in candidates):
-        shape = _output_tensor(model, layer).shape
+        try:
+            layer = model.find_layer(layer)
+        except ValueError as err:
+            raise ValueError(f"grad_cam: {err} Layers with 4-D outputs (convolutional feature maps): "
+                             f"{names}.") from None
+    try:
+        shape = model.output_of(layer).shape
+    except ValueError as err:
+        raise ValueError(f"grad_cam: {err} Layers with 4-D outputs: {names}.") from None
+    if len(shape) != 4:
         raise ValueError(f"grad_cam: layer '{layer.name}' has output shape {shape}; Grad-CAM needs a 4-D feature map "
                          f"(batch, height, width, channels). Layers with 4-D outputs: {names}.")
     return layer
+
+
+def _sub_model(model, layer):
+    """Model(model.inputs, [layer's output, model's output]) (cached: a layer of a nested model makes its calls
+    be recorded again, which is done once per model and layer)."""
+    feature, output = model.output_of(layer), model.outputs[0]
+    cached = _SUB_MODELS.setdefault(model, {})
+    key = (id(feature), id(output), id(model.inputs[0]))
+    if key not in cached:
+        cached[key] = Model(model.inputs[0], [feature, output], name=f"{model.name}_grad_cam")
+    return cached[key]
 
 
 def _as_batch(model, image):
@@ -98,14 +104,12 @@ def _as_batch(model, image):
 
 def _compute(model, image, layer=None, class_index=None):
     """Grad-CAM; returns (heatmap, class index, layer name)."""
-    if model._graph is None:
+    if not (isinstance(model, Functional) and model.built):
         raise ValueError(f"grad_cam: model '{model.name}' is not built (or is a subclassed model without a layer "
                          "graph). Give it an input shape or build it first.")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(f"grad_cam needs a model with one input and one output; model '{model.name}' has "
                          f"{len(model.inputs)} inputs and {len(model.outputs)} outputs.")
-    from cnnkit.models.model import Model  # noqa: PLC0415 (models import training, which this module needn't load)
-
     layer = _resolve_layer(model, layer)
     output = model.outputs[0]
     if len(output.shape) != 2:
@@ -113,8 +117,9 @@ def _compute(model, image, layer=None, class_index=None):
                          f"shape {output.shape}.")
     head = output.history[0]
     softmax_head = getattr(head, "activation", None) is activations.softmax
-    sub_model = Model(model.inputs[0], [_output_tensor(model, layer), output], name=f"{model.name}_grad_cam")
-    x = model._to_tensor(_as_batch(model, image))
+    sub_model = _sub_model(model, layer)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    x = torch.as_tensor(_as_batch(model, image), dtype=torch.float32, device=device)
     saved = head.activation if softmax_head else None
     try:
         if softmax_head:

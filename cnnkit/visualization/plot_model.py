@@ -18,10 +18,10 @@ import numpy as np
 from cnnkit import activations
 from cnnkit.layers.base import Layer
 from cnnkit.layers.input_layer import InputLayer
-from cnnkit.models.model import Model
+from cnnkit.models.functional import Functional
 from cnnkit.models.sequential import Sequential
-from cnnkit.models.summary import _class_name
-from cnnkit.models.summary import _shape_text
+from cnnkit.models.summary import class_name
+from cnnkit.models.summary import shape_text
 from cnnkit.registry import check_kwargs
 from cnnkit.visualization import _mpl
 
@@ -49,7 +49,7 @@ def _shapes(node, outputs):
     if not tensors:
         return "?"
     listed = node.output_is_list if outputs else node.input_is_list
-    return _shape_text([t.shape for t in tensors] if listed else tensors[0].shape)
+    return shape_text([t.shape for t in tensors] if listed else tensors[0].shape)
 
 
 def _box(layer, in_graph, options, clusters):
@@ -57,8 +57,8 @@ def _box(layer, in_graph, options, clusters):
     from matplotlib.font_manager import FontProperties  # noqa: PLC0415 (matplotlib is imported on demand)
     from matplotlib.textpath import text_to_path  # noqa: PLC0415
 
-    node = next((n for n in layer._inbound_nodes if n.id in in_graph), None)
-    cls = _class_name(layer)
+    node = next((n for n in layer.inbound_nodes if n.id in in_graph), None)
+    cls = class_name(layer)
     details = []
     if options["show_layer_activations"] and getattr(layer, "activation", None) is not None:
         fn = layer.activation
@@ -81,13 +81,13 @@ def _box(layer, in_graph, options, clusters):
 
 
 def _expandable(layer, expand):
-    return expand and isinstance(layer, Model) and layer._graph is not None
+    return expand and isinstance(layer, Functional) and layer.built
 
 
 def _collect(model, options, expand, boxes, edges, clusters, path=()):
     """Adds a box per layer of `model` (the layers of expanded nested models, in a cluster) and its edges, as
     Keras's `model_to_dot` does: an edge into or out of an expanded model goes to the layer inside."""
-    in_graph = {node.id for node in model._graph.nodes}
+    in_graph = {node.id for node in model.nodes}
     members = {id(layer) for layer in model.layers}
     for layer in model.layers:
         if _expandable(layer, expand):
@@ -96,17 +96,17 @@ def _collect(model, options, expand, boxes, edges, clusters, path=()):
         else:
             boxes[id(layer)] = _box(layer, in_graph, options, path)
     for layer in model.layers:
-        for node in (n for n in layer._inbound_nodes if n.id in in_graph):
+        for node in (n for n in layer.inbound_nodes if n.id in in_graph):
             for index, tensor in enumerate(node.inputs):
                 source, _, out_index = tensor.history
                 if id(source) not in members:  # a Sequential's InputLayer is not drawn, as in Keras
                     continue
                 target = layer
                 while _expandable(source, expand):
-                    source, _, out_index = source._graph.outputs[out_index].history
+                    source, _, out_index = source.outputs[out_index].history
                 while _expandable(target, expand):
                     target = (target.layers[0] if isinstance(target, Sequential)
-                              else target._graph.inputs[index].history[0])
+                              else target.inputs[index].node.layer)
                 edges.append((id(source), id(target)))
 
 
@@ -290,15 +290,15 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"plot_model cannot write '.{fmt}' files ({to_file}). Supported formats: "
                          f"{', '.join('.' + f for f in FORMATS)}.")
-    graph = getattr(model, "_graph", None)
-    if graph is None and not model.built:
+    graph_model = isinstance(model, Functional) and model.built
+    if not graph_model and not model.built:
         raise ValueError(f"Model '{model.name}' has not yet been built. Build it first by calling build() or by "
                          "calling the model on a batch of data.")
     options = {"show_shapes": show_shapes, "show_dtype": show_dtype, "show_layer_names": show_layer_names,
                "show_layer_activations": show_layer_activations, "show_trainable": show_trainable}
     plt = _mpl.pyplot()
     boxes, edges, clusters = {}, [], []
-    if graph is None:
+    if not graph_model:
         boxes[id(model)] = _box(model, set(), options, ())
     else:
         _collect(model, options, expand_nested, boxes, edges, clusters)

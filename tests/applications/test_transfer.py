@@ -116,11 +116,10 @@ def test_cache_frozen_on_a_fine_tuned_resnet_equals_fit_without_it(rng):
         model = _functional_fine_tune((32, 32, 3))
         if cache_frozen:
             split = frozen.FrozenSplit(model)
-            assert {s.layer.name.split("_")[0] for s in split.frozen_steps} == {"conv1", "pool1", "conv2", "conv3",
-                                                                               "conv4"}
-            assert all(s.layer.name.startswith("conv5_") for s in split.rest_steps[:-2])
-            assert [model._graph.slot_of[id(backbone_out)] for backbone_out in [model.get_layer(
-                "conv4_block6_out").output]] == split.cut
+            assert {layer.name.split("_")[0] for layer in split.backbone.layers[1:]} == {"conv1", "pool1", "conv2",
+                                                                                         "conv3", "conv4"}
+            assert all(layer.name.startswith("conv5_") for layer in split.head.layers[1:-2])
+            assert split.backbone.outputs == [model.get_layer("conv4_block6_out").output]
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         set_random_seed(1)
         history = model.fit(x, y, batch_size=4, epochs=2, verbose=0, validation_split=0.2,

@@ -1,0 +1,126 @@
+"""The fusion pass (`cnnkit.models.fusion`): which chains are fused, and that a fused plan computes what the layers
+compute one by one (Keras as the oracle): conv -> BatchNormalization (-> relu) folded into one convolution in
+inference and frozen fits, conv -> max pooling with the activation after the pooling, per-layer dtype policies and
+hooks respected."""
+
+import numpy as np
+import pytest
+import torch
+
+import cnnkit
+from cnnkit.models import fusion
+from tests.models.conftest import randomize_keras_weights
+
+
+def _block(k, use_bias, scale, center):
+    L = k.layers
+    inputs = L.Input(shape=(9, 9, 3))
+    x = L.Conv2D(6, 3, strides=2, padding="same", use_bias=use_bias, name="conv")(inputs)
+    x = L.BatchNormalization(epsilon=1.001e-5, scale=scale, center=center, name="bn")(x)
+    x = L.Activation("relu", name="relu")(x)
+    x = L.Conv2D(4, 1, name="conv_2")(x)
+    x = L.BatchNormalization(name="bn_2")(x)  # folded without an activation
+    outputs = L.Dense(2)(L.Flatten()(x))
+    return k.models.Model(inputs, outputs)
+
+
+def _pool_block(k, activation="relu", pool="MaxPooling2D", conv_dtype=None):
+    L = k.layers
+    inputs = L.Input(shape=(8, 8, 3))
+    x = L.Conv2D(5, 3, padding="same", activation=activation, name="conv", dtype=conv_dtype)(inputs)
+    x = getattr(L, pool)(name="pool")(x)
+    return k.models.Model(inputs, L.Dense(2, name="head")(L.Flatten()(x)) if pool.startswith("Max") else x)
+
+
+def _unfused(build, *args, **kwargs):
+    fusion.ENABLED = False
+    try:
+        return build(*args, **kwargs)
+    finally:
+        fusion.ENABLED = True
+
+
+def test_folded_inference_matches_keras_and_follows_weight_changes(keras, rng):
+    x = rng.uniform(-1, 1, (4, 9, 9, 3)).astype("float32")
+    for use_bias, scale, center in ((True, True, True), (False, False, True), (True, True, False)):
+        reference = _block(keras, use_bias, scale, center)
+        model = _block(cnnkit, use_bias, scale, center)
+        assert fusion.fused_chains(model) == [["conv", "bn", "relu"], ["conv_2", "bn_2"]]
+        for seed in (0, 1):  # the second set of weights must replace the folded kernel made from the first
+            randomize_keras_weights(reference, seed)
+            model.set_weights(reference.get_weights())
+            np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-5)
+
+
+def test_frozen_fit_folds_and_trainable_fit_does_not(keras, rng):
+    x = rng.uniform(-1, 1, (8, 9, 9, 3)).astype("float32")
+    y = rng.uniform(-1, 1, (8, 2)).astype("float32")
+    for freeze in (True, False):
+        reference, model = _block(keras, True, True, True), _block(cnnkit, True, True, True)
+        randomize_keras_weights(reference)
+        model.set_weights(reference.get_weights())
+        for kit, k_model in ((keras, reference), (cnnkit, model)):
+            for name in ("conv", "bn", "conv_2", "bn_2"):
+                k_model.get_layer(name).trainable = not freeze
+            k_model.compile(optimizer=kit.optimizers.SGD(learning_rate=0.1), loss="mse")
+        reference.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        for got, want in zip(model.get_weights(), reference.get_weights()):
+            np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_fusion_off_runs_layer_by_layer():
+    assert fusion.fused_chains(_unfused(_block, cnnkit, True, True, True)) == []
+
+
+@pytest.mark.parametrize("pool", ["MaxPooling2D", "GlobalMaxPooling2D"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "softmax"])
+def test_pool_before_a_monotonic_activation_equals_keras_and_the_unfused_plan(keras, rng, pool, activation):
+    x = rng.normal(size=(3, 8, 8, 3)).astype("float32")
+    reference, model = _pool_block(keras, activation, pool), _pool_block(cnnkit, activation, pool)
+    unfused = _unfused(_pool_block, cnnkit, activation, pool)
+    randomize_keras_weights(reference)
+    model.set_weights(reference.get_weights())
+    unfused.set_weights(reference.get_weights())
+    # softmax over the channels is not element-wise: max pooling does not commute with it
+    assert fusion.fused_chains(model) == ([] if activation == "softmax" else [["conv", "pool"]])
+    got = model.predict(x, verbose=0)
+    np.testing.assert_allclose(got, reference.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(got, unfused.predict(x, verbose=0), atol=1e-6)
+
+
+def test_a_float32_conv_in_a_mixed_model_is_not_fused_across_policies(keras, rng):
+    """A conv with dtype='float32' before a max pooling in a mixed_bfloat16 model computes in float32 (Keras's
+    per-layer policy), which a fused conv+pool run under the pool's policy would not."""
+    x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    cnnkit.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        reference = _pool_block(keras, conv_dtype="float32")
+        model = _pool_block(cnnkit, conv_dtype="float32")
+        same_policy = _pool_block(cnnkit)
+    finally:
+        keras.config.set_dtype_policy("float32")
+        cnnkit.mixed_precision.set_global_policy("float32")
+    assert fusion.fused_chains(model) == []
+    assert fusion.fused_chains(same_policy) == [["conv", "pool"]]
+    randomize_keras_weights(reference)
+    model.set_weights(reference.get_weights())
+    conv_out = cnnkit.Model(model.inputs, model.get_layer("conv").output)(x)
+    assert conv_out.dtype == torch.float32
+    want = np.asarray(keras.Model(reference.inputs, reference.get_layer("conv").output)(x))
+    np.testing.assert_allclose(conv_out.numpy(), want, atol=1e-5)  # float32 exactly, not bfloat16 rounding
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(reference(x), dtype="float32"), atol=3e-2)
+
+
+def test_a_fused_chain_runs_its_layers_when_a_hook_is_registered(rng):
+    model = _pool_block(cnnkit)
+    x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
+    before = model.predict(x, verbose=0)
+    seen = []
+    handle = model.get_layer("pool").register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    try:
+        np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
+    finally:
+        handle.remove()
+    assert seen == [torch.Size([2, 5, 4, 4])]
