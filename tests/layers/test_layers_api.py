@@ -33,6 +33,9 @@ SAMPLES = {
     "ZeroPadding3D": lambda: layers.ZeroPadding3D(1),
     "Concatenate": lambda: layers.Concatenate(axis=1),
     "InputLayer": lambda: layers.InputLayer(shape=(3, 4)),
+    "Dot": lambda: layers.Dot(axes=(1, 2), normalize=True),
+    "Permute": lambda: layers.Permute((2, 3, 1)),
+    "RepeatVector": lambda: layers.RepeatVector(4),
 }
 
 
@@ -51,7 +54,7 @@ def test_public_layers_are_the_expected_set():
     expected = {"Conv1D", "Conv2D", "Conv3D", "Convolution2D", "Convolution3D", "Dense", "Activation", "Dropout",
                 "Rescaling", "BatchNormalization", "Flatten", "Reshape", "ZeroPadding1D", "ZeroPadding2D",
                 "ZeroPadding3D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-                "InputLayer"}
+                "InputLayer", "Dot", "Permute", "RepeatVector", "Identity"}
     for rank in (1, 2, 3):
         expected |= {f"MaxPooling{rank}D", f"MaxPool{rank}D", f"AveragePooling{rank}D", f"AvgPool{rank}D",
                      f"GlobalMaxPooling{rank}D", f"GlobalMaxPool{rank}D", f"GlobalAveragePooling{rank}D",
@@ -110,7 +113,8 @@ def _keras_args(name):
     if name.startswith("Conv"):
         return {"filters": 1, "kernel_size": 1}
     return {"Dense": {"units": 1}, "Activation": {"activation": "relu"}, "Dropout": {"rate": 0.5},
-            "Rescaling": {"scale": 1.0}, "Reshape": {"target_shape": (1,)}}.get(
+            "Rescaling": {"scale": 1.0}, "Reshape": {"target_shape": (1,)}, "Dot": {"axes": 1},
+            "Permute": {"dims": (1,)}, "RepeatVector": {"n": 1}}.get(
         name, {"pool_size": 2} if name.startswith("AveragePooling") else {})
 
 
