@@ -15,6 +15,7 @@ from cnnkit.layers.core import Identity as Identity
 from cnnkit.layers.core import Rescaling as Rescaling
 from cnnkit.layers.input_layer import Input as Input
 from cnnkit.layers.input_layer import InputLayer as InputLayer
+from cnnkit.layers.lambda_layer import Lambda as Lambda
 from cnnkit.layers.merging import Add as Add
 from cnnkit.layers.merging import Average as Average
 from cnnkit.layers.merging import Concatenate as Concatenate
