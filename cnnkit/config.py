@@ -1,12 +1,15 @@
-"""Global settings: the compute device, float type, epsilon and the (fixed) image data format."""
+"""Global settings: the compute device, float type, epsilon, the (fixed) image data format; and the scopes of
+deserialisation: whether files may run the Python code they hold (safe mode), and custom objects."""
 
 import ctypes
 import os
 import sys
+import threading
 
 import torch
 
-_state = {"device": None, "floatx": "float32", "epsilon": 1e-7, "allocator_tuned": False}
+_state = {"device": None, "floatx": "float32", "epsilon": 1e-7, "allocator_tuned": False, "unsafe": False}
+_safe_mode_scope = threading.local()  # the SafeModeScope of this thread (Keras's is per thread too)
 
 
 def image_data_format():
@@ -115,3 +118,76 @@ def dtype_policy():
     """Keras 3's `keras.config.dtype_policy`: the global `DTypePolicy`."""
     from cnnkit import mixed_precision  # noqa: PLC0415
     return mixed_precision.global_policy()
+
+
+# ---- safe mode: may a file or config run the Python code it holds (a Lambda layer's marshalled bytecode)? ------
+
+
+def enable_unsafe_deserialization():
+    """Keras's `keras.config.enable_unsafe_deserialization`: lets every later load (`load_model`,
+    `model_from_config`, `from_config`) rebuild Lambda layers from the Python bytecode stored in the file, which can
+    run arbitrary code. Only for files you trust; for one load, pass `safe_mode=False` instead."""
+    _state["unsafe"] = True
+
+
+def in_safe_mode():
+    """The safe mode in force: True or False inside a `SafeModeScope` (this thread), False after
+    `enable_unsafe_deserialization()`, else None (not set: loading code treats it as safe)."""
+    scoped = getattr(_safe_mode_scope, "value", None)
+    if scoped is not None:
+        return scoped
+    return False if _state["unsafe"] else None
+
+
+class SafeModeScope:
+    """Context manager (Keras's `SafeModeScope`) that sets the safe mode for the deserialisation done inside it,
+    in this thread: `with SafeModeScope(False): Model.from_config(config)` rebuilds Lambda layers from bytecode.
+
+    Args:
+        safe_mode: True (refuse code from configs and files) or False (run it); None leaves the ambient mode.
+    """
+
+    def __init__(self, safe_mode=True):
+        if safe_mode not in (True, False, None):
+            raise ValueError(f"SafeModeScope: safe_mode must be True, False or None. "
+                             f"Received: safe_mode={safe_mode!r}")
+        self.safe_mode = safe_mode
+
+    def __enter__(self):
+        self._previous = getattr(_safe_mode_scope, "value", None)
+        if self.safe_mode is not None:
+            _safe_mode_scope.value = self.safe_mode
+        return self
+
+    def __exit__(self, *exc):
+        _safe_mode_scope.value = self._previous
+        return False
+
+
+class custom_object_scope:  # noqa: N801 (Keras's name)
+    """Context manager (Keras's `custom_object_scope`), in this thread: inside it, configs and files that name a
+    function by name (a Lambda layer's `function`) find it in `objects` ({name: function}) first; scopes nest,
+    the innermost winning. `load_model(..., custom_objects=...)` opens one."""
+
+    _stack = threading.local()
+
+    def __init__(self, objects=None):
+        if objects is not None and not isinstance(objects, dict):
+            raise ValueError(f"custom_object_scope: objects must be a dict {{name: object}}. Received: {objects!r}")
+        self.objects = dict(objects or {})
+
+    def __enter__(self):
+        custom_object_scope._stack.items = [*getattr(custom_object_scope._stack, "items", []), self.objects]
+        return self
+
+    def __exit__(self, *exc):
+        custom_object_scope._stack.items = custom_object_scope._stack.items[:-1]
+        return False
+
+
+def get_custom_object(name):
+    """The object named `name` in the innermost `custom_object_scope` that has it, or None."""
+    for objects in reversed(getattr(custom_object_scope._stack, "items", [])):
+        if name in objects:
+            return objects[name]
+    return None

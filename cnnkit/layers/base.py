@@ -453,7 +453,7 @@ def _keras_compatible_config(cls, config):
         return config
     if cls.__name__ == "InputLayer" and "batch_input_shape" in config and config.get("batch_shape") is None:
         config["batch_shape"] = config.pop("batch_input_shape")  # tf.keras 2's name
-    accepted = set(cls._accepted_kwargs())
+    accepted = set(cls._accepted_kwargs()) | set(getattr(cls, "config_only_options", ()))
     out = {}
     for key, value in config.items():
         if key in accepted:

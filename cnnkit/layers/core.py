@@ -1,4 +1,4 @@
-"""Core layers: Dense, Activation, Dropout, Rescaling."""
+"""Core layers: Dense, Activation, Dropout, Rescaling, Identity."""
 
 import numpy as np
 import torch
@@ -175,6 +175,30 @@ class Rescaling(Layer):
         cfg = super().get_config()
         cfg.update(scale=self.scale, offset=self.offset)
         return cfg
+
+
+@register
+class Identity(Layer):
+    """Returns its input unchanged (a placeholder where no operation is wanted); also takes a list of tensors.
+
+    Input shape:
+        Any.
+
+    Output shape:
+        The input's.
+
+    Example:
+        >>> Identity()(np.ones((2, 3))).shape
+        torch.Size([2, 3])
+    """
+
+    def call(self, inputs, training=False):
+        return list(inputs) if isinstance(inputs, (list, tuple)) else inputs
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple)):
+            return [tuple(s) for s in input_shape]
+        return tuple(input_shape)
 
 
 def _float_or_list(value, name):

@@ -1,10 +1,13 @@
-"""Merge layers, called on a list of tensors: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate."""
+"""Merge layers, called on a list of tensors: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot;
+and Keras's functional forms (`add([a, b])`, ..., `concatenate`, `dot`), which create the layer and call it."""
 
 import torch
 
+from cnnkit import config
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
+from cnnkit.ops import nn
 
 
 def _broadcast_shapes(shapes, owner):
@@ -138,3 +141,132 @@ class Concatenate(Merge):
         cfg = super().get_config()
         cfg["axis"] = self.axis
         return cfg
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@register
+class Dot(Merge):
+    """Dot product of two tensors along one axis of each, sample by sample (Keras's `batch_dot`).
+
+    Args:
+        axes: an int (the same axis of both inputs) or a pair (axis of the first input, axis of the second), in
+            Keras layout (channels last); negative axes count from the end. The batch axis 0 cannot be used, and
+            the two axes must have the same size.
+        normalize: L2-normalise both inputs along their axis first, so that the output is the cosine similarity
+            (default False).
+
+    Input shape:
+        A list of two tensors of rank >= 2 with the same batch size, e.g. (batch, n, d) and (batch, m, d).
+
+    Output shape:
+        The first input's shape without its axis, then the second's without the batch axis and its axis, e.g.
+        (batch, n, m) for axes=2; (batch, 1) when both inputs are (batch, d).
+
+    Note:
+        Axes are Keras-layout axes: for (batch, height, width, channels) images axis -1 (or 3) is the channels,
+        although cnnkit keeps them channels-first internally.
+
+    Example:
+        >>> Dot(axes=1)([np.ones((2, 3)), np.ones((2, 3))])
+        tensor([[3.],
+                [3.]])
+    """
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        pair = isinstance(axes, (list, tuple)) and len(axes) == 2 and all(_is_int(a) for a in axes)
+        if not (_is_int(axes) or pair):
+            raise ValueError(f"Dot: axes must be an int or a pair of ints. Received: axes={axes!r}")
+        if 0 in ((axes,) if _is_int(axes) else tuple(axes)):
+            raise ValueError(f"Dot: axes cannot include the batch axis 0. Received: axes={axes!r}")
+        if not isinstance(normalize, bool):
+            raise ValueError(f"Dot: normalize must be True or False. Received: normalize={normalize!r}")
+        self.axes = axes if _is_int(axes) else tuple(axes)
+        self.normalize = normalize
+
+    def _resolved_axes(self, rank1, rank2):
+        axes = (self.axes, self.axes) if _is_int(self.axes) else self.axes
+        return axes[0] % rank1 if axes[0] < 0 else axes[0], axes[1] % rank2 if axes[1] < 0 else axes[1]
+
+    def compute_output_shape(self, input_shape):
+        self._check_inputs(input_shape)
+        owner = f"Layer '{self.name}' (Dot)"
+        if len(input_shape) != 2:
+            raise ValueError(f"{owner} needs exactly 2 inputs. Received: {len(input_shape)}")
+        shape1, shape2 = (tuple(s) for s in input_shape)
+        if len(shape1) < 2 or len(shape2) < 2:
+            raise ValueError(f"{owner} needs inputs of rank >= 2. Received input shapes: {[shape1, shape2]}")
+        a0, a1 = self._resolved_axes(len(shape1), len(shape2))
+        if not (1 <= a0 < len(shape1) and 1 <= a1 < len(shape2)):
+            raise ValueError(f"{owner}: axes={self.axes!r} do not fit the input shapes {[shape1, shape2]} (axis 0, "
+                             "the batch, cannot be used).")
+        for d1, d2, what in ((shape1[a0], shape2[a1], f"axis values (at axes {a0} and {a1})"),
+                             (shape1[0], shape2[0], "batch sizes")):
+            if d1 is not None and d2 is not None and d1 != d2:
+                raise ValueError(f"{owner}: incompatible input shapes: {what} {d1} != {d2}. Full input shapes: "
+                                 f"{shape1}, {shape2}")
+        out = shape1[:a0] + shape1[a0 + 1:] + shape2[1:a1] + shape2[a1 + 1:]
+        return out + (1,) if len(out) == 1 else out
+
+    def call(self, inputs, training=False):
+        x, y = (layout.to_keras(t) for t in inputs)
+        a0, a1 = self._resolved_axes(x.dim(), y.dim())
+        if self.normalize:
+            x, y = nn.l2_normalize(x, a0, config.epsilon()), nn.l2_normalize(y, a1, config.epsilon())
+        return layout.to_internal(nn.batch_dot(x, y, (a0, a1)))
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(axes=self.axes if _is_int(self.axes) else list(self.axes), normalize=self.normalize)
+        return cfg
+
+
+# ---- functional forms (keras.layers.add, ...): create the layer and call it on `inputs` -------------------------
+
+
+def add(inputs, **kwargs):
+    """`Add(**kwargs)(inputs)`: the element-wise sum of a list of tensors (symbolic or data)."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """`Subtract(**kwargs)(inputs)`: inputs[0] - inputs[1]."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """`Multiply(**kwargs)(inputs)`: the element-wise product of a list of tensors."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """`Average(**kwargs)(inputs)`: the element-wise mean of a list of tensors."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """`Maximum(**kwargs)(inputs)`: the element-wise maximum of a list of tensors."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """`Minimum(**kwargs)(inputs)`: the element-wise minimum of a list of tensors."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """`Concatenate(axis=axis, **kwargs)(inputs)`: joins a list of tensors along `axis` (Keras layout)."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs, axes=-1, normalize=False, **kwargs):
+    """`Dot(axes=axes, normalize=normalize, **kwargs)(inputs)`: the dot product of two tensors along `axes`.
+
+    Example:
+        >>> dot([np.ones((2, 3)), np.ones((2, 3))], axes=1).shape
+        torch.Size([2, 1])
+    """
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)

@@ -25,6 +25,10 @@ import zipfile
 import h5py
 import numpy as np
 
+from cnnkit.config import SafeModeScope
+from cnnkit.config import custom_object_scope
+from cnnkit.config import in_safe_mode
+from cnnkit.layers.base import deserialize
 from cnnkit.models.h5_weights import KERAS_VERSION
 from cnnkit.models.h5_weights import decode_text
 from cnnkit.models.h5_weights import read_keras3
@@ -176,37 +180,65 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
                 group.create_dataset(name, data=value)
 
 
-def load_model(filepath, custom_objects=None, compile=True):
+def _loading_scopes(custom_objects, safe_mode):
+    """The scopes a load runs in: Keras's rule, a safe mode set around the call (SafeModeScope or
+    enable_unsafe_deserialization) wins over the `safe_mode` argument."""
+    ambient = in_safe_mode()
+    return custom_object_scope(custom_objects), SafeModeScope(safe_mode if ambient is None else ambient)
+
+
+def model_from_config(config, custom_objects=None, safe_mode=True):
+    """A model (or layer) from Keras's {'class_name': ..., 'config': ...} form, as written in model files.
+
+    Args:
+        config: the dict (cnnkit's or Keras's).
+        custom_objects: {name: function} for the named functions of Lambda layers.
+        safe_mode: True (default) refuses Lambda layers stored as Python bytecode, which would run code from the
+            config; False rebuilds them (only for configs you trust).
+    """
+    objects, safety = _loading_scopes(custom_objects, safe_mode)
+    with objects, safety:
+        return deserialize(config)
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Opens a model saved by `model.save` (cnnkit or Keras 3): '.keras', or a tf.keras whole-model '.h5'.
 
-    No code from the file is run: the architecture is rebuilt from its JSON config through cnnkit's layer
-    registry. With compile=True a saved compile config compiles the model and restores the optimizer state.
+    The architecture is rebuilt from its JSON config through cnnkit's layer registry. With compile=True a saved
+    compile config compiles the model and restores the optimizer state.
+
+    Args:
+        custom_objects: {name: function} for the functions Lambda layers name (functions of Keras-layout torch
+            tensors).
+        safe_mode: True (default): no code from the file is run; a Lambda layer stored as Python bytecode is
+            refused with a ValueError naming it. False rebuilds such layers (the bytecode runs: only for files
+            you trust), as Keras's `safe_mode=False`.
 
     Raises:
-        ValueError: another suffix, a damaged or foreign file, a weights-only file, or a layer option cnnkit
-            cannot honour (named with the layer).
+        ValueError: another suffix, a damaged or foreign file, a weights-only file, a layer option cnnkit
+            cannot honour, or a Python lambda in safe mode (named with the layer).
         FileNotFoundError: no file at `filepath`.
     """
     path = os.fspath(filepath)
     _check_suffix(path, "load_model", MODEL_SUFFIXES)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_model: no such file: {path}")
+    objects, safety = _loading_scopes(custom_objects, safe_mode)
     try:
-        if path.endswith(".keras"):
-            return _load_keras_archive(path, compile)
-        with _open_h5(path, "load_model") as f:
-            return _load_legacy_model(f, path, compile)
+        with objects, safety:
+            if path.endswith(".keras"):
+                return _load_keras_archive(path, compile)
+            with _open_h5(path, "load_model") as f:
+                return _load_legacy_model(f, path, compile)
     except _READ_ERRORS as err:
         raise ValueError(f"load_model: {path} is damaged or not a Keras model file: {type(err).__name__}: "
                          f"{err}") from None
 
 
 def _model_from_file_config(config, path):
-    from cnnkit.models.model import model_from_config  # noqa: PLC0415 (model.py imports this module)
-
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"load_model: {path} holds no model architecture (config).")
-    return model_from_config(config)
+    return deserialize(config)
 
 
 def _load_keras_archive(path, compile):

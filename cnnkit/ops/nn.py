@@ -1,6 +1,7 @@
 """Keras semantics for convolution, pooling and normalisation, on torch tensors in cnnkit's internal layout.
 
-All functions take (N, C, *spatial) tensors. What differs from torch.nn.functional:
+All functions take (N, C, *spatial) tensors, except `l2_normalize` and `batch_dot` (Keras-layout axes and tensors,
+for Dot). What differs from torch.nn.functional:
 - 'same' padding works with any stride and follows TensorFlow: when the total padding is odd, the extra zero
   goes at the end (bottom/right). Symmetric cases pass the padding to the kernel (no copy); only asymmetric ones
   pad explicitly, as timm's `pad_same` does.
@@ -152,3 +153,25 @@ def dropout(x, rate, training, noise_shape=None):
         return F.dropout(x, rate, True)
     mask = torch.empty(noise_shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - rate)
     return x * mask / (1.0 - rate)
+
+
+def l2_normalize(x, axis, epsilon):
+    """x / max(||x||_2 along `axis`, epsilon): Keras's `ops.normalize` (x * min(rsqrt(sum(x^2)), 1 / epsilon))."""
+    return F.normalize(x, p=2.0, dim=axis, eps=epsilon)
+
+
+def batch_dot(x, y, axes):
+    """Keras's `batch_dot` on Keras-layout tensors: contracts x's axis axes[0] with y's axis axes[1] (both >= 1),
+    sample by sample. The output is x's shape without axes[0], then y's without the batch axis and axes[1];
+    a rank-1 result becomes (batch, 1), as in Keras.
+    """
+    a0, a1 = axes
+    xs = x.movedim(a0, -1)  # (B, *x_rest, K)
+    ys = y.movedim(a1, 1)  # (B, K, *y_rest)
+    x_rest, y_rest = tuple(xs.shape[1:-1]), tuple(ys.shape[2:])
+    x3 = xs.flatten(1, -2) if x_rest else xs.unsqueeze(1)  # (B, X, K)
+    y3 = ys.flatten(2, -1) if y_rest else ys.unsqueeze(-1)  # (B, K, Y)
+    out = torch.bmm(x3, y3)  # (B, X, Y)
+    out = out.unflatten(2, y_rest) if y_rest else out.squeeze(2)
+    out = out.unflatten(1, x_rest) if x_rest else out.squeeze(1)
+    return out.unsqueeze(-1) if out.dim() == 1 else out

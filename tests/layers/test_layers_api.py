@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from cnnkit import activations
 from cnnkit import layers
 from cnnkit.layers.base import Layer
 
@@ -33,6 +34,10 @@ SAMPLES = {
     "ZeroPadding3D": lambda: layers.ZeroPadding3D(1),
     "Concatenate": lambda: layers.Concatenate(axis=1),
     "InputLayer": lambda: layers.InputLayer(shape=(3, 4)),
+    "Dot": lambda: layers.Dot(axes=(1, 2), normalize=True),
+    "Permute": lambda: layers.Permute((2, 3, 1)),
+    "RepeatVector": lambda: layers.RepeatVector(4),
+    "Lambda": lambda: layers.Lambda(activations.relu, output_shape=(3, 4), arguments={"negative_slope": 0.1}),
 }
 
 
@@ -51,7 +56,7 @@ def test_public_layers_are_the_expected_set():
     expected = {"Conv1D", "Conv2D", "Conv3D", "Convolution2D", "Convolution3D", "Dense", "Activation", "Dropout",
                 "Rescaling", "BatchNormalization", "Flatten", "Reshape", "ZeroPadding1D", "ZeroPadding2D",
                 "ZeroPadding3D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-                "InputLayer"}
+                "InputLayer", "Dot", "Permute", "RepeatVector", "Identity", "Lambda"}
     for rank in (1, 2, 3):
         expected |= {f"MaxPooling{rank}D", f"MaxPool{rank}D", f"AveragePooling{rank}D", f"AvgPool{rank}D",
                      f"GlobalMaxPooling{rank}D", f"GlobalMaxPool{rank}D", f"GlobalAveragePooling{rank}D",
@@ -110,7 +115,8 @@ def _keras_args(name):
     if name.startswith("Conv"):
         return {"filters": 1, "kernel_size": 1}
     return {"Dense": {"units": 1}, "Activation": {"activation": "relu"}, "Dropout": {"rate": 0.5},
-            "Rescaling": {"scale": 1.0}, "Reshape": {"target_shape": (1,)}}.get(
+            "Rescaling": {"scale": 1.0}, "Reshape": {"target_shape": (1,)}, "Dot": {"axes": 1},
+            "Permute": {"dims": (1,)}, "RepeatVector": {"n": 1}, "Lambda": {"function": abs}}.get(
         name, {"pool_size": 2} if name.startswith("AveragePooling") else {})
 
 
