@@ -23,11 +23,15 @@ def linear(x):
 
 @_register("relu")
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    """max(x, 0); with Keras's optional negative_slope, max_value and threshold."""
-    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
-        return torch.relu(x)
-    y = torch.where(x >= threshold, x, negative_slope * (x - threshold))
-    return y if max_value is None else y.clamp(max=max_value)
+    """max(x, 0); with Keras's optional negative_slope, max_value and threshold:
+    x (at most max_value) where x > threshold, negative_slope * (x - threshold) elsewhere (0 at the threshold)."""
+    if threshold == 0.0 and max_value is None:
+        return torch.relu(x) if negative_slope == 0.0 else F.leaky_relu(x, negative_slope)
+    if threshold == 0.0 and negative_slope == 0.0:
+        return F.relu6(x) if max_value == 6 else torch.clamp(x, 0.0, max_value)
+    above = x if max_value is None else x.clamp(max=max_value)
+    below = 0.0 if negative_slope == 0.0 else negative_slope * (x - threshold)  # 0 * (-inf - t) would be nan
+    return torch.where(x > threshold, above, below)
 
 
 @_register("relu6")
@@ -47,6 +51,11 @@ def tanh(x):
 
 @_register("softmax")
 def softmax(x, axis=-1):
+    """Softmax over `axis`: an int, or a tuple of ints (then exp(x - logsumexp(x, axis)), as Keras computes it)."""
+    if isinstance(axis, (tuple, list)):
+        if len(axis) > 1:
+            return torch.exp(x - torch.logsumexp(x, dim=tuple(axis), keepdim=True))
+        axis = axis[0]
     return torch.softmax(x, dim=axis)
 
 

@@ -67,6 +67,9 @@ class Layer(torch.nn.Module):
     # stochastic: the output in training depends on random draws (Dropout, noise, random augmentation), so it must
     # be recomputed every time and is never cached.
     stochastic = False
+    # monotonic: the layer is an elementwise non-decreasing function (f(max(a, b)) == max(f(a), f(b))), so a max
+    # pooling may run before it. Activation layers declare it (a property where it depends on their arguments).
+    monotonic = False
 
     def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
         super().__init__()
@@ -135,7 +138,8 @@ class Layer(torch.nn.Module):
             initializer: name, instance or callable (called with the Keras shape).
             regularizer: name, instance or callable; its penalty joins `layer.losses`.
             trainable: False makes a buffer, never updated by optimizers (moving statistics).
-            kind: None, 'conv' or 'dense': how the Keras layout maps onto torch's.
+            kind: a key of `cnnkit.ops.layout.WEIGHT_LAYOUTS` (None, 'conv', 'dense', 'sample'): how the Keras
+                layout maps onto torch's.
 
         Returns:
             The torch.nn.Parameter (trainable) or buffer tensor.

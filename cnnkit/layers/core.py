@@ -11,7 +11,10 @@ from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops.shapes import check_seed
 from cnnkit.ops.shapes import check_unsupported
+from cnnkit.ops.shapes import normalize_float
+from cnnkit.ops.shapes import normalize_noise_shape
 
 
 @register
@@ -99,6 +102,11 @@ class Activation(Layer):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
+    @property
+    def monotonic(self):
+        """Whether the function is non-decreasing (in `activations.MONOTONIC`): max pooling may run before it."""
+        return self.activation in activations.MONOTONIC
+
     def call(self, inputs, training=False):
         return activations.apply(self.activation, inputs)
 
@@ -125,17 +133,15 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout: rate must be a float in [0, 1). Received: rate={rate!r}")
-        self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
-        self.seed = seed
+        self.rate = normalize_float(rate, "rate", "Dropout", low=0.0, high=1.0, high_open=True)
+        self.noise_shape = normalize_noise_shape(noise_shape, "Dropout")
+        self.seed = check_seed(seed, "Dropout")
 
     def call(self, inputs, training=False):
         noise_shape = None
-        if self.noise_shape is not None:
-            shape = [n if n is not None else d for n, d in zip(self.noise_shape, layout.shape_to_keras(inputs.shape))]
-            noise_shape = layout.shape_to_internal(shape)
+        if self.noise_shape is not None and training:
+            noise_shape = layout.noise_shape_to_internal(self.noise_shape, inputs.shape,
+                                                         f"Layer '{self.name}' (Dropout)")
         return nn.dropout(inputs, self.rate, training, noise_shape)
 
     def get_config(self):
