@@ -1,4 +1,4 @@
-"""Core layers: Dense, Activation, Dropout, Rescaling."""
+"""Core layers: Dense, Activation, Dropout (and BaseRandomLayer, the base of random layers), Rescaling."""
 
 import numpy as np
 import torch
@@ -116,38 +116,58 @@ class Activation(Layer):
         return cfg
 
 
+class BaseRandomLayer(Layer):
+    """A layer whose output in training depends on random draws (`stochastic`), with Keras's `seed` argument: an
+    int or None, accepted and kept in the config as Keras writes it, but the draws come from torch's global
+    generator (`cnnkit.utils.set_random_seed` makes runs repeatable)."""
+
+    stochastic = True
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = check_seed(seed, type(self).__name__)
+
+    def _rate(self, rate):
+        """`rate` checked to be a float in [0, 1)."""
+        return normalize_float(rate, "rate", type(self).__name__, low=0.0, high=1.0, high_open=True)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["seed"] = self.seed
+        return cfg
+
+
 @register
-class Dropout(Layer):
+class Dropout(BaseRandomLayer):
     """Sets a fraction `rate` of inputs to 0 during training and scales the rest by 1 / (1 - rate).
 
     Args:
         rate: float in [0, 1).
-        noise_shape: Keras-layout shape of the mask (1 = shared along that axis), e.g. (batch, 1, 1, channels).
+        noise_shape: Keras-layout shape of the mask (1 = shared along that axis, None = the input's size), e.g.
+            (None, 1, 1, channels).
         seed: accepted for Keras compatibility; use `cnnkit.utils.set_random_seed` for repeatable runs.
 
     Note:
         Active only when called with training=True (as `fit` does), whatever torch's train()/eval() mode.
     """
 
-    stochastic = True
+    _drop = staticmethod(nn.dropout)  # (x, rate, training, internal noise shape or None) -> x with units dropped
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = normalize_float(rate, "rate", "Dropout", low=0.0, high=1.0, high_open=True)
-        self.noise_shape = normalize_noise_shape(noise_shape, "Dropout")
-        self.seed = check_seed(seed, "Dropout")
+        super().__init__(seed=seed, **kwargs)
+        self.rate = self._rate(rate)
+        self.noise_shape = normalize_noise_shape(noise_shape, type(self).__name__)
 
     def call(self, inputs, training=False):
         noise_shape = None
         if self.noise_shape is not None and training:
             noise_shape = layout.noise_shape_to_internal(self.noise_shape, inputs.shape,
-                                                         f"Layer '{self.name}' (Dropout)")
-        return nn.dropout(inputs, self.rate, training, noise_shape)
+                                                         f"Layer '{self.name}' ({type(self).__name__})")
+        return self._drop(inputs, self.rate, training, noise_shape)
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape),
-                   seed=self.seed)
+        cfg.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape))
         return cfg
 
 

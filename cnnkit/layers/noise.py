@@ -11,33 +11,14 @@ from cnnkit import regularizers
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
-from cnnkit.ops import layout
+from cnnkit.layers.core import BaseRandomLayer
+from cnnkit.layers.core import Dropout
 from cnnkit.ops import nn
 from cnnkit.ops.shapes import check_data_format
-from cnnkit.ops.shapes import check_seed
 from cnnkit.ops.shapes import normalize_float
-from cnnkit.ops.shapes import normalize_noise_shape
 
 
-class _RandomLayer(Layer):
-    """A layer whose training output depends on random draws; keeps the (unused) Keras `seed`."""
-
-    stochastic = True
-
-    def __init__(self, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = check_seed(seed, type(self).__name__)
-
-    def _rate(self, rate):
-        return normalize_float(rate, "rate", type(self).__name__, low=0.0, high=1.0, high_open=True)
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg["seed"] = self.seed
-        return cfg
-
-
-class BaseSpatialDropout(_RandomLayer):
+class BaseSpatialDropout(BaseRandomLayer):
     """Dropout of whole feature maps: one draw per (sample, channel), shared over the `rank` spatial axes; kept
     maps are scaled by 1 / (1 - rate).
 
@@ -117,7 +98,7 @@ class SpatialDropout3D(BaseSpatialDropout):
 
 
 @register
-class GaussianNoise(_RandomLayer):
+class GaussianNoise(BaseRandomLayer):
     """Adds zero-centred Gaussian noise of standard deviation `stddev` in training.
 
     Args:
@@ -146,7 +127,7 @@ class GaussianNoise(_RandomLayer):
 
 
 @register
-class GaussianDropout(_RandomLayer):
+class GaussianDropout(BaseRandomLayer):
     """Multiplies by 1-centred Gaussian noise of variance rate / (1 - rate) in training.
 
     Args:
@@ -175,7 +156,7 @@ class GaussianDropout(_RandomLayer):
 
 
 @register
-class AlphaDropout(_RandomLayer):
+class AlphaDropout(Dropout):
     """Dropout that keeps the mean and variance of SELU-normalised inputs (self-normalizing networks).
 
     In training each unit is dropped with probability `rate` and set to SELU's negative saturation
@@ -192,29 +173,15 @@ class AlphaDropout(_RandomLayer):
         any; output shape equals input shape.
 
     Note:
-        Without a noise_shape this is torch's `F.alpha_dropout` (the same formula).
+        Without a noise_shape this is torch's `F.alpha_dropout` (the same formula). Arguments and config are
+        Dropout's, so it shares Dropout's code (in Keras the two classes are unrelated).
 
     Example:
         >>> AlphaDropout(0.1)(np.ones((2, 3)), training=True).shape
         torch.Size([2, 3])
     """
 
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        super().__init__(seed=seed, **kwargs)
-        self.rate = self._rate(rate)
-        self.noise_shape = normalize_noise_shape(noise_shape, "AlphaDropout")
-
-    def call(self, inputs, training=False):
-        noise_shape = None
-        if self.noise_shape is not None and training:
-            noise_shape = layout.noise_shape_to_internal(self.noise_shape, inputs.shape,
-                                                         f"Layer '{self.name}' (AlphaDropout)")
-        return nn.alpha_dropout(inputs, self.rate, training, noise_shape)
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape))
-        return cfg
+    _drop = staticmethod(nn.alpha_dropout)
 
 
 @register

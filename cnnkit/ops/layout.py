@@ -47,10 +47,10 @@ def noise_shape_to_internal(noise_shape, internal_shape, owner):
     internal shape `internal_shape`; raises a ValueError naming `owner` when it does not broadcast to the input."""
     keras_shape = shape_to_keras(internal_shape)
     if len(noise_shape) != len(keras_shape):
-        raise ValueError(f"{owner}: noise_shape {tuple(noise_shape)} must have one entry per input axis; the input "
-                         f"has shape {keras_shape}.")
+        raise ValueError(f"{owner}: noise_shape must have one entry per input axis. Received: noise_shape="
+                         f"{tuple(noise_shape)} for an input of shape {keras_shape}")
     shape = tuple(d if n is None else n for n, d in zip(noise_shape, keras_shape))
-    check_broadcastable(shape, keras_shape, "noise_shape", owner)
+    check_broadcastable(shape, keras_shape, "noise_shape", owner, received=tuple(noise_shape))
     return shape_to_internal(shape)
 
 

@@ -114,13 +114,14 @@ def normalize_axes(value, name, owner, low=None, allow_empty=False):
     return list(values)
 
 
-def check_broadcastable(shape, target, name, owner):
+def check_broadcastable(shape, target, name, owner, received=None):
     """Raises a ValueError unless an array of `shape` broadcasts to `target` without growing it: no more axes,
-    and each axis (aligned from the last) 1 or `target`'s size."""
+    and each axis (aligned from the last) 1 or `target`'s size. The message shows `received` (the argument as
+    given) when there is one, else `shape`."""
     if len(shape) > len(target) or any(s not in (1, t) for s, t in zip(reversed(shape), reversed(target))):
+        got = f"{name}={received!r}" if received is not None else f"{name} of shape {tuple(shape)}"
         raise ValueError(f"{owner}: {name} must broadcast to the input (no more axes; each axis, aligned from the "
-                         f"last, 1 or the input's size). Received: {name} shape {tuple(shape)}, input shape "
-                         f"{tuple(target)}")
+                         f"last, 1 or the input's size). Received: {got} for an input of shape {tuple(target)}")
 
 
 def _as_tuple(value):
