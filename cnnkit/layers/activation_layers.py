@@ -162,10 +162,23 @@ class PReLU(Layer):
             raise ValueError(f"Layer '{self.name}' (PReLU): every axis that is not in shared_axes must be known "
                              f"(alpha has one value per element on them). Received input_shape={tuple(input_shape)}"
                              f", shared_axes={self.shared_axes}")
+        self._expected = {axis: input_shape[axis] for axis in range(1, rank) if axis not in shared}
+        self._rank = rank
         self.add_weight("alpha", shape, self.alpha_initializer, self.alpha_regularizer, kind="sample")
 
     def call(self, inputs, training=False):
+        if inputs.dim() != self._rank or any(inputs.shape[layout.internal_axis(axis, self._rank)] != size
+                                             for axis, size in self._expected.items()):
+            self._incompatible(layout.shape_to_keras(inputs.shape))
         return nn.prelu(inputs, self.alpha)
+
+    def _incompatible(self, shape):
+        """Keras's InputSpec error: alpha fixes the rank and the size of every axis not in shared_axes."""
+        check_rank(self, shape, self._rank)
+        axis = next(a for a, size in self._expected.items() if shape[a] != size)
+        raise ValueError(f"Input 0 of layer '{self.name}' (PReLU) is incompatible with the layer: expected axis "
+                         f"{axis} of input shape to have value {self._expected[axis]}, but received input with "
+                         f"shape {tuple(shape)}")
 
     def get_config(self):
         cfg = super().get_config()
@@ -238,18 +251,24 @@ class Softmax(Layer):
         super().__init__(**kwargs)
         self.axis = axis if isinstance(axis, int) and not isinstance(axis, bool) else list(
             normalize_axes(axis, "axis", "Softmax"))
+        self._axes_by_rank = {}
 
     def build(self, input_shape):
-        rank = len(input_shape)
-        axes = self.axis if isinstance(self.axis, list) else [self.axis]
-        internal = [layout.internal_axis(a, rank) if -rank <= a < rank else None for a in axes]
-        if None in internal or len(set(internal)) != len(internal):
-            raise ValueError(f"Layer '{self.name}' (Softmax): axis={self.axis} must name distinct axes of the "
-                             f"input. Received input_shape={tuple(input_shape)}")
-        self._internal_axis = tuple(internal) if isinstance(self.axis, list) else internal[0]
+        self._internal_axes(len(input_shape))
+
+    def _internal_axes(self, rank):
+        """The internal axis (or tuple of axes) for an input of `rank` dims; checked and cached per rank."""
+        if rank not in self._axes_by_rank:
+            axes = self.axis if isinstance(self.axis, list) else [self.axis]
+            internal = [layout.internal_axis(a, rank) if -rank <= a < rank else None for a in axes]
+            if None in internal or len(set(internal)) != len(internal):
+                raise ValueError(f"Layer '{self.name}' (Softmax): axis={self.axis} must name distinct axes of the "
+                                 f"input, which has {rank} dimensions.")
+            self._axes_by_rank[rank] = tuple(internal) if isinstance(self.axis, list) else internal[0]
+        return self._axes_by_rank[rank]
 
     def call(self, inputs, training=False):
-        return activations.softmax(inputs, axis=self._internal_axis)
+        return activations.softmax(inputs, axis=self._internal_axes(inputs.dim()))
 
     def __call__(self, inputs, training=None, mask=None, **kwargs):
         if mask is None:

@@ -13,6 +13,7 @@ from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.layers.core import BaseRandomLayer
 from cnnkit.layers.core import Dropout
+from cnnkit.ops import layout
 from cnnkit.ops import nn
 from cnnkit.ops.shapes import check_data_format
 from cnnkit.ops.shapes import normalize_float
@@ -47,6 +48,8 @@ class BaseSpatialDropout(BaseRandomLayer):
         check_rank(self, input_shape, self.rank + 2)
 
     def call(self, inputs, training=False):
+        if inputs.dim() != self.rank + 2:  # the mask would broadcast to a wrong shape
+            check_rank(self, layout.shape_to_keras(inputs.shape), self.rank + 2)
         return nn.dropout(inputs, self.rate, training, (*inputs.shape[:2], *[1] * self.rank))
 
     def get_config(self):
@@ -225,6 +228,11 @@ class ActivityRegularization(Layer):
         if self._last_input is not None:
             losses.append(nn.activity_penalty(self._penalty, self._last_input))
         return losses
+
+    def __getstate__(self):
+        # Copies and pickles leave the latest input behind (a tensor inside an autograd graph cannot be deep-copied).
+        state = super().__getstate__()
+        return {**state, "_last_input": None}
 
     def get_config(self):
         cfg = super().get_config()

@@ -170,7 +170,8 @@ def _softmax_configs(count, seed):
 
 
 @pytest.mark.filterwarnings("ignore:You are using a softmax over axis")  # Keras, on axes of size 1
-@pytest.mark.parametrize(("axis", "shape"), [*_softmax_configs(24, seed=8), pytest.param(-1, (2, 3, 4, 5), id="default")])
+@pytest.mark.parametrize(("axis", "shape"), [*_softmax_configs(24, seed=8),
+                                             pytest.param(-1, (2, 3, 4, 5), id="default")])
 def test_softmax_matches_keras(oracle, keras, rng, axis, shape):
     x = _inputs(rng, shape, [40.0, -40.0])
     got, _ = oracle.compare(layers.Softmax(axis=axis), keras.layers.Softmax(axis=axis), x, atol=1e-6)
@@ -323,6 +324,35 @@ def test_prelu_build_errors_name_the_layer():
         layers.PReLU(shared_axes=2).build((None, None, 4, 3))
     with pytest.raises(ValueError, match="ndim"):
         layers.PReLU()(np.zeros((3,), "float32"))
+
+
+def test_prelu_input_must_fit_alpha_like_keras_input_spec(keras, rng):
+    """Shared axes may change size between calls (alpha broadcasts there); the other axes and the rank may not, as
+    Keras's InputSpec says: an error, never a silent broadcast."""
+    layer, klayer = layers.PReLU(shared_axes=[1, 2]), keras.layers.PReLU(shared_axes=[1, 2])
+    layer(np.zeros((1, 4, 5, 3), "float32")), klayer(np.zeros((1, 4, 5, 3), "float32"))
+    klayer.set_weights([rng.standard_normal((1, 1, 3)).astype("float32")])
+    layer.set_weights(klayer.get_weights())
+    x = _inputs(rng, (2, 6, 7, 3), [])
+    np.testing.assert_allclose(layer(x).numpy(), np.asarray(klayer(x)), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"'p_re_lu' \(PReLU\) is incompatible.*axis 3 .* value 3"):
+        layer(np.zeros((2, 4, 5, 2), "float32"))
+    elementwise = layers.PReLU()
+    elementwise(np.zeros((1, 1, 3), "float32"))  # alpha (1, 3): axis 1 is not shared, so it must stay 1
+    with pytest.raises(ValueError, match=r"axis 1 of input shape to have value 1"):
+        elementwise(np.zeros((1, 4, 3), "float32"))
+    with pytest.raises(ValueError, match="ndim=3"):
+        elementwise(np.zeros((1, 1, 1, 3), "float32"))
+
+
+def test_softmax_follows_the_rank_of_each_call(keras, rng):
+    """Negative axes are Keras's for each input's own rank, also after the layer was built on another rank."""
+    layer, klayer = layers.Softmax(axis=[-2, 1]), keras.layers.Softmax(axis=[-2, 1])
+    for shape in [(2, 3, 4, 5), (2, 3, 2, 2, 3), (2, 5, 3, 4)]:
+        x = _inputs(rng, shape, [])
+        np.testing.assert_allclose(layer(x).numpy(), np.asarray(klayer(x)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"axis=\[-2, 1\] must name distinct axes"):
+        layer(np.zeros((2, 4, 3), "float32"))  # -2 is axis 1 there
 
 
 def test_prelu_constraint_is_not_supported():

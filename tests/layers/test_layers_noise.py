@@ -212,6 +212,16 @@ def test_activity_regularization_penalty_has_gradients(rng):
     np.testing.assert_allclose(x.grad.numpy(), (0.5 * np.sign(x.detach()) + 0.5 * x.detach()) / 4, rtol=1e-6)
 
 
+def test_activity_regularization_copies_after_a_training_call(rng):
+    import copy  # noqa: PLC0415
+
+    layer = layers.ActivityRegularization(l1=0.5)
+    x = torch.as_tensor(rng.standard_normal((4, 3)).astype("float32")).requires_grad_(True)
+    layer(x * 2, training=True)  # its input is inside an autograd graph
+    clone = copy.deepcopy(layer)
+    assert clone.losses == [] and clone.get_config() == layer.get_config() and len(layer.losses) == 1
+
+
 def _regularized_model(k, l1, l2):
     inputs = k.layers.Input(shape=(4,))
     hidden = k.layers.Dense(6, activation="tanh")(inputs)
@@ -315,6 +325,13 @@ def test_spatial_dropout_is_channels_last(cls):
 def test_spatial_dropout_wrong_rank_raises(rank, shape):
     with pytest.raises(ValueError, match=rf"'spatial_dropout{rank}d' \(SpatialDropout{rank}D\).*ndim={rank + 2}"):
         getattr(layers, f"SpatialDropout{rank}D")(0.5)(np.zeros(shape, "float32"))
+
+
+def test_spatial_dropout_checks_the_rank_of_every_call():
+    layer = layers.SpatialDropout2D(0.5)
+    layer(np.zeros((2, 3, 4, 5), "float32"))
+    with pytest.raises(ValueError, match=r"\(SpatialDropout2D\).*ndim=4, found ndim=3"):
+        layer(np.zeros((2, 3, 5), "float32"), training=True)
 
 
 @pytest.mark.parametrize(("cls", "noise_shape", "shape", "message"), [
