@@ -4,6 +4,7 @@ Each layer declares `monotonic` (see `Layer`): whether it is an elementwise non-
 pooling may run before it.
 """
 
+import numbers
 import warnings
 
 import torch
@@ -249,8 +250,8 @@ class Softmax(Layer):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = axis if isinstance(axis, int) and not isinstance(axis, bool) else list(
-            normalize_axes(axis, "axis", "Softmax"))
+        axes = normalize_axes(axis, "axis", "Softmax")
+        self.axis = axes[0] if isinstance(axis, numbers.Integral) else axes  # an int stays an int, as in Keras
         self._axes_by_rank = {}
 
     def build(self, input_shape):

@@ -4,6 +4,7 @@ This is the one place the output-size formulas live; layers and the numpy ops ca
 """
 
 import math
+import numbers
 
 PADDINGS = ("valid", "same", "causal")
 
@@ -53,7 +54,7 @@ def check_unsupported(owner, **options):
 
 
 def normalize_float(value, name, owner, low=None, high=None, high_open=False, allow_none=False):
-    """Checks that `value` is a finite real number (an int or a float, not a bool) in a range; returns a float.
+    """Checks that `value` is a finite real number (Python or numpy, not a bool) in a range; returns a float.
 
     Args:
         value: the argument received.
@@ -68,7 +69,7 @@ def normalize_float(value, name, owner, low=None, high=None, high_open=False, al
     """
     if value is None and allow_none:
         return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (low is None or value >= low) and (high is None or value < high or (value == high and not high_open))
     if not ok:
         if low is not None and high is not None:
@@ -83,10 +84,12 @@ def normalize_float(value, name, owner, low=None, high=None, high_open=False, al
 
 
 def check_seed(seed, owner):
-    """Raises a ValueError unless `seed` is None or an int (Keras's seeds); returns it."""
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+    """Raises a ValueError unless `seed` is None or an int (Keras's seeds); returns it as a Python int."""
+    if seed is None:
+        return None
+    if not _is_int(seed):
         raise ValueError(f"{owner}: seed must be None or an int. Received: seed={seed!r}")
-    return seed
+    return int(seed)
 
 
 def normalize_noise_shape(noise_shape, owner):
@@ -94,24 +97,23 @@ def normalize_noise_shape(noise_shape, owner):
     if noise_shape is None:
         return None
     values = None if isinstance(noise_shape, str) else _as_tuple(noise_shape)
-    if values is None or not all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0)
-                                 for v in values):
+    if values is None or not all(v is None or (_is_int(v) and v > 0) for v in values):
         raise ValueError(f"{owner}: noise_shape must be a tuple of positive ints or None (one per input axis). "
                          f"Received: noise_shape={noise_shape!r}")
-    return values
+    return tuple(None if v is None else int(v) for v in values)
 
 
 def normalize_axes(value, name, owner, low=None, allow_empty=False):
     """An int or an iterable of ints as a list of ints (each >= `low` when given), or raises a ValueError."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if _is_int(value):
         values = (value,)
     else:
         values = None if isinstance(value, str) else _as_tuple(value)
     if values is None or (not values and not allow_empty) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and (low is None or v >= low) for v in values):
+            _is_int(v) and (low is None or v >= low) for v in values):
         kind = "ints" if low is None else f"ints >= {low}"
         raise ValueError(f"{owner}: {name} must be an int or a list of {kind}. Received: {name}={value!r}")
-    return list(values)
+    return [int(v) for v in values]
 
 
 def check_broadcastable(shape, target, name, owner, received=None):
@@ -122,6 +124,11 @@ def check_broadcastable(shape, target, name, owner, received=None):
         got = f"{name}={received!r}" if received is not None else f"{name} of shape {tuple(shape)}"
         raise ValueError(f"{owner}: {name} must broadcast to the input (no more axes; each axis, aligned from the "
                          f"last, 1 or the input's size). Received: {got} for an input of shape {tuple(target)}")
+
+
+def _is_int(value):
+    """A Python or numpy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _as_tuple(value):

@@ -358,3 +358,15 @@ def test_softmax_follows_the_rank_of_each_call(keras, rng):
 def test_prelu_constraint_is_not_supported():
     with pytest.raises(NotImplementedError, match="alpha_constraint"):
         layers.PReLU(alpha_constraint="non_neg")
+
+
+def test_numpy_arguments_are_accepted_and_configs_stay_json_safe(config_round_trip):
+    """numpy scalars and arrays are read as Python numbers (a numpy int64 in a config would not serialise)."""
+    for layer, key, value in [
+        (layers.ReLU(max_value=np.float32(6), threshold=np.int64(1)), "max_value", 6.0),
+        (layers.LeakyReLU(negative_slope=np.float64(0.2)), "negative_slope", 0.2),
+        (layers.PReLU(shared_axes=np.array([1, 2])), "shared_axes", [1, 2]),
+        (layers.Softmax(axis=np.int64(2)), "axis", 2), (layers.Softmax(axis=np.array([1, 2])), "axis", [1, 2]),
+    ]:
+        cfg = config_round_trip(layer)
+        assert cfg[key] == value and type(cfg[key]) is type(value)

@@ -344,3 +344,10 @@ def test_noise_shape_that_does_not_fit_the_input_raises(cls, noise_shape, shape,
     with pytest.raises(ValueError, match=rf"Layer '{layer.name}' \({cls}\): noise_shape {message}") as info:
         layer(np.zeros(shape, "float32"), training=True)
     assert f"Received: noise_shape={noise_shape!r}" in str(info.value)
+
+
+def test_numpy_arguments_are_accepted_and_configs_stay_json_safe(config_round_trip):
+    cfg = config_round_trip(layers.AlphaDropout(np.float32(0.25), noise_shape=(None, np.int64(1)),
+                                                seed=np.int64(4)))
+    assert cfg["rate"] == 0.25 and cfg["noise_shape"] == [None, 1] and cfg["seed"] == 4
+    assert config_round_trip(layers.GaussianNoise(np.float64(0.5)))["stddev"] == 0.5
