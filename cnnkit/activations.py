@@ -4,6 +4,8 @@ Functions take and return torch tensors. Those with an `axis` (softmax, log_soft
 channels axis: a layer that holds one passes the internal channel axis (1) for tensors of rank >= 3.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -23,11 +25,21 @@ def linear(x):
 
 @_register("relu")
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    """max(x, 0); with Keras's optional negative_slope, max_value and threshold."""
-    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
-        return torch.relu(x)
-    y = torch.where(x >= threshold, x, negative_slope * (x - threshold))
-    return y if max_value is None else y.clamp(max=max_value)
+    """max(x, 0); with Keras's optional negative_slope, max_value and threshold:
+    x (at most max_value) where x > threshold, negative_slope * (x - threshold) elsewhere (0 at the threshold).
+    Each combination runs torch's fused kernels where there is one (relu, leaky_relu, relu6, threshold)."""
+    if threshold == 0.0:
+        if negative_slope == 0.0:
+            if max_value is None:
+                return torch.relu(x)
+            return F.relu6(x) if max_value == 6 else torch.clamp(x, 0.0, max_value)
+        y = F.leaky_relu(x, negative_slope)
+        return y if max_value is None else y.clamp(max=max_value)
+    if negative_slope == 0.0:
+        y = F.threshold(x, threshold, 0.0)  # x where x > threshold, else 0
+        return y if max_value is None else y.clamp(max=max_value)
+    above = x if max_value is None else x.clamp(max=max_value)
+    return torch.where(x > threshold, above, negative_slope * (x - threshold))
 
 
 @_register("relu6")
@@ -47,7 +59,25 @@ def tanh(x):
 
 @_register("softmax")
 def softmax(x, axis=-1):
+    """Softmax over `axis`: an int, or a tuple of ints (normalised together, as Keras does; computed as one softmax
+    over those axes gathered last, which is a view for adjacent axes and twice as fast as exp(x - logsumexp))."""
+    if isinstance(axis, (tuple, list)):
+        if len(axis) > 1:
+            axes = [a % x.dim() for a in axis]
+            order = [d for d in range(x.dim()) if d not in axes] + axes
+            moved = x.permute(order)
+            kept = x.dim() - len(axes)
+            flat = moved.reshape(*moved.shape[:kept], math.prod(moved.shape[kept:]))
+            return torch.softmax(flat, dim=-1).reshape(moved.shape).permute(_inverse(order))
+        axis = axis[0]
     return torch.softmax(x, dim=axis)
+
+
+def _inverse(order):
+    inverse = [0] * len(order)
+    for position, dim in enumerate(order):
+        inverse[dim] = position
+    return inverse
 
 
 @_register("log_softmax")

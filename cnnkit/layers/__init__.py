@@ -1,5 +1,10 @@
 """Keras layers on a PyTorch engine (`cnnkit.layers` mirrors `keras.layers`)."""
 
+from cnnkit.layers.activation_layers import ELU as ELU
+from cnnkit.layers.activation_layers import LeakyReLU as LeakyReLU
+from cnnkit.layers.activation_layers import PReLU as PReLU
+from cnnkit.layers.activation_layers import ReLU as ReLU
+from cnnkit.layers.activation_layers import Softmax as Softmax
 from cnnkit.layers.base import Layer as Layer
 from cnnkit.layers.base import deserialize as deserialize
 from cnnkit.layers.base import serialize as serialize
@@ -32,6 +37,13 @@ from cnnkit.layers.merging import maximum as maximum
 from cnnkit.layers.merging import minimum as minimum
 from cnnkit.layers.merging import multiply as multiply
 from cnnkit.layers.merging import subtract as subtract
+from cnnkit.layers.noise import ActivityRegularization as ActivityRegularization
+from cnnkit.layers.noise import AlphaDropout as AlphaDropout
+from cnnkit.layers.noise import GaussianDropout as GaussianDropout
+from cnnkit.layers.noise import GaussianNoise as GaussianNoise
+from cnnkit.layers.noise import SpatialDropout1D as SpatialDropout1D
+from cnnkit.layers.noise import SpatialDropout2D as SpatialDropout2D
+from cnnkit.layers.noise import SpatialDropout3D as SpatialDropout3D
 from cnnkit.layers.normalization import BatchNormalization as BatchNormalization
 from cnnkit.layers.pooling import AveragePooling1D as AveragePooling1D
 from cnnkit.layers.pooling import AveragePooling2D as AveragePooling2D

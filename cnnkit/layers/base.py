@@ -68,6 +68,9 @@ class Layer(torch.nn.Module):
     # stochastic: the output in training depends on random draws (Dropout, noise, random augmentation), so it must
     # be recomputed every time and is never cached.
     stochastic = False
+    # monotonic: the layer is an elementwise non-decreasing function (f(max(a, b)) == max(f(a), f(b))), so a max
+    # pooling may run before it. Activation layers declare it (a property where it depends on their arguments).
+    monotonic = False
     # commutes_with_monotonic: layer(f(x)) == f(layer(x)) for every non-decreasing element-wise f (max pooling).
     commutes_with_monotonic = False
     # folds_into_linear: `channel_affine` may describe this layer (BatchNormalization over the channels).
@@ -140,7 +143,8 @@ class Layer(torch.nn.Module):
             initializer: name, instance or callable (called with the Keras shape).
             regularizer: name, instance or callable; its penalty joins `layer.losses`.
             trainable: False makes a buffer, never updated by optimizers (moving statistics).
-            kind: None, 'conv' or 'dense': how the Keras layout maps onto torch's.
+            kind: a key of `cnnkit.ops.layout.WEIGHT_LAYOUTS` (None, 'conv', 'dense', 'sample'): how the Keras
+                layout maps onto torch's.
 
         Returns:
             The torch.nn.Parameter (trainable) or buffer tensor.

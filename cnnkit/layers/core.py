@@ -1,4 +1,4 @@
-"""Core layers: Dense, Activation, Dropout, Rescaling, Identity."""
+"""Core layers: Dense, Activation, Dropout (and BaseRandomLayer, the base of random layers), Rescaling, Identity."""
 
 import numpy as np
 import torch
@@ -11,7 +11,10 @@ from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops.shapes import check_seed
 from cnnkit.ops.shapes import check_unsupported
+from cnnkit.ops.shapes import normalize_float
+from cnnkit.ops.shapes import normalize_noise_shape
 
 
 @register
@@ -99,6 +102,11 @@ class Activation(Layer):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
+    @property
+    def monotonic(self):
+        """Whether the function is non-decreasing (in `activations.MONOTONIC`): max pooling may run before it."""
+        return self.activation in activations.MONOTONIC
+
     def call(self, inputs, training=False):
         return activations.apply(self.activation, inputs)
 
@@ -112,40 +120,58 @@ class Activation(Layer):
         return cfg
 
 
+class BaseRandomLayer(Layer):
+    """A layer whose output in training depends on random draws (`stochastic`), with Keras's `seed` argument: an
+    int or None, accepted and kept in the config as Keras writes it, but the draws come from torch's global
+    generator (`cnnkit.utils.set_random_seed` makes runs repeatable)."""
+
+    stochastic = True
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = check_seed(seed, type(self).__name__)
+
+    def _rate(self, rate):
+        """`rate` checked to be a float in [0, 1)."""
+        return normalize_float(rate, "rate", type(self).__name__, low=0.0, high=1.0, high_open=True)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["seed"] = self.seed
+        return cfg
+
+
 @register
-class Dropout(Layer):
+class Dropout(BaseRandomLayer):
     """Sets a fraction `rate` of inputs to 0 during training and scales the rest by 1 / (1 - rate).
 
     Args:
         rate: float in [0, 1).
-        noise_shape: Keras-layout shape of the mask (1 = shared along that axis), e.g. (batch, 1, 1, channels).
+        noise_shape: Keras-layout shape of the mask (1 = shared along that axis, None = the input's size), e.g.
+            (None, 1, 1, channels).
         seed: accepted for Keras compatibility; use `cnnkit.utils.set_random_seed` for repeatable runs.
 
     Note:
         Active only when called with training=True (as `fit` does), whatever torch's train()/eval() mode.
     """
 
-    stochastic = True
+    _drop = staticmethod(nn.dropout)  # (x, rate, training, internal noise shape or None) -> x with units dropped
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout: rate must be a float in [0, 1). Received: rate={rate!r}")
-        self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
-        self.seed = seed
+        super().__init__(seed=seed, **kwargs)
+        self.rate = self._rate(rate)
+        self.noise_shape = normalize_noise_shape(noise_shape, type(self).__name__)
 
     def call(self, inputs, training=False):
         noise_shape = None
-        if self.noise_shape is not None:
-            shape = [n if n is not None else d for n, d in zip(self.noise_shape, layout.shape_to_keras(inputs.shape))]
-            noise_shape = layout.shape_to_internal(shape)
-        return nn.dropout(inputs, self.rate, training, noise_shape)
+        if self.noise_shape is not None and training:
+            noise_shape = layout.noise_shape_to_internal(self.noise_shape, inputs.shape,
+                                                         f"Layer '{self.name}' ({type(self).__name__})")
+        return self._drop(inputs, self.rate, training, noise_shape)
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape),
-                   seed=self.seed)
+        cfg.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape))
         return cfg
 
 

@@ -9,6 +9,8 @@ are the same in both layouts.
 import numpy as np
 import torch
 
+from cnnkit.ops.shapes import check_broadcastable
+
 
 def to_internal(x):
     """Keras layout (N, *spatial, C) -> internal (N, C, *spatial); a view, no copy."""
@@ -40,6 +42,18 @@ def internal_axis(axis, rank):
     return 1 if axis == rank - 1 else axis + 1
 
 
+def noise_shape_to_internal(noise_shape, internal_shape, owner):
+    """A Keras-layout noise shape (None: the input's size) as the internal-order shape of a mask for an input of
+    internal shape `internal_shape`; raises a ValueError naming `owner` when it does not broadcast to the input."""
+    keras_shape = shape_to_keras(internal_shape)
+    if len(noise_shape) != len(keras_shape):
+        raise ValueError(f"{owner}: noise_shape must have one entry per input axis. Received: noise_shape="
+                         f"{tuple(noise_shape)} for an input of shape {keras_shape}")
+    shape = tuple(d if n is None else n for n, d in zip(noise_shape, keras_shape))
+    check_broadcastable(shape, keras_shape, "noise_shape", owner, received=tuple(noise_shape))
+    return shape_to_internal(shape)
+
+
 def kernel_to_torch(kernel):
     """Keras conv kernel (*k, in, out) -> torch (out, in, *k)."""
     rank = kernel.ndim - 2
@@ -62,12 +76,23 @@ def dense_to_keras(kernel):
     return np.ascontiguousarray(kernel.T)
 
 
+def sample_to_torch(weight):
+    """A weight shaped like one Keras sample (*spatial, channels) -> internal (channels, *spatial) (PReLU's alpha)."""
+    return np.ascontiguousarray(np.moveaxis(weight, -1, 0) if weight.ndim >= 2 else weight)
+
+
+def sample_to_keras(weight):
+    """An internal (channels, *spatial) weight -> Keras (*spatial, channels)."""
+    return np.ascontiguousarray(np.moveaxis(weight, 0, -1) if weight.ndim >= 2 else weight)
+
+
 # Keras layout of each kind of weight -> (to torch, to Keras) converters on numpy arrays. A layer names the kind
 # when it creates a weight (`Layer.add_weight(kind=...)`); get/set_weights and the file readers convert through it.
 WEIGHT_LAYOUTS = {
     None: (np.ascontiguousarray, np.ascontiguousarray),
     "conv": (kernel_to_torch, kernel_to_keras),
     "dense": (dense_to_torch, dense_to_keras),
+    "sample": (sample_to_torch, sample_to_keras),
 }
 
 

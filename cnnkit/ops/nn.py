@@ -10,10 +10,13 @@ for Dot). What differs from torch.nn.functional:
 - batch normalisation takes Keras's momentum (0.99 = keep 99% of the old statistics; torch's momentum is
   1 - that) and updates the moving variance with the biased batch variance, as Keras does (torch uses the
   unbiased one).
+- dropout and the noise layers' functions act only when `training` is true (the identity otherwise) and draw from
+  torch's global generator; masks with a noise shape are drawn small and broadcast.
 """
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -146,7 +149,12 @@ def flatten(x):
 
 
 def dropout(x, rate, training, noise_shape=None):
-    """Inverted dropout (kept units scaled by 1 / (1 - rate)), as Keras and torch both do."""
+    """Inverted dropout (kept units scaled by 1 / (1 - rate)), as Keras and torch both do.
+
+    Args:
+        noise_shape: internal-order shape of the mask (1 = one draw shared along that axis, e.g. (N, C, 1, 1) drops
+            whole feature maps), or None for one draw per element.
+    """
     if not training or rate == 0.0:
         return x
     if noise_shape is None:
@@ -175,3 +183,77 @@ def batch_dot(x, y, axes):
     out = out.unflatten(2, y_rest) if y_rest else out.squeeze(2)
     out = out.unflatten(1, x_rest) if x_rest else out.squeeze(1)
     return out.unsqueeze(-1) if out.dim() == 1 else out
+    return x * _bernoulli(noise_shape, 1.0 - rate, x).div_(1.0 - rate)  # the (small) mask scaled, one pass over x
+
+
+def _bernoulli(shape, keep, like):
+    return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(keep)
+
+
+def gaussian_noise(x, stddev, training):
+    """x + N(0, stddev^2) noise in training (Keras's GaussianNoise); x otherwise."""
+    if not training or stddev == 0.0:
+        return x
+    return torch.add(x, torch.randn_like(x), alpha=stddev)
+
+
+def gaussian_dropout(x, rate, training):
+    """x * N(1, rate / (1 - rate)) noise in training (Keras's GaussianDropout); x otherwise."""
+    if not training or rate == 0.0:
+        return x
+    return torch.addcmul(x, x, torch.randn_like(x), value=math.sqrt(rate / (1.0 - rate)))
+
+
+# SELU's constants (Keras's and torch's): selu(x) = scale * (x if x > 0 else alpha * (exp(x) - 1)).
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def alpha_dropout(x, rate, training, noise_shape=None):
+    """Keras's AlphaDropout in training: each unit is dropped with probability `rate` and set to SELU's negative
+    saturation alpha' = -alpha * scale, then `a * x + b` with a = ((1 - rate) * (1 + rate * alpha'^2)) ** -0.5 and
+    b = -a * alpha' * rate, which keeps zero mean and unit variance. torch's `F.alpha_dropout` is this formula.
+
+    Args:
+        noise_shape: internal-order shape of the mask (1 = shared along that axis), or None (one per element).
+    """
+    if not training or rate == 0.0:
+        return x
+    if noise_shape is None:
+        return F.alpha_dropout(x, rate, True)
+    saturation = -SELU_ALPHA * SELU_SCALE
+    a = ((1.0 - rate) * (1.0 + rate * saturation ** 2)) ** -0.5
+    keep = _bernoulli(noise_shape, 1.0 - rate, x)
+    # kept: a * x + b; dropped: a * saturation + b. Coefficients on the (small) mask, then one pass over x.
+    shift = (1.0 - keep).mul_(a * saturation).add_(-a * saturation * rate)
+    return torch.addcmul(shift, x, keep.mul_(a))
+
+
+def prelu(x, alpha):
+    """x where x >= 0, alpha * x elsewhere; `alpha` has x's internal shape without the batch axis (size 1 on
+    shared axes). One alpha per channel (or one in all) runs torch's fused `F.prelu`."""
+    alpha = alpha.to(x.dtype)
+    if alpha.dim() <= 1 or all(n == 1 for n in alpha.shape[1:]):
+        return F.prelu(x, alpha.reshape(-1))
+    return torch.where(x >= 0, x, alpha * x)
+
+
+def keep_mask(mask, device):
+    """A mask as a bool tensor: booleans as they are, numbers kept where > 0.5 (Keras's rule)."""
+    mask = mask if isinstance(mask, torch.Tensor) else torch.as_tensor(np.asarray(mask))
+    mask = mask.to(device)
+    return mask if mask.dtype == torch.bool else mask > 0.5
+
+
+def mask_logits(x, keep):
+    """x where `keep`, elsewhere a large negative number (-1e9; -3e4 in float16), as Keras's Softmax masks."""
+    return x.masked_fill(~keep, -3e4 if x.dtype == torch.float16 else -1e9)
+
+
+def activity_penalty(regularizer, x):
+    """Keras 3's activity regularization loss: `regularizer(x)` divided by the batch size (0 for an empty batch),
+    computed in float32 for float16/bfloat16 activations."""
+    penalty = regularizer(x.float() if x.dtype in (torch.float16, torch.bfloat16) else x)
+    if x.dim() == 0:
+        return penalty
+    return penalty / x.shape[0] if x.shape[0] else penalty * 0.0

@@ -4,6 +4,7 @@ This is the one place the output-size formulas live; layers and the numpy ops ca
 """
 
 import math
+import numbers
 
 PADDINGS = ("valid", "same", "causal")
 
@@ -50,6 +51,91 @@ def check_unsupported(owner, **options):
     for name, value in options.items():
         if value is not None:
             raise NotImplementedError(f"{owner}: {name} is not supported by cnnkit yet. Received: {name}={value!r}")
+
+
+def normalize_float(value, name, owner, low=None, high=None, high_open=False, allow_none=False):
+    """Checks that `value` is a finite real number (Python or numpy, not a bool) in a range; returns a float.
+
+    Args:
+        value: the argument received.
+        name, owner: the argument and the class, for the error message.
+        low: the smallest value allowed (None: no bound).
+        high: the bound above (None: none); included unless `high_open`.
+        allow_none: None is accepted (and returned).
+
+    Example:
+        >>> normalize_float(0.5, "rate", "Dropout", low=0.0, high=1.0, high_open=True)
+        0.5
+    """
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (low is None or value >= low) and (high is None or value < high or (value == high and not high_open))
+    if not ok:
+        if low is not None and high is not None:
+            kind = f"a float in [{low:g}, {high:g}{')' if high_open else ']'}"
+        elif low is not None:
+            kind = f"a finite float >= {low:g}"
+        else:
+            kind = "a finite float"
+        raise ValueError(f"{owner}: {name} must be {'None or ' if allow_none else ''}{kind}. "
+                         f"Received: {name}={value!r}")
+    return float(value)
+
+
+def check_seed(seed, owner):
+    """Raises a ValueError unless `seed` is None or an int (Keras's seeds); returns it as a Python int."""
+    if seed is None:
+        return None
+    if not _is_int(seed):
+        raise ValueError(f"{owner}: seed must be None or an int. Received: seed={seed!r}")
+    return int(seed)
+
+
+def normalize_noise_shape(noise_shape, owner):
+    """None, or a tuple of positive ints and Nones (None: the input's size on that axis), as Keras checks it."""
+    if noise_shape is None:
+        return None
+    values = None if isinstance(noise_shape, str) else _as_tuple(noise_shape)
+    if values is None or not all(v is None or (_is_int(v) and v > 0) for v in values):
+        raise ValueError(f"{owner}: noise_shape must be a tuple of positive ints or None (one per input axis). "
+                         f"Received: noise_shape={noise_shape!r}")
+    return tuple(None if v is None else int(v) for v in values)
+
+
+def normalize_axes(value, name, owner, low=None, allow_empty=False):
+    """An int or an iterable of ints as a list of ints (each >= `low` when given), or raises a ValueError."""
+    if _is_int(value):
+        values = (value,)
+    else:
+        values = None if isinstance(value, str) else _as_tuple(value)
+    if values is None or (not values and not allow_empty) or not all(
+            _is_int(v) and (low is None or v >= low) for v in values):
+        kind = "ints" if low is None else f"ints >= {low}"
+        raise ValueError(f"{owner}: {name} must be an int or a list of {kind}. Received: {name}={value!r}")
+    return [int(v) for v in values]
+
+
+def check_broadcastable(shape, target, name, owner, received=None):
+    """Raises a ValueError unless an array of `shape` broadcasts to `target` without growing it: no more axes,
+    and each axis (aligned from the last) 1 or `target`'s size. The message shows `received` (the argument as
+    given) when there is one, else `shape`."""
+    if len(shape) > len(target) or any(s not in (1, t) for s, t in zip(reversed(shape), reversed(target))):
+        got = f"{name}={received!r}" if received is not None else f"{name} of shape {tuple(shape)}"
+        raise ValueError(f"{owner}: {name} must broadcast to the input (no more axes; each axis, aligned from the "
+                         f"last, 1 or the input's size). Received: {got} for an input of shape {tuple(target)}")
+
+
+def _is_int(value):
+    """A Python or numpy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _as_tuple(value):
+    try:
+        return tuple(value)
+    except TypeError:
+        return None
 
 
 def normalize_padding(padding, owner, allowed=("valid", "same")):

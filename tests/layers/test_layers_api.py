@@ -38,6 +38,18 @@ SAMPLES = {
     "Permute": lambda: layers.Permute((2, 3, 1)),
     "RepeatVector": lambda: layers.RepeatVector(4),
     "Lambda": lambda: layers.Lambda(activations.relu, output_shape=(3, 4), arguments={"negative_slope": 0.1}),
+    "ReLU": lambda: layers.ReLU(max_value=6.0, negative_slope=0.1, threshold=0.5),
+    "LeakyReLU": lambda: layers.LeakyReLU(negative_slope=0.2),
+    "PReLU": lambda: layers.PReLU(alpha_initializer="ones", alpha_regularizer="l2", shared_axes=[1, 2]),
+    "ELU": lambda: layers.ELU(alpha=0.5),
+    "Softmax": lambda: layers.Softmax(axis=[1, 2]),
+    "SpatialDropout1D": lambda: layers.SpatialDropout1D(0.3, seed=7),
+    "SpatialDropout2D": lambda: layers.SpatialDropout2D(0.3, seed=7),
+    "SpatialDropout3D": lambda: layers.SpatialDropout3D(0.3),
+    "GaussianNoise": lambda: layers.GaussianNoise(0.2, seed=1),
+    "GaussianDropout": lambda: layers.GaussianDropout(0.4),
+    "AlphaDropout": lambda: layers.AlphaDropout(0.1, noise_shape=(None, 1, 3), seed=2),
+    "ActivityRegularization": lambda: layers.ActivityRegularization(l1=0.01, l2=0.02),
 }
 
 
@@ -56,7 +68,9 @@ def test_public_layers_are_the_expected_set():
     expected = {"Conv1D", "Conv2D", "Conv3D", "Convolution2D", "Convolution3D", "Dense", "Activation", "Dropout",
                 "Rescaling", "BatchNormalization", "Flatten", "Reshape", "ZeroPadding1D", "ZeroPadding2D",
                 "ZeroPadding3D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-                "InputLayer", "Dot", "Permute", "RepeatVector", "Identity", "Lambda"}
+                "InputLayer", "Dot", "Permute", "RepeatVector", "Identity", "Lambda", "ReLU", "LeakyReLU", "PReLU",
+                "ELU", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+                "GaussianDropout", "AlphaDropout", "ActivityRegularization"}
     for rank in (1, 2, 3):
         expected |= {f"MaxPooling{rank}D", f"MaxPool{rank}D", f"AveragePooling{rank}D", f"AvgPool{rank}D",
                      f"GlobalMaxPooling{rank}D", f"GlobalMaxPool{rank}D", f"GlobalAveragePooling{rank}D",
@@ -116,7 +130,9 @@ def _keras_args(name):
         return {"filters": 1, "kernel_size": 1}
     return {"Dense": {"units": 1}, "Activation": {"activation": "relu"}, "Dropout": {"rate": 0.5},
             "Rescaling": {"scale": 1.0}, "Reshape": {"target_shape": (1,)}, "Dot": {"axes": 1},
-            "Permute": {"dims": (1,)}, "RepeatVector": {"n": 1}, "Lambda": {"function": abs}}.get(
+            "Permute": {"dims": (1,)}, "RepeatVector": {"n": 1}, "Lambda": {"function": abs},
+            "GaussianNoise": {"stddev": 0.1}, "GaussianDropout": {"rate": 0.1}, "AlphaDropout": {"rate": 0.1},
+            "SpatialDropout1D": {"rate": 0.1}, "SpatialDropout2D": {"rate": 0.1}, "SpatialDropout3D": {"rate": 0.1}}.get(
         name, {"pool_size": 2} if name.startswith("AveragePooling") else {})
 
 
