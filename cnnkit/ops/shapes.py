@@ -52,6 +52,30 @@ def check_unsupported(owner, **options):
             raise NotImplementedError(f"{owner}: {name} is not supported by cnnkit yet. Received: {name}={value!r}")
 
 
+def normalize_axes(axis, owner, allow_empty=False):
+    """An axis argument as Keras takes it: an int (returned as is) or a list/tuple of distinct ints (returned as
+    a list; empty only with `allow_empty`); anything else raises a ValueError naming `owner` and the value.
+
+    Example:
+        >>> normalize_axes((1, -1), "LayerNormalization")
+        [1, -1]
+    """
+    if isinstance(axis, int) and not isinstance(axis, bool):
+        return axis
+    if isinstance(axis, (list, tuple)) and (axis or allow_empty) and len(set(axis)) == len(axis) and all(
+            isinstance(a, int) and not isinstance(a, bool) for a in axis):
+        return list(axis)
+    kind = "a list of distinct ints" if allow_empty else "a non-empty list of distinct ints"
+    raise ValueError(f"{owner}: axis must be an int or {kind}. Received: axis={axis!r}")
+
+
+def check_epsilon(epsilon, owner):
+    """`epsilon` as a float, or a ValueError naming `owner` unless it is a positive number."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
+        raise ValueError(f"{owner}: epsilon must be a positive number. Received: epsilon={epsilon!r}")
+    return float(epsilon)
+
+
 def normalize_padding(padding, owner, allowed=("valid", "same")):
     """Lower-cases and checks a padding name."""
     value = padding.lower() if isinstance(padding, str) else padding

@@ -26,6 +26,10 @@ SAMPLES = {
     "Dropout": lambda: layers.Dropout(0.3, noise_shape=(None, 1, 3)),
     "Rescaling": lambda: layers.Rescaling([1.0, 2.0], offset=0.5),
     "BatchNormalization": lambda: layers.BatchNormalization(axis=1, momentum=0.9, epsilon=1e-5, scale=False),
+    "LayerNormalization": lambda: layers.LayerNormalization(axis=[1, -1], epsilon=1e-5, center=False),
+    "GroupNormalization": lambda: layers.GroupNormalization(groups=4, axis=2, scale=False, beta_regularizer="l2"),
+    "UnitNormalization": lambda: layers.UnitNormalization(axis=[1, 2]),
+    "Normalization": lambda: layers.Normalization(axis=(1, -1), mean=[1.0, 2.0], variance=[1.0, 4.0], invert=True),
     "Flatten": lambda: layers.Flatten(),
     "Reshape": lambda: layers.Reshape((-1, 2)),
     "ZeroPadding1D": lambda: layers.ZeroPadding1D((2, 1)),
@@ -51,7 +55,7 @@ def test_public_layers_are_the_expected_set():
     expected = {"Conv1D", "Conv2D", "Conv3D", "Convolution2D", "Convolution3D", "Dense", "Activation", "Dropout",
                 "Rescaling", "BatchNormalization", "Flatten", "Reshape", "ZeroPadding1D", "ZeroPadding2D",
                 "ZeroPadding3D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-                "InputLayer"}
+                "InputLayer", "LayerNormalization", "GroupNormalization", "UnitNormalization", "Normalization"}
     for rank in (1, 2, 3):
         expected |= {f"MaxPooling{rank}D", f"MaxPool{rank}D", f"AveragePooling{rank}D", f"AvgPool{rank}D",
                      f"GlobalMaxPooling{rank}D", f"GlobalMaxPool{rank}D", f"GlobalAveragePooling{rank}D",
