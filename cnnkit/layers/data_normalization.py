@@ -137,6 +137,11 @@ class Normalization(Layer):
         if spec.attr in ("mean", "variance"):
             self._adapted = True
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if prefix + "mean" in state_dict:  # torch's load_state_dict
+            self._adapted = True
+
     def call(self, inputs, training=False):
         if not self._adapted:
             raise ValueError(f"{self._owner()} has no mean and variance: call adapt(data) first, or give mean and "

@@ -203,6 +203,22 @@ def test_calling_before_adapt_raises(rng):
     np.testing.assert_allclose(layer(np.ones((1, 3), "float32")).numpy(), [[0.0, -0.5, -1.0]])
 
 
+def test_adapt_after_the_model_is_built_and_torch_state_dict(rng):
+    """As in Keras: put the layer in a model first, adapt it, predict; torch's state_dict carries the statistics
+    to another layer, which can then be called."""
+    x = _data(rng, (8, 3, 2))
+    norm = layers.Normalization(axis=-1)
+    inputs = layers.Input(shape=(3, 2))
+    model = cnnkit.models.Model(inputs, norm(inputs))
+    norm.adapt(x)
+    mean, variance = _numpy_statistics(x, -1)
+    np.testing.assert_allclose(model.predict(x, verbose=0), (x - mean) / np.sqrt(variance), rtol=1e-5, atol=1e-5)
+    other = layers.Normalization(axis=-1)
+    other(layers.Input(shape=(3, 2)))  # builds it
+    other.load_state_dict(norm.state_dict())
+    np.testing.assert_allclose(other(x).numpy(), norm(x).numpy())
+
+
 @pytest.mark.parametrize("kwargs", [dict(), dict(axis=None, invert=True), dict(axis=(1, -1)),
                                     dict(axis=(2,), mean=[1.0, 2.0], variance=[3.0, 4.0])])
 def test_keras_written_configs_load(keras, kwargs):

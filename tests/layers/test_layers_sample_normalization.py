@@ -228,6 +228,8 @@ def test_keras_written_configs_load(keras, name, kwargs, built):
 _FILE_CASES = [
     pytest.param(lambda k: k.layers.LayerNormalization(axis=[1, -1], epsilon=1e-4), (4, 3), id="layer-norm"),
     pytest.param(lambda k: k.layers.LayerNormalization(axis=1, center=False), (4, 5, 2), id="layer-norm-axis1"),
+    pytest.param(lambda k: k.layers.LayerNormalization(axis=[1, 3]), (2, 3, 4), id="layer-norm-not-fused"),
+    pytest.param(lambda k: k.layers.LayerNormalization(axis=[-2, -1], rms_scaling=True), (2, 3, 4), id="rms"),
     pytest.param(lambda k: k.layers.GroupNormalization(groups=2), (4, 3, 6), id="group-norm"),
     pytest.param(lambda k: k.layers.GroupNormalization(groups=3, axis=1, scale=False), (3, 4, 2), id="group-axis1"),
     pytest.param(lambda k: k.layers.UnitNormalization(axis=[1, 2]), (3, 4, 2), id="unit-norm"),
