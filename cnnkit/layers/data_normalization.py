@@ -41,7 +41,9 @@ class Normalization(Layer):
         The weights are Keras's: 'mean' and 'variance' (the kept axes' shape) and 'count' (int64, left at 0 by
         `adapt`, as in Keras 3), all non-trainable; with given mean and variance there are none. Calling the layer
         before `adapt` (without mean and variance, or weights loaded) raises a ValueError; Keras would silently
-        use mean 0 and variance 1.
+        use mean 0 and variance 1. New weights (set_weights, files, load_state_dict) apply at once; Keras's
+        layer keeps its last adapted or loaded statistics until `finalize_state()`. `adapt` accumulates in
+        float64 (Keras: float32).
     """
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
