@@ -18,6 +18,7 @@ from cnnkit.layers.core import Dense as Dense
 from cnnkit.layers.core import Dropout as Dropout
 from cnnkit.layers.core import Identity as Identity
 from cnnkit.layers.core import Rescaling as Rescaling
+from cnnkit.layers.data_normalization import Normalization as Normalization
 from cnnkit.layers.input_layer import Input as Input
 from cnnkit.layers.input_layer import InputLayer as InputLayer
 from cnnkit.layers.lambda_layer import Lambda as Lambda
@@ -76,3 +77,6 @@ from cnnkit.layers.reshaping import Reshape as Reshape
 from cnnkit.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from cnnkit.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from cnnkit.layers.reshaping import ZeroPadding3D as ZeroPadding3D
+from cnnkit.layers.sample_normalization import GroupNormalization as GroupNormalization
+from cnnkit.layers.sample_normalization import LayerNormalization as LayerNormalization
+from cnnkit.layers.sample_normalization import UnitNormalization as UnitNormalization

@@ -134,7 +134,8 @@ class Layer(torch.nn.Module):
 
     # ---- weights -------------------------------------------------------------------------------------------
 
-    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True, kind=None):
+    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True, kind=None,
+                   dtype=None):
         """Creates a weight of Keras-layout `shape`, stored in torch layout as attribute `name`.
 
         Args:
@@ -145,13 +146,16 @@ class Layer(torch.nn.Module):
             trainable: False makes a buffer, never updated by optimizers (moving statistics).
             kind: a key of `cnnkit.ops.layout.WEIGHT_LAYOUTS` (None, 'conv', 'dense', 'sample'): how the Keras
                 layout maps onto torch's.
+            dtype: the weight's dtype name ('int64' for a counter, non-trainable only); default: the layer's
+                variable dtype.
 
         Returns:
             The torch.nn.Parameter (trainable) or buffer tensor.
         """
         init = initializers.get(initializer) or initializers.Zeros()
         value = initializers.to_tensor(init, shape, self._torch_dtype)
-        value = torch.as_tensor(layout.WEIGHT_LAYOUTS[kind][0](value.numpy()), dtype=self._torch_dtype)
+        dtype = self._torch_dtype if dtype is None else config.torch_dtype(dtype)
+        value = torch.as_tensor(layout.WEIGHT_LAYOUTS[kind][0](value.numpy()), dtype=dtype)
         if trainable:
             tensor = torch.nn.Parameter(value, requires_grad=self._trainable)
             self.register_parameter(name, tensor)

@@ -8,6 +8,7 @@ from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops.shapes import check_epsilon
 from cnnkit.ops.shapes import check_unsupported
 
 
@@ -45,10 +46,9 @@ class BatchNormalization(Layer):
             raise ValueError(f"BatchNormalization: axis must be an int. Received: axis={axis!r}")
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"BatchNormalization: momentum must be in [0, 1]. Received: momentum={momentum!r}")
-        if epsilon <= 0:
-            raise ValueError(f"BatchNormalization: epsilon must be positive. Received: epsilon={epsilon!r}")
         check_unsupported("BatchNormalization", beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.axis, self.momentum = axis, float(momentum)
+        self.epsilon = check_epsilon(epsilon, "BatchNormalization")
         self.center, self.scale = bool(center), bool(scale)
         self.synchronized = bool(synchronized)
         self.beta_initializer = initializers.get(beta_initializer)

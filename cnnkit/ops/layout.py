@@ -84,12 +84,15 @@ def sample_to_torch(weight):
 def sample_to_keras(weight):
     """An internal (channels, *spatial) weight -> Keras (*spatial, channels)."""
     return np.ascontiguousarray(np.moveaxis(weight, 0, -1) if weight.ndim >= 2 else weight)
+def contiguous(array):
+    """A C-contiguous numpy array of the same shape (unlike np.ascontiguousarray, a 0-d array stays 0-d)."""
+    return np.asarray(array, order="C")
 
 
 # Keras layout of each kind of weight -> (to torch, to Keras) converters on numpy arrays. A layer names the kind
 # when it creates a weight (`Layer.add_weight(kind=...)`); get/set_weights and the file readers convert through it.
 WEIGHT_LAYOUTS = {
-    None: (np.ascontiguousarray, np.ascontiguousarray),
+    None: (contiguous, contiguous),
     "conv": (kernel_to_torch, kernel_to_keras),
     "dense": (dense_to_torch, dense_to_keras),
     "sample": (sample_to_torch, sample_to_keras),
@@ -107,3 +110,27 @@ def channels_last_kernel(kernel):
     if kernel.dim() == 5:
         return kernel.contiguous(memory_format=torch.channels_last_3d)
     return kernel
+
+
+def keras_axes(axis, rank, owner):
+    """Keras-layout axes (an int or a list of ints, maybe negative) as a sorted tuple of non-negative axes of a
+    `rank`-dim input; raises a ValueError naming `owner` for an axis out of range or one named twice."""
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    if any(not -rank <= a < rank for a in axes):
+        raise ValueError(f"{owner}: axis={axis!r} is out of range for an input of rank {rank} (each axis must be "
+                         f"in [-{rank}, {rank})).")
+    positive = sorted(a % rank for a in axes)
+    if len(set(positive)) != len(positive):
+        raise ValueError(f"{owner}: axis={axis!r} names the same axis of a rank-{rank} input twice.")
+    return tuple(positive)
+
+
+def broadcast_to_internal(value, axes, sizes, rank):
+    """`value`, holding `sizes` (the sizes at the sorted Keras `axes` of a `rank`-dim input), reshaped (row-major,
+    as Keras does) to those sizes on `axes` and 1 elsewhere, in internal order: it broadcasts against the
+    internal-layout input. A view when `value` is contiguous; the sizes are plain ints, so an exported graph holds
+    constants."""
+    shape = [1] * rank
+    for axis, size in zip(axes, sizes):
+        shape[axis] = size
+    return to_internal(value.reshape(shape))

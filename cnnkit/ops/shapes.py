@@ -103,15 +103,21 @@ def normalize_noise_shape(noise_shape, owner):
     return tuple(None if v is None else int(v) for v in values)
 
 
-def normalize_axes(value, name, owner, low=None, allow_empty=False):
-    """An int or an iterable of ints as a list of ints (each >= `low` when given), or raises a ValueError."""
-    if _is_int(value):
-        values = (value,)
-    else:
-        values = None if isinstance(value, str) else _as_tuple(value)
-    if values is None or (not values and not allow_empty) or not all(
+def normalize_axes(value, name, owner, low=None, allow_empty=False, keep_int=False):
+    """An axis argument as Keras takes it: an int or a list/tuple of distinct ints (each >= `low` when given; empty
+    only with `allow_empty`), returned as a list (an int stays an int with `keep_int`); anything else raises a
+    ValueError naming `owner`, the argument and the value.
+
+    Example:
+        >>> normalize_axes((1, -1), "axis", "LayerNormalization")
+        [1, -1]
+    """
+    if keep_int and _is_int(value) and (low is None or value >= low):
+        return int(value)
+    values = (value,) if _is_int(value) else (None if isinstance(value, str) else _as_tuple(value))
+    if values is None or (not values and not allow_empty) or len(set(values)) != len(values) or not all(
             _is_int(v) and (low is None or v >= low) for v in values):
-        kind = "ints" if low is None else f"ints >= {low}"
+        kind = "distinct ints" if low is None else f"distinct ints >= {low}"
         raise ValueError(f"{owner}: {name} must be an int or a list of {kind}. Received: {name}={value!r}")
     return [int(v) for v in values]
 
@@ -136,6 +142,11 @@ def _as_tuple(value):
         return tuple(value)
     except TypeError:
         return None
+def check_epsilon(epsilon, owner):
+    """`epsilon` as a float, or a ValueError naming `owner` unless it is a positive number."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
+        raise ValueError(f"{owner}: epsilon must be a positive number. Received: epsilon={epsilon!r}")
+    return float(epsilon)
 
 
 def normalize_padding(padding, owner, allowed=("valid", "same")):

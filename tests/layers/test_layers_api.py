@@ -27,6 +27,10 @@ SAMPLES = {
     "Dropout": lambda: layers.Dropout(0.3, noise_shape=(None, 1, 3)),
     "Rescaling": lambda: layers.Rescaling([1.0, 2.0], offset=0.5),
     "BatchNormalization": lambda: layers.BatchNormalization(axis=1, momentum=0.9, epsilon=1e-5, scale=False),
+    "LayerNormalization": lambda: layers.LayerNormalization(axis=[1, -1], epsilon=1e-5, center=False),
+    "GroupNormalization": lambda: layers.GroupNormalization(groups=4, axis=2, scale=False, beta_regularizer="l2"),
+    "UnitNormalization": lambda: layers.UnitNormalization(axis=[1, 2]),
+    "Normalization": lambda: layers.Normalization(axis=(1, -1), mean=[1.0, 2.0], variance=[1.0, 4.0], invert=True),
     "Flatten": lambda: layers.Flatten(),
     "Reshape": lambda: layers.Reshape((-1, 2)),
     "ZeroPadding1D": lambda: layers.ZeroPadding1D((2, 1)),
@@ -70,7 +74,8 @@ def test_public_layers_are_the_expected_set():
                 "ZeroPadding3D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
                 "InputLayer", "Dot", "Permute", "RepeatVector", "Identity", "Lambda", "ReLU", "LeakyReLU", "PReLU",
                 "ELU", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-                "GaussianDropout", "AlphaDropout", "ActivityRegularization"}
+                "GaussianDropout", "AlphaDropout", "ActivityRegularization", "LayerNormalization",
+                "GroupNormalization", "UnitNormalization", "Normalization"}
     for rank in (1, 2, 3):
         expected |= {f"MaxPooling{rank}D", f"MaxPool{rank}D", f"AveragePooling{rank}D", f"AvgPool{rank}D",
                      f"GlobalMaxPooling{rank}D", f"GlobalMaxPool{rank}D", f"GlobalAveragePooling{rank}D",
