@@ -1,5 +1,11 @@
 """Keras layers on a PyTorch engine (`cnnkit.layers` mirrors `keras.layers`)."""
 
+from cnnkit.layers.adaptive_pooling import AdaptiveAveragePooling1D as AdaptiveAveragePooling1D
+from cnnkit.layers.adaptive_pooling import AdaptiveAveragePooling2D as AdaptiveAveragePooling2D
+from cnnkit.layers.adaptive_pooling import AdaptiveAveragePooling3D as AdaptiveAveragePooling3D
+from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling1D as AdaptiveMaxPooling1D
+from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling2D as AdaptiveMaxPooling2D
+from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling3D as AdaptiveMaxPooling3D
 from cnnkit.layers.base import Layer as Layer
 from cnnkit.layers.base import deserialize as deserialize
 from cnnkit.layers.base import serialize as serialize
@@ -51,3 +57,11 @@ from cnnkit.layers.reshaping import Reshape as Reshape
 from cnnkit.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from cnnkit.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from cnnkit.layers.reshaping import ZeroPadding3D as ZeroPadding3D
+from cnnkit.layers.resizing import CenterCrop as CenterCrop
+from cnnkit.layers.resizing import Cropping1D as Cropping1D
+from cnnkit.layers.resizing import Cropping2D as Cropping2D
+from cnnkit.layers.resizing import Cropping3D as Cropping3D
+from cnnkit.layers.resizing import Resizing as Resizing
+from cnnkit.layers.resizing import UpSampling1D as UpSampling1D
+from cnnkit.layers.resizing import UpSampling2D as UpSampling2D
+from cnnkit.layers.resizing import UpSampling3D as UpSampling3D
