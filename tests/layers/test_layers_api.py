@@ -33,6 +33,20 @@ SAMPLES = {
     "ZeroPadding3D": lambda: layers.ZeroPadding3D(1),
     "Concatenate": lambda: layers.Concatenate(axis=1),
     "InputLayer": lambda: layers.InputLayer(shape=(3, 4)),
+    "UpSampling1D": lambda: layers.UpSampling1D(3),
+    "UpSampling2D": lambda: layers.UpSampling2D((1, 2), interpolation="bicubic"),
+    "UpSampling3D": lambda: layers.UpSampling3D(2),
+    "Cropping1D": lambda: layers.Cropping1D((0, 2)),
+    "Cropping2D": lambda: layers.Cropping2D(((1, 2), 3)),
+    "Cropping3D": lambda: layers.Cropping3D(1),
+    "Resizing": lambda: layers.Resizing(3, 4, interpolation="lanczos3", pad_to_aspect_ratio=True, fill_value=1.0),
+    "CenterCrop": lambda: layers.CenterCrop(5, 6),
+    "AdaptiveAveragePooling1D": lambda: layers.AdaptiveAveragePooling1D(3),
+    "AdaptiveAveragePooling2D": lambda: layers.AdaptiveAveragePooling2D((2, 3)),
+    "AdaptiveAveragePooling3D": lambda: layers.AdaptiveAveragePooling3D(2),
+    "AdaptiveMaxPooling1D": lambda: layers.AdaptiveMaxPooling1D(4),
+    "AdaptiveMaxPooling2D": lambda: layers.AdaptiveMaxPooling2D(2),
+    "AdaptiveMaxPooling3D": lambda: layers.AdaptiveMaxPooling3D((1, 2, 3)),
 }
 
 
@@ -51,8 +65,10 @@ def test_public_layers_are_the_expected_set():
     expected = {"Conv1D", "Conv2D", "Conv3D", "Convolution2D", "Convolution3D", "Dense", "Activation", "Dropout",
                 "Rescaling", "BatchNormalization", "Flatten", "Reshape", "ZeroPadding1D", "ZeroPadding2D",
                 "ZeroPadding3D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-                "InputLayer"}
+                "InputLayer", "Resizing", "CenterCrop"}
     for rank in (1, 2, 3):
+        expected |= {f"UpSampling{rank}D", f"Cropping{rank}D", f"AdaptiveAveragePooling{rank}D",
+                     f"AdaptiveMaxPooling{rank}D"}
         expected |= {f"MaxPooling{rank}D", f"MaxPool{rank}D", f"AveragePooling{rank}D", f"AvgPool{rank}D",
                      f"GlobalMaxPooling{rank}D", f"GlobalMaxPool{rank}D", f"GlobalAveragePooling{rank}D",
                      f"GlobalAvgPool{rank}D"}
@@ -110,8 +126,10 @@ def _keras_args(name):
     if name.startswith("Conv"):
         return {"filters": 1, "kernel_size": 1}
     return {"Dense": {"units": 1}, "Activation": {"activation": "relu"}, "Dropout": {"rate": 0.5},
-            "Rescaling": {"scale": 1.0}, "Reshape": {"target_shape": (1,)}}.get(
-        name, {"pool_size": 2} if name.startswith("AveragePooling") else {})
+            "Rescaling": {"scale": 1.0}, "Reshape": {"target_shape": (1,)}, "Resizing": {"height": 1, "width": 1},
+            "CenterCrop": {"height": 1, "width": 1}}.get(
+        name, {"pool_size": 2} if name.startswith("AveragePooling") else
+        {"output_size": 1} if name.startswith("Adaptive") else {})
 
 
 def test_layers_take_numpy_or_torch_and_return_torch_in_keras_layout(rng):
