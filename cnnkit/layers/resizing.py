@@ -295,7 +295,7 @@ class CenterCrop(_ImageLayer):
 
     An image smaller than the target on either axis is not padded: as Keras does, its largest centred crop with
     the target's aspect ratio is resized (bilinearly) to (height, width). When the extra rows (or columns) are
-    odd, the crop keeps one more at the end.
+    odd, the one more is cropped from the end (bottom, right).
 
     Input shape:
         (batch, H, W, channels) or one image (H, W, channels).

@@ -3,7 +3,8 @@ unless asked) on torch tensors in cnnkit's internal layout (N, C, H, W).
 
 What each interpolation computes, as TensorFlow does (half-pixel centres: output pixel i samples the input at
 (i + 0.5) * in / out - 0.5):
-- 'nearest': the input pixel floor((i + 0.5) * in / out) (TensorFlow's resize_nearest_neighbor); a gather.
+- 'nearest': the input pixel floor((i + 0.5) * in / out) (TensorFlow's resize_nearest_neighbor), as a gather
+  (torch's 'nearest-exact' computes the same but cannot be exported to ONNX).
 - 'bilinear': torch's bilinear interpolation (align_corners=False), which is TensorFlow's resize_bilinear.
 - 'bicubic': TensorFlow's resize_bicubic: Keys' cubic (a = -0.5) with the fractional position rounded to 1/1024
   (its coefficient table), taps outside the image dropped and the weights renormalised. torch's bicubic
@@ -13,7 +14,8 @@ What each interpolation computes, as TensorFlow does (half-pixel centres: output
   pixels weighted by the fraction covered (torch's 'area' mode is adaptive average pooling, which differs when
   the sizes do not divide).
 - antialias=True ('bilinear', 'bicubic', 'lanczos*'): TensorFlow's scale_and_translate, whose kernel is widened by
-  in / out when downscaling.
+  in / out when downscaling (torch's antialiased bilinear and bicubic compute the same for the first two, but
+  cannot be exported to ONNX).
 All but 'nearest' and plain 'bilinear' are separable linear maps: one (out, in) weight matrix per axis, computed
 once per size with TensorFlow's float32 arithmetic and applied as two matrix products (exported to ONNX as MatMul).
 """
@@ -52,7 +54,7 @@ def resize(x, size, interpolation="bilinear", antialias=False):
         return x
     if interpolation == "nearest":
         for axis, out in ((2, size[0]), (3, size[1])):
-            index = torch.as_tensor(_nearest_indices(x.shape[axis], out), device=x.device)
+            index = torch.as_tensor(_nearest_indices(int(x.shape[axis]), out), device=x.device)
             x = x.index_select(axis, index)
         return x
     if interpolation == "bilinear" and not antialias:

@@ -151,7 +151,8 @@ def test_bad_output_size_raises(rank, mode, bad):
     ("AdaptiveAveragePooling3D", (1, 2)), ("AdaptiveAveragePooling2D", (3, -3)),
 ])
 def test_bad_output_size_tuples_raise(name, output_size):
-    with pytest.raises(ValueError, match=rf"{name}: output_size must .*Received: output_size={re.escape(str(output_size))}"):
+    received = re.escape(str(output_size))
+    with pytest.raises(ValueError, match=rf"{name}: output_size must .*Received: output_size={received}"):
         getattr(layers, name)(output_size)
 
 

@@ -442,3 +442,22 @@ def test_interpolation_list_is_keras_list(keras):
     from keras.src.backend.tensorflow import image as tf_image  # noqa: PLC0415
 
     assert set(image.INTERPOLATIONS) == set(tf_image.RESIZE_INTERPOLATIONS)
+
+
+def test_model_with_unknown_image_size_matches_keras(keras, rng):
+    """Input(shape=(None, None, 3)): each call resizes from its own size (the weights of 'bicubic' are computed per
+    size), as Keras's model does."""
+    import cnnkit  # noqa: PLC0415
+
+    def chain(k):
+        inputs = k.layers.Input(shape=(None, None, 3))
+        y = k.layers.Resizing(8, 9, interpolation="bicubic", crop_to_aspect_ratio=True)(inputs)
+        y = k.layers.CenterCrop(6, 7)(y)
+        y = k.layers.UpSampling2D((1, 2), interpolation="area")(y)
+        return k.models.Model(inputs, k.layers.Cropping2D((1, 2))(y))
+
+    theirs, mine = chain(keras), chain(cnnkit)
+    assert mine.output_shape == tuple(theirs.output_shape) == (None, 4, 10, 3)
+    for shape in ((2, 10, 13, 3), (1, 5, 4, 3)):
+        x = _x(rng, shape)
+        np.testing.assert_allclose(mine.predict(x, verbose=0), np.asarray(theirs(x)), rtol=1e-5, atol=ATOL)
