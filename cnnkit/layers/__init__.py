@@ -5,6 +5,12 @@ from cnnkit.layers.activation_layers import LeakyReLU as LeakyReLU
 from cnnkit.layers.activation_layers import PReLU as PReLU
 from cnnkit.layers.activation_layers import ReLU as ReLU
 from cnnkit.layers.activation_layers import Softmax as Softmax
+from cnnkit.layers.adaptive_pooling import AdaptiveAveragePooling1D as AdaptiveAveragePooling1D
+from cnnkit.layers.adaptive_pooling import AdaptiveAveragePooling2D as AdaptiveAveragePooling2D
+from cnnkit.layers.adaptive_pooling import AdaptiveAveragePooling3D as AdaptiveAveragePooling3D
+from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling1D as AdaptiveMaxPooling1D
+from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling2D as AdaptiveMaxPooling2D
+from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling3D as AdaptiveMaxPooling3D
 from cnnkit.layers.base import Layer as Layer
 from cnnkit.layers.base import deserialize as deserialize
 from cnnkit.layers.base import serialize as serialize
@@ -80,3 +86,11 @@ from cnnkit.layers.reshaping import ZeroPadding3D as ZeroPadding3D
 from cnnkit.layers.sample_normalization import GroupNormalization as GroupNormalization
 from cnnkit.layers.sample_normalization import LayerNormalization as LayerNormalization
 from cnnkit.layers.sample_normalization import UnitNormalization as UnitNormalization
+from cnnkit.layers.resizing import CenterCrop as CenterCrop
+from cnnkit.layers.resizing import Cropping1D as Cropping1D
+from cnnkit.layers.resizing import Cropping2D as Cropping2D
+from cnnkit.layers.resizing import Cropping3D as Cropping3D
+from cnnkit.layers.resizing import Resizing as Resizing
+from cnnkit.layers.resizing import UpSampling1D as UpSampling1D
+from cnnkit.layers.resizing import UpSampling2D as UpSampling2D
+from cnnkit.layers.resizing import UpSampling3D as UpSampling3D

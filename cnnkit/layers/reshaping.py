@@ -8,6 +8,7 @@ from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
 from cnnkit.ops.shapes import check_data_format
+from cnnkit.ops.shapes import normalize_pairs
 
 
 @register
@@ -180,26 +181,6 @@ class RepeatVector(Layer):
         return cfg
 
 
-def _normalize_padding(padding, rank, owner):
-    error = ValueError(f"{owner}: padding must be an int, a tuple of {rank} ints, or a tuple of {rank} "
-                       f"(before, after) pairs. Received: padding={padding!r}")
-    if isinstance(padding, int) and not isinstance(padding, bool):
-        pads = ((padding, padding),) * rank
-    else:
-        try:
-            items = tuple(padding)
-        except TypeError:
-            raise error from None
-        if rank == 1 and len(items) == 2 and all(isinstance(p, int) for p in items):
-            items = (items,)
-        if len(items) != rank:
-            raise error
-        pads = tuple((p, p) if isinstance(p, int) else tuple(p) for p in items)
-    if any(len(p) != 2 or any(not isinstance(v, int) or v < 0 for v in p) for p in pads):
-        raise error
-    return pads
-
-
 class BaseZeroPadding(Layer):
     """Adds rows/columns of zeros around the spatial axes.
 
@@ -213,7 +194,7 @@ class BaseZeroPadding(Layer):
         super().__init__(**kwargs)
         check_data_format(data_format, type(self).__name__)
         self.rank = rank
-        self.padding = _normalize_padding(padding, rank, type(self).__name__)
+        self.padding = normalize_pairs(padding, rank, "padding", type(self).__name__)
 
     def build(self, input_shape):
         check_rank(self, input_shape, self.rank + 2)

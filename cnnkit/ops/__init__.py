@@ -3,6 +3,7 @@
 - `cnnkit.ops.shapes`: output sizes and 'same' padding arithmetic.
 - `cnnkit.ops.layout`: Keras channels_last <-> internal channels-first, kernel layouts.
 - `cnnkit.ops.nn`: convolution, pooling, batch normalisation with Keras semantics on torch tensors.
+- `cnnkit.ops.image`: Keras's (TensorFlow's) image resizing, aspect-ratio crop/pad and CenterCrop on torch tensors.
 - `cnnkit.ops.numpy_ops`: the seeds' convolve / convolve2d / pooling on numpy arrays, and the Sobel kernels.
 """
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnkit.ops import layout
+from cnnkit.ops.shapes import adaptive_windows
 from cnnkit.ops.shapes import padding_amounts
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -354,3 +355,44 @@ def combine_moments(mean, variance, count, batch_mean, batch_variance, batch_cou
     new_variance = ((variance + (mean - new_mean) ** 2) * (1.0 - weight)
                     + (batch_variance + (batch_mean - new_mean) ** 2) * weight)
     return new_mean, new_variance, total
+# ---- cropping and adaptive pooling -------------------------------------------------------------------------------
+
+_ADAPTIVE_POOL = {
+    ("average", 1): F.adaptive_avg_pool1d, ("average", 2): F.adaptive_avg_pool2d,
+    ("average", 3): F.adaptive_avg_pool3d, ("max", 1): F.adaptive_max_pool1d, ("max", 2): F.adaptive_max_pool2d,
+    ("max", 3): F.adaptive_max_pool3d,
+}
+
+
+def crop(x, cropping):
+    """Removes [(before, after)] elements from each spatial axis of an internal-layout tensor (a view)."""
+    index = [slice(None), slice(None)]
+    index += [slice(before, n - after) for n, (before, after) in zip(x.shape[2:], cropping)]
+    return x[tuple(index)]
+
+
+def adaptive_pool(x, output_size, mode):
+    """Adaptive max or average pooling to `output_size`: bin i of an axis of n inputs covers
+    [floor(i * n / m), ceil((i + 1) * n / m)) (Keras's bins, which are torch's).
+
+    torch's kernels compute it; while exporting to ONNX, where torch's exporter takes only sizes that divide,
+    the same bins are computed as Keras does: two fixed-window poolings per axis and a gather.
+    """
+    rank = x.dim() - 2
+    divides = all(int(n) % m == 0 for n, m in zip(x.shape[2:], output_size))
+    if not divides and torch.onnx.is_in_onnx_export():
+        return _adaptive_pool_gather(x, output_size, mode)
+    return _ADAPTIVE_POOL[(mode, rank)](x, tuple(output_size))
+
+
+def _adaptive_pool_gather(x, output_size, mode):
+    rank = x.dim() - 2
+    pool = _MAX_POOL[rank] if mode == "max" else _AVG_POOL[rank]
+    for axis, m in enumerate(output_size):
+        small, big, index = adaptive_windows(int(x.shape[2 + axis]), m)
+        pooled = []
+        for window in (small, big) if big is not None else (small,):
+            kernel = tuple(window if a == axis else 1 for a in range(rank))
+            pooled.append(pool(x, kernel, 1))
+        x = torch.cat(pooled, dim=2 + axis).index_select(2 + axis, torch.as_tensor(index, device=x.device))
+    return x

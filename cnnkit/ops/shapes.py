@@ -249,3 +249,84 @@ def conv_output_shape(spatial_shape, kernel_size, strides, padding, dilation, ow
             )
         out.append(conv_output_length(n, k, padding, s, d))
     return tuple(out)
+
+
+def normalize_pairs(value, rank, name, owner):
+    """Turns Keras's padding/cropping forms into `rank` (before, after) pairs of non-negative ints.
+
+    Accepted: an int (the same on every side), a tuple of `rank` ints (symmetric per axis), a tuple of `rank`
+    (before, after) pairs (ints and pairs may be mixed) and, for rank 1, one (before, after) pair.
+
+    Example:
+        >>> normalize_pairs((1, (2, 3)), 2, "cropping", "Cropping2D")
+        ((1, 1), (2, 3))
+    """
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    error = ValueError(f"{owner}: {name} must be a non-negative int, a tuple of {rank} non-negative ints, or a "
+                       f"tuple of {rank} (before, after) pairs of them. Received: {name}={value!r}")
+    if is_int(value):
+        pairs = ((value, value),) * rank
+    else:
+        try:
+            items = tuple(value)
+        except TypeError:
+            raise error from None
+        if rank == 1 and len(items) == 2 and all(is_int(v) for v in items):
+            items = (items,)
+        if len(items) != rank:
+            raise error
+        try:
+            pairs = tuple((p, p) if is_int(p) else tuple(p) for p in items)
+        except TypeError:
+            raise error from None
+    if any(len(p) != 2 or not all(is_int(v) and v >= 0 for v in p) for p in pairs):
+        raise error
+    return pairs
+
+
+def check_positive_int(value, name, owner):
+    """Returns `value` if it is an int > 0 (not a bool), else raises a ValueError naming `owner` and `name`."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{owner}: {name} must be a positive int. Received: {name}={value!r}")
+    return value
+
+
+def upsampled_shape(spatial_shape, size):
+    """Spatial shape after repeating axis i `size[i]` times (None stays None)."""
+    return tuple(None if n is None else n * s for n, s in zip(spatial_shape, size))
+
+
+def cropped_shape(input_shape, cropping, owner="Cropping"):
+    """Spatial shape of a Keras-layout `input_shape` (batch, *spatial, channels) after removing `cropping` =
+    [(before, after)] per spatial axis; raises a ValueError naming `owner`, the cropping and the input shape when an
+    axis would keep nothing."""
+    spatial = tuple(input_shape)[1:-1]
+    out = tuple(None if n is None else n - a - b for n, (a, b) in zip(spatial, cropping))
+    if any(n is not None and n <= 0 for n in out):
+        raise ValueError(
+            f"{owner}: cropping={tuple(tuple(p) for p in cropping)} must be smaller than the input on every "
+            f"spatial axis (it crops as much as or more than the axis's size). Received: "
+            f"input_shape={tuple(input_shape)}"
+        )
+    return out
+
+
+def adaptive_windows(input_length, output_length):
+    """Keras's (and torch's) adaptive-pooling bins along one axis, as two fixed windows and a gather.
+
+    Bin i covers [floor(i * n / m), ceil((i + 1) * n / m)): `small` = ceil(n / m) or `small` + 1 inputs. Returns
+    (small, big, index): pooling with window `small` then `big` (stride 1) and concatenating the two, bin i is
+    element `index[i]` (Keras's two-pool gather; big is None when no bin has `small` + 1 inputs).
+
+    Example:
+        >>> adaptive_windows(5, 3)
+        (2, 3, [0, 5, 3])
+    """
+    small = -(-input_length // output_length)
+    starts = [i * input_length // output_length for i in range(output_length)]
+    ends = [-(-(i + 1) * input_length // output_length) for i in range(output_length)]
+    offset = input_length - small + 1
+    index = [s if e - s == small else s + offset for s, e in zip(starts, ends)]
+    return small, (small + 1 if any(e - s > small for s, e in zip(starts, ends)) else None), index

@@ -54,6 +54,20 @@ SAMPLES = {
     "GaussianDropout": lambda: layers.GaussianDropout(0.4),
     "AlphaDropout": lambda: layers.AlphaDropout(0.1, noise_shape=(None, 1, 3), seed=2),
     "ActivityRegularization": lambda: layers.ActivityRegularization(l1=0.01, l2=0.02),
+    "UpSampling1D": lambda: layers.UpSampling1D(3),
+    "UpSampling2D": lambda: layers.UpSampling2D((1, 2), interpolation="bicubic"),
+    "UpSampling3D": lambda: layers.UpSampling3D(2),
+    "Cropping1D": lambda: layers.Cropping1D((0, 2)),
+    "Cropping2D": lambda: layers.Cropping2D(((1, 2), 3)),
+    "Cropping3D": lambda: layers.Cropping3D(1),
+    "Resizing": lambda: layers.Resizing(3, 4, interpolation="lanczos3", pad_to_aspect_ratio=True, fill_value=1.0),
+    "CenterCrop": lambda: layers.CenterCrop(5, 6),
+    "AdaptiveAveragePooling1D": lambda: layers.AdaptiveAveragePooling1D(3),
+    "AdaptiveAveragePooling2D": lambda: layers.AdaptiveAveragePooling2D((2, 3)),
+    "AdaptiveAveragePooling3D": lambda: layers.AdaptiveAveragePooling3D(2),
+    "AdaptiveMaxPooling1D": lambda: layers.AdaptiveMaxPooling1D(4),
+    "AdaptiveMaxPooling2D": lambda: layers.AdaptiveMaxPooling2D(2),
+    "AdaptiveMaxPooling3D": lambda: layers.AdaptiveMaxPooling3D((1, 2, 3)),
 }
 
 
@@ -75,8 +89,11 @@ def test_public_layers_are_the_expected_set():
                 "InputLayer", "Dot", "Permute", "RepeatVector", "Identity", "Lambda", "ReLU", "LeakyReLU", "PReLU",
                 "ELU", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                 "GaussianDropout", "AlphaDropout", "ActivityRegularization", "LayerNormalization",
-                "GroupNormalization", "UnitNormalization", "Normalization"}
+                "GroupNormalization", "UnitNormalization", "Normalization",
+                "Resizing", "CenterCrop"}
     for rank in (1, 2, 3):
+        expected |= {f"UpSampling{rank}D", f"Cropping{rank}D", f"AdaptiveAveragePooling{rank}D",
+                     f"AdaptiveMaxPooling{rank}D"}
         expected |= {f"MaxPooling{rank}D", f"MaxPool{rank}D", f"AveragePooling{rank}D", f"AvgPool{rank}D",
                      f"GlobalMaxPooling{rank}D", f"GlobalMaxPool{rank}D", f"GlobalAveragePooling{rank}D",
                      f"GlobalAvgPool{rank}D"}
@@ -137,8 +154,10 @@ def _keras_args(name):
             "Rescaling": {"scale": 1.0}, "Reshape": {"target_shape": (1,)}, "Dot": {"axes": 1},
             "Permute": {"dims": (1,)}, "RepeatVector": {"n": 1}, "Lambda": {"function": abs},
             "GaussianNoise": {"stddev": 0.1}, "GaussianDropout": {"rate": 0.1}, "AlphaDropout": {"rate": 0.1},
-            "SpatialDropout1D": {"rate": 0.1}, "SpatialDropout2D": {"rate": 0.1}, "SpatialDropout3D": {"rate": 0.1}}.get(
-        name, {"pool_size": 2} if name.startswith("AveragePooling") else {})
+            "SpatialDropout1D": {"rate": 0.1}, "SpatialDropout2D": {"rate": 0.1}, "SpatialDropout3D": {"rate": 0.1},
+            "Resizing": {"height": 1, "width": 1}, "CenterCrop": {"height": 1, "width": 1}}.get(
+        name, {"pool_size": 2} if name.startswith("AveragePooling") else
+        {"output_size": 1} if name.startswith("Adaptive") else {})
 
 
 def test_layers_take_numpy_or_torch_and_return_torch_in_keras_layout(rng):
