@@ -58,6 +58,12 @@ class ReLU(Layer):
     def monotonic(self):
         return self.negative_slope >= 0
 
+    @property
+    def elementwise_activation(self):
+        if self.max_value is None and self.negative_slope == 0 and self.threshold == 0:
+            return activations.relu
+        return self.call
+
     def call(self, inputs, training=False):
         return activations.relu(inputs, negative_slope=self.negative_slope, max_value=self.max_value,
                                 threshold=self.threshold)
@@ -102,6 +108,10 @@ class LeakyReLU(Layer):
     @property
     def monotonic(self):
         return self.negative_slope >= 0
+
+    @property
+    def elementwise_activation(self):
+        return self.call
 
     def call(self, inputs, training=False):
         return activations.leaky_relu(inputs, self.negative_slope)
@@ -211,6 +221,10 @@ class ELU(Layer):
     @property
     def monotonic(self):
         return self.alpha >= 0
+
+    @property
+    def elementwise_activation(self):
+        return self.call
 
     def call(self, inputs, training=False):
         return activations.elu(inputs, self.alpha)

@@ -5,16 +5,17 @@ the same values with fewer passes over the activations. The executor (`cnnkit.mo
 class; a layer takes part by declaring what it can do (see `cnnkit.layers.base.Layer`):
 
 - `activation_split()` -> (linear, activation): the layer computes `activation(linear(x))` (convolutions).
+- `elementwise_activation` -> function or None, and `monotonic`: an activation layer after a linear one joins it.
 - `commutes_with_monotonic`: `layer(f(x)) == f(layer(x))` for every non-decreasing element-wise f (max pooling).
-  With a monotonic activation (`cnnkit.activations.MONOTONIC`), linear -> max pool -> activation is exactly equal
-  (max commutes with a non-decreasing function, ties included) and runs the activation on 4x fewer values for 2x2
-  pooling.
+  With a monotonic activation (`cnnkit.activations.MONOTONIC`, or an activation layer declaring `monotonic`),
+  linear -> activation -> max pool runs as linear -> max pool -> activation: exactly equal (max commutes with a
+  non-decreasing function, ties included), with the activation on 4x fewer values for 2x2 pooling.
 - `channel_affine(training)` -> (scale, shift) or None: in this call the layer is `x * scale + shift` per channel
   (BatchNormalization in inference mode); `fold_channel_affine(scale, shift)` -> function: the layer's linear part
   with that affine map folded into its weights (convolutions). Folded, conv -> BatchNormalization (-> an
-  element-wise activation layer, `elementwise_activation`) runs as one convolution: the same function up to float
-  rounding (about 1e-6 relative), without the extra passes over the activations (ResNet inference, frozen
-  backbones). It is used only while no weight of the chain needs a gradient, and the folded weights are kept until
+  element-wise activation layer) (-> max pooling) runs as one convolution (and the pooling before the activation):
+  the same function up to float rounding (about 1e-6 relative), without the extra passes over the activations
+  (ResNet and MobileNet inference, frozen backbones). It is used only while no weight of the chain needs a gradient, and the folded weights are kept until
   a weight changes.
 
 Fusion happens only for chains whose intermediate tensors nothing else reads, whose layers share one dtype policy
@@ -74,18 +75,31 @@ class FusedStep(Step):
             slots[i] = None
 
 
+def _activate(activation, y):
+    return y.relu_() if activation is activations.relu else activations.apply(activation, y)
+
+
 class LinearPoolActivation(FusedStep):
-    """linear -> (max) pooling -> activation, for a layer computing activation(linear(x)) then a pooling that
-    commutes with that (monotonic) activation."""
+    """linear -> (max) pooling -> activation, for a layer computing activation(linear(x)) (or a linear layer and an
+    element-wise activation layer) then a pooling that commutes with that monotonic activation."""
 
     def compute(self, x, training):
-        producer, pool = self.chain
+        producer, pool = self.chain[0], self.chain[-1]
         linear, activation = producer.activation_split()
-        return activations.apply(activation, pool.call(linear(x), training=training))
+        if len(self.chain) == 3:
+            activation = self.chain[1].elementwise_activation
+        return _activate(activation, pool.call(linear(x), training=training))
 
 
 class FoldedAffine(FusedStep):
-    """A linear layer, a per-channel affine layer folded into it, and optionally an element-wise activation."""
+    """A linear layer with a per-channel affine layer folded into it, then optionally an element-wise activation
+    layer and a pooling (run before the activation, which is then monotonic)."""
+
+    __slots__ = ("activation", "pool")
+
+    def __init__(self, first, chain, activation=None, pool=None):
+        super().__init__(first, chain)
+        self.activation, self.pool = activation, pool
 
     def compute(self, x, training):
         producer, affine_layer = self.chain[0], self.chain[1]
@@ -100,35 +114,43 @@ class FoldedAffine(FusedStep):
             with torch.no_grad():
                 self._cache = (key, producer.fold_channel_affine(*affine))
         y = self._cache[1](x)
-        if len(self.chain) == 2:
-            return y
-        activation = self.chain[2].elementwise_activation
-        return y.relu_() if activation is activations.relu else activation(y)
+        if self.pool is not None:
+            y = self.pool.call(y, training=training)
+        return y if self.activation is None else _activate(self.activation, y)
 
 
 def _chainable(step, prev, consumers, output_slots):
     """`step` reads only `prev`'s single output, which nothing else reads, with the same policy and no override."""
-    return (step.training is None and prev.training is None and len(step.ins) == 1 and len(prev.outs) == 1
-            and not step.in_list and not prev.out_list and step.ins == prev.outs
+    return (type(step) is Step and step.training is None and prev.training is None and len(step.ins) == 1
+            and len(prev.outs) == 1 and not step.in_list and not prev.out_list and step.ins == prev.outs
             and consumers.get(prev.outs[0]) == 1 and prev.outs[0] not in output_slots
             and _policy_name(step.layer) == _policy_name(prev.layer))
 
 
-def _pool_fusion(prev, step):
-    split = prev.layer.activation_split()
-    if split is None or not getattr(step.layer, "commutes_with_monotonic", False):
+def _fused(steps):
+    """The fused step for a chain of plain steps [linear layer, (affine), (activation layer), (pooling)], or None
+    when the chain is not one of the patterns (or gains nothing)."""
+    producer = steps[0].layer
+    split = producer.activation_split()
+    if split is None or not all(_no_hooks(step.layer) for step in steps):
         return None
-    if split[1] not in activations.MONOTONIC or not _no_hooks(prev.layer) or not _no_hooks(step.layer):
+    rest = [step.layer for step in steps[1:]]
+    affine = rest.pop(0) if rest and rest[0].folds_into_linear and rest[0].built else None
+    activation_layer = rest.pop(0) if rest and rest[0].elementwise_activation is not None else None
+    pool = rest.pop(0) if rest and rest[0].commutes_with_monotonic else None
+    if rest or (split[1] is not activations.linear and (affine or activation_layer)):
         return None
-    return LinearPoolActivation(prev, [prev.layer, step.layer])
-
-
-def _affine_fusion(prev, step):
-    split = prev.layer.activation_split()
-    if (split is None or split[1] is not activations.linear or not step.layer.built
-            or not step.layer.folds_into_linear):
+    layers = [step.layer for step in steps]
+    monotonic = (activation_layer.monotonic if activation_layer is not None
+                 else split[1] in activations.MONOTONIC)
+    if pool is not None and not monotonic:
         return None
-    return FoldedAffine(prev, [prev.layer, step.layer])
+    if affine is not None:
+        activation = None if activation_layer is None else activation_layer.elementwise_activation
+        return FoldedAffine(steps[0], layers, activation, pool)
+    if pool is not None:
+        return LinearPoolActivation(steps[0], layers)
+    return None
 
 
 def fuse(steps, output_slots):
@@ -139,21 +161,22 @@ def fuse(steps, output_slots):
     for step in steps:
         for slot in step.ins:
             consumers[slot] = consumers.get(slot, 0) + 1
-    fused = []
-    for step in steps:
-        prev = fused[-1] if fused else None
-        replacement = None
-        if prev is not None and _chainable(step, prev, consumers, output_slots):
-            if type(prev) is Step:
-                replacement = _pool_fusion(prev, step) or _affine_fusion(prev, step)
-            elif (isinstance(prev, FoldedAffine) and len(prev.chain) == 2
-                  and step.layer.elementwise_activation is not None):
-                replacement = FoldedAffine(prev, prev.chain + [step.layer])
-        if replacement is None:
-            fused.append(step)
-        else:
-            replacement.outs = step.outs
-            fused[-1] = replacement
+    fused, index = [], 0
+    while index < len(steps):
+        chain = [steps[index]]
+        while (len(chain) < 4 and index + len(chain) < len(steps)
+               and _chainable(steps[index + len(chain)], chain[-1], consumers, output_slots)):
+            chain.append(steps[index + len(chain)])
+        # the longest prefix of the chain that is a pattern
+        best = next(((n, step) for n in range(len(chain), 1, -1) for step in [_fused(chain[:n])] if step), None)
+        if best is None:
+            fused.append(steps[index])
+            index += 1
+            continue
+        n, step = best
+        step.outs = chain[n - 1].outs
+        fused.append(step)
+        index += n
     return fused
 
 

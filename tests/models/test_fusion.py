@@ -124,3 +124,38 @@ def test_a_fused_chain_runs_its_layers_when_a_hook_is_registered(rng):
     finally:
         handle.remove()
     assert seen == [torch.Size([2, 5, 4, 4])]
+
+
+def _bn_relu_pool_block(k, relu):
+    L = k.layers
+    inputs = L.Input(shape=(8, 8, 3))
+    x = L.Conv2D(6, 3, padding="same", use_bias=False, name="conv")(inputs)
+    x = L.BatchNormalization(name="bn")(x)
+    x = (L.ReLU(6.0, name="act") if relu == "relu6" else L.Activation(relu, name="act"))(x)
+    x = L.MaxPooling2D(name="pool")(x)
+    y = L.Conv2D(4, 3, name="conv_b")(x)
+    y = L.Activation("relu", name="act_b")(y)
+    y = L.MaxPooling2D(name="pool_b")(y)
+    return k.models.Model(inputs, L.Dense(2, name="head")(L.Flatten()(y)))
+
+
+@pytest.mark.parametrize("relu", ["relu", "relu6", "softmax"])
+def test_conv_bn_activation_pool_chains_equal_keras_in_inference_and_training(keras, rng, relu):
+    """conv -> BN -> activation layer -> max pool (VGG/MobileNet style) folds with the pooling before the
+    activation; conv -> Activation layer -> max pool pools first; a non-monotonic activation keeps its order."""
+    x = rng.normal(size=(4, 8, 8, 3)).astype("float32")
+    reference, model = _bn_relu_pool_block(keras, relu), _bn_relu_pool_block(cnnkit, relu)
+    randomize_keras_weights(reference)
+    model.set_weights(reference.get_weights())
+    expected = [["conv", "bn", "act", "pool"], ["conv_b", "act_b", "pool_b"]]
+    if relu == "softmax":
+        expected[0] = ["conv", "bn"]
+    assert fusion.fused_chains(model) == expected
+    np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-5)
+    y = rng.normal(size=(4, 2)).astype("float32")
+    for kit, m in ((keras, reference), (cnnkit, model)):
+        m.compile(optimizer=kit.optimizers.SGD(learning_rate=0.05), loss="mse")
+    reference.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(got, want, atol=1e-4)
