@@ -135,7 +135,8 @@ class Layer(torch.nn.Module):
             initializer: name, instance or callable (called with the Keras shape).
             regularizer: name, instance or callable; its penalty joins `layer.losses`.
             trainable: False makes a buffer, never updated by optimizers (moving statistics).
-            kind: None, 'conv' or 'dense': how the Keras layout maps onto torch's.
+            kind: a key of `cnnkit.ops.layout.WEIGHT_LAYOUTS` (None, 'conv', 'dense', 'conv_transpose',
+                'depthwise'): how the Keras layout maps onto torch's.
 
         Returns:
             The torch.nn.Parameter (trainable) or buffer tensor.
