@@ -70,6 +70,7 @@ class BaseConvTranspose(ConvLayer):
 
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
+        self.compute_output_shape(input_shape)
         self.add_weight("kernel", (*self.kernel_size, self.filters, channels), self.kernel_initializer,
                         self.kernel_regularizer, kind="conv_transpose")
         self.kernel.data = layout.channels_last_kernel(self.kernel.data)
@@ -85,7 +86,7 @@ class BaseConvTranspose(ConvLayer):
 
     def compute_output_shape(self, input_shape):
         spatial = conv_transpose_output_shape(input_shape[1:-1], self.kernel_size, self.strides, self.padding,
-                                              self.output_padding, self.dilation_rate)
+                                              self.output_padding, self.dilation_rate, owner=self._owner())
         return (input_shape[0], *spatial, self.filters)
 
     def get_config(self):

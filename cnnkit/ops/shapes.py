@@ -202,11 +202,20 @@ def deconv_output_length(input_length, kernel_size, padding, output_padding=None
     return (input_length - 1) * stride + dilated % 2 + output_padding
 
 
-def conv_transpose_output_shape(spatial_shape, kernel_size, strides, padding, output_padding, dilation):
-    """Spatial output shape of a transposed convolution (None stays None)."""
+def conv_transpose_output_shape(spatial_shape, kernel_size, strides, padding, output_padding, dilation,
+                                owner="ConvTranspose"):
+    """Spatial output shape of a transposed convolution (None stays None); raises a ValueError naming `owner` when
+    an axis would be empty (length 1, 'same', an even kernel and output_padding 0 give (1 - 1) * stride + 0)."""
     output_padding = output_padding or (None,) * len(spatial_shape)
-    return tuple(deconv_output_length(n, k, padding, op, s, d)
-                 for n, k, op, s, d in zip(spatial_shape, kernel_size, output_padding, strides, dilation))
+    out = tuple(deconv_output_length(n, k, padding, op, s, d)
+                for n, k, op, s, d in zip(spatial_shape, kernel_size, output_padding, strides, dilation))
+    if any(n == 0 for n in out):
+        raise ValueError(
+            f"{owner}: the output would be empty: spatial shape {out} for an input of spatial shape "
+            f"{tuple(spatial_shape)} with kernel_size={tuple(kernel_size)}, padding={padding!r}, "
+            f"output_padding={output_padding}. Use output_padding=None or padding='valid'."
+        )
+    return out
 
 
 def conv_transpose_crops(input_length, kernel_size, stride, padding, output_padding, dilation):
