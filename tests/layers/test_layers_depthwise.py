@@ -10,10 +10,8 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 from cnnkit import layers
-from cnnkit.ops import layout
 
 DEPTHWISE = {1: layers.DepthwiseConv1D, 2: layers.DepthwiseConv2D}
 SEPARABLE = {1: layers.SeparableConv1D, 2: layers.SeparableConv2D}
@@ -235,29 +233,11 @@ def test_files_onnx_and_policy(files, tmp_path, make, shape):
     ("SeparableConv1D", dict(filters=4, kernel_size=3, depth_multiplier=2), (2, 8, 3)),
     ("SeparableConv2D", dict(filters=4, kernel_size=3, strides=2, padding="same"), (2, 6, 5, 3)),
 ])
-def test_gradients_match_keras(keras, rng, name, kwargs, shape):
-    """d(loss)/d(input) and d(loss)/d(each weight) equal TensorFlow's (GradientTape), loss = sum(tanh(y) * w)."""
-    import tensorflow as tf  # noqa: PLC0415
-
+def test_gradients_match_keras(oracle, keras, rng, name, kwargs, shape):
+    """d(loss)/d(input) and d(loss)/d(each weight) equal TensorFlow's (GradientTape)."""
     kwargs = dict(kwargs, activation="tanh")
     layer, klayer = getattr(layers, name)(**kwargs), getattr(keras.layers, name)(**kwargs)
-    x = rng.standard_normal(shape).astype("float32")
-    klayer.build(shape)
-    klayer.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.5 for w in klayer.get_weights()])
-    layer(x)
-    layer.set_weights(klayer.get_weights())
-    probe = rng.standard_normal(tuple(klayer.compute_output_shape(shape))).astype("float32")
-    tx = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(tx)
-        kloss = tf.reduce_sum(klayer(tx) * probe)
-    kgrads = tape.gradient(kloss, [tx, *klayer.weights])
-    px = torch.tensor(x, requires_grad=True)
-    (layer(px) * torch.from_numpy(probe)).sum().backward()
-    np.testing.assert_allclose(px.grad.numpy(), kgrads[0].numpy(), rtol=1e-4, atol=1e-4)
-    for spec, kgrad in zip(layer._weight_specs, kgrads[1:]):
-        grad = layout.WEIGHT_LAYOUTS[spec.kind][1](getattr(layer, spec.attr).grad.numpy())  # in Keras layout
-        np.testing.assert_allclose(grad, kgrad.numpy(), rtol=1e-4, atol=1e-4, err_msg=spec.attr)
+    oracle.compare_gradients(layer, klayer, rng.standard_normal(shape), rng)
 
 
 def test_depthwise_regularizers_join_losses():
