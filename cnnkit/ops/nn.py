@@ -35,7 +35,8 @@ def _torch_pad_arg(pads):
 
 
 def pad(x, pads, value=0.0):
-    """Pads the spatial axes of an internal-layout tensor; `pads` is [(before, after)] per spatial axis."""
+    """Pads the spatial axes of an internal-layout tensor; `pads` is [(before, after)] per spatial axis (negative
+    amounts crop)."""
     if not any(before or after for before, after in pads):
         return x
     return F.pad(x, _torch_pad_arg(pads), value=value)
@@ -175,8 +176,11 @@ def conv_transpose(x, kernel, bias, strides, padding, output_padding, dilation):
 
     torch crops the same amount from both ends of the full output (`padding`) and can add up to
     max(stride, dilation) - 1 positions at the end (`output_padding`); TensorFlow's crops may differ at the two
-    ends ('same' with a stride often drops one more position at the end). The common part goes to the kernel,
-    the rest is a slice of its output (a view) and, in rare 'valid' cases, zeros appended.
+    ends ('same' with a stride often drops one more position at the end). The common part goes to the kernel;
+    the rest is cropped by `F.pad` with negative amounts (and, in rare 'valid' cases, zeros appended): a
+    channels_last copy whose gradient is padded back in channels_last. A slice would be a view, but its
+    strided output slows every later elementwise op, and its backward gives the convolution a channels-first
+    gradient to reorder.
     """
     rank = x.dim() - 2
     output_padding = output_padding or (None,) * rank
@@ -191,13 +195,9 @@ def conv_transpose(x, kernel, bias, strides, padding, output_padding, dilation):
     appended = any(end < 0 for _, end in extra)
     y = _CONV_TRANSPOSE[rank](x, kernel, None if appended else bias, strides, torch_pad, torch_out_pad, 1,
                               dilation)
-    if any(start or end > 0 for start, end in extra):
-        y = y[(slice(None), slice(None)) + tuple(slice(start, n - max(end, 0))
-                                                 for (start, end), n in zip(extra, y.shape[2:]))]
-    if appended:
-        y = pad(y, [(0, max(-end, 0)) for _, end in extra])
-        if bias is not None:
-            y = y + bias.reshape(-1, *(1,) * rank)
+    y = pad(y, [(-start, -end) for start, end in extra])
+    if appended and bias is not None:
+        y = y + bias.reshape(-1, *(1,) * rank)
     return y
 
 
