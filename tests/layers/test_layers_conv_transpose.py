@@ -7,6 +7,7 @@ Where TensorFlow's CPU kernels refuse a configuration Keras accepts (dilation_ra
 Keras's JAX-backend padding rule instead (the same reference is checked against TensorFlow on every other case).
 """
 
+import inspect
 import math
 import random
 import re
@@ -213,6 +214,15 @@ def test_conv_transpose_config_round_trip(config_round_trip):
     cfg = config_round_trip(layer)
     assert cfg["output_padding"] == [1, 0] and cfg["kernel_size"] == [3, 2]
     assert config_round_trip(layers.Conv1DTranspose(2, 3))["output_padding"] is None
+
+
+@pytest.mark.parametrize("name", ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1D"])
+def test_signatures_are_keras_s(keras, name):
+    """Same parameter names, order (positional calls mean the same) and defaults as Keras's class."""
+    def params(cls):
+        return [(p.name, p.default) for p in inspect.signature(cls.__init__).parameters.values()]
+
+    assert params(getattr(layers, name)) == params(getattr(keras.layers, name))
 
 
 def test_conv_transpose_aliases_are_the_classes():

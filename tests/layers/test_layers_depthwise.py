@@ -4,6 +4,7 @@ shapes, weight names/order/shapes, configs (cnnkit's and Keras-written), files, 
 and the argument errors. A float64 numpy reference checks the values too, and alone where TensorFlow's CPU kernel
 refuses (different strides on the two axes of a 2-D layer)."""
 
+import inspect
 import math
 import random
 import re
@@ -191,6 +192,15 @@ def test_keras_written_configs_are_read(keras, config_round_trip, name, kwargs):
         else:
             assert value == (list(want) if isinstance(want, tuple) else want), key
     config_round_trip(layer)
+
+
+@pytest.mark.parametrize("name", ["DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"])
+def test_signatures_are_keras_s(keras, name):
+    """Same parameter names, order (positional calls mean the same) and defaults as Keras's class."""
+    def params(cls):
+        return [(p.name, p.default) for p in inspect.signature(cls.__init__).parameters.values()]
+
+    assert params(getattr(layers, name)) == params(getattr(keras.layers, name))
 
 
 def test_aliases_are_the_classes():
