@@ -319,8 +319,14 @@ class TorchWorker:
 
 # ---- process plumbing ---------------------------------------------------------------------------------------
 
+def _make_worker(worker, threads):
+    """A worker from its name here ('keras', 'torch') or from a worker class (other benchmarks reuse the
+    plumbing with their own classes, defined at the top level of their module so the child can import them)."""
+    return {"keras": KerasWorker, "torch": TorchWorker}.get(worker, worker)(threads)
+
+
 def _serve(worker_name, conn, threads):
-    worker = {"keras": KerasWorker, "torch": TorchWorker}[worker_name](threads)
+    worker = _make_worker(worker_name, threads)
     while True:
         method, args = conn.recv()
         if method == "stop":
@@ -334,7 +340,8 @@ def _serve(worker_name, conn, threads):
 
 
 class Remote:
-    """A worker in its own process; `call(method, *args)` runs one method there and waits for the result."""
+    """A worker in its own process; `call(method, *args)` runs one method there and waits for the result.
+    `worker_name`: 'keras', 'torch' or a worker class."""
 
     def __init__(self, worker_name, threads=None):
         import multiprocessing as mp
@@ -363,7 +370,7 @@ class Local:
     """The same interface, in this process (--single-process)."""
 
     def __init__(self, worker_name, threads=None):
-        self.worker = {"keras": KerasWorker, "torch": TorchWorker}[worker_name](threads)
+        self.worker = _make_worker(worker_name, threads)
 
     def call(self, method, *args):
         return getattr(self.worker, method)(*args)

@@ -75,6 +75,8 @@ class Layer(torch.nn.Module):
     commutes_with_monotonic = False
     # folds_into_linear: `channel_affine` may describe this layer (BatchNormalization over the channels).
     folds_into_linear = False
+    # absorbs_channel_affine: `fold_channel_affine` is implemented (convolutions).
+    absorbs_channel_affine = False
 
     def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
         super().__init__()
@@ -144,8 +146,8 @@ class Layer(torch.nn.Module):
             initializer: name, instance or callable (called with the Keras shape).
             regularizer: name, instance or callable; its penalty joins `layer.losses`.
             trainable: False makes a buffer, never updated by optimizers (moving statistics).
-            kind: a key of `cnnkit.ops.layout.WEIGHT_LAYOUTS` (None, 'conv', 'dense', 'sample'): how the Keras
-                layout maps onto torch's.
+            kind: a key of `cnnkit.ops.layout.WEIGHT_LAYOUTS` (None, 'conv', 'dense', 'sample', 'conv_transpose',
+                'depthwise'): how the Keras layout maps onto torch's.
             dtype: the weight's dtype name ('int64' for a counter, non-trainable only); default: the layer's
                 variable dtype.
 

@@ -1,4 +1,5 @@
-"""Convolution layers: one rank-generic `BaseConv`, and Conv1D / Conv2D / Conv3D passing `rank`."""
+"""Convolution layers: `ConvLayer` (what every convolution layer shares), the rank-generic `BaseConv`, and
+Conv1D / Conv2D / Conv3D passing `rank`."""
 
 from cnnkit import activations
 from cnnkit import initializers
@@ -9,13 +10,91 @@ from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
 from cnnkit.ops.shapes import check_data_format
+from cnnkit.ops.shapes import check_positive_int
 from cnnkit.ops.shapes import check_unsupported
 from cnnkit.ops.shapes import conv_output_shape
 from cnnkit.ops.shapes import normalize_padding
 from cnnkit.ops.shapes import normalize_tuple
 
 
-class BaseConv(Layer):
+class ConvLayer(Layer):
+    """What every convolution layer shares: the window arguments, the activation, and the linear part / activation
+    split (`convolve`, then `activation`) that the fusion pass relies on.
+
+    Subclasses call `_init_conv` from `__init__`, implement `build`, `convolve` and `compute_output_shape`, and
+    list the prefixes of their '<prefix>_initializer' / '<prefix>_regularizer' options in `_weight_options`.
+    """
+
+    _paddings = ("valid", "same")
+    _weight_options = ("kernel", "bias")
+
+    def _init_conv(self, rank, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                   initializers_, regularizers_, **unsupported):
+        """Normalises and checks the shared arguments (ValueError naming the class, the argument and the value).
+
+        `initializers_` / `regularizers_` hold one value per `_weight_options` prefix; `unsupported` are Keras
+        options cnnkit lacks (activity_regularizer, constraints), refused unless None.
+        """
+        owner = type(self).__name__
+        self.rank = rank
+        self.kernel_size = normalize_tuple(kernel_size, rank, "kernel_size", owner)
+        self.strides = normalize_tuple(strides, rank, "strides", owner)
+        self.dilation_rate = normalize_tuple(dilation_rate, rank, "dilation_rate", owner)
+        self.padding = normalize_padding(padding, owner, self._paddings)
+        check_data_format(data_format, owner)
+        check_unsupported(owner, **unsupported)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        for prefix, init, reg in zip(self._weight_options, initializers_, regularizers_):
+            setattr(self, f"{prefix}_initializer", initializers.get(init))
+            setattr(self, f"{prefix}_regularizer", regularizers.get(reg))
+
+    def _input_channels(self, input_shape):
+        """Checks the input rank and returns its (known) channel count."""
+        check_rank(self, input_shape, self.rank + 2)
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"Layer '{self.name}': the channel axis (last) of the input must be known. "
+                             f"Received input_shape={tuple(input_shape)}")
+        return channels
+
+    def _owner(self):
+        return f"Layer '{self.name}' ({type(self).__name__})"
+
+    def convolve(self, inputs):
+        """The linear part (convolution plus bias), before the activation, on internal-layout tensors."""
+        raise NotImplementedError
+
+    def call(self, inputs, training=False):
+        return activations.apply(self.activation, self.convolve(inputs))
+
+    def activation_split(self):
+        return self.convolve, self.activation
+
+    absorbs_channel_affine = True  # fold_channel_affine is implemented (see cnnkit.models.fusion)
+
+    @staticmethod
+    def _fold(weight, scale, axis):
+        """`weight` (torch layout) with its output channels, along `axis`, multiplied by `scale`."""
+        shape = [1] * weight.dim()
+        shape[axis] = -1
+        return layout.channels_last_kernel(weight * scale.reshape(shape))
+
+    def _folded_bias(self, scale, shift):
+        return shift if self.bias is None else self.bias * scale + shift
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(kernel_size=list(self.kernel_size), strides=list(self.strides), padding=self.padding,
+                   data_format="channels_last", dilation_rate=list(self.dilation_rate),
+                   activation=activations.serialize(self.activation), use_bias=self.use_bias)
+        for prefix in self._weight_options:
+            cfg[f"{prefix}_initializer"] = initializers.serialize(getattr(self, f"{prefix}_initializer"))
+            cfg[f"{prefix}_regularizer"] = regularizers.serialize(getattr(self, f"{prefix}_regularizer"))
+        return cfg
+
+
+class BaseConv(ConvLayer):
     """N-d convolution layer (Keras semantics): `activation(conv(x, kernel) + bias)`.
 
     Args:
@@ -45,43 +124,25 @@ class BaseConv(Layer):
         'same' works with any stride, and strides > 1 combined with dilation_rate > 1 is allowed.
     """
 
-    _paddings = ("valid", "same")
-
     def __init__(self, rank, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
-        self.rank = rank
-        if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
-            raise ValueError(f"{owner}: filters must be a positive int. Received: filters={filters!r}")
+        self.filters = check_positive_int(filters, "filters", owner)
         if not isinstance(groups, int) or groups <= 0 or filters % groups:
             raise ValueError(
                 f"{owner}: groups must be a positive int that divides filters={filters}. Received: groups={groups!r}"
             )
-        self.filters = filters
         self.groups = groups
-        self.kernel_size = normalize_tuple(kernel_size, rank, "kernel_size", owner)
-        self.strides = normalize_tuple(strides, rank, "strides", owner)
-        self.dilation_rate = normalize_tuple(dilation_rate, rank, "dilation_rate", owner)
-        self.padding = normalize_padding(padding, owner, self._paddings)
-        check_data_format(data_format, owner)
-        check_unsupported(owner, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                          bias_constraint=bias_constraint)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self._init_conv(rank, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                        (kernel_initializer, bias_initializer), (kernel_regularizer, bias_regularizer),
+                        activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                        bias_constraint=bias_constraint)
 
     def build(self, input_shape):
-        check_rank(self, input_shape, self.rank + 2)
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(f"Layer '{self.name}': the channel axis (last) of the input must be known. "
-                             f"Received input_shape={tuple(input_shape)}")
+        channels = self._input_channels(input_shape)
         if channels % self.groups:
             raise ValueError(
                 f"Layer '{self.name}': input channels ({channels}) must be divisible by groups={self.groups}."
@@ -99,37 +160,22 @@ class BaseConv(Layer):
         """The convolution plus bias, before the activation (internal layout)."""
         return nn.conv(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate, self.groups)
 
-    def call(self, inputs, training=False):
-        return activations.apply(self.activation, self.convolve(inputs))
-
-    def activation_split(self):
-        return self.convolve, self.activation
-
     def fold_channel_affine(self, scale, shift):
-        kernel = layout.channels_last_kernel(self.kernel * scale.reshape(-1, *[1] * (self.kernel.dim() - 1)))
-        bias = shift if self.bias is None else self.bias * scale + shift
+        kernel, bias = self._fold(self.kernel, scale, 0), self._folded_bias(scale, shift)
         return lambda x: nn.conv(x, kernel, bias, self.strides, self.padding, self.dilation_rate, self.groups)
 
     def compute_output_shape(self, input_shape):
         spatial = conv_output_shape(input_shape[1:-1], self.kernel_size, self.strides, self.padding,
-                                    self.dilation_rate, owner=f"Layer '{self.name}' ({type(self).__name__})")
+                                    self.dilation_rate, owner=self._owner())
         return (input_shape[0], *spatial, self.filters)
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(
-            filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
-            padding=self.padding, data_format="channels_last", dilation_rate=list(self.dilation_rate),
-            groups=self.groups, activation=activations.serialize(self.activation), use_bias=self.use_bias,
-            kernel_initializer=initializers.serialize(self.kernel_initializer),
-            bias_initializer=initializers.serialize(self.bias_initializer),
-            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-            bias_regularizer=regularizers.serialize(self.bias_regularizer),
-        )
+        cfg.update(filters=self.filters, groups=self.groups)
         return cfg
 
 
-@register
+@register(aliases=("Convolution1D",))
 class Conv1D(BaseConv):
     """1-D convolution over (batch, steps, channels); padding may also be 'causal' (zeros before only).
 
@@ -144,9 +190,12 @@ class Conv1D(BaseConv):
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(1, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
-                         use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
-                         activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
+        super().__init__(rank=1, filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate, groups=groups, activation=activation,
+                         use_bias=use_bias, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
 
 
 @register(aliases=("Convolution2D",))
@@ -162,9 +211,12 @@ class Conv2D(BaseConv):
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
-                         use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
-                         activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
+        super().__init__(rank=2, filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate, groups=groups, activation=activation,
+                         use_bias=use_bias, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
 
 
 @register(aliases=("Convolution3D",))
@@ -181,10 +233,14 @@ class Conv3D(BaseConv):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
                  **kwargs):
-        super().__init__(3, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
-                         use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
-                         activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
+        super().__init__(rank=3, filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate, groups=groups, activation=activation,
+                         use_bias=use_bias, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
 
 
+Convolution1D = Conv1D
 Convolution2D = Conv2D
 Convolution3D = Conv3D

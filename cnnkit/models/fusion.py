@@ -135,7 +135,7 @@ def _fused(steps):
     if split is None or not all(_no_hooks(step.layer) for step in steps):
         return None
     rest = [step.layer for step in steps[1:]]
-    affine = rest.pop(0) if rest and rest[0].folds_into_linear and rest[0].built else None
+    affine = rest.pop(0) if rest and rest[0].folds_into_linear and producer.absorbs_channel_affine else None
     activation_layer = rest.pop(0) if rest and rest[0].elementwise_activation is not None else None
     pool = rest.pop(0) if rest and rest[0].commutes_with_monotonic else None
     if rest or (split[1] is not activations.linear and (affine or activation_layer)):

@@ -66,6 +66,19 @@ def kernel_to_keras(kernel):
     return np.ascontiguousarray(np.transpose(kernel, (*range(2, rank + 2), 1, 0)))
 
 
+def depthwise_to_torch(kernel):
+    """Keras depthwise kernel (*k, in, multiplier) -> (in, multiplier, *k); reshaped (a view) to torch's grouped
+    convolution weight (in * multiplier, 1, *k), output channel c * multiplier + m as in TensorFlow."""
+    rank = kernel.ndim - 2
+    return np.ascontiguousarray(np.transpose(kernel, (rank, rank + 1, *range(rank))))
+
+
+def depthwise_to_keras(kernel):
+    """(in, multiplier, *k) -> Keras depthwise kernel (*k, in, multiplier)."""
+    rank = kernel.ndim - 2
+    return np.ascontiguousarray(np.transpose(kernel, (*range(2, rank + 2), 0, 1)))
+
+
 def dense_to_torch(kernel):
     """Keras Dense kernel (in, out) -> torch (out, in)."""
     return np.ascontiguousarray(kernel.T)
@@ -94,6 +107,9 @@ def contiguous(array):
 WEIGHT_LAYOUTS = {
     None: (contiguous, contiguous),
     "conv": (kernel_to_torch, kernel_to_keras),
+    # Keras (*k, filters, in) <-> torch conv_transpose (in, filters, *k): the same axis swap as "conv".
+    "conv_transpose": (kernel_to_torch, kernel_to_keras),
+    "depthwise": (depthwise_to_torch, depthwise_to_keras),
     "dense": (dense_to_torch, dense_to_keras),
     "sample": (sample_to_torch, sample_to_keras),
 }

@@ -287,7 +287,7 @@ def normalize_pairs(value, rank, name, owner):
 
 
 def check_positive_int(value, name, owner):
-    """Returns `value` if it is an int > 0 (not a bool), else raises a ValueError naming `owner` and `name`."""
+    """Returns `value` when it is a positive int (not a bool), else raises a ValueError naming `owner`."""
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{owner}: {name} must be a positive int. Received: {name}={value!r}")
     return value
@@ -309,10 +309,6 @@ def cropped_shape(input_shape, cropping, owner="Cropping"):
             f"{owner}: cropping={tuple(tuple(p) for p in cropping)} must be smaller than the input on every "
             f"spatial axis (it crops as much as or more than the axis's size). Received: "
             f"input_shape={tuple(input_shape)}"
-        )
-    return out
-
-
 def adaptive_windows(input_length, output_length):
     """Keras's (and torch's) adaptive-pooling bins along one axis, as two fixed windows and a gather.
 
@@ -330,3 +326,75 @@ def adaptive_windows(input_length, output_length):
     offset = input_length - small + 1
     index = [s if e - s == small else s + offset for s, e in zip(starts, ends)]
     return small, (small + 1 if any(e - s > small for s, e in zip(starts, ends)) else None), index
+# ---- transposed convolution ------------------------------------------------------------------------------------
+
+
+def normalize_output_padding(output_padding, strides, owner):
+    """None, or a tuple of non-negative ints each strictly smaller than the stride on its axis (Keras's rule)."""
+    if output_padding is None:
+        return None
+    values = normalize_tuple(output_padding, len(strides), "output_padding", owner, allow_zero=True)
+    for axis, (op, s) in enumerate(zip(values, strides)):
+        if op >= s:
+            raise ValueError(
+                f"{owner}: output_padding must be strictly less than strides on every axis; on axis {axis} it is "
+                f"{op} with strides={tuple(strides)}. Received: output_padding={output_padding!r}"
+            )
+    return values
+
+
+def deconv_output_length(input_length, kernel_size, padding, output_padding=None, stride=1, dilation=1):
+    """Length of a transposed-convolution output along one axis (Keras's `deconv_output_length`).
+
+    With K' = (kernel_size - 1) * dilation + 1:
+        'valid': (W - 1) * S + max(K', S) without output_padding, (W - 1) * S + K' + P_out with it;
+        'same':  W * S without output_padding, (W - 1) * S + K' % 2 + P_out with it.
+
+    Example:
+        >>> deconv_output_length(16, 3, "same", None, 2)
+        32
+        >>> deconv_output_length(5, 3, "valid", 1, 2)
+        12
+    """
+    if input_length is None:
+        return None
+    dilated = (kernel_size - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(dilated, stride) - dilated if output_padding is None else output_padding
+        return (input_length - 1) * stride + dilated + extra
+    if output_padding is None:
+        return input_length * stride
+    return (input_length - 1) * stride + dilated % 2 + output_padding
+
+
+def conv_transpose_output_shape(spatial_shape, kernel_size, strides, padding, output_padding, dilation,
+                                owner="ConvTranspose"):
+    """Spatial output shape of a transposed convolution (None stays None); raises a ValueError naming `owner` when
+    an axis would be empty (length 1, 'same', an even kernel and output_padding 0 give (1 - 1) * stride + 0)."""
+    output_padding = output_padding or (None,) * len(spatial_shape)
+    out = tuple(deconv_output_length(n, k, padding, op, s, d)
+                for n, k, op, s, d in zip(spatial_shape, kernel_size, output_padding, strides, dilation))
+    if any(n == 0 for n in out):
+        raise ValueError(
+            f"{owner}: the output would be empty: spatial shape {out} for an input of spatial shape "
+            f"{tuple(spatial_shape)} with kernel_size={tuple(kernel_size)}, padding={padding!r}, "
+            f"output_padding={output_padding}. Use output_padding=None or padding='valid'."
+        )
+    return out
+
+
+def conv_transpose_crops(input_length, kernel_size, stride, padding, output_padding, dilation):
+    """(before, after): how much TensorFlow's transposed convolution drops at each end of the full output.
+
+    The full output of a transposed convolution, every product scattered, has (W - 1) * S + K' positions. TensorFlow
+    returns `deconv_output_length` of them starting at `before` (the leading padding of the convolution it is the
+    gradient of: 0 for 'valid', half of max((W - 1) * S + K' - W_out, 0), rounded down, for 'same'). `after` is
+    what is left at the end; a negative `after` means the output runs past the full one by that many zeros.
+    For the 'same' cases TensorFlow refuses (even K' without output_padding), this is what Keras's other
+    backends compute.
+    """
+    dilated = (kernel_size - 1) * dilation + 1
+    full = (input_length - 1) * stride + dilated
+    out = deconv_output_length(input_length, kernel_size, padding, output_padding, stride, dilation)
+    before = 0 if padding == "valid" else max(full - out, 0) // 2
+    return before, full - out - before

@@ -123,6 +123,34 @@ class Oracle:
         return got, expected
 
 
+    def compare_gradients(self, layer, klayer, inputs, rng, rtol=1e-4, atol=1e-4):
+        """The gradients of loss = sum(output * probe) (a fixed random probe) with respect to the input and to
+        every weight equal TensorFlow's (GradientTape), with Keras's randomised weights copied into cnnkit; the
+        weight gradients are compared in Keras layout."""
+        import tensorflow as tf  # noqa: PLC0415
+
+        from cnnkit.ops import layout  # noqa: PLC0415
+
+        inputs = np.asarray(inputs, dtype="float32")
+        klayer.build(inputs.shape)
+        randomize_keras_weights(klayer, rng)
+        layer(inputs)
+        layer.set_weights(klayer.get_weights())
+        probe = rng.standard_normal(tuple(klayer.compute_output_shape(inputs.shape))).astype("float32")
+        tx = tf.constant(inputs)
+        with tf.GradientTape() as tape:
+            tape.watch(tx)
+            loss = tf.reduce_sum(klayer(tx) * probe)
+        expected = tape.gradient(loss, [tx, *klayer.weights])
+        x = torch.tensor(inputs, requires_grad=True)
+        (layer(x) * torch.from_numpy(probe)).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), to_numpy(expected[0]), rtol=rtol, atol=atol, err_msg="input")
+        assert len(layer._weight_specs) == len(expected) - 1
+        for spec, want in zip(layer._weight_specs, expected[1:]):
+            got = layout.WEIGHT_LAYOUTS[spec.kind][1](getattr(layer, spec.attr).grad.numpy())
+            np.testing.assert_allclose(got, to_numpy(want), rtol=rtol, atol=atol, err_msg=spec.attr)
+
+
 @pytest.fixture
 def oracle(keras):
     return Oracle(keras)

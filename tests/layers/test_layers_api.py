@@ -22,6 +22,22 @@ SAMPLES = {
     "Conv3D": lambda: layers.Conv3D(2, 2, groups=2),
     "Convolution2D": lambda: layers.Convolution2D(3, 1),
     "Convolution3D": lambda: layers.Convolution3D(3, 1),
+    "Convolution1D": lambda: layers.Convolution1D(3, 1),
+    "Conv1DTranspose": lambda: layers.Conv1DTranspose(2, 3, strides=2, output_padding=1, activation="relu"),
+    "Conv2DTranspose": lambda: layers.Conv2DTranspose(4, (3, 2), strides=(2, 1), padding="same",
+                                                      kernel_regularizer="l2", use_bias=False),
+    "Conv3DTranspose": lambda: layers.Conv3DTranspose(2, 2, dilation_rate=2),
+    "Convolution1DTranspose": lambda: layers.Convolution1DTranspose(3, 1),
+    "Convolution2DTranspose": lambda: layers.Convolution2DTranspose(3, 1),
+    "Convolution3DTranspose": lambda: layers.Convolution3DTranspose(3, 1),
+    "DepthwiseConv1D": lambda: layers.DepthwiseConv1D(3, strides=2, depth_multiplier=2, padding="same"),
+    "DepthwiseConv2D": lambda: layers.DepthwiseConv2D((3, 2), dilation_rate=2, depthwise_regularizer="l2",
+                                                      depthwise_initializer="he_normal", activation="relu6"),
+    "SeparableConv1D": lambda: layers.SeparableConv1D(4, 3, depth_multiplier=3, pointwise_initializer="ones"),
+    "SeparableConv2D": lambda: layers.SeparableConv2D(4, 3, strides=2, padding="same", use_bias=False,
+                                                      pointwise_regularizer="l2"),
+    "SeparableConvolution1D": lambda: layers.SeparableConvolution1D(2, 1),
+    "SeparableConvolution2D": lambda: layers.SeparableConvolution2D(2, 1),
     "Dense": lambda: layers.Dense(3, activation="tanh", bias_initializer="ones"),
     "Activation": lambda: layers.Activation("gelu"),
     "Dropout": lambda: layers.Dropout(0.3, noise_shape=(None, 1, 3)),
@@ -90,7 +106,10 @@ def test_public_layers_are_the_expected_set():
                 "ELU", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                 "GaussianDropout", "AlphaDropout", "ActivityRegularization", "LayerNormalization",
                 "GroupNormalization", "UnitNormalization", "Normalization",
-                "Resizing", "CenterCrop"}
+                "Resizing", "CenterCrop", "Convolution1D", "Conv1DTranspose",
+                "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose", "Convolution2DTranspose",
+                "Convolution3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+                "SeparableConvolution1D", "SeparableConvolution2D"}
     for rank in (1, 2, 3):
         expected |= {f"UpSampling{rank}D", f"Cropping{rank}D", f"AdaptiveAveragePooling{rank}D",
                      f"AdaptiveMaxPooling{rank}D"}
@@ -123,14 +142,14 @@ def test_keras_loads_cnnkit_configs(keras, name):
     klayer = keras.layers.deserialize(layers.serialize(layer))
     kcfg, cfg = klayer.get_config(), layer.get_config()
     for key, value in cfg.items():
-        if key in ("dtype", "kernel_initializer", "bias_initializer"):  # Keras adds fields; checked below
+        if key == "dtype" or key.endswith("_initializer"):  # Keras adds fields; checked below
             continue
         if key == "activation":
             assert keras.activations.get(value) is keras.activations.get(kcfg[key])
             continue
         assert json.loads(json.dumps(kcfg[key])) == value, key
-    for key in ("kernel_initializer", "bias_initializer"):
-        if key in cfg:
+    for key in cfg:
+        if key.endswith("_initializer"):
             assert kcfg[key]["class_name"] == cfg[key]["class_name"]
 
 
@@ -148,8 +167,10 @@ def test_default_names_follow_keras(keras, name):
 
 
 def _keras_args(name):
-    if name.startswith("Conv"):
+    if name.startswith("Conv") or name.startswith("Separable"):
         return {"filters": 1, "kernel_size": 1}
+    if name.startswith("Depthwise"):
+        return {"kernel_size": 1}
     return {"Dense": {"units": 1}, "Activation": {"activation": "relu"}, "Dropout": {"rate": 0.5},
             "Rescaling": {"scale": 1.0}, "Reshape": {"target_shape": (1,)}, "Dot": {"axes": 1},
             "Permute": {"dims": (1,)}, "RepeatVector": {"n": 1}, "Lambda": {"function": abs},
