@@ -163,30 +163,6 @@ def dropout(x, rate, training, noise_shape=None):
         return x
     if noise_shape is None:
         return F.dropout(x, rate, True)
-    mask = torch.empty(noise_shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - rate)
-    return x * mask / (1.0 - rate)
-
-
-def l2_normalize(x, axis, epsilon):
-    """x / max(||x||_2 along `axis`, epsilon): Keras's `ops.normalize` (x * min(rsqrt(sum(x^2)), 1 / epsilon))."""
-    return F.normalize(x, p=2.0, dim=axis, eps=epsilon)
-
-
-def batch_dot(x, y, axes):
-    """Keras's `batch_dot` on Keras-layout tensors: contracts x's axis axes[0] with y's axis axes[1] (both >= 1),
-    sample by sample. The output is x's shape without axes[0], then y's without the batch axis and axes[1];
-    a rank-1 result becomes (batch, 1), as in Keras.
-    """
-    a0, a1 = axes
-    xs = x.movedim(a0, -1)  # (B, *x_rest, K)
-    ys = y.movedim(a1, 1)  # (B, K, *y_rest)
-    x_rest, y_rest = tuple(xs.shape[1:-1]), tuple(ys.shape[2:])
-    x3 = xs.flatten(1, -2) if x_rest else xs.unsqueeze(1)  # (B, X, K)
-    y3 = ys.flatten(2, -1) if y_rest else ys.unsqueeze(-1)  # (B, K, Y)
-    out = torch.bmm(x3, y3)  # (B, X, Y)
-    out = out.unflatten(2, y_rest) if y_rest else out.squeeze(2)
-    out = out.unflatten(1, x_rest) if x_rest else out.squeeze(1)
-    return out.unsqueeze(-1) if out.dim() == 1 else out
     return x * _bernoulli(noise_shape, 1.0 - rate, x).div_(1.0 - rate)  # the (small) mask scaled, one pass over x
 
 
@@ -261,6 +237,101 @@ def activity_penalty(regularizer, x):
     if x.dim() == 0:
         return penalty
     return penalty / x.shape[0] if x.shape[0] else penalty * 0.0
+
+
+
+def l2_normalize(x, axis, epsilon):
+    """x / max(||x||_2 along `axis`, epsilon): Keras's `ops.normalize` (x * min(rsqrt(sum(x^2)), 1 / epsilon))."""
+    return F.normalize(x, p=2.0, dim=axis, eps=epsilon)
+
+
+def batch_dot(x, y, axes):
+    """Keras's `batch_dot` on Keras-layout tensors: contracts x's axis axes[0] with y's axis axes[1] (both >= 1),
+    sample by sample. The output is x's shape without axes[0], then y's without the batch axis and axes[1];
+    a rank-1 result becomes (batch, 1), as in Keras.
+    """
+    a0, a1 = axes
+    xs = x.movedim(a0, -1)  # (B, *x_rest, K)
+    ys = y.movedim(a1, 1)  # (B, K, *y_rest)
+    x_rest, y_rest = tuple(xs.shape[1:-1]), tuple(ys.shape[2:])
+    x3 = xs.flatten(1, -2) if x_rest else xs.unsqueeze(1)  # (B, X, K)
+    y3 = ys.flatten(2, -1) if y_rest else ys.unsqueeze(-1)  # (B, K, Y)
+    out = torch.bmm(x3, y3)  # (B, X, Y)
+    out = out.unflatten(2, y_rest) if y_rest else out.squeeze(2)
+    out = out.unflatten(1, x_rest) if x_rest else out.squeeze(1)
+    return out.unsqueeze(-1) if out.dim() == 1 else out
+
+
+
+# ---- transposed, depthwise and separable convolutions --------------------------------------------------------
+
+
+def conv_transpose(x, kernel, bias, strides, padding, output_padding, dilation):
+    """N-d transposed convolution with TensorFlow's output size and alignment (Keras's Conv*DTranspose).
+
+    Args:
+        x: (N, C_in, *spatial).
+        kernel: (C_in, C_out, *kernel_size), torch's conv_transpose layout.
+        bias: (C_out,) or None.
+        strides, dilation: tuples of ints, one per spatial axis.
+        padding: 'valid' or 'same'.
+        output_padding: None or a tuple of ints (each < its stride).
+
+    Returns:
+        (N, C_out, *out_spatial), out_spatial from `cnnkit.ops.shapes.deconv_output_length`.
+
+    torch crops the same amount from both ends of the full output (`padding`) and can add up to
+    max(stride, dilation) - 1 positions at the end (`output_padding`); TensorFlow's crops may differ at the two
+    ends ('same' with a stride often drops one more position at the end). The common part goes to the kernel;
+    the rest is cropped by `F.pad` with negative amounts (and, in rare 'valid' cases, zeros appended): a
+    channels_last copy whose gradient is padded back in channels_last. A slice would be a view, but its
+    strided output slows every later elementwise op, and its backward gives the convolution a channels-first
+    gradient to reorder.
+    """
+    rank = x.dim() - 2
+    output_padding = output_padding or (None,) * rank
+    crops = [conv_transpose_crops(n, k, s, padding, op, d)
+             for n, k, s, op, d in zip(x.shape[2:], kernel.shape[2:], strides, output_padding, dilation)]
+    torch_pad = [max(min(before, after), 0) for before, after in crops]
+    torch_out_pad, extra = [], []
+    for (before, after), p, s, d in zip(crops, torch_pad, strides, dilation):
+        grow = min(max(p - after, 0), max(s, d) - 1)
+        torch_out_pad.append(grow)
+        extra.append((before - p, after - p + grow))  # still to crop (> 0) or to append as zeros (< 0)
+    y = _CONV_TRANSPOSE[rank](x, kernel, None, strides, torch_pad, torch_out_pad, 1, dilation)
+    y = pad(y, [(-start, -end) for start, end in extra])
+    if bias is not None:
+        # Added here, in place (neither the kernel nor the crop keeps its output for the backward pass): torch's
+        # CPU transposed convolution with a bias and output_padding 0 takes about 3x longer than without
+        # (11.4 vs 3.7 ms for 32x32x32x32 -> 65x65x16, stride 2, torch 2.13), and appended zeros need it too.
+        y = y.add_(bias.reshape(-1, *(1,) * rank))
+    return y
+
+
+def depthwise_conv(x, kernel, bias, strides, padding, dilation):
+    """Depthwise convolution (Keras's DepthwiseConv*D): each input channel convolved with its own filters.
+
+    Args:
+        x: (N, C, *spatial).
+        kernel: (C, multiplier, *kernel_size) (see `layout.depthwise_to_torch`).
+        bias: (C * multiplier,) or None.
+
+    Returns:
+        (N, C * multiplier, *out_spatial); output channel c * multiplier + m, as in TensorFlow.
+    """
+    weight = kernel.reshape(kernel.shape[0] * kernel.shape[1], 1, *kernel.shape[2:])  # a view
+    return conv(x, weight, bias, strides, padding, dilation, groups=kernel.shape[0])
+
+
+def separable_conv(x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation):
+    """Depthwise convolution (no bias) then a 1x1 convolution with `pointwise_kernel` (C_out, C * multiplier,
+    1, ...) and `bias` (Keras's SeparableConv*D)."""
+    y = depthwise_conv(x, depthwise_kernel, None, strides, padding, dilation)
+    ones = (1,) * (x.dim() - 2)
+    return conv(y, pointwise_kernel, bias, ones, "valid", ones)
+
+
+
 # ---- per-sample normalisation (layer, group, unit) and feature standardisation ---------------------------------
 #
 # Keras computes layer and group normalisation in at least float32 (float16/bfloat16 inputs are upcast) with the
@@ -358,6 +429,9 @@ def combine_moments(mean, variance, count, batch_mean, batch_variance, batch_cou
     new_variance = ((variance + (mean - new_mean) ** 2) * (1.0 - weight)
                     + (batch_variance + (batch_mean - new_mean) ** 2) * weight)
     return new_mean, new_variance, total
+
+
+
 # ---- cropping and adaptive pooling -------------------------------------------------------------------------------
 
 _ADAPTIVE_POOL = {
@@ -399,69 +473,3 @@ def _adaptive_pool_gather(x, output_size, mode):
             pooled.append(pool(x, kernel, 1))
         x = torch.cat(pooled, dim=2 + axis).index_select(2 + axis, torch.as_tensor(index, device=x.device))
     return x
-# ---- transposed, depthwise and separable convolutions --------------------------------------------------------
-
-
-def conv_transpose(x, kernel, bias, strides, padding, output_padding, dilation):
-    """N-d transposed convolution with TensorFlow's output size and alignment (Keras's Conv*DTranspose).
-
-    Args:
-        x: (N, C_in, *spatial).
-        kernel: (C_in, C_out, *kernel_size), torch's conv_transpose layout.
-        bias: (C_out,) or None.
-        strides, dilation: tuples of ints, one per spatial axis.
-        padding: 'valid' or 'same'.
-        output_padding: None or a tuple of ints (each < its stride).
-
-    Returns:
-        (N, C_out, *out_spatial), out_spatial from `cnnkit.ops.shapes.deconv_output_length`.
-
-    torch crops the same amount from both ends of the full output (`padding`) and can add up to
-    max(stride, dilation) - 1 positions at the end (`output_padding`); TensorFlow's crops may differ at the two
-    ends ('same' with a stride often drops one more position at the end). The common part goes to the kernel;
-    the rest is cropped by `F.pad` with negative amounts (and, in rare 'valid' cases, zeros appended): a
-    channels_last copy whose gradient is padded back in channels_last. A slice would be a view, but its
-    strided output slows every later elementwise op, and its backward gives the convolution a channels-first
-    gradient to reorder.
-    """
-    rank = x.dim() - 2
-    output_padding = output_padding or (None,) * rank
-    crops = [conv_transpose_crops(n, k, s, padding, op, d)
-             for n, k, s, op, d in zip(x.shape[2:], kernel.shape[2:], strides, output_padding, dilation)]
-    torch_pad = [max(min(before, after), 0) for before, after in crops]
-    torch_out_pad, extra = [], []
-    for (before, after), p, s, d in zip(crops, torch_pad, strides, dilation):
-        grow = min(max(p - after, 0), max(s, d) - 1)
-        torch_out_pad.append(grow)
-        extra.append((before - p, after - p + grow))  # still to crop (> 0) or to append as zeros (< 0)
-    y = _CONV_TRANSPOSE[rank](x, kernel, None, strides, torch_pad, torch_out_pad, 1, dilation)
-    y = pad(y, [(-start, -end) for start, end in extra])
-    if bias is not None:
-        # Added here, in place (neither the kernel nor the crop keeps its output for the backward pass): torch's
-        # CPU transposed convolution with a bias and output_padding 0 takes about 3x longer than without
-        # (11.4 vs 3.7 ms for 32x32x32x32 -> 65x65x16, stride 2, torch 2.13), and appended zeros need it too.
-        y = y.add_(bias.reshape(-1, *(1,) * rank))
-    return y
-
-
-def depthwise_conv(x, kernel, bias, strides, padding, dilation):
-    """Depthwise convolution (Keras's DepthwiseConv*D): each input channel convolved with its own filters.
-
-    Args:
-        x: (N, C, *spatial).
-        kernel: (C, multiplier, *kernel_size) (see `layout.depthwise_to_torch`).
-        bias: (C * multiplier,) or None.
-
-    Returns:
-        (N, C * multiplier, *out_spatial); output channel c * multiplier + m, as in TensorFlow.
-    """
-    weight = kernel.reshape(kernel.shape[0] * kernel.shape[1], 1, *kernel.shape[2:])  # a view
-    return conv(x, weight, bias, strides, padding, dilation, groups=kernel.shape[0])
-
-
-def separable_conv(x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation):
-    """Depthwise convolution (no bias) then a 1x1 convolution with `pointwise_kernel` (C_out, C * multiplier,
-    1, ...) and `bias` (Keras's SeparableConv*D)."""
-    y = depthwise_conv(x, depthwise_kernel, None, strides, padding, dilation)
-    ones = (1,) * (x.dim() - 2)
-    return conv(y, pointwise_kernel, bias, ones, "valid", ones)

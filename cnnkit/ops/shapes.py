@@ -309,6 +309,10 @@ def cropped_shape(input_shape, cropping, owner="Cropping"):
             f"{owner}: cropping={tuple(tuple(p) for p in cropping)} must be smaller than the input on every "
             f"spatial axis (it crops as much as or more than the axis's size). Received: "
             f"input_shape={tuple(input_shape)}"
+        )
+    return out
+
+
 def adaptive_windows(input_length, output_length):
     """Keras's (and torch's) adaptive-pooling bins along one axis, as two fixed windows and a gather.
 
@@ -326,6 +330,8 @@ def adaptive_windows(input_length, output_length):
     offset = input_length - small + 1
     index = [s if e - s == small else s + offset for s, e in zip(starts, ends)]
     return small, (small + 1 if any(e - s > small for s, e in zip(starts, ends)) else None), index
+
+
 # ---- transposed convolution ------------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from cnnkit.layers.reshaping import BaseZeroPadding
 from cnnkit.models.functional import Functional
 from cnnkit.models.model import Model
 from cnnkit.ops import layout
+from cnnkit.registry import did_you_mean
 from cnnkit.visualization._mpl import finish
 from cnnkit.visualization._mpl import pyplot
 
@@ -60,9 +61,10 @@ def _resolve_layer(model, layer):
     if isinstance(layer, str):
         try:
             layer = model.find_layer(layer)
-        except ValueError as err:
-            raise ValueError(f"grad_cam: {err} Layers with 4-D outputs (convolutional feature maps): "
-                             f"{names}.") from None
+        except ValueError:
+            hint = did_you_mean(layer, names) or did_you_mean(layer, [c.name for c in model.layers])
+            raise ValueError(f"grad_cam: model '{model.name}' has no layer named '{layer}'.{hint} Layers with 4-D "
+                             f"outputs (convolutional feature maps): {names}.") from None
     try:
         shape = model.output_of(layer).shape
     except ValueError as err:
