@@ -68,6 +68,9 @@ class Layer(torch.nn.Module):
     # stochastic: the output in training depends on random draws (Dropout, noise, random augmentation), so it must
     # be recomputed every time and is never cached.
     stochastic = False
+    # input_losses: `losses` depend on the inputs of the latest call (ActivityRegularization), so the call must run
+    # every time its losses count; it is never cached.
+    input_losses = False
     # monotonic: the layer is an elementwise non-decreasing function (f(max(a, b)) == max(f(a), f(b))), so a max
     # pooling may run before it. Activation layers declare it (a property where it depends on their arguments).
     monotonic = False

@@ -211,6 +211,8 @@ class ActivityRegularization(Layer):
         0.4000000059604645
     """
 
+    input_losses = True
+
     def __init__(self, l1=0.0, l2=0.0, **kwargs):
         super().__init__(**kwargs)
         self.l1 = normalize_float(l1, "l1", "ActivityRegularization", low=0.0)

@@ -41,6 +41,8 @@ def _not_frozen(layer):
         kind = type(module).__name__
         if module.stochastic:
             return f"is random in training ({kind} '{module.name}')"
+        if module.input_losses:
+            return f"adds a loss computed from its input ({kind} '{module.name}')"
         if isinstance(module, BatchNormalization) and module.trainable:
             return f"updates BatchNormalization statistics in training ('{module.name}' is trainable)"
         if not type(module).__module__.startswith("cnnkit."):

@@ -159,3 +159,31 @@ def test_conv_bn_activation_pool_chains_equal_keras_in_inference_and_training(ke
     model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
     for got, want in zip(model.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+_PRODUCERS = {
+    "depthwise": lambda L: L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, name="conv"),
+    "separable": lambda L: L.SeparableConv2D(6, 3, padding="same", use_bias=False, name="conv"),
+    "transpose": lambda L: L.Conv2DTranspose(5, 3, strides=2, padding="same", name="conv"),
+    "conv1d_like_2d": lambda L: L.Conv2D(4, (1, 3), dilation_rate=2, name="conv"),
+}
+
+
+@pytest.mark.parametrize("kind", list(_PRODUCERS))
+def test_every_convolution_folds_a_batch_normalization_as_keras_computes_it(keras, rng, kind):
+    """MobileNet's depthwise -> BN -> ReLU(6), Xception's separable -> BN, a decoder's transpose -> BN."""
+    def build(k):
+        L = k.layers
+        inputs = L.Input(shape=(7, 7, 3))
+        x = _PRODUCERS[kind](L)(inputs)
+        x = L.BatchNormalization(name="bn")(x)
+        x = L.ReLU(6.0, name="act")(x)
+        return k.models.Model(inputs, L.Flatten()(x))
+
+    reference, model = build(keras), build(cnnkit)
+    assert fusion.fused_chains(model) == [["conv", "bn", "act"]]
+    x = rng.normal(size=(3, 7, 7, 3)).astype("float32")
+    for seed in (0, 1):
+        randomize_keras_weights(reference, seed)
+        model.set_weights(reference.get_weights())
+        np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=2e-5)

@@ -11,6 +11,7 @@ import torch
 from cnnkit import Sequential
 from cnnkit.callbacks import LambdaCallback
 from cnnkit.data.export import write_image_folder
+from cnnkit.layers import ActivityRegularization
 from cnnkit.layers import BatchNormalization
 from cnnkit.layers import Concatenate
 from cnnkit.layers import Conv2D
@@ -20,6 +21,7 @@ from cnnkit.layers import Flatten
 from cnnkit.layers import GlobalAveragePooling2D
 from cnnkit.layers import Input
 from cnnkit.layers import MaxPooling2D
+from cnnkit.layers import SpatialDropout2D
 from cnnkit.models import Model
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.training import frozen
@@ -208,6 +210,26 @@ def test_trainable_batchnorm_is_not_cached():
                         Dense(2)])
     split = frozen.FrozenSplit(model)
     assert _computed(split.backbone) == ["dense"]  # the BN learns statistics: not cached
+
+
+def test_random_and_loss_adding_layers_are_not_cached_and_fit_equals_fit_without_the_cache(rng):
+    """Declared properties decide: a SpatialDropout2D (stochastic) and an ActivityRegularization (input_losses)
+    after a frozen conv stay in the trained part, so the loss history equals the plain fit's."""
+    x = rng.uniform(size=(12, *SHAPE)).astype("float32")
+    y = rng.integers(0, 3, 12)
+    histories = []
+    for cache_frozen in (False, True):
+        clear_session()
+        set_random_seed(0)
+        model = Sequential([Input(SHAPE), Conv2D(4, 3, trainable=False, name="frozen_conv"),
+                            ActivityRegularization(l1=0.01, name="activity"), SpatialDropout2D(0.0, name="drop"),
+                            GlobalAveragePooling2D(), Dense(3, activation="softmax")])
+        if cache_frozen:
+            assert _computed(frozen.FrozenSplit(model).backbone) == ["frozen_conv"]
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        histories.append(model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0,
+                                   cache_frozen=cache_frozen).history["loss"])
+    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)
 
 
 def test_validation_generator_runs_through_the_frozen_part(rng):
