@@ -12,8 +12,8 @@ from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling1D as AdaptiveMaxPo
 from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling2D as AdaptiveMaxPooling2D
 from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling3D as AdaptiveMaxPooling3D
 from cnnkit.layers.base import Layer as Layer
-from cnnkit.layers.base import deserialize as deserialize
-from cnnkit.layers.base import serialize as serialize
+from cnnkit.layers.serialization import deserialize as deserialize
+from cnnkit.layers.serialization import serialize as serialize
 from cnnkit.layers.conv_transpose import Conv1DTranspose as Conv1DTranspose
 from cnnkit.layers.conv_transpose import Conv2DTranspose as Conv2DTranspose
 from cnnkit.layers.conv_transpose import Conv3DTranspose as Conv3DTranspose

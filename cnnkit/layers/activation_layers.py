@@ -4,8 +4,10 @@ Each layer declares `monotonic` (see `Layer`): whether it is an elementwise non-
 pooling may run before it.
 """
 
+import contextlib
 import numbers
 import warnings
+
 
 import torch
 
@@ -14,7 +16,6 @@ from cnnkit import initializers
 from cnnkit import regularizers
 from cnnkit.layers import node as node_module
 from cnnkit.layers.base import Layer
-from cnnkit.layers.base import _nullcontext
 from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
@@ -292,7 +293,7 @@ class Softmax(Layer):
         if node_module.is_symbolic(inputs):
             raise NotImplementedError(f"{owner}: a mask in a functional model is not supported by cnnkit yet; call "
                                       "the layer on data with mask=..., or mask the logits before the layer.")
-        with _nullcontext() if isinstance(inputs, torch.Tensor) else torch.no_grad():
+        with contextlib.nullcontext() if isinstance(inputs, torch.Tensor) else torch.no_grad():
             x = self._to_tensor(inputs)
             keep = nn.keep_mask(mask, x.device)
             check_broadcastable(tuple(keep.shape), tuple(x.shape), "mask", owner)

@@ -11,6 +11,9 @@ Subclasses implement `build(input_shape)` (the only place weights are created, w
 shapes, and `get_config()`.
 """
 
+import contextlib
+import functools
+
 import numpy as np
 import torch
 
@@ -105,10 +108,23 @@ class Layer(torch.nn.Module):
         self._torch_dtype = config.torch_dtype(self.dtype_name)
         self._trainable = bool(trainable)
         self.built = False
-        self._build_shapes = None
         self._inbound_nodes = []
         self._weight_specs = []
         self._regularized = []
+
+    def __init_subclass__(cls, **kwargs):
+        """Every `build` marks the layer built once it returns, also when called directly (as Keras does)."""
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            @functools.wraps(build)
+            def marked(self, *args, **kw):
+                out = build(self, *args, **kw)
+                self.built = True
+                return out
+
+            marked._marks_built = True
+            cls.build = marked
 
     @classmethod
     def _accepted_kwargs(cls):
@@ -275,7 +291,6 @@ class Layer(torch.nn.Module):
         if not self.built:
             self.build(input_shape)
             self.built = True
-            self._build_shapes = input_shape
 
     def forward(self, inputs, training=False):
         if not self.built:
@@ -293,7 +308,7 @@ class Layer(torch.nn.Module):
         tensors = [self._to_tensor(t) for t in items]
         self._maybe_build(_keras_shapes(tensors, was_list))
         internal = [layout.to_internal(t) for t in tensors]
-        with torch.no_grad() if from_numpy else _nullcontext():
+        with torch.no_grad() if from_numpy else contextlib.nullcontext():
             out = torch.nn.Module.__call__(self, internal if was_list else internal[0], training=bool(training))
         if isinstance(out, (list, tuple)):
             return [layout.to_keras(o) for o in out]
@@ -406,14 +421,6 @@ class Layer(torch.nn.Module):
         return f"name={self.name!r}"
 
 
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _keras_shapes(tensors, was_list):
     shapes = [tuple(t.shape) for t in tensors]
     return shapes if was_list else shapes[0]
@@ -434,72 +441,3 @@ def check_rank(layer, input_shape, rank, exact=True):
             f"Input 0 of layer '{layer.name}' ({type(layer).__name__}) is incompatible with the layer: expected "
             f"{kind}={rank}, found ndim={ndim}. Full shape received: {tuple(input_shape)}"
         )
-
-
-def serialize(layer):
-    """{'class_name', 'config'} for a layer, as Keras writes it."""
-    cls = type(layer)
-    return {"module": getattr(cls, "keras_module", "keras.layers"), "class_name": cls.__name__,
-            "config": layer.get_config(), "registered_name": getattr(cls, "keras_registered_name", None)}
-
-
-# Options that Keras 3 writes into layer configs and cnnkit layers do not take, with the values under which they
-# change nothing (Keras's defaults), so that a config holding one of those values can be read.
-_KERAS_NEUTRAL_OPTIONS = {
-    "ragged": (False,),
-    "autocast": (True,),
-    "renorm": (False,),
-    "lora_rank": (None, 0),
-    "lora_enabled": (False,),
-    "quantization_config": (None,),
-}
-# Options that only matter when another one is set; dropped, whatever their value, while it is not.
-_KERAS_DEPENDENT_OPTIONS = {"renorm_momentum": "renorm", "renorm_clipping": "renorm", "lora_alpha": "lora_rank"}
-
-
-def _keras_compatible_config(cls, config):
-    """Drops the options of a Keras-written layer config that cnnkit's `cls` does not take and that hold Keras's
-    default (or None, Keras's "not set"); any other option cnnkit does not take raises a ValueError naming the
-    layer, the option and the value. Model configs (with 'layers') are left to the model's from_config."""
-    config.pop("build_config", None)
-    if "layers" in config or not hasattr(cls, "_accepted_kwargs"):
-        return config
-    if cls.__name__ == "InputLayer" and "batch_input_shape" in config and config.get("batch_shape") is None:
-        config["batch_shape"] = config.pop("batch_input_shape")  # tf.keras 2's name
-    accepted = set(cls._accepted_kwargs()) | set(getattr(cls, "config_only_options", ()))
-    out = {}
-    for key, value in config.items():
-        if key in accepted:
-            out[key] = value
-            continue
-        if value is None or value in _KERAS_NEUTRAL_OPTIONS.get(key, ()):
-            continue
-        if key in _KERAS_DEPENDENT_OPTIONS and not config.get(_KERAS_DEPENDENT_OPTIONS[key]):
-            continue
-        name = config.get("name", "?")
-        if key in _KERAS_NEUTRAL_OPTIONS:
-            defaults = " or ".join(repr(v) for v in _KERAS_NEUTRAL_OPTIONS[key])
-            raise ValueError(f"Layer '{name}' ({cls.__name__}): option {key}={value!r} is not supported by cnnkit "
-                             f"(only Keras's default, {key}={defaults}, is).")
-        raise ValueError(f"Layer '{name}' ({cls.__name__}): option {key}={value!r} is not supported by cnnkit "
-                         f"(cnnkit's {cls.__name__} has no option '{key}').")
-    return out
-
-
-def deserialize(spec):
-    """A layer from {'class_name': ..., 'config': ...}; unknown class names get a "did you mean".
-
-    Configs written by Keras 3 are accepted: options cnnkit does not take are dropped when they hold Keras's
-    default, and rejected with a ValueError naming the layer, the option and the value otherwise.
-    """
-    cls = LAYERS.lookup(spec["class_name"])
-    config = _keras_compatible_config(cls, dict(spec.get("config") or {}))
-    if "layers" in config:
-        return cls.from_config(config)
-    try:
-        return cls.from_config(config)
-    except ValueError as err:
-        name = config.get("name", "?")
-        if f"'{name}'" in str(err):
-            raise
-        raise ValueError(f"Layer '{name}' ({spec['class_name']}): {err}") from None

@@ -11,6 +11,7 @@ from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops import noise
 from cnnkit.ops.shapes import check_seed
 from cnnkit.ops.shapes import check_unsupported
 from cnnkit.ops.shapes import normalize_float
@@ -155,7 +156,7 @@ class Dropout(BaseRandomLayer):
         Active only when called with training=True (as `fit` does), whatever torch's train()/eval() mode.
     """
 
-    _drop = staticmethod(nn.dropout)  # (x, rate, training, internal noise shape or None) -> x with units dropped
+    _drop = staticmethod(noise.dropout)  # (x, rate, training, internal noise shape or None) -> x with units dropped
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)

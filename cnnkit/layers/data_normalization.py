@@ -9,7 +9,7 @@ import torch
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
-from cnnkit.ops import nn
+from cnnkit.ops import normalization
 from cnnkit.ops.shapes import normalize_axes
 
 
@@ -122,8 +122,8 @@ class Normalization(Layer):
         with torch.no_grad():
             for batch in itertools.chain([first], batches):
                 self._check_batch(batch)
-                stats = nn.moments(batch, self._reduce_axis)
-                mean, variance, count = stats if mean is None else nn.combine_moments(mean, variance, count, *stats)
+                stats = normalization.moments(batch, self._reduce_axis)
+                mean, variance, count = stats if mean is None else normalization.combine_moments(mean, variance, count, *stats)
             self.mean.copy_(mean.reshape(self.mean.shape))
             self.variance.copy_(variance.reshape(self.variance.shape))
         self._adapted = True
@@ -154,7 +154,7 @@ class Normalization(Layer):
             rank, sizes = len(self._input_shape), self._kept_sizes
             mean = layout.broadcast_to_internal(self.mean, self._keep_axis, sizes, rank)
             variance = layout.broadcast_to_internal(self.variance, self._keep_axis, sizes, rank)
-        return nn.standardize(inputs, mean, variance, self.invert)
+        return normalization.standardize(inputs, mean, variance, self.invert)
 
     def get_config(self):
         cfg = super().get_config()

@@ -18,6 +18,8 @@ class InputLayer(Layer):
         name: optional name.
     """
 
+    config_renames = {"batch_input_shape": "batch_shape"}  # tf.keras 2's name
+
     def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, input_tensor=None,
                  optional=False, name=None, **kwargs):
         super().__init__(name=name, dtype=dtype, **kwargs)

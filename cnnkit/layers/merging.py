@@ -8,6 +8,7 @@ from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops import normalization
 
 
 def _broadcast_shapes(shapes, owner):
@@ -215,7 +216,7 @@ class Dot(Merge):
         x, y = (layout.to_keras(t) for t in inputs)
         a0, a1 = self._resolved_axes(x.dim(), y.dim())
         if self.normalize:
-            x, y = nn.l2_normalize(x, a0, config.epsilon()), nn.l2_normalize(y, a1, config.epsilon())
+            x, y = normalization.l2_normalize(x, a0, config.epsilon()), normalization.l2_normalize(y, a1, config.epsilon())
         return layout.to_internal(nn.batch_dot(x, y, (a0, a1)))
 
     def get_config(self):

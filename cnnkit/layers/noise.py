@@ -15,6 +15,7 @@ from cnnkit.layers.core import BaseRandomLayer
 from cnnkit.layers.core import Dropout
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops import noise
 from cnnkit.ops.shapes import check_data_format
 from cnnkit.ops.shapes import normalize_float
 
@@ -50,7 +51,7 @@ class BaseSpatialDropout(BaseRandomLayer):
     def call(self, inputs, training=False):
         if inputs.dim() != self.rank + 2:  # the mask would broadcast to a wrong shape
             check_rank(self, layout.shape_to_keras(inputs.shape), self.rank + 2)
-        return nn.dropout(inputs, self.rate, training, (*inputs.shape[:2], *[1] * self.rank))
+        return noise.dropout(inputs, self.rate, training, (*inputs.shape[:2], *[1] * self.rank))
 
     def get_config(self):
         # Keras's SpatialDropout configs have exactly these keys (and its constructors take no 'trainable').
@@ -121,7 +122,7 @@ class GaussianNoise(BaseRandomLayer):
         self.stddev = normalize_float(stddev, "stddev", "GaussianNoise", low=0.0, high=1.0)
 
     def call(self, inputs, training=False):
-        return nn.gaussian_noise(inputs, self.stddev, training)
+        return noise.gaussian_noise(inputs, self.stddev, training)
 
     def get_config(self):
         cfg = super().get_config()
@@ -150,7 +151,7 @@ class GaussianDropout(BaseRandomLayer):
         self.rate = self._rate(rate)
 
     def call(self, inputs, training=False):
-        return nn.gaussian_dropout(inputs, self.rate, training)
+        return noise.gaussian_dropout(inputs, self.rate, training)
 
     def get_config(self):
         cfg = super().get_config()
@@ -184,7 +185,7 @@ class AlphaDropout(Dropout):
         torch.Size([2, 3])
     """
 
-    _drop = staticmethod(nn.alpha_dropout)
+    _drop = staticmethod(noise.alpha_dropout)
 
 
 @register

@@ -8,7 +8,7 @@ from cnnkit import regularizers
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
-from cnnkit.ops import nn
+from cnnkit.ops import normalization
 from cnnkit.ops.shapes import check_epsilon
 from cnnkit.ops.shapes import check_unsupported
 from cnnkit.ops.shapes import normalize_axes
@@ -124,7 +124,7 @@ class LayerNormalization(ScaleAndShift):
         self.add_scale_and_shift(shape, self.scale or self.rms_scaling, self.center and not self.rms_scaling)
 
     def call(self, inputs, training=False):
-        return nn.layer_norm(inputs, self.gamma, self.beta, self._axes, self._sizes, self.epsilon, self.rms_scaling)
+        return normalization.layer_norm(inputs, self.gamma, self.beta, self._axes, self._sizes, self.epsilon, self.rms_scaling)
 
     def get_config(self):
         cfg = super().get_config()
@@ -190,7 +190,7 @@ class GroupNormalization(ScaleAndShift):
         self.add_scale_and_shift((channels,), self.scale, self.center)
 
     def call(self, inputs, training=False):
-        return nn.group_norm(inputs, self.groups, self.gamma, self.beta, self.epsilon, self._internal_axis)
+        return normalization.group_norm(inputs, self.groups, self.gamma, self.beta, self.epsilon, self._internal_axis)
 
     def get_config(self):
         cfg = super().get_config()
@@ -227,7 +227,7 @@ class UnitNormalization(Layer):
         self._dims = [layout.internal_axis(a, rank) for a in axes]
 
     def call(self, inputs, training=False):
-        return nn.unit_norm(inputs, self._dims)
+        return normalization.unit_norm(inputs, self._dims)
 
     def compute_output_shape(self, input_shape):
         layout.keras_axes(self.axis, len(input_shape), f"Layer '{self.name}' (UnitNormalization)")

@@ -49,17 +49,31 @@ def _is_input(tensor):
     return isinstance(tensor.node.layer, InputLayer)
 
 
-def _plainly_reaches(tensors, input_ids):
-    """Whether every path back from `tensors` ends at one of `input_ids` without opening a nested model."""
+def _walk_back(tensors, stop_ids, at_input):
+    """Visits every tensor on the paths back from `tensors` once, not going past `stop_ids`; at an Input tensor
+    outside them, goes on from the tensors `at_input(tensor)` returns."""
     stack, seen = list(tensors), set()
     while stack:
         t = stack.pop()
-        if id(t) in input_ids or id(t) in seen:
+        if id(t) in stop_ids or id(t) in seen:
             continue
         seen.add(id(t))
-        if _is_input(t):
-            return False
-        stack.extend(t.node.inputs)
+        stack.extend(at_input(t) if _is_input(t) else t.node.inputs)
+
+
+class _Unreached(Exception):
+    pass
+
+
+def _plainly_reaches(tensors, input_ids):
+    """Whether every path back from `tensors` ends at one of `input_ids` without opening a nested model."""
+    def stop(tensor):
+        raise _Unreached
+
+    try:
+        _walk_back(tensors, input_ids, stop)
+    except _Unreached:
+        return False
     return True
 
 
@@ -90,20 +104,14 @@ def _plan(inputs, outputs):
     """({id(nested Input tensor): outer tensor}, {node id: opened call node}) needed to reach `outputs`."""
     input_ids = {id(t) for t in inputs}
     aliases, opened = {}, {}
-    stack, seen = list(outputs), set()
-    while stack:
-        t = stack.pop()
-        if id(t) in input_ids or id(t) in seen:
-            continue
-        seen.add(id(t))
-        if _is_input(t):
-            model, node = _opening(t, inputs, input_ids)
-            opened[node.id] = node
-            for inner, outer in zip(model.inputs, node.inputs):
-                aliases[id(inner)] = outer
-                stack.append(outer)
-        else:
-            stack.extend(t.node.inputs)
+
+    def open_call(tensor):
+        model, node = _opening(tensor, inputs, input_ids)
+        opened[node.id] = node
+        aliases.update((id(inner), outer) for inner, outer in zip(model.inputs, node.inputs))
+        return node.inputs
+
+    _walk_back(outputs, input_ids, open_call)
     return aliases, opened
 
 

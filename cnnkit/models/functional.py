@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from cnnkit.layers.base import Layer
-from cnnkit.layers.base import deserialize
+from cnnkit.layers.serialization import deserialize
 from cnnkit.layers.base import register
-from cnnkit.layers.base import serialize
+from cnnkit.layers.serialization import serialize
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
 from cnnkit.layers.node import flatten
@@ -203,6 +203,7 @@ class Functional(Model):
         return outputs if self._outputs_list else outputs[0]
 
     forward = Layer.forward  # internal layout in and out (Model.forward is the subclassed models')
+    _maybe_build = Layer._maybe_build  # a Sequential without an input shape builds on its first call
 
     def __call__(self, inputs, training=None, **kwargs):
         """Keras's call (data or symbolic tensors, Keras layout), with the inputs checked against the model's."""

@@ -4,7 +4,7 @@ state in Keras's variable order."""
 import numpy as np
 import torch
 
-from cnnkit.layers.base import serialize
+from cnnkit.layers.serialization import serialize
 from cnnkit.models.functional import Functional
 from cnnkit.models.h5_weights import warn
 from cnnkit.models.h5_weights import weight_refs

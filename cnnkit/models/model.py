@@ -8,8 +8,9 @@ A model can be used as a layer of another model (a frozen backbone inside a Sequ
 import inspect
 import json
 
+import torch
+
 from cnnkit.layers.base import Layer
-from cnnkit.layers.base import deserialize
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import did_you_mean
@@ -194,8 +195,19 @@ class Model(Trainer, Layer):
 
     # ---- calling -------------------------------------------------------------------------------------------
 
-    def build(self, input_shape):
-        """A subclassed model's layers build on its first call."""
+    def build(self, input_shape=None):
+        """Builds a subclassed model's layers by calling it once on zeros of the Keras-layout `input_shape` (a
+        shape or a list of them; batch 1 where None), as Keras builds it on symbolic inputs. Without it, the first
+        call on data builds them."""
+        if input_shape is None:
+            raise ValueError(f"Model '{self.name}': build needs an input shape, e.g. build((None, 28, 28, 1)).")
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        zeros = [torch.zeros([1 if d is None else int(d) for d in shape], dtype=self._torch_dtype) for shape in shapes]
+        with torch.no_grad():
+            self.call(zeros if isinstance(input_shape, list) else zeros[0], training=False)
+
+    def _maybe_build(self, input_shape):
+        self.built = True  # the call that follows builds the layers (no extra pass on zeros)
 
     def forward(self, inputs, training=False):
         """Internal layout in and out; a subclassed model's `call` sees Keras-layout tensors."""
@@ -297,8 +309,3 @@ def _json_safe_arguments(cls, args, kwargs):
     except (TypeError, ValueError):
         return None
     return arguments
-
-
-def model_from_config(config):
-    """A model (or layer) from Keras's {'class_name': ..., 'config': ...} form, as written in model files."""
-    return deserialize(config)

@@ -28,7 +28,7 @@ import numpy as np
 from cnnkit.config import SafeModeScope
 from cnnkit.config import custom_object_scope
 from cnnkit.config import in_safe_mode
-from cnnkit.layers.base import deserialize
+from cnnkit.layers.serialization import deserialize
 from cnnkit.models.h5_weights import KERAS_VERSION
 from cnnkit.models.h5_weights import decode_text
 from cnnkit.models.h5_weights import read_keras3

@@ -1,9 +1,9 @@
 """`Sequential`: a linear stack of layers, built into a functional graph as soon as the input shape is known."""
 
 from cnnkit.layers.base import Layer
-from cnnkit.layers.base import deserialize
+from cnnkit.layers.serialization import deserialize
 from cnnkit.layers.base import register
-from cnnkit.layers.base import serialize
+from cnnkit.layers.serialization import serialize
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
 from cnnkit.models.functional import Functional

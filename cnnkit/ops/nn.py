@@ -1,7 +1,8 @@
 """Keras semantics for convolution, pooling and normalisation, on torch tensors in cnnkit's internal layout.
 
-All functions take (N, C, *spatial) tensors, except `l2_normalize` and `batch_dot` (Keras-layout axes and tensors,
-for Dot). What differs from torch.nn.functional:
+All functions take (N, C, *spatial) tensors, except `batch_dot` (Keras-layout axes and tensors, for Dot). Random
+layers' math is in `cnnkit.ops.noise`, per-sample normalisation in `cnnkit.ops.normalization`. What differs from
+torch.nn.functional:
 - 'same' padding works with any stride and follows TensorFlow: when the total padding is odd, the extra zero
   goes at the end (bottom/right). Symmetric cases pass the padding to the kernel (no copy); only asymmetric ones
   pad explicitly, as timm's `pad_same` does.
@@ -10,8 +11,6 @@ for Dot). What differs from torch.nn.functional:
 - batch normalisation takes Keras's momentum (0.99 = keep 99% of the old statistics; torch's momentum is
   1 - that) and updates the moving variance with the biased batch variance, as Keras does (torch uses the
   unbiased one).
-- dropout and the noise layers' functions act only when `training` is true (the identity otherwise) and draw from
-  torch's global generator; masks with a noise shape are drawn small and broadcast.
 """
 
 import math
@@ -152,63 +151,6 @@ def flatten(x):
     return layout.to_keras(x).reshape(x.shape[0], -1)
 
 
-def dropout(x, rate, training, noise_shape=None):
-    """Inverted dropout (kept units scaled by 1 / (1 - rate)), as Keras and torch both do.
-
-    Args:
-        noise_shape: internal-order shape of the mask (1 = one draw shared along that axis, e.g. (N, C, 1, 1) drops
-            whole feature maps), or None for one draw per element.
-    """
-    if not training or rate == 0.0:
-        return x
-    if noise_shape is None:
-        return F.dropout(x, rate, True)
-    return x * _bernoulli(noise_shape, 1.0 - rate, x).div_(1.0 - rate)  # the (small) mask scaled, one pass over x
-
-
-def _bernoulli(shape, keep, like):
-    return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(keep)
-
-
-def gaussian_noise(x, stddev, training):
-    """x + N(0, stddev^2) noise in training (Keras's GaussianNoise); x otherwise."""
-    if not training or stddev == 0.0:
-        return x
-    return torch.add(x, torch.randn_like(x), alpha=stddev)
-
-
-def gaussian_dropout(x, rate, training):
-    """x * N(1, rate / (1 - rate)) noise in training (Keras's GaussianDropout); x otherwise."""
-    if not training or rate == 0.0:
-        return x
-    return torch.addcmul(x, x, torch.randn_like(x), value=math.sqrt(rate / (1.0 - rate)))
-
-
-# SELU's constants (Keras's and torch's): selu(x) = scale * (x if x > 0 else alpha * (exp(x) - 1)).
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def alpha_dropout(x, rate, training, noise_shape=None):
-    """Keras's AlphaDropout in training: each unit is dropped with probability `rate` and set to SELU's negative
-    saturation alpha' = -alpha * scale, then `a * x + b` with a = ((1 - rate) * (1 + rate * alpha'^2)) ** -0.5 and
-    b = -a * alpha' * rate, which keeps zero mean and unit variance. torch's `F.alpha_dropout` is this formula.
-
-    Args:
-        noise_shape: internal-order shape of the mask (1 = shared along that axis), or None (one per element).
-    """
-    if not training or rate == 0.0:
-        return x
-    if noise_shape is None:
-        return F.alpha_dropout(x, rate, True)
-    saturation = -SELU_ALPHA * SELU_SCALE
-    a = ((1.0 - rate) * (1.0 + rate * saturation ** 2)) ** -0.5
-    keep = _bernoulli(noise_shape, 1.0 - rate, x)
-    # kept: a * x + b; dropped: a * saturation + b. Coefficients on the (small) mask, then one pass over x.
-    shift = (1.0 - keep).mul_(a * saturation).add_(-a * saturation * rate)
-    return torch.addcmul(shift, x, keep.mul_(a))
-
-
 def prelu(x, alpha):
     """x where x >= 0, alpha * x elsewhere; `alpha` has x's internal shape without the batch axis (size 1 on
     shared axes). One alpha per channel (or one in all) runs torch's fused `F.prelu`."""
@@ -239,12 +181,6 @@ def activity_penalty(regularizer, x):
     return penalty / x.shape[0] if x.shape[0] else penalty * 0.0
 
 
-
-def l2_normalize(x, axis, epsilon):
-    """x / max(||x||_2 along `axis`, epsilon): Keras's `ops.normalize` (x * min(rsqrt(sum(x^2)), 1 / epsilon))."""
-    return F.normalize(x, p=2.0, dim=axis, eps=epsilon)
-
-
 def batch_dot(x, y, axes):
     """Keras's `batch_dot` on Keras-layout tensors: contracts x's axis axes[0] with y's axis axes[1] (both >= 1),
     sample by sample. The output is x's shape without axes[0], then y's without the batch axis and axes[1];
@@ -260,7 +196,6 @@ def batch_dot(x, y, axes):
     out = out.unflatten(2, y_rest) if y_rest else out.squeeze(2)
     out = out.unflatten(1, x_rest) if x_rest else out.squeeze(1)
     return out.unsqueeze(-1) if out.dim() == 1 else out
-
 
 
 # ---- transposed, depthwise and separable convolutions --------------------------------------------------------
@@ -329,107 +264,6 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, bias, strides, padding
     y = depthwise_conv(x, depthwise_kernel, None, strides, padding, dilation)
     ones = (1,) * (x.dim() - 2)
     return conv(y, pointwise_kernel, bias, ones, "valid", ones)
-
-
-
-# ---- per-sample normalisation (layer, group, unit) and feature standardisation ---------------------------------
-#
-# Keras computes layer and group normalisation in at least float32 (float16/bfloat16 inputs are upcast) with the
-# biased variance inside the square root, rsqrt(variance + epsilon), and returns the input's dtype; so do these.
-
-_HALF = (torch.float16, torch.bfloat16)
-
-
-def _at_least_float32(x):
-    return x.float() if x.dtype in _HALF else x
-
-
-def layer_norm(x, gamma, beta, axes, sizes, epsilon, rms_scaling=False):
-    """Keras's layer normalisation over the Keras-layout `axes` of an internal-layout tensor.
-
-    Args:
-        x: internal-layout tensor.
-        gamma, beta: tensors of `sizes`' number of elements (in any shape: Keras stores them in the order of its
-            sorted `axis` list and reshapes them row-major onto `sizes`, which this repeats), or None.
-        axes: sorted non-negative Keras-layout axes (see `layout.keras_axes`).
-        sizes: x's sizes at `axes`, as ints (known when the layer is built).
-        epsilon: added to the variance.
-        rms_scaling: Keras's deprecated option: `x * rsqrt(variance + epsilon) * gamma` (the variance is still
-            centred; no mean is subtracted and beta is not used).
-
-    Returns:
-        A tensor like x, from torch's fused `F.layer_norm` on a view with the normalised axes last (in Keras's
-        order). For Keras's usual axis=-1 that view is the Keras-layout one, contiguous for a channels_last
-        tensor: no copy in or out. (The fused kernel on a permuted copy is still a few times faster than
-        var_mean with elementwise ops, forward and backward, on CPU.) rms_scaling uses torch.var and
-        elementwise ops.
-    """
-    rank = x.dim()
-    xs = _at_least_float32(x)
-    dims = [layout.internal_axis(a, rank) for a in axes]
-    if not rms_scaling:
-        order = [d for d in range(rank) if d not in dims] + dims
-        out = F.layer_norm(xs.permute(order), sizes, _reshaped(gamma, sizes), _reshaped(beta, sizes), epsilon)
-        return out.permute([order.index(d) for d in range(rank)]).to(x.dtype)
-    variance = torch.var(xs, dim=dims, correction=0, keepdim=True)  # rms_scaling: Keras's centred variance
-    out = xs * torch.rsqrt(variance + epsilon)
-    if gamma is not None:
-        out = out * layout.broadcast_to_internal(gamma, axes, sizes, rank)
-    return out.to(x.dtype)
-
-
-def _reshaped(weight, shape):
-    return None if weight is None else weight.reshape(shape)
-
-
-def group_norm(x, groups, gamma, beta, epsilon, axis=1):
-    """Keras's group normalisation: the `axis` features of each sample split into `groups` consecutive groups,
-    each normalised over its features and every other non-batch axis. `axis` is internal (1: Keras's -1)."""
-    if axis != 1:
-        return group_norm(x.movedim(axis, 1), groups, gamma, beta, epsilon).movedim(1, axis)
-    xs = _at_least_float32(x)
-    # torch.group_norm, not F.group_norm, whose check refuses groups of one value (Keras gives beta there).
-    if gamma is None and beta is not None:
-        # torch's CPU backward fails for a bias without a weight ("tensor does not have a device"): add it after.
-        out = torch.group_norm(xs, groups, None, None, epsilon) + beta.reshape(-1, *[1] * (x.dim() - 2))
-    else:
-        out = torch.group_norm(xs, groups, gamma, beta, epsilon)
-    return out.to(x.dtype)
-
-
-def unit_norm(x, dims, epsilon=1e-12):
-    """x / max(||x||_2, epsilon) over the internal axes `dims`: Keras's `ops.normalize(order=2)`, which
-    computes x * min(rsqrt(sum(x^2)), 1 / epsilon) (zero vectors stay zero)."""
-    return x / torch.linalg.vector_norm(x, 2, dim=dims, keepdim=True).clamp_min(epsilon)
-
-
-def standardize(x, mean, variance, invert=False, epsilon=1e-7):
-    """Keras's Normalization: (x - mean) / max(sqrt(variance), epsilon), or with `invert` the inverse,
-    mean + x * max(sqrt(variance), epsilon); epsilon is Keras's `backend.epsilon()`."""
-    std = variance.sqrt().clamp_min(epsilon)
-    return torch.addcmul(mean, x, std) if invert else (x - mean) / std
-
-
-def moments(batch, reduce_axes):
-    """Mean and biased variance (float64) of a Keras-layout batch over `reduce_axes`, with the number of values
-    each statistic covers; no axes: the batch itself, variance 0."""
-    batch = torch.as_tensor(batch).to(torch.float64)
-    if not reduce_axes:
-        return batch, torch.zeros_like(batch), 1
-    variance, mean = torch.var_mean(batch, dim=list(reduce_axes), correction=0)
-    return mean, variance, math.prod(batch.shape[d] for d in reduce_axes)
-
-
-def combine_moments(mean, variance, count, batch_mean, batch_variance, batch_count):
-    """Mean and variance of two parts of the data from each part's (Chan et al.'s rule, which is Keras's
-    'lack-of-fit' update in `Normalization.adapt`)."""
-    total = count + batch_count
-    weight = batch_count / total
-    new_mean = mean * (1.0 - weight) + batch_mean * weight
-    new_variance = ((variance + (mean - new_mean) ** 2) * (1.0 - weight)
-                    + (batch_variance + (batch_mean - new_mean) ** 2) * weight)
-    return new_mean, new_variance, total
-
 
 
 # ---- cropping and adaptive pooling -------------------------------------------------------------------------------

@@ -1,0 +1,75 @@
+"""Layers to and from Keras's {'module', 'class_name', 'config'} form: `serialize`, and `deserialize`, which also
+reads configs written by Keras 3 and tf.keras 2 (options cnnkit does not take are dropped when they hold Keras's
+default, and refused by name otherwise)."""
+
+from cnnkit.layers.base import LAYERS
+
+
+def serialize(layer):
+    """{'class_name', 'config'} for a layer, as Keras writes it."""
+    cls = type(layer)
+    return {"module": getattr(cls, "keras_module", "keras.layers"), "class_name": cls.__name__,
+            "config": layer.get_config(), "registered_name": getattr(cls, "keras_registered_name", None)}
+
+
+# Options that Keras 3 writes into layer configs and cnnkit layers do not take, with the values under which they
+# change nothing (Keras's defaults), so that a config holding one of those values can be read.
+_KERAS_NEUTRAL_OPTIONS = {
+    "ragged": (False,),
+    "autocast": (True,),
+    "renorm": (False,),
+    "lora_rank": (None, 0),
+    "lora_enabled": (False,),
+    "quantization_config": (None,),
+}
+# Options that only matter when another one is set; dropped, whatever their value, while it is not.
+_KERAS_DEPENDENT_OPTIONS = {"renorm_momentum": "renorm", "renorm_clipping": "renorm", "lora_alpha": "lora_rank"}
+
+
+def _keras_compatible_config(cls, config):
+    """Drops the options of a Keras-written layer config that cnnkit's `cls` does not take and that hold Keras's
+    default (or None, Keras's "not set"); any other option cnnkit does not take raises a ValueError naming the
+    layer, the option and the value. Model configs (with 'layers') are left to the model's from_config."""
+    config.pop("build_config", None)
+    if "layers" in config or not hasattr(cls, "_accepted_kwargs"):
+        return config
+    for old, new in getattr(cls, "config_renames", {}).items():  # earlier Keras versions' names of options
+        if old in config and config.get(new) is None:
+            config[new] = config.pop(old)
+    accepted = set(cls._accepted_kwargs()) | set(getattr(cls, "config_only_options", ()))
+    out = {}
+    for key, value in config.items():
+        if key in accepted:
+            out[key] = value
+            continue
+        if value is None or value in _KERAS_NEUTRAL_OPTIONS.get(key, ()):
+            continue
+        if key in _KERAS_DEPENDENT_OPTIONS and not config.get(_KERAS_DEPENDENT_OPTIONS[key]):
+            continue
+        name = config.get("name", "?")
+        if key in _KERAS_NEUTRAL_OPTIONS:
+            defaults = " or ".join(repr(v) for v in _KERAS_NEUTRAL_OPTIONS[key])
+            raise ValueError(f"Layer '{name}' ({cls.__name__}): option {key}={value!r} is not supported by cnnkit "
+                             f"(only Keras's default, {key}={defaults}, is).")
+        raise ValueError(f"Layer '{name}' ({cls.__name__}): option {key}={value!r} is not supported by cnnkit "
+                         f"(cnnkit's {cls.__name__} has no option '{key}').")
+    return out
+
+
+def deserialize(spec):
+    """A layer from {'class_name': ..., 'config': ...}; unknown class names get a "did you mean".
+
+    Configs written by Keras 3 are accepted: options cnnkit does not take are dropped when they hold Keras's
+    default, and rejected with a ValueError naming the layer, the option and the value otherwise.
+    """
+    cls = LAYERS.lookup(spec["class_name"])
+    config = _keras_compatible_config(cls, dict(spec.get("config") or {}))
+    if "layers" in config:
+        return cls.from_config(config)
+    try:
+        return cls.from_config(config)
+    except ValueError as err:
+        name = config.get("name", "?")
+        if f"'{name}'" in str(err):
+            raise
+        raise ValueError(f"Layer '{name}' ({spec['class_name']}): {err}") from None
