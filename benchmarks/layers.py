@@ -14,12 +14,16 @@ Blocks (batch 32, random NHWC float32 inputs, Keras's default initialisers, then
     separable  32x32x64 -> SeparableConv2D(128, 3, padding='same', relu)
                -> SeparableConv2D(128, 3, padding='same')                                   (Xception style)
 
-One step: forward with training=True (batch statistics in BatchNormalization), loss = mean(output ** 2), the
-gradients of every trainable weight; no optimizer update. Configurations:
+One step: forward with training=True (batch statistics in BatchNormalization), then the backward pass from a
+fixed gradient of the output (a random tensor, the same for every configuration, as `output_gradients`), which
+gives the gradients of every trainable weight; no optimizer update. The output gradient is given rather than
+taken from a loss so that the ratios measure the blocks' layers, not how each framework computes a loss (an eager
+`mean(y ** 2)` and its gradient are three more passes over the output, fused away by `tf.function`).
+Configurations:
     cnnkit      the block as a cnnkit Sequential model, called on a torch tensor in Keras layout (NHWC) with
-                training=True, `loss.backward()` (gradients set to None before each step)
+                training=True, `y.backward(gradient)` (gradients set to None before each step)
     torch       a hand-written torch.nn module with the same weights, module and input in channels_last memory
-                (the input is the permuted NHWC array, no copy), the same loss and backward. Its transposed
+                (the input is the permuted NHWC array, no copy), the same backward. Its transposed
                 convolutions are `nn.ConvTranspose2d(padding=0)` cropped with `F.pad(y, [0, -1, 0, -1])`:
                 TensorFlow's 'same' alignment, which torch's `padding=1, output_padding=1` does not give
     torch-pad1  transpose block only: the idiomatic torch module (`padding=1, output_padding=1`, no crop), whose
@@ -27,8 +31,8 @@ gradients of every trainable weight; no optimizer update. Configurations:
     keras       Keras 3 / TensorFlow: a `tf.function` step, `GradientTape` over `model.trainable_variables`
                 (what `fit` runs on a CPU: no XLA)
 
-Before timing, each configuration's output and loss on the batch are compared with Keras's (max abs difference
-<= 1e-4 x max(1, largest |output|)); the script stops on a mismatch.
+Before timing, each configuration's output and loss (mean(output ** 2)) on the batch are compared with Keras's
+(max abs difference <= 1e-4 x max(1, largest |output|)); the script stops on a mismatch.
 
 Method (as `inference.py`, whose worker plumbing it uses): torch + cnnkit in one worker process, TensorFlow in
 another, driven one at a time over pipes; one untimed step per configuration (the correctness check) and, except
@@ -86,6 +90,15 @@ def make_data(block, seed):
     return np.random.default_rng(seed).standard_normal((BATCH, *SHAPES[block]), dtype=np.float32)
 
 
+OUTPUT_SHAPES = {"transpose": (64, 64, 16), "depthwise": (32, 32, 128), "separable": (32, 32, 128)}
+
+
+def make_output_gradient(block, seed):
+    """The fixed gradient of the block's output (NHWC) every configuration's backward pass starts from."""
+    import numpy as np
+    return np.random.default_rng(seed + 7).standard_normal((BATCH, *OUTPUT_SHAPES[block]), dtype=np.float32)
+
+
 class KerasWorker:
     """Builds the Keras blocks (the source of the shared weights) and times the TensorFlow steps."""
 
@@ -113,24 +126,24 @@ class KerasWorker:
         variables = model.trainable_variables
 
         @tf.function
-        def step(x):
+        def step(x, gradient):
             with tf.GradientTape() as tape:
                 y = model(x, training=True)
-                loss = tf.reduce_mean(tf.square(y))
-            return y, loss, tape.gradient(loss, variables)
+            return y, tape.gradient(y, variables, output_gradients=gradient)
 
         self.steps[block] = step
-        self.data[block] = tf.constant(make_data(block, seed))
+        self.data[block] = (tf.constant(make_data(block, seed)), tf.constant(make_output_gradient(block, seed)))
         return model.get_weights()
 
     def run(self, block, config, steps):
-        step, x = self.steps[block], self.data[block]
+        step, (x, gradient) = self.steps[block], self.data[block]
         gc.collect()
         start = time.perf_counter()
         for _ in range(steps):
-            y, loss, _ = step(x)
-            loss = float(loss)
-        return time.perf_counter() - start, (y.numpy(), loss)
+            y, _ = step(x, gradient)  # CPU ops run synchronously: the step has finished when this returns
+        elapsed = time.perf_counter() - start
+        y = y.numpy()
+        return elapsed, (y, float((y.astype("float64") ** 2).mean()))
 
 
 def _torch_modules(block, weights, pad1=False):
@@ -221,8 +234,10 @@ class TorchWorker:
         if block == "transpose":
             models["torch-pad1"] = _torch_modules(block, weights, pad1=True)
         x = torch.from_numpy(make_data(block, seed))
+        gradient = torch.from_numpy(make_output_gradient(block, seed))
         self.models[block] = models
-        self.data[block] = {"cnnkit": x, "torch": x.permute(0, 3, 1, 2)}  # channels_last memory, no copy
+        # the torch modules take and give channels_last NCHW views of the NHWC arrays (no copy)
+        self.data[block] = {"cnnkit": (x, gradient), "torch": (x.permute(0, 3, 1, 2), gradient.permute(0, 3, 1, 2))}
 
     def configs(self, block):
         return list(self.models[block])
@@ -230,7 +245,7 @@ class TorchWorker:
     def run(self, block, config, steps):
         torch = self.torch
         model = self.models[block][config]
-        x = self.data[block]["cnnkit" if config == "cnnkit" else "torch"]
+        x, gradient = self.data[block]["cnnkit" if config == "cnnkit" else "torch"]
         parameters = list(model.parameters())
         gc.collect()
         start = time.perf_counter()
@@ -238,12 +253,11 @@ class TorchWorker:
             for p in parameters:
                 p.grad = None
             y = model(x, training=True) if config == "cnnkit" else model.train()(x)
-            loss = y.square().mean()
-            loss.backward()
-            loss = float(loss.detach())
+            y.backward(gradient)
         elapsed = time.perf_counter() - start
         y = y.detach()
-        return elapsed, ((y if config == "cnnkit" else y.permute(0, 2, 3, 1)).numpy(), loss)
+        y = (y if config == "cnnkit" else y.permute(0, 2, 3, 1)).numpy()
+        return elapsed, (y, float((y.astype("float64") ** 2).mean()))
 
 
 def check_outputs(block, outputs, reference):

@@ -8,7 +8,7 @@ import threading
 
 import torch
 
-_state = {"device": None, "floatx": "float32", "epsilon": 1e-7, "allocator_tuned": False, "unsafe": False}
+_state = {"device": None, "floatx": "float32", "epsilon": 1e-7, "allocator_tuned": None, "unsafe": False}
 _safe_mode_scope = threading.local()  # the SafeModeScope of this thread (Keras's is per thread too)
 
 
@@ -91,19 +91,20 @@ def reuse_large_allocations():
     mmap and trim thresholds (what jemalloc/tcmalloc give PyTorch) made the seeds' MNIST convnet train about 25%
     faster. The cost: memory freed by torch stays with the process for reuse instead of going back to the OS.
 
-    `fit`, `evaluate` and `predict` call this on the CPU. Set the environment variable CNNKIT_REUSE_MEMORY=0 to
-    keep glibc's defaults. Returns True when the setting is in effect.
+    `fit`, `evaluate`, `predict` and the first call of a layer or model on data call this (on the CPU; it is decided
+    once per process). Set the environment variable CNNKIT_REUSE_MEMORY=0 to keep glibc's defaults. Returns True
+    when the setting is in effect.
     """
-    if _state["allocator_tuned"]:
-        return True
-    if os.environ.get("CNNKIT_REUSE_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        ok = libc.mallopt(m_mmap_threshold, 1 << 30) == 1 and libc.mallopt(m_trim_threshold, 1 << 30) == 1
-    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
-        ok = False
+    if _state["allocator_tuned"] is not None:
+        return _state["allocator_tuned"]
+    ok = False
+    if os.environ.get("CNNKIT_REUSE_MEMORY", "1") != "0" and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            m_trim_threshold, m_mmap_threshold = -1, -3
+            ok = libc.mallopt(m_mmap_threshold, 1 << 30) == 1 and libc.mallopt(m_trim_threshold, 1 << 30) == 1
+        except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+            ok = False
     _state["allocator_tuned"] = ok
     return ok
 

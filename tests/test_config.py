@@ -12,10 +12,15 @@ PROBE = ("import numpy as np, cnnkit; from cnnkit import config; m = cnnkit.Sequ
          "input_shape=(3,))]); m.predict(np.zeros((4, 3)), verbose=0); print(config._state['allocator_tuned'])")
 
 
+LAYER_PROBE = ("import numpy as np, cnnkit; from cnnkit import config; print(config._state['allocator_tuned']); "
+               "cnnkit.layers.Dense(2)(np.zeros((4, 3))); print(config._state['allocator_tuned'])")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
-def test_predict_turns_on_memory_reuse_unless_disabled():
-    on = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
-    off = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
+@pytest.mark.parametrize("probe", [PROBE, LAYER_PROBE], ids=["predict", "a layer called on data"])
+def test_running_a_model_turns_on_memory_reuse_unless_disabled(probe):
+    on = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    off = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "CNNKIT_REUSE_MEMORY": "0"})
     assert on.stdout.strip().splitlines()[-1] == "True"
     assert off.stdout.strip().splitlines()[-1] == "False"

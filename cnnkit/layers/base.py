@@ -304,6 +304,7 @@ class Layer(torch.nn.Module):
         if node_module.is_symbolic(inputs):
             return self._symbolic_call(inputs, training)
         items, was_list = node_module.flatten(inputs)
+        config.reuse_large_allocations()  # the same large tensors every call: keep them mapped (see config)
         from_numpy = not any(isinstance(t, torch.Tensor) for t in items)
         tensors = [self._to_tensor(t) for t in items]
         self._maybe_build(_keras_shapes(tensors, was_list))
