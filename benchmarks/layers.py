@@ -36,9 +36,9 @@ Before timing, each configuration's output and loss (mean(output ** 2)) on the b
 
 Method (as `inference.py`, whose worker plumbing it uses): torch + cnnkit in one worker process, TensorFlow in
 another, driven one at a time over pipes; one untimed step per configuration (the correctness check) and, except
-with --quick, one untimed pass; then rounds, each running every configuration once for `steps` steps in an order rotated each
-round; samples/s = 32 x steps / the median pass time. Rounds stop early (never below 3) to keep to the budget.
-The ratios are cnnkit / keras and cnnkit / torch from the medians (best-round ratios in brackets).
+with --quick, one untimed pass; then rounds, each running every configuration once for `steps` steps in an order
+rotated each round; samples/s = 32 x steps / the median pass time. Rounds stop early (never below 3) to keep to
+the budget. The ratios are cnnkit / keras and cnnkit / torch from the medians (best-round ratios in brackets).
 
 OpenMP: torch's CPU kernels run in OpenMP parallel regions whose idle threads spin by default. On a machine
 whose cores other processes also use, a descheduled thread then stalls every region and torch (cnnkit and the

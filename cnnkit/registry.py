@@ -7,6 +7,8 @@ Unknown names fail with the list of valid ones and a "did you mean ...?" suggest
 import difflib
 import inspect
 
+from cnnkit import config
+
 
 def did_you_mean(name, choices):
     """Returns ' Did you mean 'x'?' for the closest of `choices` to `name`, or ''."""
@@ -80,7 +82,12 @@ class Registry:
         return name in self._objects
 
     def lookup(self, name):
-        """Returns the object registered as `name`, or raises ValueError listing the valid names."""
+        """Returns the object named `name` in an open `custom_object_scope` (what `load_model(...,
+        custom_objects=...)` opens), else the one registered as `name`; or raises ValueError listing the valid
+        names."""
+        custom = config.get_custom_object(name)
+        if custom is not None:
+            return custom
         if name in self._objects:
             return self._objects[name]
         raise ValueError(

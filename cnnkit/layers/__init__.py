@@ -12,8 +12,6 @@ from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling1D as AdaptiveMaxPo
 from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling2D as AdaptiveMaxPooling2D
 from cnnkit.layers.adaptive_pooling import AdaptiveMaxPooling3D as AdaptiveMaxPooling3D
 from cnnkit.layers.base import Layer as Layer
-from cnnkit.layers.serialization import deserialize as deserialize
-from cnnkit.layers.serialization import serialize as serialize
 from cnnkit.layers.conv_transpose import Conv1DTranspose as Conv1DTranspose
 from cnnkit.layers.conv_transpose import Conv2DTranspose as Conv2DTranspose
 from cnnkit.layers.conv_transpose import Conv3DTranspose as Conv3DTranspose
@@ -96,9 +94,6 @@ from cnnkit.layers.reshaping import Reshape as Reshape
 from cnnkit.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from cnnkit.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from cnnkit.layers.reshaping import ZeroPadding3D as ZeroPadding3D
-from cnnkit.layers.sample_normalization import GroupNormalization as GroupNormalization
-from cnnkit.layers.sample_normalization import LayerNormalization as LayerNormalization
-from cnnkit.layers.sample_normalization import UnitNormalization as UnitNormalization
 from cnnkit.layers.resizing import CenterCrop as CenterCrop
 from cnnkit.layers.resizing import Cropping1D as Cropping1D
 from cnnkit.layers.resizing import Cropping2D as Cropping2D
@@ -107,3 +102,8 @@ from cnnkit.layers.resizing import Resizing as Resizing
 from cnnkit.layers.resizing import UpSampling1D as UpSampling1D
 from cnnkit.layers.resizing import UpSampling2D as UpSampling2D
 from cnnkit.layers.resizing import UpSampling3D as UpSampling3D
+from cnnkit.layers.sample_normalization import GroupNormalization as GroupNormalization
+from cnnkit.layers.sample_normalization import LayerNormalization as LayerNormalization
+from cnnkit.layers.sample_normalization import UnitNormalization as UnitNormalization
+from cnnkit.layers.serialization import deserialize as deserialize
+from cnnkit.layers.serialization import serialize as serialize

@@ -20,10 +20,10 @@ from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
-from cnnkit.ops.shapes import check_broadcastable
-from cnnkit.ops.shapes import check_unsupported
-from cnnkit.ops.shapes import normalize_axes
-from cnnkit.ops.shapes import normalize_float
+from cnnkit.ops.arguments import check_broadcastable
+from cnnkit.ops.arguments import check_unsupported
+from cnnkit.ops.arguments import normalize_axes
+from cnnkit.ops.arguments import normalize_float
 
 
 @register
@@ -275,12 +275,8 @@ class Softmax(Layer):
     def _internal_axes(self, rank):
         """The internal axis (or tuple of axes) for an input of `rank` dims; checked and cached per rank."""
         if rank not in self._axes_by_rank:
-            axes = self.axis if isinstance(self.axis, list) else [self.axis]
-            internal = [layout.internal_axis(a, rank) if -rank <= a < rank else None for a in axes]
-            if None in internal or len(set(internal)) != len(internal):
-                raise ValueError(f"Layer '{self.name}' (Softmax): axis={self.axis} must name distinct axes of the "
-                                 f"input, which has {rank} dimensions.")
-            self._axes_by_rank[rank] = tuple(internal) if isinstance(self.axis, list) else internal[0]
+            internal = tuple(layout.internal_axis(a, rank) for a in layout.keras_axes(self.axis, rank, self._owner()))
+            self._axes_by_rank[rank] = internal if isinstance(self.axis, list) else internal[0]
         return self._axes_by_rank[rank]
 
     def call(self, inputs, training=False):

@@ -5,8 +5,8 @@ from cnnkit.layers.base import Layer
 from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import nn
-from cnnkit.ops.shapes import check_data_format
-from cnnkit.ops.shapes import normalize_tuple
+from cnnkit.ops.arguments import check_data_format
+from cnnkit.ops.arguments import normalize_tuple
 
 
 class BaseAdaptivePooling(Layer):
@@ -32,6 +32,8 @@ class BaseAdaptivePooling(Layer):
         input axis has size 1; cnnkit returns the bins' maxima there too. ONNX export works for every size (the
         bins are exported as fixed-window pools and a gather when the sizes do not divide).
     """
+
+    resamples = True
 
     def __init__(self, rank, mode, output_size, data_format=None, **kwargs):
         super().__init__(**kwargs)

@@ -74,12 +74,20 @@ class Layer(torch.nn.Module):
     # input_losses: `losses` depend on the inputs of the latest call (ActivityRegularization), so the call must run
     # every time its losses count; it is never cached.
     input_losses = False
+    # updates_in_training: a training call changes the layer's state (BatchNormalization's moving statistics while
+    # trainable); such a call is never cached.
+    updates_in_training = False
+    # runs_user_code: the computation is the user's code (Lambda), which cnnkit cannot tell is deterministic.
+    runs_user_code = False
+    # resamples: the layer only pools, pads, crops, repeats, resizes or masks its input's maps, so Grad-CAM's default
+    # layer is the one before it.
+    resamples = False
     # monotonic: the layer is an elementwise non-decreasing function (f(max(a, b)) == max(f(a), f(b))), so a max
     # pooling may run before it. Activation layers declare it (a property where it depends on their arguments).
     monotonic = False
     # commutes_with_monotonic: layer(f(x)) == f(layer(x)) for every non-decreasing element-wise f (max pooling).
     commutes_with_monotonic = False
-    # folds_into_linear: `channel_affine` may describe this layer (BatchNormalization over the channels).
+    # folds_into_linear: `is_channel_affine` may hold for this layer (BatchNormalization over the channels).
     folds_into_linear = False
     # absorbs_channel_affine: `fold_channel_affine` is implemented (convolutions).
     absorbs_channel_affine = False
@@ -125,6 +133,10 @@ class Layer(torch.nn.Module):
 
             marked._marks_built = True
             cls.build = marked
+
+    def _owner(self):
+        """How errors about this layer name it: "Layer 'name' (Class)"."""
+        return f"Layer '{self.name}' ({type(self).__name__})"
 
     @classmethod
     def _accepted_kwargs(cls):
@@ -230,14 +242,14 @@ class Layer(torch.nn.Module):
         if len(weights) != len(self._weight_specs):
             names = [s.attr for s in self._weight_specs]
             raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}) expects {len(names)} weights {names}, "
+                f"{self._owner()} expects {len(names)} weights {names}, "
                 f"but set_weights received {len(weights)} arrays."
             )
         for spec, value in zip(self._weight_specs, weights):
             value = np.asarray(value)
             if tuple(value.shape) != spec.keras_shape:
                 raise ValueError(
-                    f"Layer '{self.name}' ({type(self).__name__}): weight '{spec.attr}' has shape {spec.keras_shape}"
+                    f"{self._owner()}: weight '{spec.attr}' has shape {spec.keras_shape}"
                     f" (Keras layout), received an array of shape {tuple(value.shape)}."
                 )
             self._assign_weight(spec, value)
@@ -355,10 +367,14 @@ class Layer(torch.nn.Module):
         """The function when the layer is an element-wise activation `f(x)` (internal layout), else None."""
         return None
 
-    def channel_affine(self, training):
-        """(scale, shift) per channel (internal axis 1) when this call is `x * scale + shift` (BatchNormalization
-        in inference mode), else None."""
-        return None
+    def is_channel_affine(self, training):
+        """Whether this call (with `training`) is `x * scale + shift` per channel, internal axis 1 (BatchNormalization
+        in inference mode); then `channel_affine()` gives (scale, shift)."""
+        return False
+
+    def channel_affine(self):
+        """(scale, shift) per channel of a layer whose call is `is_channel_affine`."""
+        raise NotImplementedError(f"{type(self).__name__} is not a per-channel affine map.")
 
     def fold_channel_affine(self, scale, shift):
         """A function computing the linear part of `activation_split` followed by `x * scale + shift` per output

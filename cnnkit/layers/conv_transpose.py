@@ -5,9 +5,9 @@ from cnnkit.layers.base import register
 from cnnkit.layers.convolutional import ConvLayer
 from cnnkit.ops import layout
 from cnnkit.ops import nn
-from cnnkit.ops.shapes import check_positive_int
+from cnnkit.ops.arguments import check_positive_int
+from cnnkit.ops.arguments import normalize_output_padding
 from cnnkit.ops.shapes import conv_transpose_output_shape
-from cnnkit.ops.shapes import normalize_output_padding
 
 
 class BaseConvTranspose(ConvLayer):

@@ -9,12 +9,13 @@ from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
-from cnnkit.ops.shapes import check_data_format
-from cnnkit.ops.shapes import check_positive_int
-from cnnkit.ops.shapes import check_unsupported
+from cnnkit.ops.arguments import check_data_format
+from cnnkit.ops.arguments import check_positive_int
+from cnnkit.ops.arguments import check_unsupported
+from cnnkit.ops.arguments import is_int
+from cnnkit.ops.arguments import normalize_padding
+from cnnkit.ops.arguments import normalize_tuple
 from cnnkit.ops.shapes import conv_output_shape
-from cnnkit.ops.shapes import normalize_padding
-from cnnkit.ops.shapes import normalize_tuple
 
 
 class ConvLayer(Layer):
@@ -57,9 +58,6 @@ class ConvLayer(Layer):
             raise ValueError(f"Layer '{self.name}': the channel axis (last) of the input must be known. "
                              f"Received input_shape={tuple(input_shape)}")
         return channels
-
-    def _owner(self):
-        return f"Layer '{self.name}' ({type(self).__name__})"
 
     def convolve(self, inputs):
         """The linear part (convolution plus bias), before the activation, on internal-layout tensors."""
@@ -131,11 +129,11 @@ class BaseConv(ConvLayer):
         super().__init__(**kwargs)
         owner = type(self).__name__
         self.filters = check_positive_int(filters, "filters", owner)
-        if not isinstance(groups, int) or groups <= 0 or filters % groups:
+        if not is_int(groups) or groups <= 0 or self.filters % groups:
             raise ValueError(
                 f"{owner}: groups must be a positive int that divides filters={filters}. Received: groups={groups!r}"
             )
-        self.groups = groups
+        self.groups = int(groups)
         self._init_conv(rank, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
                         (kernel_initializer, bias_initializer), (kernel_regularizer, bias_regularizer),
                         activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,

@@ -12,10 +12,11 @@ from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
 from cnnkit.ops import noise
-from cnnkit.ops.shapes import check_seed
-from cnnkit.ops.shapes import check_unsupported
-from cnnkit.ops.shapes import normalize_float
-from cnnkit.ops.shapes import normalize_noise_shape
+from cnnkit.ops.arguments import check_positive_int
+from cnnkit.ops.arguments import check_seed
+from cnnkit.ops.arguments import check_unsupported
+from cnnkit.ops.arguments import normalize_float
+from cnnkit.ops.arguments import normalize_noise_shape
 
 
 @register
@@ -48,11 +49,9 @@ class Dense(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
-            raise ValueError(f"Dense: units must be a positive int. Received: units={units!r}")
+        self.units = check_positive_int(units, "units", "Dense")
         check_unsupported("Dense", activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
                           bias_constraint=bias_constraint)
-        self.units = units
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -126,6 +125,8 @@ class BaseRandomLayer(Layer):
     int or None, accepted and kept in the config as Keras writes it, but the draws come from torch's global
     generator (`cnnkit.utils.set_random_seed` makes runs repeatable)."""
 
+    resamples = True
+
     stochastic = True
 
     def __init__(self, seed=None, **kwargs):
@@ -167,7 +168,7 @@ class Dropout(BaseRandomLayer):
         noise_shape = None
         if self.noise_shape is not None and training:
             noise_shape = layout.noise_shape_to_internal(self.noise_shape, inputs.shape,
-                                                         f"Layer '{self.name}' ({type(self).__name__})")
+                                                         self._owner())
         return self._drop(inputs, self.rate, training, noise_shape)
 
     def get_config(self):

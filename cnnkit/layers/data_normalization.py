@@ -10,7 +10,7 @@ from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import normalization
-from cnnkit.ops.shapes import normalize_axes
+from cnnkit.ops.arguments import normalize_axes
 
 
 @register
@@ -67,9 +67,6 @@ class Normalization(Layer):
         self.invert = bool(invert)
         self._adapted = mean is not None
 
-    def _owner(self):
-        return f"Layer '{self.name}' (Normalization)"
-
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         self._keep_axis = layout.keras_axes(list(self.axis), len(input_shape), self._owner())
@@ -123,7 +120,8 @@ class Normalization(Layer):
             for batch in itertools.chain([first], batches):
                 self._check_batch(batch)
                 stats = normalization.moments(batch, self._reduce_axis)
-                mean, variance, count = stats if mean is None else normalization.combine_moments(mean, variance, count, *stats)
+                mean, variance, count = (stats if mean is None else
+                                         normalization.combine_moments(mean, variance, count, *stats))
             self.mean.copy_(mean.reshape(self.mean.shape))
             self.variance.copy_(variance.reshape(self.variance.shape))
         self._adapted = True

@@ -5,7 +5,7 @@ from cnnkit.layers.base import register
 from cnnkit.layers.convolutional import ConvLayer
 from cnnkit.ops import layout
 from cnnkit.ops import nn
-from cnnkit.ops.shapes import check_positive_int
+from cnnkit.ops.arguments import check_positive_int
 from cnnkit.ops.shapes import conv_output_shape
 
 

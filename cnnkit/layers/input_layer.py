@@ -4,6 +4,7 @@ from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.layers.node import Node
 from cnnkit.layers.node import SymbolicTensor
+from cnnkit.ops.arguments import is_int
 
 
 @register
@@ -30,13 +31,13 @@ class InputLayer(Layer):
         if batch_shape is None:
             if shape is None:
                 raise ValueError("InputLayer: give shape (without the batch axis) or batch_shape. Received neither.")
-            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+            shape = (shape,) if is_int(shape) else tuple(shape)
             batch_shape = (batch_size, *shape)
         batch_shape = tuple(batch_shape)
-        if any(d is not None and (not isinstance(d, int) or d < 0) for d in batch_shape):
+        if any(d is not None and (not is_int(d) or d < 0) for d in batch_shape):
             raise ValueError(f"InputLayer: shape entries must be non-negative ints or None. "
                              f"Received: batch_shape={batch_shape}")
-        self.batch_shape = batch_shape
+        self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
         self.built = True
         tensor = SymbolicTensor(batch_shape, self.dtype_name, name=self.name)
         Node(self, [], [tensor], False, False)

@@ -24,7 +24,8 @@ from cnnkit import config
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
-from cnnkit.ops.shapes import check_unsupported
+from cnnkit.ops.arguments import check_unsupported
+from cnnkit.ops.arguments import is_int
 
 # What a rebuilt lambda sees as its module globals (Keras gives it those of its own python_utils module).
 _LAMBDA_GLOBALS = {"__builtins__": builtins, "torch": torch, "np": np, "numpy": np}
@@ -35,7 +36,7 @@ _PROBE_SIZES = (2, 5)
 
 def _is_shape(value):
     return isinstance(value, (list, tuple)) and all(
-        d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 0) for d in value)
+        d is None or (is_int(d) and d >= 0) for d in value)
 
 
 def _normalize_output_shape(output_shape):
@@ -137,16 +138,15 @@ def _load_lambda(inner, owner):
 
 
 def _find_function(name, owner, what):
-    fn = config.get_custom_object(name)
-    if fn is None and ">" in name:  # Keras's registered names: 'package>name'
-        fn = config.get_custom_object(name.split(">")[-1])
-    if fn is None and name in activations.ACTIVATIONS:
-        fn = activations.get(name)
-    if fn is None:
-        raise ValueError(f"{owner}: cannot find the function {name!r} that its `{what}` names. Pass it to the "
-                         f"loading function: custom_objects={{{name!r}: fn}}, with fn a function of Keras-layout "
-                         "torch tensors.")
-    return fn
+    """A function named in a config: a custom object (see `cnnkit.config.custom_object_scope`) or an activation."""
+    for candidate in dict.fromkeys((name, name.split(">")[-1])):  # Keras's registered names: 'package>name'
+        try:
+            return activations.ACTIVATIONS.lookup(candidate)
+        except ValueError:
+            continue
+    raise ValueError(f"{owner}: cannot find the function {name!r} that its `{what}` names. Pass it to the "
+                     f"loading function: custom_objects={{{name!r}: fn}}, with fn a function of Keras-layout "
+                     "torch tensors.")
 
 
 def deserialize_function(spec, owner, what="function", kind=None):
@@ -196,7 +196,7 @@ class Lambda(Layer):
         torch or cnnkit ops (arithmetic, indexing and slicing work unchanged). Gradients flow through it. A saved
         Python lambda is marshalled bytecode, readable only by the same Python version, and loading it runs code
         from the file: `load_model` refuses it unless given `safe_mode=False`. Since the function is arbitrary
-        code, the layer is declared `stochastic` (`fit(cache_frozen=True)` never caches its output).
+        code, the layer declares `runs_user_code` (`fit(cache_frozen=True)` never caches its output).
 
     Example:
         >>> Lambda(lambda x: x * 2.0 + 1.0)(np.zeros((2, 3)))
@@ -204,7 +204,7 @@ class Lambda(Layer):
                 [1., 1., 1.]])
     """
 
-    stochastic = True  # user code: cnnkit cannot tell whether it is random in training
+    runs_user_code = True  # cnnkit cannot tell whether the function is random in training
     # tf.keras 2 Lambda config entries, read (and dropped) by from_config.
     config_only_options = ("module", "function_type", "output_shape_type", "output_shape_module")
 

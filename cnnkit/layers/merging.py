@@ -9,6 +9,7 @@ from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
 from cnnkit.ops import normalization
+from cnnkit.ops.arguments import is_int
 
 
 def _broadcast_shapes(shapes, owner):
@@ -31,10 +32,10 @@ class Merge(Layer):
     def _check_inputs(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(input_shape[0],
                                                                                           (list, tuple)):
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) must be called on a list of tensors. "
+            raise ValueError(f"{self._owner()} must be called on a list of tensors. "
                              f"Received input shape: {input_shape}")
         if len(input_shape) < self.min_inputs:
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) needs at least {self.min_inputs} inputs. "
+            raise ValueError(f"{self._owner()} needs at least {self.min_inputs} inputs. "
                              f"Received: {len(input_shape)}")
 
     def build(self, input_shape):
@@ -42,7 +43,7 @@ class Merge(Layer):
         self.compute_output_shape(input_shape)
 
     def compute_output_shape(self, input_shape):
-        return _broadcast_shapes(input_shape, f"Layer '{self.name}' ({type(self).__name__})")
+        return _broadcast_shapes(input_shape, self._owner())
 
     def call(self, inputs, training=False):
         out = inputs[0]
@@ -112,9 +113,9 @@ class Concatenate(Merge):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(axis, int):
+        if not is_int(axis):
             raise ValueError(f"Concatenate: axis must be an int. Received: axis={axis!r}")
-        self.axis = axis
+        self.axis = int(axis)
 
     def compute_output_shape(self, input_shape):
         self._check_inputs(input_shape)
@@ -142,10 +143,6 @@ class Concatenate(Merge):
         cfg = super().get_config()
         cfg["axis"] = self.axis
         return cfg
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @register
@@ -178,18 +175,18 @@ class Dot(Merge):
 
     def __init__(self, axes, normalize=False, **kwargs):
         super().__init__(**kwargs)
-        pair = isinstance(axes, (list, tuple)) and len(axes) == 2 and all(_is_int(a) for a in axes)
-        if not (_is_int(axes) or pair):
+        pair = isinstance(axes, (list, tuple)) and len(axes) == 2 and all(is_int(a) for a in axes)
+        if not (is_int(axes) or pair):
             raise ValueError(f"Dot: axes must be an int or a pair of ints. Received: axes={axes!r}")
-        if 0 in ((axes,) if _is_int(axes) else tuple(axes)):
+        if 0 in ((axes,) if is_int(axes) else tuple(axes)):
             raise ValueError(f"Dot: axes cannot include the batch axis 0. Received: axes={axes!r}")
         if not isinstance(normalize, bool):
             raise ValueError(f"Dot: normalize must be True or False. Received: normalize={normalize!r}")
-        self.axes = axes if _is_int(axes) else tuple(axes)
+        self.axes = axes if is_int(axes) else tuple(axes)
         self.normalize = normalize
 
     def _resolved_axes(self, rank1, rank2):
-        axes = (self.axes, self.axes) if _is_int(self.axes) else self.axes
+        axes = (self.axes, self.axes) if is_int(self.axes) else self.axes
         return axes[0] % rank1 if axes[0] < 0 else axes[0], axes[1] % rank2 if axes[1] < 0 else axes[1]
 
     def compute_output_shape(self, input_shape):
@@ -216,12 +213,13 @@ class Dot(Merge):
         x, y = (layout.to_keras(t) for t in inputs)
         a0, a1 = self._resolved_axes(x.dim(), y.dim())
         if self.normalize:
-            x, y = normalization.l2_normalize(x, a0, config.epsilon()), normalization.l2_normalize(y, a1, config.epsilon())
+            epsilon = config.epsilon()
+            x, y = normalization.l2_normalize(x, a0, epsilon), normalization.l2_normalize(y, a1, epsilon)
         return layout.to_internal(nn.batch_dot(x, y, (a0, a1)))
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(axes=self.axes if _is_int(self.axes) else list(self.axes), normalize=self.normalize)
+        cfg.update(axes=self.axes if is_int(self.axes) else list(self.axes), normalize=self.normalize)
         return cfg
 
 

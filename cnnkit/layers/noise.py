@@ -16,8 +16,8 @@ from cnnkit.layers.core import Dropout
 from cnnkit.ops import layout
 from cnnkit.ops import nn
 from cnnkit.ops import noise
-from cnnkit.ops.shapes import check_data_format
-from cnnkit.ops.shapes import normalize_float
+from cnnkit.ops.arguments import check_data_format
+from cnnkit.ops.arguments import normalize_float
 
 
 class BaseSpatialDropout(BaseRandomLayer):

@@ -8,8 +8,9 @@ from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
-from cnnkit.ops.shapes import check_epsilon
-from cnnkit.ops.shapes import check_unsupported
+from cnnkit.ops.arguments import check_epsilon
+from cnnkit.ops.arguments import check_unsupported
+from cnnkit.ops.arguments import is_int
 
 
 @register
@@ -42,8 +43,9 @@ class BatchNormalization(Layer):
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
                  synchronized=False, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(axis, int):
+        if not is_int(axis):
             raise ValueError(f"BatchNormalization: axis must be an int. Received: axis={axis!r}")
+        axis = int(axis)
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"BatchNormalization: momentum must be in [0, 1]. Received: momentum={momentum!r}")
         check_unsupported("BatchNormalization", beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
@@ -85,14 +87,19 @@ class BatchNormalization(Layer):
                              bool(training) and self.trainable, self.momentum, self.epsilon, self._internal_axis)
 
     @property
+    def updates_in_training(self):
+        return self.trainable  # the moving statistics
+
+    @property
     def folds_into_linear(self):
         return self.built and self._internal_axis == 1
 
-    def channel_affine(self, training):
-        """(scale, shift) of the inference-mode map over the channels; None when this call uses batch statistics
-        or the feature axis is not the channels."""
-        if (bool(training) and self.trainable) or not self.folds_into_linear:
-            return None
+    def is_channel_affine(self, training):
+        """True unless this call uses batch statistics, or the feature axis is not the channels."""
+        return self.folds_into_linear and not (bool(training) and self.trainable)
+
+    def channel_affine(self):
+        """(scale, shift) of the inference-mode map over the channels."""
         scale = torch.rsqrt(self.moving_variance + self.epsilon)
         if self.gamma is not None:
             scale = scale * self.gamma

@@ -4,10 +4,10 @@ from cnnkit.layers.base import Layer
 from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import nn
-from cnnkit.ops.shapes import check_data_format
+from cnnkit.ops.arguments import check_data_format
+from cnnkit.ops.arguments import normalize_padding
+from cnnkit.ops.arguments import normalize_tuple
 from cnnkit.ops.shapes import conv_output_shape
-from cnnkit.ops.shapes import normalize_padding
-from cnnkit.ops.shapes import normalize_tuple
 
 
 class BasePooling(Layer):
@@ -32,6 +32,8 @@ class BasePooling(Layer):
         cnnkit follows Keras.
     """
 
+    resamples = True
+
     def __init__(self, rank, mode, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
@@ -55,7 +57,7 @@ class BasePooling(Layer):
 
     def compute_output_shape(self, input_shape):
         spatial = conv_output_shape(input_shape[1:-1], self.pool_size, self.strides, self.padding,
-                                    (1,) * self.rank, owner=f"Layer '{self.name}' ({type(self).__name__})")
+                                    (1,) * self.rank, owner=self._owner())
         return (input_shape[0], *spatial, input_shape[-1])
 
     def get_config(self):
@@ -131,6 +133,8 @@ class BaseGlobalPooling(Layer):
     Output shape:
         (batch, channels), or (batch, 1, ..., 1, channels) with keepdims.
     """
+
+    resamples = True
 
     def __init__(self, rank, mode, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)

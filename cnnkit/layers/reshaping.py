@@ -7,8 +7,10 @@ from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import nn
-from cnnkit.ops.shapes import check_data_format
-from cnnkit.ops.shapes import normalize_pairs
+from cnnkit.ops.arguments import check_data_format
+from cnnkit.ops.arguments import check_positive_int
+from cnnkit.ops.arguments import is_int
+from cnnkit.ops.arguments import normalize_pairs
 
 
 @register
@@ -48,11 +50,11 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        target = (target_shape,) if isinstance(target_shape, int) else tuple(target_shape)
-        if not target or any(not isinstance(d, int) or (d < 1 and d != -1) for d in target) or target.count(-1) > 1:
+        target = (target_shape,) if is_int(target_shape) else tuple(target_shape)
+        if not target or any(not is_int(d) or (d < 1 and d != -1) for d in target) or target.count(-1) > 1:
             raise ValueError(f"Reshape: target_shape must be a tuple of positive ints with at most one -1. "
                              f"Received: target_shape={target_shape!r}")
-        self.target_shape = target
+        self.target_shape = tuple(int(d) for d in target)
 
     def compute_output_shape(self, input_shape):
         known = input_shape[1:]
@@ -113,11 +115,11 @@ class Permute(Layer):
             values = tuple(dims)
         except TypeError:
             values = None
-        if (values is None or any(not isinstance(d, int) or isinstance(d, bool) for d in values)
+        if (values is None or any(not is_int(d) for d in values)
                 or sorted(values) != list(range(1, len(values) + 1)) or not values):
             raise ValueError(f"Permute: dims must be a permutation of 1..n (the axes after the batch axis, counted "
                              f"from 1), e.g. (2, 1). Received: dims={dims!r}")
-        self.dims = values
+        self.dims = tuple(int(d) for d in values)
 
     def build(self, input_shape):
         check_rank(self, input_shape, len(self.dims) + 1)
@@ -160,9 +162,7 @@ class RepeatVector(Layer):
 
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-            raise ValueError(f"RepeatVector: n must be a positive int. Received: n={n!r}")
-        self.n = n
+        self.n = check_positive_int(n, "n", "RepeatVector")
 
     def build(self, input_shape):
         check_rank(self, input_shape, 2)
@@ -189,6 +189,8 @@ class BaseZeroPadding(Layer):
         padding: int (same on every side), a tuple of `rank` ints (symmetric per axis), or a tuple of `rank`
             (before, after) pairs.
     """
+
+    resamples = True
 
     def __init__(self, rank, padding, data_format=None, **kwargs):
         super().__init__(**kwargs)

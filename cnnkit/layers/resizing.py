@@ -7,11 +7,13 @@ from cnnkit.layers.base import register
 from cnnkit.ops import image
 from cnnkit.ops import layout
 from cnnkit.ops import nn
-from cnnkit.ops.shapes import check_data_format
-from cnnkit.ops.shapes import check_positive_int
+from cnnkit.ops.arguments import check_data_format
+from cnnkit.ops.arguments import check_positive_int
+from cnnkit.ops.arguments import is_int
+from cnnkit.ops.arguments import is_real
+from cnnkit.ops.arguments import normalize_pairs
+from cnnkit.ops.arguments import normalize_tuple
 from cnnkit.ops.shapes import cropped_shape
-from cnnkit.ops.shapes import normalize_pairs
-from cnnkit.ops.shapes import normalize_tuple
 from cnnkit.ops.shapes import upsampled_shape
 from cnnkit.registry import did_you_mean
 
@@ -32,6 +34,8 @@ class BaseUpSampling(Layer):
     Output shape:
         (batch, *[n * s for n, s in zip(spatial, size)], channels).
     """
+
+    resamples = True
 
     def __init__(self, rank, size, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
@@ -68,7 +72,7 @@ class UpSampling1D(BaseUpSampling):
     """
 
     def __init__(self, size=2, **kwargs):
-        if not isinstance(size, int) or isinstance(size, bool):
+        if not is_int(size):
             raise ValueError(f"UpSampling1D: size must be a positive int. Received: size={size!r}")
         super().__init__(rank=1, size=size, **kwargs)
 
@@ -126,14 +130,13 @@ class BaseCropping(Layer):
         ValueError when the layer is built (and on a later call with such an input).
     """
 
+    resamples = True
+
     def __init__(self, rank, cropping, data_format=None, **kwargs):
         super().__init__(**kwargs)
         check_data_format(data_format, type(self).__name__)
         self.rank = rank
         self.cropping = normalize_pairs(cropping, rank, "cropping", type(self).__name__)
-
-    def _owner(self):
-        return f"Layer '{self.name}' ({type(self).__name__})"
 
     def build(self, input_shape):
         check_rank(self, input_shape, self.rank + 2)
@@ -196,6 +199,8 @@ class _ImageLayer(Layer):
     """Shared by Resizing and CenterCrop: a (height, width) target for a batch (batch, H, W, C) or one image
     (H, W, C)."""
 
+    resamples = True
+
     def __init__(self, height, width, data_format=None, **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
@@ -209,7 +214,7 @@ class _ImageLayer(Layer):
     def _check_rank(self, input_shape):
         if len(input_shape) not in (3, 4):
             raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}): expected a batch of images (batch, height, width, "
+                f"{self._owner()}: expected a batch of images (batch, height, width, "
                 f"channels) or one image (height, width, channels). Received: input_shape={tuple(input_shape)}"
             )
 
@@ -273,9 +278,9 @@ class Resizing(_ImageLayer):
             raise ValueError(f"Resizing: fill_mode must be 'constant' (the only mode of Keras's TensorFlow "
                              f"backend).{did_you_mean(fill_mode, ('constant',))} Received: "
                              f"fill_mode={fill_mode!r}")
-        if not isinstance(fill_value, (int, float)) or isinstance(fill_value, bool):
+        if not is_real(fill_value):
             raise ValueError(f"Resizing: fill_value must be a number. Received: fill_value={fill_value!r}")
-        self.fill_mode, self.fill_value, self.antialias = fill_mode, fill_value, bool(antialias)
+        self.fill_mode, self.fill_value, self.antialias = fill_mode, float(fill_value), bool(antialias)
 
     def transform(self, images):
         return image.resize_images(images, (self.height, self.width), self.interpolation, self.antialias,

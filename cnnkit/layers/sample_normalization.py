@@ -9,9 +9,10 @@ from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
 from cnnkit.ops import normalization
-from cnnkit.ops.shapes import check_epsilon
-from cnnkit.ops.shapes import check_unsupported
-from cnnkit.ops.shapes import normalize_axes
+from cnnkit.ops.arguments import check_epsilon
+from cnnkit.ops.arguments import check_unsupported
+from cnnkit.ops.arguments import is_int
+from cnnkit.ops.arguments import normalize_axes
 
 
 class ScaleAndShift(Layer):
@@ -29,9 +30,6 @@ class ScaleAndShift(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
-
-    def _owner(self):
-        return f"Layer '{self.name}' ({type(self).__name__})"
 
     def _check_known(self, input_shape, axes):
         if any(input_shape[a] is None for a in axes):
@@ -124,7 +122,8 @@ class LayerNormalization(ScaleAndShift):
         self.add_scale_and_shift(shape, self.scale or self.rms_scaling, self.center and not self.rms_scaling)
 
     def call(self, inputs, training=False):
-        return normalization.layer_norm(inputs, self.gamma, self.beta, self._axes, self._sizes, self.epsilon, self.rms_scaling)
+        return normalization.layer_norm(inputs, self.gamma, self.beta, self._axes, self._sizes, self.epsilon,
+                                        self.rms_scaling)
 
     def get_config(self):
         cfg = super().get_config()
@@ -166,12 +165,12 @@ class GroupNormalization(ScaleAndShift):
                          gamma_initializer=gamma_initializer, beta_regularizer=beta_regularizer,
                          gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
                          gamma_constraint=gamma_constraint, **kwargs)
-        if not isinstance(groups, int) or isinstance(groups, bool) or (groups <= 0 and groups != -1):
+        if not is_int(groups) or (groups <= 0 and groups != -1):
             raise ValueError("GroupNormalization: groups must be a positive int, or -1 for one group per feature. "
                              f"Received: groups={groups!r}")
-        if not isinstance(axis, int) or isinstance(axis, bool):
+        if not is_int(axis):
             raise ValueError(f"GroupNormalization: axis must be an int. Received: axis={axis!r}")
-        self.groups, self.axis = groups, axis
+        self.groups, self.axis = int(groups), int(axis)
 
     def build(self, input_shape):
         rank = len(input_shape)

@@ -77,7 +77,8 @@ def _plainly_reaches(tensors, input_ids):
     return True
 
 
-def _disconnected(tensor, inputs):
+def disconnected(tensor, inputs):
+    """The error for a tensor that no path from `inputs` computes."""
     names = [t.name for t in inputs]
     return ValueError(f"Graph disconnected: cannot obtain the value of tensor {tensor!r} (input layer "
                       f"'{tensor.node.layer.name}'). The model's inputs are {names}; pass this one in `inputs` too.")
@@ -89,7 +90,7 @@ def _opening(tensor, inputs, input_ids):
     owners = [m for m in _INPUT_OWNERS.get(tensor.node.layer, ()) if any(t is tensor for t in m.inputs)]
     calls = [(m, node) for m in owners for node in m.inbound_nodes]
     if not calls:
-        raise _disconnected(tensor, inputs)
+        raise disconnected(tensor, inputs)
     if len(calls) > 1:
         calls = [(m, node) for m, node in calls if _plainly_reaches(node.inputs, input_ids)] or calls
     if len(calls) > 1:

@@ -18,19 +18,18 @@ import numpy as np
 import torch
 
 from cnnkit.layers.base import Layer
-from cnnkit.layers.serialization import deserialize
 from cnnkit.layers.base import register
-from cnnkit.layers.serialization import serialize
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
 from cnnkit.layers.node import flatten
+from cnnkit.layers.serialization import deserialize
+from cnnkit.layers.serialization import serialize
 from cnnkit.models import fusion
 from cnnkit.models.connect import connect
 from cnnkit.models.connect import register_inputs
 from cnnkit.models.graph import Graph
 from cnnkit.models.model import Model
 from cnnkit.registry import did_you_mean
-from cnnkit.utils.naming import unique_name
 
 
 @register(aliases=("Model",))
@@ -60,8 +59,6 @@ class Functional(Model):
     _builds_later = False  # Sequential: made without a graph, built when the input shape is known
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
-        if name is None and type(self).__name__ == "Functional":
-            name = unique_name("functional")
         super().__init__(name=name, trainable=trainable, **kwargs)
         self._graph = None
         self._layer_list = []
@@ -85,6 +82,7 @@ class Functional(Model):
         graph = Graph(in_items, out_items, owner=f"Model '{self.name}'")
         graph.rewrite(fusion.fuse)
         self._graph = graph
+        self.__dict__["_submodels"] = {}
         for layer in graph.layers:
             if layer not in self._layer_list:
                 self._track(layer)
@@ -117,6 +115,21 @@ class Functional(Model):
         """The layer calls of the graph (`cnnkit.layers.node.Node`: layer, inputs, outputs, call_kwargs), in
         execution order, the Input nodes included."""
         return list(self._require_graph("nodes").nodes)
+
+    def submodel(self, inputs, outputs, name=None):
+        """`Model(inputs, outputs)` on tensors of this model (or of models nested in it), made once per model and
+        tensors: a sub-model cut at intermediate or nested tensors records its layer calls again, which repeated
+        uses (Grad-CAM image after image, every `fit(cache_frozen=True)`) must not pile up.
+
+        Example:
+            >>> features = model.submodel(model.inputs, model.output_of('conv5_block3_out'))
+        """
+        key = tuple(tuple(id(t) for t in flatten(ends)[0]) + (isinstance(ends, (list, tuple)),)
+                    for ends in (inputs, outputs))
+        cache = self.__dict__.setdefault("_submodels", {})
+        if key not in cache:
+            cache[key] = Functional(inputs, outputs, name=name)
+        return cache[key]
 
     def find_layer(self, name):
         """A layer of this model or of a model nested in it (depth first), by name.

@@ -10,17 +10,18 @@ class; a layer takes part by declaring what it can do (see `cnnkit.layers.base.L
   With a monotonic activation (`cnnkit.activations.MONOTONIC`, or an activation layer declaring `monotonic`),
   linear -> activation -> max pool runs as linear -> max pool -> activation: exactly equal (max commutes with a
   non-decreasing function, ties included), with the activation on 4x fewer values for 2x2 pooling.
-- `channel_affine(training)` -> (scale, shift) or None: in this call the layer is `x * scale + shift` per channel
-  (BatchNormalization in inference mode); `fold_channel_affine(scale, shift)` -> function: the layer's linear part
-  with that affine map folded into its weights (convolutions). Folded, conv -> BatchNormalization (-> an
-  element-wise activation layer) (-> max pooling) runs as one convolution (and the pooling before the activation):
-  the same function up to float rounding (about 1e-6 relative), without the extra passes over the activations
-  (ResNet and MobileNet inference, frozen backbones). It is used only while no weight of the chain needs a gradient, and the folded weights are kept until
-  a weight changes.
+- `is_channel_affine(training)`: in this call the layer is `x * scale + shift` per channel, with (scale, shift) from
+  `channel_affine()` (BatchNormalization in inference mode); `fold_channel_affine(scale, shift)` -> function: the
+  layer's linear part with that affine map folded into its weights (convolutions, `absorbs_channel_affine`).
+  Folded, conv -> BatchNormalization (-> an element-wise activation layer) (-> max pooling) runs as one
+  convolution (and the pooling before the activation): the same function up to float rounding (about 1e-6
+  relative), without the extra passes over the activations (ResNet and MobileNet inference, frozen backbones). It
+  is used only while no weight of the chain needs a gradient, and the folded weights are kept until a weight
+  changes.
 
 Fusion happens only for chains whose intermediate tensors nothing else reads, whose layers share one dtype policy
-(the fused computation runs under it, as `Layer.forward` would) and that have no call-level `training=` override;
-at run time a step falls back to calling each layer (as a module, hooks included) when a forward hook is
+(the fused computation runs under it, as `Layer.forward` would) and the same call-level `training=` argument; at
+run time a step falls back to calling each layer (as a module, hooks included) when a forward or backward hook is
 registered. Set `ENABLED = False` to run every layer through its own call.
 """
 
@@ -35,8 +36,11 @@ ENABLED = True
 
 
 def _no_hooks(layer):
-    return not (layer._forward_hooks or layer._forward_pre_hooks or torch.nn.modules.module._global_forward_hooks
-                or torch.nn.modules.module._global_forward_pre_hooks)
+    """No forward or backward hook on `layer` or on every module (torch keeps them in these private tables)."""
+    module = torch.nn.modules.module
+    return not (layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
+                or layer._backward_pre_hooks or module._global_forward_hooks or module._global_forward_pre_hooks
+                or module._global_backward_hooks or module._global_backward_pre_hooks)
 
 
 def _policy_name(layer):
@@ -83,12 +87,15 @@ class LinearPoolActivation(FusedStep):
     """linear -> (max) pooling -> activation, for a layer computing activation(linear(x)) (or a linear layer and an
     element-wise activation layer) then a pooling that commutes with that monotonic activation."""
 
+    __slots__ = ("activation",)
+
+    def __init__(self, first, chain, activation):
+        super().__init__(first, chain)
+        self.activation = activation
+
     def compute(self, x, training):
-        producer, pool = self.chain[0], self.chain[-1]
-        linear, activation = producer.activation_split()
-        if len(self.chain) == 3:
-            activation = self.chain[1].elementwise_activation
-        return _activate(activation, pool.call(linear(x), training=training))
+        linear = self.chain[0].activation_split()[0]
+        return _activate(self.activation, self.chain[-1].call(linear(x), training=training))
 
 
 class FoldedAffine(FusedStep):
@@ -103,16 +110,16 @@ class FoldedAffine(FusedStep):
 
     def compute(self, x, training):
         producer, affine_layer = self.chain[0], self.chain[1]
-        affine = affine_layer.channel_affine(training)
         weights = producer.weights + affine_layer.weights
-        if affine is None or (torch.is_grad_enabled() and any(w.requires_grad for w in weights)):
+        if (not affine_layer.is_channel_affine(training)
+                or (torch.is_grad_enabled() and any(w.requires_grad for w in weights))):
             for layer in self.chain:  # batch statistics, or training the weights: layer by layer
                 x = _module_call(layer, x, training=training)
             return x
         key = tuple((w.data_ptr(), w._version, w.device) for w in weights)
-        if self._cache is None or self._cache[0] != key:
+        if self._cache is None or self._cache[0] != key:  # the folded weights, kept until a weight changes
             with torch.no_grad():
-                self._cache = (key, producer.fold_channel_affine(*affine))
+                self._cache = (key, producer.fold_channel_affine(*affine_layer.channel_affine()))
         y = self._cache[1](x)
         if self.pool is not None:
             y = self.pool.call(y, training=training)
@@ -120,8 +127,8 @@ class FoldedAffine(FusedStep):
 
 
 def _chainable(step, prev, consumers, output_slots):
-    """`step` reads only `prev`'s single output, which nothing else reads, with the same policy and no override."""
-    return (type(step) is Step and step.training is None and prev.training is None and len(step.ins) == 1
+    """`step` reads only `prev`'s single output, which nothing else reads, with the same policy and `training=`."""
+    return (type(step) is Step and step.training == prev.training and len(step.ins) == 1
             and len(prev.outs) == 1 and not step.in_list and not prev.out_list and step.ins == prev.outs
             and consumers.get(prev.outs[0]) == 1 and prev.outs[0] not in output_slots
             and _policy_name(step.layer) == _policy_name(prev.layer))
@@ -149,7 +156,8 @@ def _fused(steps):
         activation = None if activation_layer is None else activation_layer.elementwise_activation
         return FoldedAffine(steps[0], layers, activation, pool)
     if pool is not None:
-        return LinearPoolActivation(steps[0], layers)
+        activation = split[1] if activation_layer is None else activation_layer.elementwise_activation
+        return LinearPoolActivation(steps[0], layers, activation)
     return None
 
 

@@ -16,6 +16,7 @@ import torch
 
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
+from cnnkit.models.connect import disconnected
 
 _module_call = torch.nn.Module.__call__
 
@@ -97,9 +98,7 @@ class Graph:
             if node.id in finished:
                 return None
             if isinstance(layer, InputLayer) and id(tensor) not in input_ids:
-                names = [t.name for t in self.inputs]
-                raise ValueError(f"Graph disconnected: cannot obtain the value of tensor {tensor!r} (input layer "
-                                 f"'{layer.name}'). The model's inputs are {names}; pass this one in `inputs` too.")
+                raise disconnected(tensor, self.inputs)
             first_seen.setdefault(id(layer), len(first_seen))
             return [node, 0]
 

@@ -1,13 +1,12 @@
 """`Sequential`: a linear stack of layers, built into a functional graph as soon as the input shape is known."""
 
 from cnnkit.layers.base import Layer
-from cnnkit.layers.serialization import deserialize
 from cnnkit.layers.base import register
-from cnnkit.layers.serialization import serialize
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
+from cnnkit.layers.serialization import deserialize
+from cnnkit.layers.serialization import serialize
 from cnnkit.models.functional import Functional
-from cnnkit.utils.naming import unique_name
 
 
 @register
@@ -37,7 +36,7 @@ class Sequential(Functional):
     _builds_later = True
 
     def __init__(self, layers=None, trainable=True, name=None, **kwargs):
-        super().__init__(name=name or unique_name("sequential"), trainable=trainable, **kwargs)
+        super().__init__(name=name, trainable=trainable, **kwargs)
         self._stack = []
         self._input_layer = None
         for layer in layers or []:
@@ -83,7 +82,7 @@ class Sequential(Functional):
             if module is layer:
                 del self._modules[key]
         if self._graph is not None:
-            node = layer._inbound_nodes.pop()  # the call Sequential recorded (it made the graph's last node)
+            node = next(n for n in self._graph.nodes if n.layer is layer)  # its call in this graph (the last)
             self._set_graph(self._graph.inputs[0], node.inputs[0])
         return layer
 

@@ -74,8 +74,6 @@ def _sequential_like(model, nodes):
     The outputs may be several tensors along the chain (the feature-map model of the seeds is printed without
     a "Connected to" column, as in Keras).
     """
-    if class_name(model) == "Sequential":
-        return True
     if len(model.inputs) != 1:
         return False
     consumed, calls = {}, {}

@@ -9,7 +9,7 @@ are the same in both layouts.
 import numpy as np
 import torch
 
-from cnnkit.ops.shapes import check_broadcastable
+from cnnkit.ops.arguments import check_broadcastable
 
 
 def to_internal(x):
@@ -97,6 +97,8 @@ def sample_to_torch(weight):
 def sample_to_keras(weight):
     """An internal (channels, *spatial) weight -> Keras (*spatial, channels)."""
     return np.ascontiguousarray(np.moveaxis(weight, 0, -1) if weight.ndim >= 2 else weight)
+
+
 def contiguous(array):
     """A C-contiguous numpy array of the same shape (unlike np.ascontiguousarray, a 0-d array stays 0-d)."""
     return np.asarray(array, order="C")

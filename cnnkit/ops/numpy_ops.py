@@ -7,7 +7,8 @@ the same output-size and 'same'-padding rules as the layers (`cnnkit.ops.shapes`
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cnnkit.ops.shapes import conv_output_length, normalize_tuple, same_padding
+from cnnkit.ops.arguments import normalize_tuple
+from cnnkit.ops.shapes import conv_output_length, same_padding
 
 
 def _check_padding(padding, owner, allow_causal=False):

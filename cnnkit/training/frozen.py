@@ -25,14 +25,14 @@ import torch
 from cnnkit.data.iterators import Iterator
 from cnnkit.layers.base import Layer
 from cnnkit.layers.node import flatten
-from cnnkit.layers.normalization import BatchNormalization
 from cnnkit.ops import layout
 from cnnkit.training import data_adapter
 from cnnkit.training import distributed
 
+
 def _not_frozen(layer):
-    """Why a layer call cannot be cached (None when it can): trainable weights, randomness, BatchNormalization
-    that learns statistics, or a layer class cnnkit does not know."""
+    """Why a layer call cannot be cached (None when it can), from what the layers declare: trainable weights,
+    randomness, losses from its input, state updated in training (BatchNormalization), or custom code."""
     if any(p.requires_grad for p in layer.parameters()):
         return "has trainable weights (set trainable = False to freeze it)"
     for module in layer.modules():
@@ -43,10 +43,10 @@ def _not_frozen(layer):
             return f"is random in training ({kind} '{module.name}')"
         if module.input_losses:
             return f"adds a loss computed from its input ({kind} '{module.name}')"
-        if isinstance(module, BatchNormalization) and module.trainable:
-            return f"updates BatchNormalization statistics in training ('{module.name}' is trainable)"
-        if not type(module).__module__.startswith("cnnkit."):
-            return f"contains a custom layer class ({kind} '{module.name}') that cnnkit cannot tell is deterministic"
+        if module.updates_in_training:
+            return f"updates its state in training ({kind} '{module.name}' is trainable)"
+        if module.runs_user_code or not type(module).__module__.startswith("cnnkit."):
+            return f"runs custom code ({kind} '{module.name}') that cnnkit cannot tell is deterministic"
     return None
 
 
@@ -95,9 +95,8 @@ class FrozenSplit:
         needed = [t for node in rest_nodes for t in node.inputs] + model.outputs
         cut = list({id(t): t for t in needed if id(t) in produced}.values())
         self.model = model
-        self.backbone = Functional(model.inputs, cut, name=f"{model.name}_frozen_part")
-        self.head = Functional(cut, model.outputs, name=f"{model.name}_trained_part")
-        self.cut_size = len(cut)
+        self.backbone = model.submodel(model.inputs, cut, name=f"{model.name}_frozen_part")
+        self.head = model.submodel(cut, model.outputs, name=f"{model.name}_trained_part")
 
     def features(self, xs):
         """The cut tensors (Keras layout, on the host) of the Keras-layout input batch `xs` (list of tensors)."""
@@ -204,7 +203,7 @@ class CachedIteratorData:
     def _finish(self, index, batch):
         if batch is None:
             values = self.store.get(index)
-            k = self.split.cut_size
+            k = len(self.split.backbone.outputs)
             return Features(self.split, values[:k]), values[k], values[k + 1]
         x, y, sw = batch
         features = self.split.features(flatten(x)[0])

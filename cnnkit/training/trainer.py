@@ -20,11 +20,11 @@ from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import check_kwargs
 from cnnkit.training import data_adapter
-from cnnkit.training.batches import BatchMethods
+from cnnkit.training import distributed
+from cnnkit.training import frozen
 from cnnkit.training import jit
 from cnnkit.training import precision
-from cnnkit.training import frozen
-from cnnkit.training import distributed
+from cnnkit.training.batches import BatchMethods
 from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import CallbackList
 from cnnkit.training.callbacks.callback import History

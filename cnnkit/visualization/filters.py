@@ -140,8 +140,8 @@ def _pick_layers(model, layers):
 def plot_feature_maps(model, image, layers=None, path=None, max_maps=16, to_file=None):
     """Shows what chosen layers output for one image: a row of feature maps per layer (the notes' `model_short`).
 
-    A functional sub-model `Model(model.inputs, [layer.output, ...])` computes every chosen layer's output in one
-    `predict`; each channel is shown as a grayscale image scaled to 0..1 by its own min and max.
+    A functional sub-model `model.submodel(model.inputs, [model.output_of(layer), ...])` computes every chosen
+    layer's output in one `predict`; each channel is shown as a grayscale image scaled to 0..1 by its own min and max.
 
     Args:
         model: a built Sequential or functional model with one input.
@@ -161,8 +161,6 @@ def plot_feature_maps(model, image, layers=None, path=None, max_maps=16, to_file
         >>> fig.feature_maps["conv2d"].shape
         (30, 30, 32)
     """
-    from cnnkit.models.model import Model  # noqa: PLC0415 (models import training code; keep this module light)
-
     if isinstance(max_maps, bool) or not isinstance(max_maps, (int, np.integer)) or max_maps < 1:
         raise ValueError(f"plot_feature_maps: max_maps must be a positive int. Received: max_maps={max_maps!r}")
     inputs = model.inputs
@@ -183,7 +181,7 @@ def plot_feature_maps(model, image, layers=None, path=None, max_maps=16, to_file
         if len(output.shape) != 4:
             raise ValueError(f"plot_feature_maps: layer '{layer.name}' ({type(layer).__name__}) outputs "
                              f"rank-{len(output.shape)} tensors, not (batch, height, width, channels) feature maps.")
-    sub_model = Model(inputs, outputs)
+    sub_model = model.submodel(inputs, outputs)
     outputs = sub_model.predict(x.astype(np.float32, copy=False), verbose=0)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     maps = {layer.name: np.asarray(out)[0] for layer, out in zip(chosen, outputs)}

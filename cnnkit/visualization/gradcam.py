@@ -12,26 +12,17 @@ Example:
     >>> fig = plot_grad_cam(model, x_test[0], layer='conv2d_2', class_index=3)
 """
 
-import weakref
-
 import numpy as np
 import torch
 
 from cnnkit import activations
-from cnnkit.layers.core import Dropout
 from cnnkit.layers.input_layer import InputLayer
-from cnnkit.layers.pooling import BaseGlobalPooling
-from cnnkit.layers.pooling import BasePooling
-from cnnkit.layers.reshaping import BaseZeroPadding
 from cnnkit.models.functional import Functional
-from cnnkit.models.model import Model
 from cnnkit.ops import layout
 from cnnkit.registry import did_you_mean
 from cnnkit.visualization._mpl import finish
 from cnnkit.visualization._mpl import pyplot
 
-_PASS_THROUGH = (BasePooling, BaseGlobalPooling, Dropout, BaseZeroPadding)
-_SUB_MODELS = weakref.WeakKeyDictionary()  # model -> {tensors: the sub-model Grad-CAM runs}
 
 
 def _feature_layers(model):
@@ -55,8 +46,9 @@ def _resolve_layer(model, layer):
         if not candidates:
             raise ValueError(f"grad_cam: model '{model.name}' has no layer with a 4-D output (batch, height, width, "
                              "channels), so there is no convolutional feature map to explain.")
-        # Pooling, dropout and padding only resample the maps of the layer before: explain that one.
-        computing = [c for c in candidates if not isinstance(c, _PASS_THROUGH)]
+        # Pooling, dropout, padding, cropping and up-sampling only resample the maps of the layer before: explain
+        # that one.
+        computing = [c for c in candidates if not c.resamples]
         return (computing or candidates)[-1]
     if isinstance(layer, str):
         try:
@@ -76,14 +68,8 @@ def _resolve_layer(model, layer):
 
 
 def _sub_model(model, layer):
-    """Model(model.inputs, [layer's output, model's output]) (cached: a layer of a nested model makes its calls
-    be recorded again, which is done once per model and layer)."""
-    feature, output = model.output_of(layer), model.outputs[0]
-    cached = _SUB_MODELS.setdefault(model, {})
-    key = (id(feature), id(output), id(model.inputs[0]))
-    if key not in cached:
-        cached[key] = Model(model.inputs[0], [feature, output], name=f"{model.name}_grad_cam")
-    return cached[key]
+    """The model's outputs and `layer`'s (a sub-model made once per model and layer)."""
+    return model.submodel(model.inputs[0], [model.output_of(layer), model.outputs[0]], name=f"{model.name}_grad_cam")
 
 
 def _as_batch(model, image):

@@ -351,7 +351,7 @@ def test_softmax_follows_the_rank_of_each_call(keras, rng):
     for shape in [(2, 3, 4, 5), (2, 3, 2, 2, 3), (2, 5, 3, 4)]:
         x = _inputs(rng, shape, [])
         np.testing.assert_allclose(layer(x).numpy(), np.asarray(klayer(x)), rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match=r"axis=\[-2, 1\] must name distinct axes"):
+    with pytest.raises(ValueError, match=r"Softmax.*axis=\[-2, 1\] names the same axis of a rank-3 input twice"):
         layer(np.zeros((2, 4, 3), "float32"))  # -2 is axis 1 there
 
 

@@ -201,3 +201,24 @@ def test_float64_input_is_cast_to_the_layer_dtype(rng):
 def test_unknown_call_keyword_raises():
     with pytest.raises(TypeError, match="trainng"):
         layers.Dense(2)(np.zeros((1, 3), "float32"), trainng=True)
+
+
+NUMPY_ARGUMENTS = {  # arguments as numpy numbers (from np.arange, a config read with numpy, ...)
+    "Conv2D": lambda: layers.Conv2D(np.int64(8), np.int64(3), strides=np.int32(2), groups=np.int64(2)),
+    "Dense": lambda: layers.Dense(np.int32(3)),
+    "RepeatVector": lambda: layers.RepeatVector(np.int64(3)),
+    "ZeroPadding2D": lambda: layers.ZeroPadding2D(np.int64(1)),
+    "Cropping2D": lambda: layers.Cropping2D(np.int64(1)),
+    "Reshape": lambda: layers.Reshape((np.int64(2), -1)),
+    "BatchNormalization": lambda: layers.BatchNormalization(axis=np.int64(-1), epsilon=np.float32(1e-3)),
+    "Dropout": lambda: layers.Dropout(np.float32(0.5)),
+    "Resizing": lambda: layers.Resizing(np.int64(4), 5, pad_to_aspect_ratio=True, fill_value=np.float32(1.0)),
+}
+
+
+@pytest.mark.parametrize("name", list(NUMPY_ARGUMENTS))
+def test_numpy_numbers_are_taken_as_python_ones_and_configs_stay_json(name):
+    layer = NUMPY_ARGUMENTS[name]()
+    config = layer.get_config()
+    assert json.loads(json.dumps(config)) == config
+    assert type(layer).from_config(config).get_config() == config

@@ -131,8 +131,18 @@ def test_lambda_gradients_flow_and_it_trains(rng):
     assert not np.allclose(before[0], model.get_weights()[0])  # the Dense before the Lambda learned
 
 
-def test_lambda_is_declared_stochastic():
-    assert layers.Lambda.stochastic is True
+def test_the_frozen_cache_never_caches_a_lambda():
+    """A Lambda runs the user's code, which cnnkit cannot tell is deterministic: fit(cache_frozen=True) caches the
+    frozen layer before it and trains from there."""
+    from cnnkit.training import frozen  # noqa: PLC0415
+
+    inputs = layers.Input((3,))
+    x = layers.Dense(4, trainable=False, name="frozen")(inputs)
+    model = cnnkit.Model(inputs, layers.Dense(2)(layers.Lambda(lambda t: t * 2.0, name="fn")(x)))
+    split = frozen.FrozenSplit(model)
+    assert [node.layer.name for node in split.backbone.nodes if node.inputs] == ["frozen"]
+    with pytest.raises(ValueError, match="'fn'.*runs custom code"):
+        frozen.FrozenSplit(cnnkit.Model(inputs, layers.Lambda(lambda t: t * 2.0, name="fn")(inputs)))
 
 
 # ---- configs and safe mode -------------------------------------------------------------------------------------

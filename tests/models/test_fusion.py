@@ -187,3 +187,15 @@ def test_every_convolution_folds_a_batch_normalization_as_keras_computes_it(kera
         randomize_keras_weights(reference, seed)
         model.set_weights(reference.get_weights())
         np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=2e-5)
+
+
+def test_a_backward_hook_makes_the_chain_run_layer_by_layer(rng):
+    model = _pool_block(cnnkit)
+    x = torch.as_tensor(rng.normal(size=(2, 8, 8, 3)).astype("float32"))
+    seen = []
+    handle = model.get_layer("conv").register_full_backward_hook(lambda module, gin, gout: seen.append(1))
+    try:
+        model(x, training=True).sum().backward()
+    finally:
+        handle.remove()
+    assert seen == [1]

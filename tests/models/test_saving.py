@@ -814,3 +814,30 @@ def test_model_checkpoint_best_only_then_load_weights_restores_the_best_epoch(tm
     assert model.evaluate(x[32:], y[32:], verbose=0)[0] == pytest.approx(seen[best][0], rel=1e-5)
     restored = load_model("weights_file.hdf5")
     np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_a_custom_layer_class_loads_through_custom_objects(tmp_path):
+    """A layer class of the user's (not registered) is found by name in `custom_objects`, as in Keras; without it
+    the error names the class."""
+
+    class Scale(cnnkit.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, inputs, training=False):
+            return inputs * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    inputs = cnnkit.Input((3,))
+    model = cnnkit.Model(inputs, cnnkit.layers.Dense(2)(Scale(3.0)(inputs)))
+    path = str(tmp_path / "custom.keras")
+    model.save(path)
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    with pytest.raises(ValueError, match="Unknown layer: 'Scale'"):
+        load_model(path)
+    loaded = load_model(path, custom_objects={"Scale": Scale})
+    assert loaded.layers[1].factor == 3.0
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -171,3 +171,42 @@ def test_grad_cam_and_feature_maps_of_a_layer_inside_a_nested_backbone():
     fig = plot_feature_maps(sequential, image, layers=["inner_conv", "inner_last"])
     expected = Model(backbone.input, backbone.get_layer("inner_conv").output).predict(image[None], verbose=0)[0]
     np.testing.assert_allclose(fig.feature_maps["inner_conv"], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_sub_models_are_made_once_and_leave_the_model_usable():
+    """model.submodel caches: repeated Grad-CAM or cached fits do not pile up recorded calls, and Sequential.pop
+    still finds its own call of the last layer after sub-models re-recorded it."""
+    model = Sequential([Input(SHAPE), Conv2D(4, 3, name="a"), Activation("relu", name="b"), Dense(2, name="c")])
+    first = model.submodel(model.get_layer("a").output, model.output)
+    calls = len(model.get_layer("c").inbound_nodes)
+    assert model.submodel(model.get_layer("a").output, model.output) is first
+    assert len(model.get_layer("c").inbound_nodes) == calls == 2  # its call in the model and in the sub-model
+    popped = model.pop()
+    assert popped.name == "c" and model.output_shape == (None, 7, 7, 4)
+    x = np.random.default_rng(5).normal(size=(2, *SHAPE)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), Model(model.inputs, model.get_layer("b").output)
+                               .predict(x, verbose=0))
+
+
+def test_repeated_cached_fits_record_the_trained_layers_once():
+    backbone = _backbone()
+    backbone.trainable = False
+    model = Sequential([Input(SHAPE), backbone, GlobalAveragePooling2D(), Dense(2, activation="softmax", name="out")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(8, *SHAPE)).astype("float32"), rng.integers(0, 2, 8)
+    counts = []
+    for _ in range(3):
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, cache_frozen=True)
+        counts.append(len(model.get_layer("out").inbound_nodes))
+    assert counts[0] == counts[1] == counts[2]
+
+
+def test_a_sub_model_through_a_training_false_call_keeps_its_fusion():
+    from cnnkit.models import fusion  # noqa: PLC0415
+
+    backbone = _backbone()
+    inputs = Input(SHAPE)
+    model = Model(inputs, GlobalAveragePooling2D()(backbone(inputs, training=False)))
+    sub = Model(model.inputs, model.output_of("inner_relu"))
+    assert fusion.fused_chains(sub) == [["inner_conv", "inner_bn", "inner_relu"]]
