@@ -201,10 +201,6 @@ class Functional(Model):
     def output_names(self):
         return None if self._graph is None else [t.node.layer.name for t in self._graph.outputs]
 
-    def count_params(self):
-        self._require_graph("parameters")
-        return super().count_params()
-
     # ---- calling -------------------------------------------------------------------------------------------
 
     def build(self, input_shape):
