@@ -4,6 +4,7 @@ Change `from tensorflow.keras import ...` to `from cnnkit import ...` and the sa
 """
 
 from cnnkit import activations as activations
+from cnnkit import applications as applications
 from cnnkit import callbacks as callbacks
 from cnnkit import config as config
 from cnnkit import data as data
@@ -27,6 +28,6 @@ from cnnkit.models import Sequential as Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "Model", "Sequential", "activations", "callbacks", "config", "data", "datasets", "distributed",
+__all__ = ["Input", "Model", "Sequential", "activations", "applications", "callbacks", "config", "data", "datasets", "distributed",
            "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "ops", "optimizers",
            "preprocessing", "regularizers", "utils", "visualization"]

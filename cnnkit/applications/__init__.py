@@ -1,20 +1,31 @@
-"""Ready-made architectures (`cnnkit.applications` mirrors `keras.applications`)."""
+"""Ready-made architectures (`cnnkit.applications` mirrors `keras.applications`).
 
+Each builder is registered once in `APPLICATIONS` (see `cnnkit.applications.registry`) with its preprocessing,
+input sizes and Grad-CAM layer; the command line and the report read those entries.
+"""
+
+from cnnkit.applications import imagenet_utils as imagenet_utils
+from cnnkit.applications import resnet as resnet
 from cnnkit.applications.imagenet_utils import decode_predictions as decode_predictions
 from cnnkit.applications.lenet import LeNet as LeNet
+from cnnkit.applications.registry import APPLICATIONS as APPLICATIONS
+from cnnkit.applications.registry import Application as Application
+from cnnkit.applications.registry import register
 from cnnkit.applications.resnet import ResNet50 as ResNet50
 from cnnkit.applications.resnet import ResNet101 as ResNet101
 from cnnkit.applications.resnet import ResNet152 as ResNet152
-from cnnkit.applications.resnet import UNTRAINED as _RESNETS
 from cnnkit.applications.resnet import preprocess_input as preprocess_input
 from cnnkit.applications.small import SmallConvNet as SmallConvNet
-from cnnkit.registry import Registry
 
-APPLICATIONS = Registry("application")
-APPLICATIONS.register("lenet", LeNet)
-APPLICATIONS.register("small", SmallConvNet)
-for _name, _builder in _RESNETS.items():  # weights=None: the registry builds architectures to train
-    APPLICATIONS.register(_name, _builder)
+register(Application("LeNet", LeNet, "rescale", default_size=28, min_size=12, last_conv="conv2", pretrained=False))
+register(Application("Small", SmallConvNet, "rescale", default_size=28, min_size=8, last_conv=None,
+                     pretrained=False))
+# ImageNet families: (builder, preprocessing, default size, min size, last convolutional block).
+for _builder, _mode, _size, _min, _last in (
+        (ResNet50, "caffe", 224, 32, "conv5_block3_out"),
+        (ResNet101, "caffe", 224, 32, "conv5_block3_out"),
+        (ResNet152, "caffe", 224, 32, "conv5_block3_out")):
+    register(Application(_builder.__name__, _builder, _mode, default_size=_size, min_size=_min, last_conv=_last))
 
-__all__ = ["APPLICATIONS", "LeNet", "ResNet50", "ResNet101", "ResNet152", "SmallConvNet", "decode_predictions",
-           "preprocess_input"]
+__all__ = ["APPLICATIONS", "Application", "LeNet", "ResNet50", "ResNet101", "ResNet152", "SmallConvNet",
+           "decode_predictions", "imagenet_utils", "preprocess_input", "resnet"]

@@ -88,6 +88,27 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     return np.ascontiguousarray(x - np.asarray(CAFFE_MEAN, x.dtype).reshape(shape))
 
 
+def deprocess_input(x, mode="caffe"):
+    """The inverse of `preprocess_input(x, mode=mode)` (channels_last): back to RGB values 0-255, e.g. to show
+    preprocessed images in their true colours.
+
+    Example:
+        >>> x = np.random.rand(2, 4, 4, 3).astype("float32") * 255
+        >>> bool(np.allclose(deprocess_input(preprocess_input(x, mode="tf"), mode="tf"), x, atol=1e-3))
+        True
+    """
+    if mode not in ("caffe", "tf", "torch"):
+        raise ValueError(f"Expected mode to be one of `caffe`, `tf` or `torch`. Received: mode={mode}")
+    x = np.asarray(x, dtype=np.float32)
+    if mode == "tf":
+        return (x + 1.0) * 127.5
+    if x.shape[-1] != 3:
+        raise ValueError(f"deprocess_input: expected 3 channels on the last axis. Received shape {x.shape}")
+    if mode == "torch":
+        return (x * np.asarray(TORCH_STD, np.float32) + np.asarray(TORCH_MEAN, np.float32)) * 255.0
+    return np.ascontiguousarray(np.flip(x + np.asarray(CAFFE_MEAN, np.float32), axis=-1))
+
+
 def load_class_index(path=None):
     """The ImageNet class index {'0': ['n01440764', 'tench'], ...} from `path` or Keras's published file."""
     if path is None:

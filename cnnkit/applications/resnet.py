@@ -16,25 +16,18 @@ Example (the seeds' transfer-learning model; with weights='imagenet' once the no
     >>> model = Sequential([backbone, GlobalAveragePooling2D(), Dense(12, activation='softmax')])
 """
 
-import functools
-import os
-
-import h5py
-
 from cnnkit.applications import imagenet_utils
+from cnnkit.applications.common import check_arguments
+from cnnkit.applications.common import finish
+from cnnkit.applications.common import image_input
+from cnnkit.applications.common import pooled_top
+from cnnkit.applications.common import published
 from cnnkit.layers import Activation
 from cnnkit.layers import Add
 from cnnkit.layers import BatchNormalization
 from cnnkit.layers import Conv2D
-from cnnkit.layers import Dense
-from cnnkit.layers import GlobalAveragePooling2D
-from cnnkit.layers import GlobalMaxPooling2D
-from cnnkit.layers import Input
 from cnnkit.layers import MaxPooling2D
 from cnnkit.layers import ZeroPadding2D
-from cnnkit.layers.node import SymbolicTensor
-from cnnkit.models import Model
-from cnnkit.models.connect import get_source_inputs
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 # (with the classifier, without it): md5 hashes, as in keras.applications.resnet.WEIGHTS_HASHES.
@@ -46,16 +39,11 @@ WEIGHTS_HASHES = {
 BN_EPSILON = 1.001e-5
 
 
-def weights_file(weights_name, include_top):
-    """(file name, URL, md5 hash) of Keras's published ImageNet weights for 'resnet50', 'resnet101', 'resnet152'.
-
-    Example:
-        >>> weights_file("resnet50", include_top=False)[0]
-        'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5'
-    """
-    suffix = "" if include_top else "_notop"
-    fname = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
-    return fname, BASE_WEIGHTS_PATH + fname, WEIGHTS_HASHES[weights_name][0 if include_top else 1]
+#: {weights name: {include_top: Keras's published file}}.
+WEIGHTS_FILES = {
+    name: {top: published(BASE_WEIGHTS_PATH, f"{name}_weights_tf_dim_ordering_tf_kernels{'' if top else '_notop'}.h5",
+                          hashes[0 if top else 1]) for top in (True, False)}
+    for name, hashes in WEIGHTS_HASHES.items()}
 
 
 def residual_block_v1(x, filters, kernel_size=3, stride=1, conv_shortcut=True, name=None):
@@ -86,75 +74,15 @@ def stack_residual_blocks_v1(x, filters, blocks, stride1=2, name=None):
     return x
 
 
-def _legacy_layer_names(path):
-    """The layer names a tf.keras-layout HDF5 file holds weights for, or None for another layout."""
-    try:
-        with h5py.File(path, "r") as f:
-            group = f["model_weights"] if "model_weights" in f and "layer_names" not in f.attrs else f
-            if "layer_names" not in group.attrs:
-                return None
-            names = [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
-            return {n for n in names if n in group and len(group[n].attrs.get("weight_names", []))}
-    except (OSError, KeyError):
-        return None  # load_weights reports the damaged file
-
-
-def load_weights_by_name(model, path):
-    """Loads a weights file into `model`. tf.keras-layout '.h5' files (Keras's published ones among them) are
-    matched by layer name when the file names every weighted layer of the model, else (Keras's own rule for these
-    files) by the order of the weighted layers; Keras 3 '.weights.h5' and '.keras' files by structure. Shapes are
-    checked first (the error names the layer and both shapes) and a failed load leaves the model unchanged."""
-    path = os.fspath(path)
-    names = None if path.endswith((".weights.h5", ".keras")) else _legacy_layer_names(path)
-    if names is None:
-        model.load_weights(path)
-        return
-    missing = [layer.name for layer in model.layers if layer.weights and layer.name not in names]
-    if not missing:
-        model.load_weights(path, by_name=True)
-        return
-    try:
-        model.load_weights(path)
-    except ValueError as err:
-        shown = ", ".join(missing[:8]) + (f", ... ({len(missing)} in all)" if len(missing) > 8 else "")
-        raise ValueError(f"{path} holds no weights for the layers {shown} of model '{model.name}' (a file for "
-                         "another architecture, or for include_top=False while the model has its classifier?), "
-                         f"and its layers do not fit the model's in order either: {err}") from None
-
-
 def ResNet(stack_fn, use_bias=True, include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
            pooling=None, classes=1000, classifier_activation="softmax", name="resnet", weights_name=None):
     """Builds a ResNet v1 around `stack_fn` (the residual stacks), as Keras's `ResNet` with preact=False.
 
     See `ResNet50` for the arguments.
     """
-    if not (weights in ("imagenet", None) or (isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights))):
-        raise ValueError("The `weights` argument should be either `None` (random initialization), 'imagenet' "
-                         "(pre-training on ImageNet), or the path to the weights file to be loaded. Received: "
-                         f"weights={weights!r}" + (" (no such file)" if isinstance(weights, str) else ""))
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError("If using `weights='imagenet'` with `include_top=True`, `classes` should be 1000. "
-                         f"Received classes={classes}")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"`pooling` should be None, 'avg' or 'max'. Received: pooling={pooling!r}")
-    if include_top and (not isinstance(classes, int) or classes < 1):
-        raise ValueError(f"`classes` should be a positive integer. Received: classes={classes!r}")
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=224, min_size=32,
-                                                    require_flatten=include_top, weights=weights)
-    if input_tensor is None:
-        img_input = Input(shape=input_shape)
-    else:
-        if not isinstance(input_tensor, SymbolicTensor):
-            raise TypeError("`input_tensor` should be a symbolic tensor (from cnnkit.layers.Input(...) or a layer "
-                            f"output). Received: {type(input_tensor).__name__}")
-        if len(input_tensor.shape) != 4:
-            raise ValueError("`input_tensor` should have shape (batch, height, width, channels). Received: "
-                             f"{input_tensor.shape}")
-        imagenet_utils.obtain_input_shape(input_tensor.shape[1:], default_size=224, min_size=32,
-                                          require_flatten=False, weights=weights)
-        img_input = input_tensor
-    if include_top:
-        imagenet_utils.validate_activation(classifier_activation, weights)
+    check_arguments(weights, include_top, classes, pooling)
+    img_input = image_input(input_tensor, input_shape, default_size=224, min_size=32, include_top=include_top,
+                            weights=weights)
 
     x = ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
     x = Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
@@ -163,23 +91,8 @@ def ResNet(stack_fn, use_bias=True, include_top=True, weights="imagenet", input_
     x = ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     x = MaxPooling2D(3, strides=2, name="pool1_pool")(x)
     x = stack_fn(x)
-    if include_top:
-        x = GlobalAveragePooling2D(name="avg_pool")(x)
-        x = Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = GlobalMaxPooling2D(name="max_pool")(x)
-    inputs = get_source_inputs(input_tensor) if input_tensor is not None else img_input
-    if isinstance(inputs, list) and len(inputs) == 1:
-        inputs = inputs[0]
-    model = Model(inputs, x, name=name)
-
-    if weights == "imagenet" and weights_name in WEIGHTS_HASHES:
-        load_weights_by_name(model, imagenet_utils.get_model_file(*weights_file(weights_name, include_top)))
-    elif weights is not None and weights != "imagenet":
-        load_weights_by_name(model, weights)
-    return model
+    x = pooled_top(x, include_top, pooling, classes, classifier_activation, weights)
+    return finish(img_input, input_tensor, x, name, weights, WEIGHTS_FILES.get(weights_name), include_top)
 
 
 def _stacks(blocks):
@@ -242,7 +155,3 @@ def preprocess_input(x, data_format=None):
 
 
 decode_predictions = imagenet_utils.decode_predictions
-
-# The APPLICATIONS registry builds architectures to train (`cnnkit train`, `cnnkit summary`): random weights.
-UNTRAINED = {name: functools.partial(builder, weights=None)
-             for name, builder in (("resnet50", ResNet50), ("resnet101", ResNet101), ("resnet152", ResNet152))}

@@ -6,6 +6,7 @@ Small inputs (32x32, 64x64) keep ResNet on the CPU fast; each reference model is
 is downloaded: files the tests need are written into temporary cache folders ($CNNKIT_HOME, $KERAS_HOME).
 """
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -24,6 +25,7 @@ from cnnkit.applications import decode_predictions
 from cnnkit.applications import imagenet_utils
 from cnnkit.applications import preprocess_input
 from cnnkit.applications import resnet
+from cnnkit.applications.common import WeightsFile
 from cnnkit.datasets import _files
 from cnnkit.datasets import DatasetHashError
 from cnnkit.layers import BatchNormalization
@@ -236,8 +238,9 @@ def test_imagenet_weights_from_cnnkit_cache(keras_notop, homes, monkeypatch):
     shutil.copy(keras_notop["paths"]["published"], cache / NOTOP_FILE)
     with pytest.raises(DatasetHashError, match="md5"):  # Keras's published hash: the fake file fails it
         ResNet50(weights="imagenet", include_top=False, input_shape=SHAPE)
-    hashes = dict(resnet.WEIGHTS_HASHES, resnet50=("0" * 32, _md5(cache / NOTOP_FILE)))
-    monkeypatch.setattr(resnet, "WEIGHTS_HASHES", hashes)
+    files = dict(resnet.WEIGHTS_FILES["resnet50"])
+    files[False] = dataclasses.replace(files[False], file_hash=_md5(cache / NOTOP_FILE))
+    monkeypatch.setitem(resnet.WEIGHTS_FILES, "resnet50", files)
     model = ResNet50(weights="imagenet", include_top=False, input_shape=SHAPE)
     np.testing.assert_allclose(model.predict(keras_notop["x"], verbose=0), keras_notop["y"], rtol=1e-4, atol=1e-4)
 
@@ -257,7 +260,7 @@ def test_imagenet_weights_offline_error(homes):
     assert NOTOP_FILE in message
     assert "https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + NOTOP_FILE in message
     assert str(homes / "cnnkit" / "models") in message and str(homes / "keras" / "models") in message
-    assert resnet.weights_file("resnet152", True) == (
+    assert resnet.WEIGHTS_FILES["resnet152"][True] == WeightsFile(
         "resnet152_weights_tf_dim_ordering_tf_kernels.h5",
         "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
         "resnet152_weights_tf_dim_ordering_tf_kernels.h5", "100835be76be38e30d865e96f2aaae62")
