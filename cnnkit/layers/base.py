@@ -322,7 +322,7 @@ class Layer(torch.nn.Module):
         self._maybe_build(_keras_shapes(tensors, was_list))
         internal = [layout.to_internal(t) for t in tensors]
         with torch.no_grad() if from_numpy else contextlib.nullcontext():
-            out = torch.nn.Module.__call__(self, internal if was_list else internal[0], training=bool(training))
+            out = torch.nn.Module.__call__(self, internal if was_list else internal[0], training=training)
         if isinstance(out, (list, tuple)):
             return [layout.to_keras(o) for o in out]
         return layout.to_keras(out)
