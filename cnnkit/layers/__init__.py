@@ -87,6 +87,7 @@ from cnnkit.layers.pooling import MaxPool3D as MaxPool3D
 from cnnkit.layers.pooling import MaxPooling1D as MaxPooling1D
 from cnnkit.layers.pooling import MaxPooling2D as MaxPooling2D
 from cnnkit.layers.pooling import MaxPooling3D as MaxPooling3D
+from cnnkit.layers.preprocessing.color import RandomContrast as RandomContrast
 from cnnkit.layers.reshaping import Flatten as Flatten
 from cnnkit.layers.reshaping import Permute as Permute
 from cnnkit.layers.reshaping import RepeatVector as RepeatVector
