@@ -1,10 +1,10 @@
 """Keras 3's colour augmentation layers: RandomContrast, RandomBrightness, RandomGrayscale, RandomHue,
-RandomSaturation, RandomColorJitter, RandomInvert, Solarization, RandomPosterization, RandomColorDegeneration,
-AutoContrast, Equalization.
+RandomSaturation, RandomColorJitter and RandomColorDegeneration, and the argument checks all the colour, tone
+(`tone.py`) and filter (`filters.py`) layers share.
 
 Each layer checks its arguments as Keras does (Keras's messages, prefixed with the class name), keeps them in
 Keras's normalised form (`factor` as (lower, upper), see `factor_range`) and wraps one transform of
-`cnnkit.data.photometric`. The output is float (the layer's dtype, float32 by default), also for integer input.
+`cnnkit.data.photometric`. The output has the layer's compute dtype (float32 by default), also for integer input.
 
 Example:
     >>> layer = RandomContrast(0.2, seed=1)

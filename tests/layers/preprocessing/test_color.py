@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import cnnkit
-from cnnkit.data import photometric
 
 # name -> make(k): a layer whose random draw is pinned (every image gets the same parameters), so its output must
 # equal Keras's layer call on the same images. Names ending in -01 take images in [0, 1].
@@ -247,7 +246,8 @@ def test_config_both_ways(name, keras, config_round_trip):
     from_keras_cfg = json.loads(json.dumps(from_keras.get_config()))
     assert {k: v for k, v in from_keras_cfg.items() if k not in ("name", "dtype", "trainable")} == theirs_cfg
     back = type(theirs).from_config(cfg)
-    assert json.loads(json.dumps(back.get_config())) == json.loads(json.dumps({**cfg, "dtype": back.get_config()["dtype"]}))
+    back_cfg = back.get_config()
+    assert json.loads(json.dumps(back_cfg)) == json.loads(json.dumps({**cfg, "dtype": back_cfg["dtype"]}))
 
 
 @pytest.mark.parametrize("name", sorted(RANDOM) + ["AutoContrast"])
