@@ -60,13 +60,18 @@ def given_value_range(owner, value_range):
     return tuple(python_number(v) for v in value_range)
 
 
+def json_form(config):
+    """`config` with its tuples as lists, the form Keras's configs take in JSON (and in `.keras` files)."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in config.items()}
+
+
 class ColorLayer(BaseImagePreprocessingLayer):
     """A colour layer: same output shape; `factor`, `value_range` and `seed` in its config (Keras's order)."""
 
     def get_config(self):
         cfg = super().get_config()
         cfg.update(factor=self.factor, value_range=self.value_range, seed=self.seed)
-        return cfg
+        return json_form(cfg)
 
 
 @register
@@ -160,7 +165,7 @@ class RandomGrayscale(BaseImagePreprocessingLayer):
         cfg = super().get_config()
         cfg.pop("seed")  # as Keras, whose RandomGrayscale config has no seed
         cfg.update(factor=self.factor)
-        return cfg
+        return json_form(cfg)
 
 
 @register
@@ -274,7 +279,7 @@ class RandomColorJitter(BaseImagePreprocessingLayer):
         cfg.update(value_range=self.value_range, brightness_factor=self.brightness_factor,
                    contrast_factor=self.contrast_factor, saturation_factor=self.saturation_factor,
                    hue_factor=self.hue_factor, seed=self.seed)
-        return cfg
+        return json_form(cfg)
 
 
 @register

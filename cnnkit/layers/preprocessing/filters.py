@@ -12,6 +12,7 @@ from cnnkit.layers.preprocessing.base import BaseImagePreprocessingLayer
 from cnnkit.layers.preprocessing.color import ColorLayer
 from cnnkit.layers.preprocessing.color import factor_range
 from cnnkit.layers.preprocessing.color import given_value_range
+from cnnkit.layers.preprocessing.color import json_form
 from cnnkit.layers.preprocessing.color import python_number
 from cnnkit.layers.preprocessing.color import sorted_value_range
 from cnnkit.ops.arguments import is_real
@@ -102,7 +103,7 @@ class RandomGaussianBlur(BaseImagePreprocessingLayer):
         cfg = super().get_config()
         cfg.update(factor=self.factor, kernel_size=self.kernel_size, sigma=self.sigma, value_range=self.value_range,
                    seed=self.seed)
-        return cfg
+        return json_form(cfg)
 
 
 _FILL_VALUE_ERROR = "The `fill_value` argument should be a number (or a list of three numbers) "
@@ -156,4 +157,4 @@ class RandomErasing(BaseImagePreprocessingLayer):
         cfg = super().get_config()
         cfg.update(factor=self.factor, scale=self.scale, fill_value=self.fill_value, value_range=self.value_range,
                    seed=self.seed)
-        return cfg
+        return json_form(cfg)

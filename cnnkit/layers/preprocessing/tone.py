@@ -12,6 +12,7 @@ from cnnkit.layers.preprocessing.base import BaseImagePreprocessingLayer
 from cnnkit.layers.preprocessing.color import ColorLayer
 from cnnkit.layers.preprocessing.color import factor_range
 from cnnkit.layers.preprocessing.color import given_value_range
+from cnnkit.layers.preprocessing.color import json_form
 from cnnkit.layers.preprocessing.color import python_number
 from cnnkit.layers.preprocessing.color import sorted_value_range
 from cnnkit.ops.arguments import as_tuple
@@ -108,7 +109,7 @@ class Solarization(BaseImagePreprocessingLayer):
         cfg = super().get_config()
         cfg.update(value_range=self.value_range, addition_factor=self.addition_factor,
                    threshold_factor=self.threshold_factor, seed=self.seed)
-        return cfg
+        return json_form(cfg)
 
 
 @register
@@ -175,7 +176,7 @@ class AutoContrast(BaseImagePreprocessingLayer):
         cfg = super().get_config()
         cfg.pop("seed")
         cfg.update(value_range=self.value_range)
-        return cfg
+        return json_form(cfg)
 
 
 @register
@@ -213,4 +214,4 @@ class Equalization(BaseImagePreprocessingLayer):
         cfg = super().get_config()
         cfg.pop("seed")
         cfg.update(bins=self.bins, value_range=self.value_range)
-        return cfg
+        return json_form(cfg)
