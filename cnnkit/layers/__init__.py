@@ -97,6 +97,8 @@ from cnnkit.layers.preprocessing.color import RandomSaturation as RandomSaturati
 from cnnkit.layers.preprocessing.filters import RandomErasing as RandomErasing
 from cnnkit.layers.preprocessing.filters import RandomGaussianBlur as RandomGaussianBlur
 from cnnkit.layers.preprocessing.filters import RandomSharpness as RandomSharpness
+from cnnkit.layers.preprocessing.mixing import CutMix as CutMix
+from cnnkit.layers.preprocessing.mixing import MixUp as MixUp
 from cnnkit.layers.preprocessing.tone import AutoContrast as AutoContrast
 from cnnkit.layers.preprocessing.tone import Equalization as Equalization
 from cnnkit.layers.preprocessing.tone import RandomInvert as RandomInvert
