@@ -78,6 +78,8 @@ SAMPLES = {
     "Cropping3D": lambda: layers.Cropping3D(1),
     "Resizing": lambda: layers.Resizing(3, 4, interpolation="lanczos3", pad_to_aspect_ratio=True, fill_value=1.0),
     "CenterCrop": lambda: layers.CenterCrop(5, 6),
+    "MixUp": lambda: layers.MixUp(alpha=0.3, seed=4),
+    "CutMix": lambda: layers.CutMix(factor=(0.1, 0.7), seed=2),
     "AdaptiveAveragePooling1D": lambda: layers.AdaptiveAveragePooling1D(3),
     "AdaptiveAveragePooling2D": lambda: layers.AdaptiveAveragePooling2D((2, 3)),
     "AdaptiveAveragePooling3D": lambda: layers.AdaptiveAveragePooling3D(2),
@@ -122,7 +124,7 @@ def test_public_layers_are_the_expected_set():
                 "ELU", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                 "GaussianDropout", "AlphaDropout", "ActivityRegularization", "LayerNormalization",
                 "GroupNormalization", "UnitNormalization", "Normalization",
-                "Resizing", "CenterCrop", "Convolution1D", "Conv1DTranspose",
+                "Resizing", "CenterCrop", "MixUp", "CutMix", "Convolution1D", "Conv1DTranspose",
                 "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose", "Convolution2DTranspose",
                 "Convolution3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
                 "SeparableConvolution1D", "SeparableConvolution2D"}

@@ -185,7 +185,7 @@ class CutMix(_MixingLayer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg["factor"] = self.factor
+        cfg["factor"] = list(self.factor)  # (Keras writes a tuple; JSON makes it a list)
         return cfg
 
 
