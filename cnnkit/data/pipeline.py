@@ -16,7 +16,8 @@ these datasets and convert each batch to torch without a copy.
 Differences from tf.data: `map(num_parallel_calls=..., deterministic=...)` are accepted and ignored (the function
 runs in the thread that pulls the element, the prefetch thread when there is one); `cache()` keeps elements in
 memory only; `class_names` is kept through every method but `map` (tf.data drops it on every method; a `map`
-may change the labels).
+may change the labels); `file_paths` stays on the source dataset only (as tf.data), since shuffling, skipping or
+filtering changes which files the elements are.
 
 Example:
     >>> ds = image_dataset_from_directory("flowers/", image_size=(64, 64), batch_size=32)

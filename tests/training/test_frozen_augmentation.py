@@ -58,3 +58,21 @@ def test_random_layer_after_frozen_layers_ends_the_cached_part(rng):
     model.compile(optimizer="sgd", loss="mse")
     x, y = rng.uniform(size=(4, *SHAPE)).astype("float32"), np.zeros((4, 2), "float32")
     assert len(model.fit(x, y, epochs=2, verbose=0, cache_frozen=True).history["loss"]) == 2
+
+
+def test_a_dataset_pipeline_is_not_cached_but_its_source_is(tmp_path, rng):
+    from PIL import Image  # noqa: PLC0415
+
+    from cnnkit.utils import image_dataset_from_directory  # noqa: PLC0415
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    ds = image_dataset_from_directory(tmp_path, image_size=(6, 6), batch_size=2, label_mode="categorical",
+                                      verbose=False, workers=1)
+    model = Sequential([Input((6, 6, 3)), Conv2D(3, 3, trainable=False), GlobalAveragePooling2D(), Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="a Dataset pipeline"):
+        model.fit(ds.map(lambda x, y: (x / 255.0, y)), verbose=0, cache_frozen=True)
+    assert len(model.fit(ds, verbose=0, cache_frozen=True).history["loss"]) == 1
