@@ -1,4 +1,4 @@
-"""`Dataset`: a small lazy pipeline with `tf.data.Dataset`'s methods, over the batches of `image_dataset_from_directory`.
+"""`Dataset`: a small lazy pipeline with `tf.data.Dataset`'s methods, over `image_dataset_from_directory`'s batches.
 
 A `Dataset` wraps a factory that starts one pass over its elements; each method (`take`, `skip`, `map`, `filter`,
 `cache`, `shuffle`, `prefetch`, `unbatch`, `batch`, `repeat`) returns a new `Dataset` whose factory pulls from the
