@@ -87,6 +87,13 @@ from cnnkit.layers.pooling import MaxPool3D as MaxPool3D
 from cnnkit.layers.pooling import MaxPooling1D as MaxPooling1D
 from cnnkit.layers.pooling import MaxPooling2D as MaxPooling2D
 from cnnkit.layers.pooling import MaxPooling3D as MaxPooling3D
+from cnnkit.layers.preprocessing.geometric import RandomCrop as RandomCrop
+from cnnkit.layers.preprocessing.geometric import RandomFlip as RandomFlip
+from cnnkit.layers.preprocessing.geometric import RandomPerspective as RandomPerspective
+from cnnkit.layers.preprocessing.geometric import RandomRotation as RandomRotation
+from cnnkit.layers.preprocessing.geometric import RandomShear as RandomShear
+from cnnkit.layers.preprocessing.geometric import RandomTranslation as RandomTranslation
+from cnnkit.layers.preprocessing.geometric import RandomZoom as RandomZoom
 from cnnkit.layers.reshaping import Flatten as Flatten
 from cnnkit.layers.reshaping import Permute as Permute
 from cnnkit.layers.reshaping import RepeatVector as RepeatVector
