@@ -345,19 +345,24 @@ def sample(images, x, y, interpolation="bilinear", fill_mode="constant", fill_va
     'nearest' takes the pixel at round(x), round(y) (halves to even); 'bilinear' weighs the four pixels around
     the position. Each pixel index outside the image is mapped by `fill_mode` separately: 'constant' contributes
     `fill_value`, 'nearest' the edge pixel, 'wrap' index % size, 'mirror' reflects about the edge pixels
-    (d c b | a b c d | c b a), 'reflect' about the edges (c b a | a b c d | d c b).
+    (d c b | a b c d | c b a), 'reflect' about the edges (c b a | a b c d | d c b). Bilinear sampling with
+    fill_mode 'constant', 'nearest', 'reflect' or 'mirror' runs as one `grid_sample` (equal up to float rounding);
+    the rest as one gather per corner.
     """
     check_interpolation(interpolation, "affine_transform", WARP_INTERPOLATIONS)
     if fill_mode not in WARP_FILL_MODES:
         raise ValueError(f"affine_transform: fill_mode must be one of {', '.join(map(repr, WARP_FILL_MODES))}."
                          f"{did_you_mean(fill_mode, WARP_FILL_MODES)} Received: fill_mode={fill_mode!r}")
     n, height, width, channels = images.shape
+    if (interpolation == "bilinear" and fill_mode in _GRID_SAMPLE_PADDING and min(height, width) > 1
+            and images.dtype in (torch.float32, torch.float64)):
+        return _grid_sample(images, x, y, fill_mode, fill_value)
     flat = images.reshape(n, height * width, channels)
     out = None
+    x_nodes = [(*_fix_index(ix, width, fill_mode), wx) for ix, wx in _nodes(x, interpolation)]
     for iy, wy in _nodes(y, interpolation):
         fy, valid_y = _fix_index(iy, height, fill_mode)
-        for ix, wx in _nodes(x, interpolation):
-            fx, valid_x = _fix_index(ix, width, fill_mode)
+        for fx, valid_x, wx in x_nodes:
             index = (fy * width + fx).reshape(n, -1, 1).expand(-1, -1, channels)
             values = torch.gather(flat, 1, index).reshape(*x.shape, channels)
             if valid_y is not None:
@@ -367,6 +372,34 @@ def sample(images, x, y, interpolation="bilinear", fill_mode="constant", fill_va
                 values = (wy * wx).to(images.dtype).unsqueeze(-1) * values
             out = values if out is None else out + values
     return out
+
+
+# fill_mode -> (grid_sample's padding_mode, align_corners) computing the same bilinear sampling: an outside corner
+# contributes 0 ('zeros', shifted by fill_value), the edge pixel ('border': the clamped position), or the pixel
+# reflected about the edges (reflect: about -0.5 and size - 0.5; mirror: about 0 and size - 1), which is
+# what fixing each corner's index separately gives.
+_GRID_SAMPLE_PADDING = {"constant": ("zeros", False), "nearest": ("border", False),
+                        "reflect": ("reflection", False), "mirror": ("reflection", True)}
+
+
+def _grid_sample(images, x, y, fill_mode, fill_value):
+    """`sample` for interpolation 'bilinear' and the fill modes of `_GRID_SAMPLE_PADDING`, as one fused
+    torch.nn.functional.grid_sample (the same values up to float rounding of the positions)."""
+    _, height, width, _ = images.shape
+    padding, align_corners = _GRID_SAMPLE_PADDING[fill_mode]
+    if align_corners:
+        gx, gy = x * (2.0 / (width - 1)) - 1.0, y * (2.0 / (height - 1)) - 1.0
+    else:
+        gx, gy = (2.0 * x + 1.0) / width - 1.0, (2.0 * y + 1.0) / height - 1.0
+    grid = torch.stack([gx, gy], dim=-1).to(images.dtype)
+    planes = images.permute(0, 3, 1, 2)
+    shift = fill_mode == "constant" and fill_value != 0
+    if shift:  # sum_i w_i (valid_i ? p_i : f) = sum_i w_i valid_i (p_i - f) + f, as the weights sum to 1
+        planes = planes - fill_value
+    out = F.grid_sample(planes, grid, mode="bilinear", padding_mode=padding, align_corners=align_corners)
+    if shift:
+        out = out + fill_value
+    return out.permute(0, 2, 3, 1)
 
 
 def _nodes(coordinate, interpolation):
