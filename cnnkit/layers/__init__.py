@@ -99,6 +99,13 @@ from cnnkit.layers.preprocessing.filters import RandomGaussianBlur as RandomGaus
 from cnnkit.layers.preprocessing.filters import RandomSharpness as RandomSharpness
 from cnnkit.layers.preprocessing.mixing import CutMix as CutMix
 from cnnkit.layers.preprocessing.mixing import MixUp as MixUp
+from cnnkit.layers.preprocessing.geometric import RandomCrop as RandomCrop
+from cnnkit.layers.preprocessing.geometric import RandomFlip as RandomFlip
+from cnnkit.layers.preprocessing.geometric import RandomPerspective as RandomPerspective
+from cnnkit.layers.preprocessing.geometric import RandomRotation as RandomRotation
+from cnnkit.layers.preprocessing.geometric import RandomShear as RandomShear
+from cnnkit.layers.preprocessing.geometric import RandomTranslation as RandomTranslation
+from cnnkit.layers.preprocessing.geometric import RandomZoom as RandomZoom
 from cnnkit.layers.preprocessing.tone import AutoContrast as AutoContrast
 from cnnkit.layers.preprocessing.tone import Equalization as Equalization
 from cnnkit.layers.preprocessing.tone import RandomInvert as RandomInvert

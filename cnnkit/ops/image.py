@@ -1,4 +1,8 @@
-"""Keras's image resizing (`keras.ops.image.resize` on TensorFlow, i.e. `tf.image.resize` with antialias=False
+"""Keras's image kernels on torch tensors: resizing (below), colour spaces, and Keras 3's affine and perspective
+warps (`affine_transform`, `perspective_transform`, `sample` on channels_last batches, defined in
+`cnnkit.ops.image_warp` and re-exported here).
+
+Keras's image resizing (`keras.ops.image.resize` on TensorFlow, i.e. `tf.image.resize` with antialias=False
 unless asked) on torch tensors in cnnkit's internal layout (N, C, H, W).
 
 What each interpolation computes, as TensorFlow does (half-pixel centres: output pixel i samples the input at
@@ -29,6 +33,12 @@ import torch.nn.functional as F
 
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops.image_warp import WARP_FILL_MODES as WARP_FILL_MODES
+from cnnkit.ops.image_warp import WARP_INTERPOLATIONS as WARP_INTERPOLATIONS
+from cnnkit.ops.image_warp import affine_transform as affine_transform
+from cnnkit.ops.image_warp import homography as homography
+from cnnkit.ops.image_warp import perspective_transform as perspective_transform
+from cnnkit.ops.image_warp import sample as sample
 from cnnkit.registry import did_you_mean
 
 INTERPOLATIONS = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
