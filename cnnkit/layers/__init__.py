@@ -102,6 +102,13 @@ from cnnkit.layers.preprocessing.tone import Equalization as Equalization
 from cnnkit.layers.preprocessing.tone import RandomInvert as RandomInvert
 from cnnkit.layers.preprocessing.tone import RandomPosterization as RandomPosterization
 from cnnkit.layers.preprocessing.tone import Solarization as Solarization
+from cnnkit.layers.preprocessing.geometric import RandomCrop as RandomCrop
+from cnnkit.layers.preprocessing.geometric import RandomFlip as RandomFlip
+from cnnkit.layers.preprocessing.geometric import RandomPerspective as RandomPerspective
+from cnnkit.layers.preprocessing.geometric import RandomRotation as RandomRotation
+from cnnkit.layers.preprocessing.geometric import RandomShear as RandomShear
+from cnnkit.layers.preprocessing.geometric import RandomTranslation as RandomTranslation
+from cnnkit.layers.preprocessing.geometric import RandomZoom as RandomZoom
 from cnnkit.layers.reshaping import Flatten as Flatten
 from cnnkit.layers.reshaping import Permute as Permute
 from cnnkit.layers.reshaping import RepeatVector as RepeatVector
