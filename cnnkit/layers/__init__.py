@@ -102,6 +102,8 @@ from cnnkit.layers.preprocessing.tone import Equalization as Equalization
 from cnnkit.layers.preprocessing.tone import RandomInvert as RandomInvert
 from cnnkit.layers.preprocessing.tone import RandomPosterization as RandomPosterization
 from cnnkit.layers.preprocessing.tone import Solarization as Solarization
+from cnnkit.layers.preprocessing.composite import AugMix as AugMix
+from cnnkit.layers.preprocessing.composite import RandAugment as RandAugment
 from cnnkit.layers.preprocessing.geometric import RandomCrop as RandomCrop
 from cnnkit.layers.preprocessing.geometric import RandomFlip as RandomFlip
 from cnnkit.layers.preprocessing.geometric import RandomPerspective as RandomPerspective

@@ -100,6 +100,9 @@ SAMPLES = {
     "RandomSharpness": lambda: layers.RandomSharpness(0.4, seed=7),
     "RandomGaussianBlur": lambda: layers.RandomGaussianBlur(0.5, kernel_size=5, sigma=(0.2, 0.8)),
     "RandomErasing": lambda: layers.RandomErasing(0.7, scale=(0.1, 0.2), fill_value=[1, 2, 3]),
+    # composite augmentation layers
+    "RandAugment": lambda: layers.RandAugment(value_range=(0, 1), num_ops=3, factor=(0.2, 0.4), seed=8),
+    "AugMix": lambda: layers.AugMix(num_chains=2, chain_depth=1, alpha=0.5, all_ops=False, interpolation="nearest"),
 }
 
 
@@ -129,6 +132,7 @@ def test_public_layers_are_the_expected_set():
     expected |= {"RandomContrast", "RandomBrightness", "RandomGrayscale", "RandomHue", "RandomSaturation",
                  "RandomColorJitter", "RandomInvert", "RandomPosterization", "RandomColorDegeneration", "Solarization",
                  "AutoContrast", "Equalization", "RandomSharpness", "RandomGaussianBlur", "RandomErasing"}
+    expected |= {"RandAugment", "AugMix"}
     for rank in (1, 2, 3):
         expected |= {f"UpSampling{rank}D", f"Cropping{rank}D", f"AdaptiveAveragePooling{rank}D",
                      f"AdaptiveMaxPooling{rank}D"}
