@@ -24,8 +24,9 @@ spinning OpenMP threads can slow cnnkit by an order of magnitude (see benchmarks
 passive` or `--torch-threads 1` show that effect.
 
 cnnkit's augmentation runs batched in torch: each layer draws its per-image parameters in one numpy call and
-applies them to the whole batch (flip: one indexed flip; rotation and zoom: one affine sampling as four batched
-gathers; contrast: one broadcast expression); there is no Python loop over the images.
+applies them to the whole batch (flip: one indexed flip of the drawn images; rotation and zoom: one batched
+grid_sample each, bilinear with reflect fill; contrast: one broadcast expression); there is no Python loop over the
+images.
 """
 
 import argparse

@@ -100,6 +100,15 @@ SAMPLES = {
     "RandomSharpness": lambda: layers.RandomSharpness(0.4, seed=7),
     "RandomGaussianBlur": lambda: layers.RandomGaussianBlur(0.5, kernel_size=5, sigma=(0.2, 0.8)),
     "RandomErasing": lambda: layers.RandomErasing(0.7, scale=(0.1, 0.2), fill_value=[1, 2, 3]),
+    # geometric augmentation layers
+    "RandomFlip": lambda: layers.RandomFlip("vertical", seed=1),
+    "RandomRotation": lambda: layers.RandomRotation((-0.2, 0.1), fill_mode="wrap", seed=2),
+    "RandomZoom": lambda: layers.RandomZoom(0.2, (-0.1, 0.3), interpolation="nearest"),
+    "RandomTranslation": lambda: layers.RandomTranslation((0.1, 0.2), 0.3, fill_mode="constant", fill_value=2.0),
+    # pairs: Keras writes a number f as (-f, f), which it cannot read back (cnnkit writes f)
+    "RandomShear": lambda: layers.RandomShear(x_factor=(0.1, 0.3), y_factor=(0.0, 0.2), seed=3),
+    "RandomCrop": lambda: layers.RandomCrop(6, 5, seed=4),
+    "RandomPerspective": lambda: layers.RandomPerspective((0.2, 0.9), scale=0.4, fill_value=1.0),
     # composite augmentation layers
     "RandAugment": lambda: layers.RandAugment(value_range=(0, 1), num_ops=3, factor=(0.2, 0.4), seed=8),
     "AugMix": lambda: layers.AugMix(num_chains=2, chain_depth=1, alpha=0.5, all_ops=False, interpolation="nearest"),
@@ -132,6 +141,8 @@ def test_public_layers_are_the_expected_set():
     expected |= {"RandomContrast", "RandomBrightness", "RandomGrayscale", "RandomHue", "RandomSaturation",
                  "RandomColorJitter", "RandomInvert", "RandomPosterization", "RandomColorDegeneration", "Solarization",
                  "AutoContrast", "Equalization", "RandomSharpness", "RandomGaussianBlur", "RandomErasing"}
+    expected |= {"RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomShear", "RandomCrop",
+                 "RandomPerspective"}
     expected |= {"RandAugment", "AugMix"}
     for rank in (1, 2, 3):
         expected |= {f"UpSampling{rank}D", f"Cropping{rank}D", f"AdaptiveAveragePooling{rank}D",
@@ -202,7 +213,9 @@ def _keras_args(name):
             "Resizing": {"height": 1, "width": 1}, "CenterCrop": {"height": 1, "width": 1},
             **{n: {"factor": 0.1} for n in ("RandomContrast", "RandomBrightness", "RandomHue", "RandomSaturation",
                                              "RandomColorDegeneration", "RandomSharpness")},
-            "RandomPosterization": {"factor": 4}}.get(
+            "RandomPosterization": {"factor": 4}, "RandomRotation": {"factor": 0.1},
+            "RandomZoom": {"height_factor": 0.1}, "RandomTranslation": {"height_factor": 0.1, "width_factor": 0.1},
+            "RandomCrop": {"height": 1, "width": 1}}.get(
         name, {"pool_size": 2} if name.startswith("AveragePooling") else
         {"output_size": 1} if name.startswith("Adaptive") else {})
 

@@ -65,9 +65,10 @@ def _range_factor(owner, factor, name, message, out_of_range):
     return (-abs(factor), abs(factor))
 
 
-def _pair_as_tuple(factor):
-    """A factor kept for the config: a list or tuple as a tuple (as Keras writes it), a number as it is."""
-    return tuple(factor) if isinstance(factor, (list, tuple)) else factor
+def _pair_as_list(factor):
+    """A factor kept for the config: a list or tuple as a list (Keras's tuples in its JSON form), a number as it
+    is."""
+    return list(factor) if isinstance(factor, (list, tuple)) else factor
 
 
 class _WarpLayer(BaseImagePreprocessingLayer):
@@ -153,7 +154,7 @@ class RandomRotation(_WarpLayer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg["factor"] = self.factor
+        cfg["factor"] = list(self.factor)
         return cfg
 
 
@@ -186,7 +187,7 @@ class RandomZoom(_WarpLayer):
                  fill_value=0.0, data_format=None, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         out = lambda f: f > 1.0 or f <= -1.0  # noqa: E731
-        self.height_factor, self.width_factor = _pair_as_tuple(height_factor), _pair_as_tuple(width_factor)
+        self.height_factor, self.width_factor = _pair_as_list(height_factor), _pair_as_list(width_factor)
         height_range = _range_factor("RandomZoom", height_factor, "height_factor", _ZOOM_MESSAGE, out)
         width_range = (None if width_factor is None else
                        _range_factor("RandomZoom", width_factor, "width_factor", _ZOOM_MESSAGE, out))
@@ -227,7 +228,7 @@ class RandomTranslation(_WarpLayer):
                  fill_value=0.0, data_format=None, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         out = lambda f: f > 1.0 or f < -1.0  # noqa: E731
-        self.height_factor, self.width_factor = _pair_as_tuple(height_factor), _pair_as_tuple(width_factor)
+        self.height_factor, self.width_factor = _pair_as_list(height_factor), _pair_as_list(width_factor)
         ranges = [_range_factor("RandomTranslation", f, name, self._MESSAGE, out)
                   for f, name in ((height_factor, "height_factor"), (width_factor, "width_factor"))]
         self._check_warp(fill_mode, interpolation, fill_value)
@@ -279,8 +280,8 @@ class RandomShear(_WarpLayer):
                  data_format=None, seed=None, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         out = lambda f: f > 1.0 or f < 0.0  # noqa: E731
-        self.x_factor = _pair_as_tuple(_symmetric_as_number(x_factor))
-        self.y_factor = _pair_as_tuple(_symmetric_as_number(y_factor))
+        self.x_factor = _pair_as_list(_symmetric_as_number(x_factor))
+        self.y_factor = _pair_as_list(_symmetric_as_number(y_factor))
         ranges = [_range_factor("RandomShear", f, name, self._MESSAGE, out)
                   for f, name in ((self.x_factor, "x_factor"), (self.y_factor, "y_factor"))]
         self._check_warp(fill_mode, interpolation, fill_value)
@@ -384,6 +385,6 @@ class RandomPerspective(BaseImagePreprocessingLayer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(factor=self.factor, scale=self.scale, interpolation=self.interpolation,
+        cfg.update(factor=list(self.factor), scale=self.scale, interpolation=self.interpolation,
                    fill_value=self.fill_value)
         return cfg
