@@ -46,6 +46,20 @@ def test_signatures_and_defaults_as_keras(keras):
                                                                   tuple(aug_mix.AUGMENT_LAYERS_ALL))
 
 
+@pytest.mark.parametrize("kwargs", [dict(), dict(value_range=(-1, 1), factor=(0.2, 0.9), interpolation="nearest"),
+                                    dict(factor=0.05)])
+def test_sub_layers_as_keras_builds_them(keras, kwargs):
+    """The magnitude mapping: each op's layer has the configuration of Keras's sub-layer of that name."""
+    theirs = keras.layers.AugMix(**kwargs)
+    mine = cnnkit.layers.AugMix(**kwargs)
+    for name in composite.AUG_MIX_OPS_ALL:
+        got = composite.sub_layer(name, mine.factor, mine.value_range, mine.interpolation).get_config()
+        want = getattr(theirs, name).get_config()
+        strip = lambda c: {k: v for k, v in json.loads(json.dumps(c)).items()  # noqa: E731
+                           if k not in ("name", "dtype", "trainable", "seed")}
+        assert strip(got) == strip(want), name
+
+
 # ---- Keras's draws through cnnkit's composition ---------------------------------------------------------------
 
 OP = {name: i for i, name in enumerate(composite.RAND_AUGMENT_OPS)}
