@@ -94,6 +94,8 @@ from cnnkit.layers.preprocessing.color import RandomContrast as RandomContrast
 from cnnkit.layers.preprocessing.color import RandomGrayscale as RandomGrayscale
 from cnnkit.layers.preprocessing.color import RandomHue as RandomHue
 from cnnkit.layers.preprocessing.color import RandomSaturation as RandomSaturation
+from cnnkit.layers.preprocessing.composite import AugMix as AugMix
+from cnnkit.layers.preprocessing.composite import RandAugment as RandAugment
 from cnnkit.layers.preprocessing.filters import RandomErasing as RandomErasing
 from cnnkit.layers.preprocessing.filters import RandomGaussianBlur as RandomGaussianBlur
 from cnnkit.layers.preprocessing.filters import RandomSharpness as RandomSharpness

@@ -111,6 +111,9 @@ SAMPLES = {
     "RandomShear": lambda: layers.RandomShear(x_factor=(0.1, 0.3), y_factor=(0.0, 0.2), seed=3),
     "RandomCrop": lambda: layers.RandomCrop(6, 5, seed=4),
     "RandomPerspective": lambda: layers.RandomPerspective((0.2, 0.9), scale=0.4, fill_value=1.0),
+    # composite augmentation layers
+    "RandAugment": lambda: layers.RandAugment(value_range=(0, 1), num_ops=3, factor=(0.2, 0.4), seed=8),
+    "AugMix": lambda: layers.AugMix(num_chains=2, chain_depth=1, alpha=0.5, all_ops=False, interpolation="nearest"),
 }
 
 
@@ -142,6 +145,7 @@ def test_public_layers_are_the_expected_set():
                  "AutoContrast", "Equalization", "RandomSharpness", "RandomGaussianBlur", "RandomErasing"}
     expected |= {"RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomShear", "RandomCrop",
                  "RandomPerspective"}
+    expected |= {"RandAugment", "AugMix"}
     for rank in (1, 2, 3):
         expected |= {f"UpSampling{rank}D", f"Cropping{rank}D", f"AdaptiveAveragePooling{rank}D",
                      f"AdaptiveMaxPooling{rank}D"}
