@@ -389,7 +389,8 @@ class Trainer(MetricLogs, BatchMethods):
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
-        """Loss and metrics over the data, in inference mode.
+        """Loss and metrics over the data, in inference mode: `steps` batches, or (steps=None) the whole data,
+        also when its length is unknown (an infinite dataset needs `steps`).
 
         Returns:
             The loss (no metrics), else [loss, *per-output losses, *metrics] (Keras's order), or with
@@ -406,7 +407,8 @@ class Trainer(MetricLogs, BatchMethods):
         return self._logs_out(return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Outputs for `x` (arrays, or an iterator/DataLoader whose batches hold x first), in inference mode.
+        """Outputs for `x` (arrays, or an iterator/DataLoader whose batches hold x first), in inference mode: `steps`
+        batches, or (steps=None) the whole data, also when its length is unknown (an infinite dataset needs `steps`).
 
         Returns:
             A numpy array of shape (samples, *output_shape[1:]), or a list of them for several outputs.
