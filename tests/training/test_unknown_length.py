@@ -147,10 +147,9 @@ def test_evaluate_and_predict_on_unknown_length_like_keras(keras):
     model = _model(cnnkit, reference.get_weights())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Keras: "ran out of data" at the end of an unknown-length pass
-        expected = reference.evaluate(tf_ds, verbose=0)
-    np.testing.assert_allclose(model.evaluate(mine, verbose=0), expected, rtol=1e-5)
-    np.testing.assert_allclose(model.predict(mine, verbose=0), reference.predict(tf_ds, verbose=0), rtol=1e-5,
-                               atol=1e-6)
+        expected = reference.evaluate(tf_ds, verbose=0), reference.predict(tf_ds, verbose=0)
+    np.testing.assert_allclose(model.evaluate(mine, verbose=0), expected[0], rtol=1e-5)
+    np.testing.assert_allclose(model.predict(mine, verbose=0), expected[1], rtol=1e-5, atol=1e-6)
 
 
 def test_iterable_without_len_runs_until_exhausted():
