@@ -228,6 +228,10 @@ class PrefixData:
     def __init__(self, adapter, split):
         self.adapter, self.split = adapter, split
 
+    @property
+    def steps(self):
+        return self.adapter.steps
+
     def __len__(self):
         return len(self.adapter)
 
