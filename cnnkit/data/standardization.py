@@ -67,7 +67,8 @@ class Rescale(Standardization):
         self.scale = scale
 
     def apply_numpy(self, x):
-        x *= np.asarray(self.scale, dtype=x.dtype)
+        # an integer x is not cast: numpy refuses the in-place float product, as for Keras's `x *= rescale`
+        x *= np.asarray(self.scale, dtype=x.dtype) if np.issubdtype(x.dtype, np.floating) else self.scale
         return x
 
     def convert(self, batch, dtype=np.float32):
