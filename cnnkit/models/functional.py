@@ -364,6 +364,8 @@ def functional_from_config(config):
             while queue and all(ref in tensors for ref in queue[0][0]):
                 histories, as_list, kwargs = queue.pop(0)
                 layer = created[name]
+                if "training" in kwargs and kwargs["training"] == layer.keras_call_training:
+                    kwargs = {k: v for k, v in kwargs.items() if k != "training"}  # Keras's default, not a choice
                 args = [tensors[ref] for ref in histories]
                 out = layer(args if as_list else args[0], **kwargs)
                 node_index = len(layer.inbound_nodes) - 1

@@ -3,7 +3,8 @@
 Accepted: numpy arrays, torch tensors or nested Python lists (x, y, sample_weight; lists for several inputs),
 Keras-style iterators (`__len__` + `__getitem__` returning (x, y) or (x, y, sample_weight), like the directory
 iterators; `on_epoch_begin`/`on_epoch_end` are called each epoch, and shuffle=True visits the batches in a random
-order, as Keras does), Python generators or iterables yielding such tuples, and torch DataLoaders.
+order, as Keras does), Python generators or iterables yielding such tuples (a `cnnkit.data.Dataset`: one pass per
+epoch; steps_per_epoch is needed when its length is infinite or unknown), and torch DataLoaders.
 
 Iterators and generators are read by a background thread that keeps the next PREFETCH batches ready while the model
 computes (image decoding and augmentation release the GIL, so they overlap with the training step). A torch
@@ -234,7 +235,10 @@ class IteratorData:
         self.data, self.class_weight, self.shuffle = data, class_weight, shuffle
         self.indexable = hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(
             data, torch.utils.data.DataLoader)
-        known = len(data) if hasattr(data, "__len__") else None
+        try:
+            known = len(data) if hasattr(data, "__len__") else None
+        except TypeError:  # a cnnkit.data.Dataset of infinite or unknown cardinality (repeat(), filter)
+            known = None
         if steps is None and known is None:
             raise ValueError("steps_per_epoch (or steps / validation_steps) is required when the data is a generator "
                              "with no length.")

@@ -34,6 +34,7 @@ class BaseImagePreprocessingLayer(BaseRandomLayer):
     """
 
     transform = None
+    keras_call_training = True  # Keras's `call(data, training=True)`: its saved nodes record training=True
 
     def __init__(self, seed=None, data_format=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
