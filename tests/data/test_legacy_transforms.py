@@ -108,3 +108,21 @@ def test_affine_grid_equals_torch(rng, align_corners):
         theta = torch.tensor(rng.normal(0, 1, (n, 2, 3)), dtype=torch.float32)
         expected = torch.nn.functional.affine_grid(theta, [n, 3, height, width], align_corners=align_corners)
         torch.testing.assert_close(_affine_grid(theta, height, width, align_corners), expected, rtol=0, atol=0)
+
+
+def test_preprocessing_function_sees_the_generator_layout(keras_idg, rng):
+    """As in Keras, preprocessing_function gets each image in the generator's data_format (channels_first here:
+    (channels, height, width)), in batches and in standardize alike."""
+    def first_axis_ramp(image):
+        return image * np.arange(1, image.shape[0] + 1, dtype=np.float32).reshape(-1, 1, 1)
+
+    x = rng.uniform(0, 255, (4, 3, 5, 6)).astype(np.float32)
+    kwargs = dict(data_format="channels_first", preprocessing_function=first_axis_ramp, rescale=0.5)
+    ours = ImageDataGenerator(**kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from keras.src.legacy.preprocessing.image import ImageDataGenerator as KerasIDG  # noqa: PLC0415
+        theirs = KerasIDG(**kwargs)
+    expected = theirs.flow(x, batch_size=4, shuffle=False)[0]
+    np.testing.assert_allclose(ours.flow(x, batch_size=4, shuffle=False)[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(ours.standardize(x[0].copy()), expected[0], rtol=1e-6)
