@@ -1,8 +1,10 @@
 """`ImageDataGenerator`: Keras's augmentation + normalisation settings, applied a whole batch at a time.
 
-The random parameters are Keras's (`get_random_transform`), drawn for all images of a batch at once; the
-transforms run as batched torch operations (`cnnkit.data.augment`) in Keras's order: affine warp, channel shift,
-flips, brightness, then cnnkit's extras (contrast, blur, sharpen, noise); then `standardize`.
+The settings compile to ordered `Transform`s (`transforms`): the augmentations (`cnnkit.data.legacy_transforms`,
+Keras's order: affine warp, flips, channel shift, brightness, then cnnkit's extras contrast, blur, sharpen, noise),
+whose random parameters are Keras's (`get_random_transform`), drawn for all images of a batch at once and applied as
+batched torch operations; then the standardisation (`cnnkit.data.standardization`). `get_random_transform`,
+`apply_transform`, `random_transform`, `standardize`, `fit` and every iterator batch go through them.
 
 Note:
     Unlike Keras, a 'validation' subset is never augmented, and the validation split is seeded and stratified.
@@ -16,13 +18,15 @@ import warnings
 import numpy as np
 import torch
 
-from cnnkit.data import augment as aug
 from cnnkit.data.dataframe import DataFrameIterator
 from cnnkit.data.directory import check_validation_split
 from cnnkit.data.files import DirectoryIterator
 from cnnkit.data.image_io import check_data_format
 from cnnkit.data.iterators import NumpyArrayIterator
-from cnnkit.data.params import GeneratorParams, sample_params
+from cnnkit.data.legacy_transforms import Pipeline
+from cnnkit.data.params import GeneratorParams, augmentation_transforms, sample_params
+from cnnkit.data.standardization import (FeaturewiseCenter, FeaturewiseStdNormalization, PreprocessingFunction, Rescale,
+                                         SamplewiseCenter, SamplewiseStdNormalization, ZCAWhitening)
 from cnnkit.registry import check_kwargs, init_parameter_names
 
 
@@ -143,7 +147,7 @@ class ImageDataGenerator(GeneratorParams):
             raise ValueError(f"apply_transform: x must be one image of rank 3. Received shape: {x.shape}")
         params = {k: np.asarray([v]) for k, v in transform_parameters.items() if v is not None}
         batch = self._to_last(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None])
-        return self._from_last(self._apply(batch, params))[0].numpy()
+        return self._from_last(augmentation_transforms(self).apply(batch, params))[0].numpy()
 
     def random_transform(self, x, seed=None):
         """A randomly transformed copy of one image."""
@@ -152,40 +156,44 @@ class ImageDataGenerator(GeneratorParams):
     def standardize(self, x):
         """Applies preprocessing_function, rescale, samplewise / featurewise normalisation and ZCA to `x` (one image
         or a batch; statistics over the whole of `x`, as Keras). Changes `x` in place where it can."""
-        if self.preprocessing_function:
-            x = self.preprocessing_function(x)
-        if self.rescale:
-            x *= self.rescale
-        if self.samplewise_center:
-            x -= np.mean(x, keepdims=True)
-        if self.samplewise_std_normalization:
-            x /= np.std(x, keepdims=True) + 1e-6
-        return self._featurewise(x)
+        x = x if isinstance(x, np.ndarray) else np.asarray(x)
+        channels_first = self.data_format == "channels_first"
+        units = (np.moveaxis(x, -3, -1) if channels_first else x)[None]  # x is one unit of the steps
+        for step in self.standardization():
+            units = step.apply_numpy(units)
+        out = np.moveaxis(units[0], -1, -3) if channels_first else units[0]
+        same = (out.shape == x.shape and out.strides == x.strides and out.dtype == x.dtype
+                and out.__array_interface__["data"][0] == x.__array_interface__["data"][0])
+        return x if same else out
 
-    def _featurewise(self, x, layout=None):
-        """Featurewise center / std normalisation and ZCA on a numpy array laid out as `layout` (default: the
-        generator's data_format)."""
-        layout = layout or self.data_format
-        for flag, value, what in ((self.featurewise_center, self.mean, "featurewise_center"),
-                                  (self.featurewise_std_normalization, self.std, "featurewise_std_normalization"),
-                                  (self.zca_whitening, self.zca_whitening_matrix, "zca_whitening")):
-            if flag and value is None:
-                warnings.warn(f"This ImageDataGenerator specifies `{what}`, but it hasn't been fit on any training "
-                              "data. Fit it first by calling `.fit(numpy_data)`.", stacklevel=3)
-        stat_shape = (1, 1, -1) if layout == "channels_last" else (-1, 1, 1)
-        if self.featurewise_center and self.mean is not None:
-            x -= self.mean.reshape(stat_shape)
-        if self.featurewise_std_normalization and self.std is not None:
-            x /= self.std.reshape(stat_shape) + 1e-6
-        if self.zca_whitening and self.zca_whitening_matrix is not None:
-            moved = layout != self.data_format  # flatten in the order the matrix was fitted in
-            if moved:
-                x = np.moveaxis(x, -1, -3) if layout == "channels_last" else np.moveaxis(x, -3, -1)
-            flat = x.reshape(-1, int(np.prod(x.shape[-3:])))
-            x = (flat @ self.zca_whitening_matrix).reshape(x.shape)
-            if moved:
-                x = np.moveaxis(x, -3, -1) if layout == "channels_last" else np.moveaxis(x, -1, -3)
-        return x
+    # ---- the transforms -------------------------------------------------------------------------------------
+    @property
+    def transforms(self):
+        """The generator compiled to its ordered transforms (a `Pipeline`): the augmentations (when any is set;
+        `cnnkit.data.legacy_transforms`), then the standardisation (`cnnkit.data.standardization`), made from the
+        current settings and fitted statistics."""
+        steps = list(augmentation_transforms(self)) if self.augments else []
+        return Pipeline(steps + self.standardization())
+
+    def standardization(self):
+        """The standardisation steps, in Keras's order: preprocessing_function, rescale, samplewise center / std,
+        featurewise center / std, ZCA (fitted statistics as they are now)."""
+        steps = []
+        if self.preprocessing_function:
+            steps.append(PreprocessingFunction(self.preprocessing_function, self.data_format))
+        if self.rescale:
+            steps.append(Rescale(self.rescale))
+        if self.samplewise_center:
+            steps.append(SamplewiseCenter())
+        if self.samplewise_std_normalization:
+            steps.append(SamplewiseStdNormalization())
+        if self.featurewise_center:
+            steps.append(FeaturewiseCenter(self.mean))
+        if self.featurewise_std_normalization:
+            steps.append(FeaturewiseStdNormalization(self.std))
+        if self.zca_whitening:
+            steps.append(ZCAWhitening(self.zca_whitening_matrix, self.data_format))
+        return steps
 
     def fit(self, x, augment=False, rounds=1, seed=None):
         """Computes the featurewise mean / std and the ZCA matrix from sample images x (samples, h, w, c)."""
@@ -197,7 +205,7 @@ class ImageDataGenerator(GeneratorParams):
             warnings.warn(f"Expected images with 1, 3 or 4 channels on axis {axis}; got shape {x.shape}.",
                           stacklevel=2)
         if self.rescale:
-            x *= self.rescale
+            x = Rescale(self.rescale).apply_numpy(x)
         if augment:
             rng = np.random.default_rng(seed if seed is not None else np.random.randint(0, 2**31 - 1))
             x = np.concatenate([self._augment(x, rng) for _ in range(rounds)])
@@ -223,7 +231,7 @@ class ImageDataGenerator(GeneratorParams):
         """The random transforms `params` applied to a raw batch (n, h, w, c) -> float32 numpy, not standardized
         (possibly not C-contiguous: whoever copies it next lays it out)."""
         raw = torch.from_numpy(np.ascontiguousarray(batch)).to(torch.float32)
-        return self._apply(raw, params).numpy()
+        return augmentation_transforms(self).apply(raw, params).numpy()
 
     def process_batch(self, batch, rng=None, augment=True, dtype=None, params=None, augmented=False):
         """Augments (when `augment`) and standardizes a batch (n, h, w, c) -> float array (n, h, w, c).
@@ -231,90 +239,40 @@ class ImageDataGenerator(GeneratorParams):
         `params` are pre-drawn transform parameters (else drawn from `rng`); `augmented=True` says `batch` is
         already augmented float32 (by a decoding worker). Only the augmentation uses torch; conversion and
         standardization are numpy (single-threaded), so they do not compete with decoding workers or the training
-        step for the cores.
+        step for the cores. The batch is converted to float32 (or copied) once: by the first standardisation step
+        when that is `Rescale` (one pass for both), else on its own.
         """
-        rescaled = False
-        if augmented:
-            x = np.array(batch, dtype=np.float32)  # a copy: `batch` may be a worker's shared memory
-        elif augment and self.augments:
+        owned = False
+        if not augmented and augment and self.augments:
             if params is None:
                 params = sample_params(self, len(batch), batch.shape[1:3], rng)
-            x = np.ascontiguousarray(self.augment_batch(batch, params))
-        elif self.rescale and not self.preprocessing_function:
-            x = np.multiply(batch, np.float32(self.rescale), dtype=np.float32)  # one pass: convert and rescale
-            rescaled = True
+            batch, owned = self.augment_batch(batch, params), True
+        steps = self.standardization()
+        if steps and isinstance(steps[0], Rescale):
+            x, steps = steps[0].convert(batch), steps[1:]
+        elif owned:
+            x = np.ascontiguousarray(batch)
         else:
-            x = np.array(batch, dtype=np.float32)
-        return self._standardize_batch(x, rescaled).astype(dtype or self.dtype, copy=False)
+            x = np.array(batch, dtype=np.float32, order="C")  # a copy: `batch` may be the caller's or a worker's shared memory
+        for step in steps:
+            x = step.apply_numpy(x)
+        return np.ascontiguousarray(x, dtype=np.float32).astype(dtype or self.dtype, copy=False)
 
     def _augment(self, x, rng):
         """Random transforms of a numpy batch (n, h, w, c) in the generator's data_format."""
         batch = self._to_last(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
         params = sample_params(self, len(x), batch.shape[1:3], rng)
-        return self._from_last(self._apply(batch, params)).numpy()
+        return self._from_last(augmentation_transforms(self).apply(batch, params)).numpy()
 
     def plain_scale(self, augment):
         """The factor a batch is multiplied by when that is all this generator does to it (1.0 with no rescale);
         None when it also augments (and `augment`) or standardizes."""
-        if ((augment and self.augments) or self.preprocessing_function or self.samplewise_center
-                or self.samplewise_std_normalization or self.featurewise_center
-                or self.featurewise_std_normalization or self.zca_whitening):
+        if augment and self.augments:
             return None
-        return self.rescale or 1.0
-
-    def _standardize_batch(self, x, rescaled):
-        """Per-image standardize on a float32 numpy batch (n, h, w, c) that the caller owns."""
-        if self.preprocessing_function:
-            x = np.stack([np.asarray(self.preprocessing_function(image), dtype=np.float32) for image in x])
-        if self.rescale and not rescaled:
-            x *= np.float32(self.rescale)
-        if self.samplewise_center:
-            x -= x.mean(axis=(1, 2, 3), keepdims=True)
-        if self.samplewise_std_normalization:
-            x /= x.std(axis=(1, 2, 3), keepdims=True) + 1e-6
-        if self.featurewise_center or self.featurewise_std_normalization or self.zca_whitening:
-            x = np.ascontiguousarray(self._featurewise(x, "channels_last"), dtype=np.float32)
-        return x
-
-    def _apply(self, x, params):
-        """Keras's order: affine warp, channel shift, flips, brightness; then contrast, blur, sharpen, noise."""
-        n, height, width = x.shape[:3]
-        flip_h = np.broadcast_to(np.asarray(params.get("flip_horizontal", False), dtype=bool).reshape(-1), (n,))
-        flip_v = np.broadcast_to(np.asarray(params.get("flip_vertical", False), dtype=bool).reshape(-1), (n,))
-        affine = [params.get(k) for k in ("theta", "tx", "ty", "shear", "zx", "zy")]
-        defaults = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0)
-        if any(v is not None and np.any(np.asarray(v) != d) for v, d in zip(affine, defaults)):
-            values = [np.broadcast_to(np.asarray(d if v is None else v, dtype=np.float64), (n,))
-                      for v, d in zip(affine, defaults)]
-            matrices = aug.affine_matrices(*values, height, width)
-            # A flip after the warp (and the channel shift, which commutes with it) is the warp of the flipped
-            # output grid: fold it into the matrix of each warped image instead of copying the image again. Only where
-            # the result is continuous in the coordinates (bilinear, 'nearest' / 'reflect'): the folded matrix rounds
-            # differently, which elsewhere moves coordinates across order-0 ties or the 'constant' / 'wrap' edge
-            # (e.g. theta=90 with a flip, fill_mode='constant': a whole cval row where Keras has pixels).
-            warped = np.any(matrices != np.eye(3), axis=(1, 2))
-            warped &= self.interpolation_order == 1 and self.fill_mode in ("nearest", "reflect")
-            for flags, flip in ((flip_h, [[1, 0, 0], [0, -1, width - 1], [0, 0, 1]]),
-                                (flip_v, [[-1, 0, height - 1], [0, 1, 0], [0, 0, 1]])):
-                folded = flags & warped
-                matrices[folded] = matrices[folded] @ np.asarray(flip, dtype=np.float64)
-            flip_h, flip_v = flip_h & ~warped, flip_v & ~warped
-            x = aug.warp(x, matrices, fill_mode=self.fill_mode, cval=self.cval, order=self.interpolation_order)
-        if _given(params.get("channel_shift_intensity")):
-            x = aug.channel_shift(x, np.asarray(params["channel_shift_intensity"], dtype=np.float64))
-        if flip_h.any() or flip_v.any():
-            x = aug.flip(x, flip_h, flip_v)
-        for key, kernel in (("brightness", aug.brightness), ("contrast", aug.contrast), ("blur", aug.gaussian_blur),
-                            ("sharpen", aug.sharpen)):
-            if _given(params.get(key)):
-                x = kernel(x, np.asarray(params[key], dtype=np.float64))
-        if params.get("noise_std") is not None and np.any(np.asarray(params["noise_std"]) > 0):
-            # one generator per image (seeded per image), so an image's noise does not depend on its batch-mates
-            stds = np.broadcast_to(np.asarray(params["noise_std"], dtype=np.float64).reshape(-1), (n,))
-            seeds = np.broadcast_to(np.asarray(params["noise_seed"]).reshape(-1), (n,))
-            x = torch.cat([aug.add_noise(x[k:k + 1], stds[k], torch.Generator().manual_seed(int(seeds[k])))
-                           for k in range(n)])
-        return x
+        steps = self.standardization()
+        if not steps:
+            return 1.0
+        return steps[0].scale if len(steps) == 1 and isinstance(steps[0], Rescale) else None
 
     def _hw(self, shape):
         return tuple(shape[:2]) if self.data_format == "channels_last" else tuple(shape[1:3])
@@ -329,7 +287,3 @@ class ImageDataGenerator(GeneratorParams):
 def _parameters(method):
     """The keyword names `method` accepts (for "did you mean" on a misspelt one)."""
     return {name for name in inspect.signature(method).parameters if name not in ("self", "kwargs")}
-
-
-def _given(value):
-    return value is not None

@@ -1,5 +1,6 @@
-"""The augmentation settings of `ImageDataGenerator`, checked once, and Keras's random parameter draws for a
-whole batch at once (`sample_params`).
+"""The augmentation settings of `ImageDataGenerator`, checked once, compiled to its augmentation transforms
+(`augmentation_transforms`, `cnnkit.data.legacy_transforms`), and their random parameters for a whole batch at once
+(`sample_params`).
 
 The draws follow Keras's `get_random_transform`: rotation uniform in [-r, r] degrees; shifts uniform in [-r, r]
 (times the image size when r < 1), or for an int / list r a choice (of range(r) / of the list) with a random sign;
@@ -11,6 +12,9 @@ shift uniform in [-r, r]; brightness uniform in the range. cnnkit adds contrast,
 import numbers
 
 import numpy as np
+
+from cnnkit.data.legacy_transforms import (AffineWarp, Brightness, ChannelShift, Contrast, Flip, GaussianBlur,
+                                           GaussianNoise, Pipeline, Sharpen, shape_only)
 
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
 
@@ -80,27 +84,25 @@ class GeneratorParams:
     @property
     def augments(self):
         """Whether any random transform is set (else batches skip the augmentation step)."""
-        shifts = any(s.any() if isinstance(s, np.ndarray) else s for s in (self.width_shift_range,
-                                                                           self.height_shift_range))
-        return bool(self.rotation_range or shifts
-                    or self.shear_range or self.zoom_range != [1.0, 1.0] or self.channel_shift_range
-                    or self.horizontal_flip or self.vertical_flip or self.brightness_range or self.contrast_range
-                    or self.blur_range or self.sharpen_range or self.noise_std)
+        return any(t.active for t in augmentation_transforms(self))
 
 
-def _shifts(setting, n, size, rng):
-    if isinstance(setting, np.ndarray) or (isinstance(setting, numbers.Integral) and setting >= 1):
-        choices = setting if isinstance(setting, np.ndarray) else np.arange(setting)
-        values = rng.choice(choices, n) * rng.choice([-1, 1], n)
-    elif setting:
-        values = rng.uniform(-setting, setting, n)
-    else:
-        return np.zeros(n)
-    return values * size if np.max(setting) < 1 else values.astype(np.float64)
-
-
-def _uniform(bounds, n, rng, neutral):
-    return np.full(n, neutral, dtype=np.float64) if not bounds else rng.uniform(bounds[0], bounds[1], n)
+def augmentation_transforms(settings):
+    """The augmentation `Transform`s of ImageDataGenerator settings, in Keras's order (a `Pipeline`): every one,
+    also those whose setting is off (they draw None or neutral values under their keys, and apply the keys they are
+    given: `apply_transform` takes any of Keras's keys, whatever the settings)."""
+    s = settings
+    return Pipeline([
+        AffineWarp(s.rotation_range, s.width_shift_range, s.height_shift_range, s.shear_range, s.zoom_range,
+                   s.fill_mode, s.cval, s.interpolation_order),
+        Flip(s.horizontal_flip, s.vertical_flip),
+        ChannelShift(s.channel_shift_range),
+        Brightness(s.brightness_range),
+        Contrast(s.contrast_range),
+        GaussianBlur(s.blur_range),
+        Sharpen(s.sharpen_range),
+        GaussianNoise(s.noise_std),
+    ])
 
 
 def sample_params(settings, n, image_size, rng):
@@ -110,25 +112,4 @@ def sample_params(settings, n, image_size, rng):
     channel_shift_intensity, brightness; cnnkit's contrast, blur, sharpen, noise_std, noise_seed. A key whose
     transform is off holds None (channel shift, brightness and the extras) or the neutral value.
     """
-    height, width = image_size
-    s = settings
-    zoom = s.zoom_range
-    zx, zy = (np.ones(n), np.ones(n)) if zoom == [1.0, 1.0] else rng.uniform(zoom[0], zoom[1], (2, n))
-    params = {
-        "theta": rng.uniform(-s.rotation_range, s.rotation_range, n) if s.rotation_range else np.zeros(n),
-        "tx": _shifts(s.height_shift_range, n, height, rng),
-        "ty": _shifts(s.width_shift_range, n, width, rng),
-        "shear": rng.uniform(-s.shear_range, s.shear_range, n) if s.shear_range else np.zeros(n),
-        "zx": zx, "zy": zy,
-        "flip_horizontal": (rng.random(n) < 0.5) & s.horizontal_flip,
-        "flip_vertical": (rng.random(n) < 0.5) & s.vertical_flip,
-        "channel_shift_intensity": (rng.uniform(-s.channel_shift_range, s.channel_shift_range, n)
-                                    if s.channel_shift_range else None),
-        "brightness": _uniform(s.brightness_range, n, rng, 1.0) if s.brightness_range else None,
-        "contrast": _uniform(s.contrast_range, n, rng, 1.0) if s.contrast_range else None,
-        "blur": _uniform(s.blur_range, n, rng, 0.0) if s.blur_range else None,
-        "sharpen": _uniform(s.sharpen_range, n, rng, 1.0) if s.sharpen_range else None,
-        "noise_std": np.full(n, s.noise_std) if s.noise_std else None,
-        "noise_seed": rng.integers(2**62, size=n) if s.noise_std else None,
-    }
-    return params
+    return augmentation_transforms(settings).draw(shape_only(n, *image_size), rng)

@@ -126,17 +126,34 @@ def _grid_theta(matrices, height, width, align_corners):
     return theta[:, :2]
 
 
+def _affine_grid(theta, height, width, align_corners):
+    """`torch.nn.functional.affine_grid(theta, [batch, channels, height, width], align_corners)`, the same float32
+    numbers (torch's base coordinates, then (x * t0 + y * t1) + t2 per output point, as its batched matmul with an
+    inner size of 3 rounds here), as broadcast sums of a row and a column: a sixth of its time.
+    """
+    def base(size):  # torch's linspace_from_neg_one
+        coords = torch.linspace(-1, 1, size, dtype=theta.dtype, device=theta.device)
+        return coords if align_corners else coords * (size - 1) / size
+    cols, rows = base(width).view(1, 1, width), base(height).view(1, height, 1)
+    grid = torch.empty(theta.shape[0], height, width, 2, dtype=theta.dtype, device=theta.device)
+    for k in range(2):
+        t = theta[:, k].reshape(-1, 3, 1, 1)
+        torch.add(cols * t[:, 0], rows * t[:, 1], out=grid[..., k])
+        grid[..., k] += t[:, 2]
+    return grid
+
+
 def _warp_bilinear(images, matrices, fill_mode):
-    """Bilinear `warp` for fill modes 'nearest' and 'reflect' with torch's affine_grid + grid_sample.
+    """Bilinear `warp` for fill modes 'nearest' and 'reflect' with torch's affine grid (`_affine_grid`) + grid_sample.
 
     scipy's 'nearest' is grid_sample's 'border' padding (coordinates clamped to the pixel centres 0 .. n - 1) and
     its half-sample 'reflect' is 'reflection' about the image edges (-0.5, n - 0.5, align_corners=False).
     Coordinates are float32: within ~1e-2 of scipy at pixel values 0..255.
     """
-    batch, height, width, channels = images.shape
+    height, width = images.shape[1:3]
     align = fill_mode != "reflect"
     theta = _grid_theta(matrices, height, width, align).to(images.device, images.dtype)
-    grid = torch.nn.functional.affine_grid(theta, [batch, channels, height, width], align_corners=align)
+    grid = _affine_grid(theta, height, width, align)
     sampled = torch.nn.functional.grid_sample(images.permute(0, 3, 1, 2), grid, mode="bilinear",
                                               padding_mode="reflection" if fill_mode == "reflect" else "border",
                                               align_corners=align)
