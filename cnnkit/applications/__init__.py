@@ -29,3 +29,13 @@ for _builder, _mode, _size, _min, _last in (
 
 __all__ = ["APPLICATIONS", "Application", "LeNet", "ResNet50", "ResNet101", "ResNet152", "SmallConvNet",
            "decode_predictions", "imagenet_utils", "preprocess_input", "resnet"]
+
+# ---- VGG16, VGG19 (apps-a) ----
+from cnnkit.applications import vgg16 as vgg16  # noqa: E402
+from cnnkit.applications import vgg19 as vgg19  # noqa: E402
+from cnnkit.applications.vgg16 import VGG16 as VGG16  # noqa: E402
+from cnnkit.applications.vgg19 import VGG19 as VGG19  # noqa: E402
+
+register(Application("VGG16", VGG16, "caffe", default_size=224, min_size=32, last_conv="block5_conv3"))
+register(Application("VGG19", VGG19, "caffe", default_size=224, min_size=32, last_conv="block5_conv4"))
+__all__ += ["VGG16", "VGG19", "vgg16", "vgg19"]

@@ -71,6 +71,7 @@ def check_against_keras(keras, tmp_path, name, module, input_shape, include_top=
     0-255 images after each library's `<module>.preprocess_input`. With `file_round_trip`, cnnkit's model saved as
     `.keras` is opened by Keras and predicts the same. Returns (cnnkit model, Keras model)."""
     keras.backend.clear_session()
+    cnnkit.utils.clear_session()  # both libraries name unnamed layers from fresh counters (conv2d, add, ...)
     theirs = getattr(keras.applications, name)(weights=None, include_top=include_top, input_shape=input_shape,
                                                **kwargs)
     randomize(theirs, seed)
@@ -93,10 +94,39 @@ def check_against_keras(keras, tmp_path, name, module, input_shape, include_top=
     return ours, theirs
 
 
+def check_frozen_fit(builder, input_shape, classes=3, samples=6, **kwargs):
+    """fit(cache_frozen=True) of Sequential([frozen backbone, GlobalAveragePooling2D, Dense]) on a few tiny images
+    trains the head as fit without the cache does (same loss, same head weights). Returns the cached history."""
+    from cnnkit import Sequential  # noqa: PLC0415
+    from cnnkit.layers import Dense  # noqa: PLC0415
+    from cnnkit.layers import GlobalAveragePooling2D  # noqa: PLC0415
+    from cnnkit.utils import set_random_seed  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (samples, *input_shape)).astype("float32")
+    y = rng.integers(0, classes, samples)
+    results = []
+    for cache_frozen in (False, True):
+        cnnkit.utils.clear_session()
+        set_random_seed(0)
+        backbone = builder(weights=None, include_top=False, input_shape=input_shape, **kwargs)
+        backbone.trainable = False
+        model = Sequential([backbone, GlobalAveragePooling2D(), Dense(classes, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        history = model.fit(x, y, batch_size=3, epochs=1, verbose=0, cache_frozen=cache_frozen)
+        results.append((model.layers[-1].get_weights(), history.history["loss"]))
+    (head, loss), (cached_head, cached_loss) = results
+    np.testing.assert_allclose(cached_loss, loss, rtol=1e-4, atol=1e-6)
+    for a, b in zip(cached_head, head):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    return cached_loss
+
+
 @pytest.fixture
 def zoo():
     """The shared checks, as a namespace: zoo.check_against_keras(keras, tmp_path, 'VGG16', 'vgg16', (32, 32, 3))."""
     import types  # noqa: PLC0415
 
-    return types.SimpleNamespace(check_against_keras=check_against_keras, randomize=randomize,
+    return types.SimpleNamespace(check_against_keras=check_against_keras, check_frozen_fit=check_frozen_fit,
+                                 randomize=randomize,
                                  save_published=save_published, assert_close_to_scale=assert_close_to_scale)
