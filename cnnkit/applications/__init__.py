@@ -39,3 +39,13 @@ from cnnkit.applications.vgg19 import VGG19 as VGG19  # noqa: E402
 register(Application("VGG16", VGG16, "caffe", default_size=224, min_size=32, last_conv="block5_conv3"))
 register(Application("VGG19", VGG19, "caffe", default_size=224, min_size=32, last_conv="block5_conv4"))
 __all__ += ["VGG16", "VGG19", "vgg16", "vgg19"]
+
+# ---- ResNet50V2, ResNet101V2, ResNet152V2 (apps-a) ----
+from cnnkit.applications import resnet_v2 as resnet_v2  # noqa: E402
+from cnnkit.applications.resnet_v2 import ResNet50V2 as ResNet50V2  # noqa: E402
+from cnnkit.applications.resnet_v2 import ResNet101V2 as ResNet101V2  # noqa: E402
+from cnnkit.applications.resnet_v2 import ResNet152V2 as ResNet152V2  # noqa: E402
+
+for _builder in (ResNet50V2, ResNet101V2, ResNet152V2):
+    register(Application(_builder.__name__, _builder, "tf", default_size=224, min_size=32, last_conv="post_relu"))
+__all__ += ["ResNet50V2", "ResNet101V2", "ResNet152V2", "resnet_v2"]
