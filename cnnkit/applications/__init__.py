@@ -49,3 +49,13 @@ from cnnkit.applications.resnet_v2 import ResNet152V2 as ResNet152V2  # noqa: E4
 for _builder in (ResNet50V2, ResNet101V2, ResNet152V2):
     register(Application(_builder.__name__, _builder, "tf", default_size=224, min_size=32, last_conv="post_relu"))
 __all__ += ["ResNet50V2", "ResNet101V2", "ResNet152V2", "resnet_v2"]
+
+# ---- DenseNet121, DenseNet169, DenseNet201 (apps-a) ----
+from cnnkit.applications import densenet as densenet  # noqa: E402
+from cnnkit.applications.densenet import DenseNet121 as DenseNet121  # noqa: E402
+from cnnkit.applications.densenet import DenseNet169 as DenseNet169  # noqa: E402
+from cnnkit.applications.densenet import DenseNet201 as DenseNet201  # noqa: E402
+
+for _builder in (DenseNet121, DenseNet169, DenseNet201):
+    register(Application(_builder.__name__, _builder, "torch", default_size=224, min_size=32, last_conv="relu"))
+__all__ += ["DenseNet121", "DenseNet169", "DenseNet201", "densenet"]

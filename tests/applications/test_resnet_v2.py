@@ -26,12 +26,11 @@ def test_resnet50v2_with_top_matches_keras(keras, tmp_path, zoo):
     assert ours.output_shape == (None, 5) and ours.name == "resnet50v2"
 
 
-def test_param_counts_match_keras(keras):
-    keras.backend.clear_session()
-    theirs = keras.applications.ResNet50V2(weights=None)
-    assert ResNet50V2(weights=None).count_params() == theirs.count_params() == 25613800
+def test_param_counts_match_keras():
     # Measured from keras.applications (3.15) at the default 224x224 with the classifier (42,626,560 and
-    # 58,331,648 without it: 2048 * 1000 + 1000 fewer).
+    # 58,331,648 without it: 2048 * 1000 + 1000 fewer); the zoo checks above compare ResNet50V2's counts with a
+    # live Keras model.
+    assert ResNet50V2(weights=None).count_params() == 25613800
     assert ResNet101V2(weights=None).count_params() == 44675560
     assert ResNet152V2(weights=None).count_params() == 60380648
 
