@@ -59,3 +59,10 @@ from cnnkit.applications.densenet import DenseNet201 as DenseNet201  # noqa: E40
 for _builder in (DenseNet121, DenseNet169, DenseNet201):
     register(Application(_builder.__name__, _builder, "torch", default_size=224, min_size=32, last_conv="relu"))
 __all__ += ["DenseNet121", "DenseNet169", "DenseNet201", "densenet"]
+
+# ---- Xception (apps-a) ----
+from cnnkit.applications import xception as xception  # noqa: E402
+from cnnkit.applications.xception import Xception as Xception  # noqa: E402
+
+register(Application("Xception", Xception, "tf", default_size=299, min_size=71, last_conv="block14_sepconv2_act"))
+__all__ += ["Xception", "xception"]
