@@ -66,3 +66,10 @@ from cnnkit.applications.xception import Xception as Xception  # noqa: E402
 
 register(Application("Xception", Xception, "tf", default_size=299, min_size=71, last_conv="block14_sepconv2_act"))
 __all__ += ["Xception", "xception"]
+
+# ---- InceptionV3 (apps-a) ----
+from cnnkit.applications import inception_v3 as inception_v3  # noqa: E402
+from cnnkit.applications.inception_v3 import InceptionV3 as InceptionV3  # noqa: E402
+
+register(Application("InceptionV3", InceptionV3, "tf", default_size=299, min_size=75, last_conv="mixed10"))
+__all__ += ["InceptionV3", "inception_v3"]
