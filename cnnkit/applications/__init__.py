@@ -73,3 +73,11 @@ from cnnkit.applications.inception_v3 import InceptionV3 as InceptionV3  # noqa:
 
 register(Application("InceptionV3", InceptionV3, "tf", default_size=299, min_size=75, last_conv="mixed10"))
 __all__ += ["InceptionV3", "inception_v3"]
+
+# ---- InceptionResNetV2 (apps-a) ----
+from cnnkit.applications import inception_resnet_v2 as inception_resnet_v2  # noqa: E402
+from cnnkit.applications.inception_resnet_v2 import InceptionResNetV2 as InceptionResNetV2  # noqa: E402
+
+register(Application("InceptionResNetV2", InceptionResNetV2, "tf", default_size=299, min_size=75,
+                     last_conv="conv_7b_ac"))
+__all__ += ["InceptionResNetV2", "inception_resnet_v2"]
