@@ -81,3 +81,13 @@ from cnnkit.applications.inception_resnet_v2 import InceptionResNetV2 as Incepti
 register(Application("InceptionResNetV2", InceptionResNetV2, "tf", default_size=299, min_size=75,
                      last_conv="conv_7b_ac"))
 __all__ += ["InceptionResNetV2", "inception_resnet_v2"]
+
+# ---- NASNetMobile, NASNetLarge (apps-a) ----
+from cnnkit.applications import nasnet as nasnet  # noqa: E402
+from cnnkit.applications.nasnet import NASNetLarge as NASNetLarge  # noqa: E402
+from cnnkit.applications.nasnet import NASNetMobile as NASNetMobile  # noqa: E402
+
+# last_conv: the last cell's output (the final relu after it is Keras's unnamed 'activation_N', N varying).
+register(Application("NASNetMobile", NASNetMobile, "tf", default_size=224, min_size=32, last_conv="normal_concat_12"))
+register(Application("NASNetLarge", NASNetLarge, "tf", default_size=331, min_size=32, last_conv="normal_concat_18"))
+__all__ += ["NASNetLarge", "NASNetMobile", "nasnet"]
