@@ -211,7 +211,8 @@ def NASNetLarge(input_shape=None, include_top=True, weights="imagenet", input_te
         name: the model name.
 
     Returns:
-        A functional `Model` (88,949,818 parameters with the classifier, 84,916,818 without).
+        A functional `Model` (88,949,818 parameters with the classifier; without it 84,916,818 at a static size,
+        84,887,922 at the default (None, None, 3), as Keras: unknown sizes change which cells adjust their inputs).
 
     Raises:
         ValueError: invalid arguments (as Keras), or a weights file that does not fit.

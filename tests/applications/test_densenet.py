@@ -25,7 +25,7 @@ def test_densenet121_with_top_matches_keras(keras, tmp_path, zoo):
     assert ours.output_shape == (None, 4) and ours.name == "densenet121"
 
 
-def test_param_counts_match_keras():
+def test_param_counts_match_keras(fast_init):
     # Measured from keras.applications (3.15) at the default 224x224 with the classifier (the zoo checks above
     # compare DenseNet121's counts with a live Keras model).
     assert DenseNet121(weights=None).count_params() == 8062504
@@ -46,7 +46,7 @@ def test_input_size_errors_as_keras(keras, kwargs, message):
         keras.applications.DenseNet169(**kwargs)
 
 
-def test_weights_files_and_registry():
+def test_weights_files_and_registry(fast_init):
     files = densenet.WEIGHTS_FILES["densenet201"]
     assert files[False].origin == ("https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
                                    "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5")
@@ -59,5 +59,5 @@ def test_weights_files_and_registry():
     assert densenet.decode_predictions is cnnkit.applications.decode_predictions
 
 
-def test_frozen_densenet121_fits_with_cache_frozen(zoo):
+def test_frozen_densenet121_fits_with_cache_frozen(zoo, fast_init):
     zoo.check_frozen_fit(DenseNet121, (32, 32, 3))

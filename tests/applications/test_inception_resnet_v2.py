@@ -53,7 +53,7 @@ def test_inception_resnet_v2_with_top_matches_keras(keras, tmp_path, zoo):
     assert ours.output_shape == (None, 3) and ours.name == "inception_resnet_v2"
 
 
-def test_param_counts_match_keras():
+def test_param_counts_match_keras(fast_init):
     # Measured from keras.applications (3.15) at the default 299x299 (the zoo checks above compare live).
     assert InceptionResNetV2(weights=None).count_params() == 55873736
     assert InceptionResNetV2(weights=None, include_top=False, pooling="avg").count_params() == 54336736
@@ -71,7 +71,7 @@ def test_input_size_errors_as_keras(keras, kwargs, message):
         keras.applications.InceptionResNetV2(**kwargs)
 
 
-def test_weights_files_and_registry():
+def test_weights_files_and_registry(fast_init):
     assert inception_resnet_v2.WEIGHTS_FILES[True].origin == (
         "https://storage.googleapis.com/tensorflow/keras-applications/inception_resnet_v2/"
         "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5")
@@ -83,5 +83,5 @@ def test_weights_files_and_registry():
         inception_resnet_v2.inception_resnet_block(Input((8, 8, 4)), 0.1, "block99", 1)
 
 
-def test_frozen_inception_resnet_v2_fits_with_cache_frozen(zoo):
+def test_frozen_inception_resnet_v2_fits_with_cache_frozen(zoo, fast_init):
     zoo.check_frozen_fit(InceptionResNetV2, (75, 75, 3), samples=3)

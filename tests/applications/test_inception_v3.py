@@ -24,7 +24,7 @@ def test_inception_v3_with_top_matches_keras(keras, tmp_path, zoo):
     assert ours.output_shape == (None, 3) and ours.name == "inception_v3"
 
 
-def test_param_counts_match_keras():
+def test_param_counts_match_keras(fast_init):
     # Measured from keras.applications (3.15) at the default 299x299 (the zoo checks above compare live).
     assert InceptionV3(weights=None).count_params() == 23851784
     assert InceptionV3(weights=None, include_top=False, pooling="max").count_params() == 21802784
@@ -42,7 +42,7 @@ def test_input_size_errors_as_keras(keras, kwargs, message):
         keras.applications.InceptionV3(**kwargs)
 
 
-def test_weights_files_and_registry():
+def test_weights_files_and_registry(fast_init):
     assert inception_v3.WEIGHTS_FILES[False].origin == (
         "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
         "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5")
@@ -52,5 +52,5 @@ def test_weights_files_and_registry():
     assert inception_v3.decode_predictions is cnnkit.applications.decode_predictions
 
 
-def test_frozen_inception_v3_fits_with_cache_frozen(zoo):
+def test_frozen_inception_v3_fits_with_cache_frozen(zoo, fast_init):
     zoo.check_frozen_fit(InceptionV3, (75, 75, 3), samples=3)

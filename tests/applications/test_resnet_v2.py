@@ -26,7 +26,7 @@ def test_resnet50v2_with_top_matches_keras(keras, tmp_path, zoo):
     assert ours.output_shape == (None, 5) and ours.name == "resnet50v2"
 
 
-def test_param_counts_match_keras():
+def test_param_counts_match_keras(fast_init):
     # Measured from keras.applications (3.15) at the default 224x224 with the classifier (42,626,560 and
     # 58,331,648 without it: 2048 * 1000 + 1000 fewer); the zoo checks above compare ResNet50V2's counts with a
     # live Keras model.
@@ -47,7 +47,7 @@ def test_input_size_errors_as_keras(keras, kwargs, message):
         keras.applications.ResNet101V2(**kwargs)
 
 
-def test_weights_files_and_registry():
+def test_weights_files_and_registry(fast_init):
     files = resnet_v2.WEIGHTS_FILES["resnet152v2"]
     assert files[False].origin == ("https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
                                    "resnet152v2_weights_tf_dim_ordering_tf_kernels_notop.h5")
@@ -59,5 +59,5 @@ def test_weights_files_and_registry():
     assert resnet_v2.decode_predictions is cnnkit.applications.decode_predictions
 
 
-def test_frozen_resnet50v2_fits_with_cache_frozen(zoo):
+def test_frozen_resnet50v2_fits_with_cache_frozen(zoo, fast_init):
     zoo.check_frozen_fit(ResNet50V2, (32, 32, 3))

@@ -25,7 +25,7 @@ def test_vgg16_with_top_and_pooling_match_keras(keras, tmp_path, zoo):
     assert ours.layers[-1].name == "global_max_pooling2d" and ours.output_shape == (None, 512)
 
 
-def test_param_counts_match_keras(keras):
+def test_param_counts_match_keras(keras, fast_init):
     keras.backend.clear_session()
     theirs = keras.applications.VGG19(weights=None, include_top=False)
     assert VGG19(weights=None, include_top=False).count_params() == theirs.count_params() == 20024384
@@ -49,7 +49,7 @@ def test_input_size_errors_as_keras(keras, builder, kwargs, message):
         getattr(keras.applications, builder)(**kwargs)
 
 
-def test_weights_files_and_registry():
+def test_weights_files_and_registry(fast_init):
     assert vgg16.WEIGHTS_FILES[False].origin == ("https://storage.googleapis.com/tensorflow/keras-applications/"
                                                  "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
     assert vgg19.WEIGHTS_FILES[True].fname == "vgg19_weights_tf_dim_ordering_tf_kernels.h5"
@@ -61,5 +61,5 @@ def test_weights_files_and_registry():
     assert vgg16.decode_predictions is cnnkit.applications.decode_predictions
 
 
-def test_frozen_vgg16_fits_with_cache_frozen(zoo):
+def test_frozen_vgg16_fits_with_cache_frozen(zoo, fast_init):
     zoo.check_frozen_fit(VGG16, (32, 32, 3))

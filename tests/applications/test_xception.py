@@ -23,7 +23,7 @@ def test_xception_with_top_matches_keras(keras, tmp_path, zoo):
     assert ours.output_shape == (None, 3) and ours.name == "xception"
 
 
-def test_param_counts_match_keras():
+def test_param_counts_match_keras(fast_init):
     # Measured from keras.applications (3.15) at the default 299x299 (the zoo checks above compare live).
     assert Xception(weights=None).count_params() == 22910480
     assert Xception(weights=None, include_top=False).count_params() == 20861480
@@ -41,7 +41,7 @@ def test_input_size_errors_as_keras(keras, kwargs, message):
         keras.applications.Xception(**kwargs)
 
 
-def test_weights_files_and_registry():
+def test_weights_files_and_registry(fast_init):
     assert xception.WEIGHTS_FILES[True].origin == ("https://storage.googleapis.com/tensorflow/keras-applications/"
                                                    "xception/xception_weights_tf_dim_ordering_tf_kernels.h5")
     assert xception.WEIGHTS_FILES[False].file_hash == "b0042744bf5b25fce3cb969f33bebb97"
@@ -51,5 +51,5 @@ def test_weights_files_and_registry():
     assert xception.decode_predictions is cnnkit.applications.decode_predictions
 
 
-def test_frozen_xception_fits_with_cache_frozen(zoo):
+def test_frozen_xception_fits_with_cache_frozen(zoo, fast_init):
     zoo.check_frozen_fit(Xception, (71, 71, 3), samples=3)
