@@ -58,7 +58,8 @@ def _separable_conv_block(ip, filters, kernel_size=(3, 3), strides=(1, 1), block
     x = Activation("relu")(ip)
     conv_pad = "same"
     if strides == (2, 2):
-        x = ZeroPadding2D(padding=imagenet_utils.correct_pad(x, kernel_size), name=f"separable_conv_1_pad_{block_id}")(x)
+        padding = imagenet_utils.correct_pad(x, kernel_size)
+        x = ZeroPadding2D(padding=padding, name=f"separable_conv_1_pad_{block_id}")(x)
         conv_pad = "valid"
     x = SeparableConv2D(filters, kernel_size, strides=strides, name=f"separable_conv_1_{block_id}", padding=conv_pad,
                         use_bias=False)(x)
