@@ -25,14 +25,11 @@ def test_vgg16_with_top_and_pooling_match_keras(keras, tmp_path, zoo):
     assert ours.layers[-1].name == "global_max_pooling2d" and ours.output_shape == (None, 512)
 
 
-def test_param_counts_match_keras(keras, fast_init):
-    keras.backend.clear_session()
-    theirs = keras.applications.VGG19(weights=None, include_top=False)
-    assert VGG19(weights=None, include_top=False).count_params() == theirs.count_params() == 20024384
-    # Measured from keras.applications (3.15) at the default 224x224 with the classifier.
+def test_param_counts_match_keras():
+    # Measured from keras.applications (3.15) at the default 224x224 with the classifier (the zoo checks above
+    # compare both without it, and VGG16 with it at 32x32, with live Keras models).
     assert VGG16(weights=None).count_params() == 138357544
     assert VGG19(weights=None).count_params() == 143667240
-    assert VGG16(weights=None, include_top=False).count_params() == 14714688
 
 
 @pytest.mark.parametrize("kwargs, message", [
