@@ -29,3 +29,65 @@ for _builder, _mode, _size, _min, _last in (
 
 __all__ = ["APPLICATIONS", "Application", "LeNet", "ResNet50", "ResNet101", "ResNet152", "SmallConvNet",
            "decode_predictions", "imagenet_utils", "preprocess_input", "resnet"]
+
+# ---- VGG16, VGG19 (apps-a) ----
+from cnnkit.applications import vgg16 as vgg16  # noqa: E402
+from cnnkit.applications import vgg19 as vgg19  # noqa: E402
+from cnnkit.applications.vgg16 import VGG16 as VGG16  # noqa: E402
+from cnnkit.applications.vgg19 import VGG19 as VGG19  # noqa: E402
+
+register(Application("VGG16", VGG16, "caffe", default_size=224, min_size=32, last_conv="block5_conv3"))
+register(Application("VGG19", VGG19, "caffe", default_size=224, min_size=32, last_conv="block5_conv4"))
+__all__ += ["VGG16", "VGG19", "vgg16", "vgg19"]
+
+# ---- ResNet50V2, ResNet101V2, ResNet152V2 (apps-a) ----
+from cnnkit.applications import resnet_v2 as resnet_v2  # noqa: E402
+from cnnkit.applications.resnet_v2 import ResNet50V2 as ResNet50V2  # noqa: E402
+from cnnkit.applications.resnet_v2 import ResNet101V2 as ResNet101V2  # noqa: E402
+from cnnkit.applications.resnet_v2 import ResNet152V2 as ResNet152V2  # noqa: E402
+
+for _builder in (ResNet50V2, ResNet101V2, ResNet152V2):
+    register(Application(_builder.__name__, _builder, "tf", default_size=224, min_size=32, last_conv="post_relu"))
+__all__ += ["ResNet50V2", "ResNet101V2", "ResNet152V2", "resnet_v2"]
+
+# ---- DenseNet121, DenseNet169, DenseNet201 (apps-a) ----
+from cnnkit.applications import densenet as densenet  # noqa: E402
+from cnnkit.applications.densenet import DenseNet121 as DenseNet121  # noqa: E402
+from cnnkit.applications.densenet import DenseNet169 as DenseNet169  # noqa: E402
+from cnnkit.applications.densenet import DenseNet201 as DenseNet201  # noqa: E402
+
+for _builder in (DenseNet121, DenseNet169, DenseNet201):
+    register(Application(_builder.__name__, _builder, "torch", default_size=224, min_size=32, last_conv="relu"))
+__all__ += ["DenseNet121", "DenseNet169", "DenseNet201", "densenet"]
+
+# ---- Xception (apps-a) ----
+from cnnkit.applications import xception as xception  # noqa: E402
+from cnnkit.applications.xception import Xception as Xception  # noqa: E402
+
+register(Application("Xception", Xception, "tf", default_size=299, min_size=71, last_conv="block14_sepconv2_act"))
+__all__ += ["Xception", "xception"]
+
+# ---- InceptionV3 (apps-a) ----
+from cnnkit.applications import inception_v3 as inception_v3  # noqa: E402
+from cnnkit.applications.inception_v3 import InceptionV3 as InceptionV3  # noqa: E402
+
+register(Application("InceptionV3", InceptionV3, "tf", default_size=299, min_size=75, last_conv="mixed10"))
+__all__ += ["InceptionV3", "inception_v3"]
+
+# ---- InceptionResNetV2 (apps-a) ----
+from cnnkit.applications import inception_resnet_v2 as inception_resnet_v2  # noqa: E402
+from cnnkit.applications.inception_resnet_v2 import InceptionResNetV2 as InceptionResNetV2  # noqa: E402
+
+register(Application("InceptionResNetV2", InceptionResNetV2, "tf", default_size=299, min_size=75,
+                     last_conv="conv_7b_ac"))
+__all__ += ["InceptionResNetV2", "inception_resnet_v2"]
+
+# ---- NASNetMobile, NASNetLarge (apps-a) ----
+from cnnkit.applications import nasnet as nasnet  # noqa: E402
+from cnnkit.applications.nasnet import NASNetLarge as NASNetLarge  # noqa: E402
+from cnnkit.applications.nasnet import NASNetMobile as NASNetMobile  # noqa: E402
+
+# last_conv: the last cell's output (the final relu after it is Keras's unnamed 'activation_N', N varying).
+register(Application("NASNetMobile", NASNetMobile, "tf", default_size=224, min_size=32, last_conv="normal_concat_12"))
+register(Application("NASNetLarge", NASNetLarge, "tf", default_size=331, min_size=32, last_conv="normal_concat_18"))
+__all__ += ["NASNetLarge", "NASNetMobile", "nasnet"]

@@ -94,12 +94,13 @@ def pooled_top(x, include_top, pooling, classes, classifier_activation, weights)
     return pooling_only(x, pooling)
 
 
-def pooling_only(x, pooling):
-    """`pooling` without the classifier: None (the 4-D maps), 'avg' (avg_pool) or 'max' (max_pool)."""
+def pooling_only(x, pooling, names=("avg_pool", "max_pool")):
+    """`pooling` without the classifier: None (the 4-D maps), 'avg' (avg_pool) or 'max' (max_pool). `names`: the
+    layer names for 'avg' and 'max' (None for Keras's automatic names, as VGG and Xception have)."""
     if pooling == "avg":
-        return GlobalAveragePooling2D(name="avg_pool")(x)
+        return GlobalAveragePooling2D(name=names[0])(x)
     if pooling == "max":
-        return GlobalMaxPooling2D(name="max_pool")(x)
+        return GlobalMaxPooling2D(name=names[1])(x)
     return x
 
 

@@ -1,4 +1,5 @@
-"""ResNet50, ResNet101 and ResNet152 (ResNet v1, He et al. 2015), as `keras.applications.resnet` builds them.
+"""ResNet50, ResNet101 and ResNet152 (ResNet v1, He et al. 2015), as `keras.applications.resnet` builds them, and
+the ResNet frame with the pre-activation blocks the v2 builders (`cnnkit.applications.resnet_v2`) use.
 
 Same graph, layer names (conv1_pad, conv1_conv, conv1_bn, conv1_relu, pool1_pad, pool1_pool,
 conv2_block1_0_conv, ..., conv5_block3_out, avg_pool, predictions), initializers and parameter counts as Keras
@@ -35,6 +36,9 @@ WEIGHTS_HASHES = {
     "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
     "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
     "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
+    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
+    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
 }
 BN_EPSILON = 1.001e-5
 
@@ -74,11 +78,43 @@ def stack_residual_blocks_v1(x, filters, blocks, stride1=2, name=None):
     return x
 
 
-def ResNet(stack_fn, use_bias=True, include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
-           pooling=None, classes=1000, classifier_activation="softmax", name="resnet", weights_name=None):
-    """Builds a ResNet v1 around `stack_fn` (the residual stacks), as Keras's `ResNet` with preact=False.
+def residual_block_v2(x, filters, kernel_size=3, stride=1, conv_shortcut=False, name=None):
+    """Keras's pre-activation bottleneck block (ResNet v2): BatchNormalization + relu first (`preact`), then
+    1x1 -> kxk (stride, explicit padding) -> 1x1 (4*filters, with bias), added to the shortcut: a 1x1 projection of
+    `preact` when `conv_shortcut`, else the input (max-pooled with `stride` when it strides). No relu after the add."""
+    preact = BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_preact_bn")(x)
+    preact = Activation("relu", name=f"{name}_preact_relu")(preact)
+    if conv_shortcut:
+        shortcut = Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(preact)
+    else:
+        shortcut = MaxPooling2D(1, strides=stride)(x) if stride > 1 else x  # unnamed in Keras too
+    x = Conv2D(filters, 1, strides=1, use_bias=False, name=f"{name}_1_conv")(preact)
+    x = BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_1_bn")(x)
+    x = Activation("relu", name=f"{name}_1_relu")(x)
+    x = ZeroPadding2D(padding=((1, 1), (1, 1)), name=f"{name}_2_pad")(x)
+    x = Conv2D(filters, kernel_size, strides=stride, use_bias=False, name=f"{name}_2_conv")(x)
+    x = BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_2_bn")(x)
+    x = Activation("relu", name=f"{name}_2_relu")(x)
+    x = Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
+    return Add(name=f"{name}_out")([shortcut, x])
 
-    See `ResNet50` for the arguments.
+
+def stack_residual_blocks_v2(x, filters, blocks, stride1=2, name=None):
+    """`blocks` pre-activation blocks named <name>_block1, ...; the first projects the shortcut, the last strides
+    (Keras's v2 order)."""
+    x = residual_block_v2(x, filters, conv_shortcut=True, name=f"{name}_block1")
+    for i in range(2, blocks):
+        x = residual_block_v2(x, filters, name=f"{name}_block{i}")
+    return residual_block_v2(x, filters, stride=stride1, name=f"{name}_block{blocks}")
+
+
+def ResNet(stack_fn, preact, use_bias, include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+           pooling=None, classes=1000, classifier_activation="softmax", name="resnet", weights_name=None):
+    """Builds a ResNet around `stack_fn` (the residual stacks), as Keras's `ResNet`: v1 (`preact=False`: conv1
+    followed by conv1_bn/conv1_relu) or v2 (`preact=True`: no BatchNormalization after conv1, post_bn/post_relu
+    after the stacks). `weights_name` picks the published file ('resnet50', 'resnet50v2', ...).
+
+    See `ResNet50` for the other arguments.
     """
     check_arguments(weights, include_top, classes, pooling)
     img_input = image_input(input_tensor, input_shape, default_size=224, min_size=32, include_top=include_top,
@@ -86,19 +122,28 @@ def ResNet(stack_fn, use_bias=True, include_top=True, weights="imagenet", input_
 
     x = ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
     x = Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
-    x = BatchNormalization(axis=3, epsilon=BN_EPSILON, name="conv1_bn")(x)
-    x = Activation("relu", name="conv1_relu")(x)
+    if not preact:
+        x = BatchNormalization(axis=3, epsilon=BN_EPSILON, name="conv1_bn")(x)
+        x = Activation("relu", name="conv1_relu")(x)
     x = ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     x = MaxPooling2D(3, strides=2, name="pool1_pool")(x)
     x = stack_fn(x)
+    if preact:
+        x = BatchNormalization(axis=3, epsilon=BN_EPSILON, name="post_bn")(x)
+        x = Activation("relu", name="post_relu")(x)
     x = pooled_top(x, include_top, pooling, classes, classifier_activation, weights)
     return finish(img_input, input_tensor, x, name, weights, WEIGHTS_FILES.get(weights_name), include_top)
 
 
-def _stacks(blocks):
+def stacks(blocks, version=1):
+    """The stack function of a ResNet with `blocks` blocks in conv2..conv5 (64, 128, 256, 512 filters): v1 strides
+    in the first block of conv3..conv5, v2 in the last block of conv2..conv4."""
     def stack_fn(x):
         for i, (filters, count) in enumerate(zip((64, 128, 256, 512), blocks)):
-            x = stack_residual_blocks_v1(x, filters, count, stride1=1 if i == 0 else 2, name=f"conv{i + 2}")
+            if version == 1:
+                x = stack_residual_blocks_v1(x, filters, count, stride1=1 if i == 0 else 2, name=f"conv{i + 2}")
+            else:
+                x = stack_residual_blocks_v2(x, filters, count, stride1=1 if i == 3 else 2, name=f"conv{i + 2}")
         return x
     return stack_fn
 
@@ -130,22 +175,22 @@ def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shap
         WeightsDownloadError: weights='imagenet' with the file in no cache and no network (an OSError naming the
             file, its URL and the folder to put it in).
     """
-    return ResNet(_stacks((3, 4, 6, 3)), True, include_top, weights, input_tensor, input_shape, pooling, classes,
-                  classifier_activation, name, weights_name="resnet50")
+    return ResNet(stacks((3, 4, 6, 3)), False, True, include_top, weights, input_tensor, input_shape, pooling,
+                  classes, classifier_activation, name, weights_name="resnet50")
 
 
 def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
               classifier_activation="softmax", name="resnet101"):
     """ResNet101 (stacks of 3, 4, 23, 3 blocks; 44,707,176 parameters with the classifier). See `ResNet50`."""
-    return ResNet(_stacks((3, 4, 23, 3)), True, include_top, weights, input_tensor, input_shape, pooling, classes,
-                  classifier_activation, name, weights_name="resnet101")
+    return ResNet(stacks((3, 4, 23, 3)), False, True, include_top, weights, input_tensor, input_shape, pooling,
+                  classes, classifier_activation, name, weights_name="resnet101")
 
 
 def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
               classifier_activation="softmax", name="resnet152"):
     """ResNet152 (stacks of 3, 8, 36, 3 blocks; 60,419,944 parameters with the classifier). See `ResNet50`."""
-    return ResNet(_stacks((3, 8, 36, 3)), True, include_top, weights, input_tensor, input_shape, pooling, classes,
-                  classifier_activation, name, weights_name="resnet152")
+    return ResNet(stacks((3, 8, 36, 3)), False, True, include_top, weights, input_tensor, input_shape, pooling,
+                  classes, classifier_activation, name, weights_name="resnet152")
 
 
 def preprocess_input(x, data_format=None):

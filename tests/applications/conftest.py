@@ -64,6 +64,12 @@ def assert_close_to_scale(ours, theirs, rtol=1e-4):
     np.testing.assert_allclose(ours / scale, theirs / scale, rtol=0, atol=rtol)
 
 
+def keras_predict(model, x):
+    """A Keras model's inference output, called eagerly (Keras's predict traces a tf.function first: several
+    seconds for the deep application graphs)."""
+    return np.asarray(model(x, training=False))
+
+
 def check_against_keras(keras, tmp_path, name, module, input_shape, include_top=False, rtol=1e-4, batch=2,
                         seed=0, file_round_trip=True, **kwargs):
     """Builds `keras.applications.<name>` with random weights, saves it in the published layout, loads it into
@@ -71,6 +77,7 @@ def check_against_keras(keras, tmp_path, name, module, input_shape, include_top=
     0-255 images after each library's `<module>.preprocess_input`. With `file_round_trip`, cnnkit's model saved as
     `.keras` is opened by Keras and predicts the same. Returns (cnnkit model, Keras model)."""
     keras.backend.clear_session()
+    cnnkit.utils.clear_session()  # default layer names (global_average_pooling2d, ...) counted afresh, as Keras's
     theirs = getattr(keras.applications, name)(weights=None, include_top=include_top, input_shape=input_shape,
                                                **kwargs)
     randomize(theirs, seed)
@@ -82,15 +89,60 @@ def check_against_keras(keras, tmp_path, name, module, input_shape, include_top=
     x = np.random.default_rng(seed + 1).uniform(0, 255, (batch, *input_shape)).astype("float32")
     keras_pre = importlib.import_module(f"keras.applications.{module}").preprocess_input
     ours_pre = importlib.import_module(f"cnnkit.applications.{module}").preprocess_input
-    expected = theirs.predict(keras_pre(x.copy()), verbose=0)
+    expected = keras_predict(theirs, keras_pre(x.copy()))
     got = ours.predict(ours_pre(x.copy()), verbose=0)
     assert_close_to_scale(got, expected, rtol)
     if file_round_trip:
         saved = tmp_path / f"{name}.keras"
         ours.save(saved)
         reopened = keras.models.load_model(saved, compile=False)
-        assert_close_to_scale(reopened.predict(keras_pre(x.copy()), verbose=0), got, rtol)
+        assert_close_to_scale(keras_predict(reopened, keras_pre(x.copy())), got, rtol)
     return ours, theirs
+
+
+def check_frozen_fit(builder, input_shape, classes=3, samples=6, **kwargs):
+    """fit(cache_frozen=True) of Sequential([frozen backbone, GlobalAveragePooling2D, Dense]) on a few tiny images
+    trains the head as fit without the cache does (same loss, same head weights; the head restarts from the same
+    weights and a fresh optimizer). Returns the cached run's history."""
+    from cnnkit import Sequential  # noqa: PLC0415
+    from cnnkit.layers import Dense  # noqa: PLC0415
+    from cnnkit.layers import GlobalAveragePooling2D  # noqa: PLC0415
+    from cnnkit.utils import set_random_seed  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (samples, *input_shape)).astype("float32")
+    y = rng.integers(0, classes, samples)
+    backbone = builder(weights=None, include_top=False, input_shape=input_shape, **kwargs)
+    backbone.trainable = False
+    model = Sequential([backbone, GlobalAveragePooling2D(), Dense(classes, activation="softmax")])
+    start, frozen = model.layers[-1].get_weights(), backbone.get_weights()
+    results = []
+    for cache_frozen in (False, True):
+        model.layers[-1].set_weights(start)
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        set_random_seed(0)
+        history = model.fit(x, y, batch_size=3, epochs=1, verbose=0, cache_frozen=cache_frozen)
+        results.append((model.layers[-1].get_weights(), history.history["loss"]))
+    (head, loss), (cached_head, cached_loss) = results
+    np.testing.assert_allclose(cached_loss, loss, rtol=1e-4, atol=1e-6)
+    for a, b in zip(cached_head, head):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    for a, b in zip(backbone.get_weights(), frozen):
+        np.testing.assert_array_equal(a, b)  # frozen: weights and BatchNormalization statistics unchanged
+    return cached_loss
+
+
+@pytest.fixture
+def fast_init(monkeypatch):
+    """Truncated-normal initial weights (he_normal, ...) drawn as a clipped normal: torch's exact sampler takes
+    ~0.1 s per kernel on these machines, most of a deep model's build. For tests that count parameters, read
+    shapes or need any random backbone."""
+    import torch  # noqa: PLC0415
+
+    def clipped_normal(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+        with torch.no_grad():
+            return tensor.normal_(mean, std, generator=generator).clamp_(a, b)
+    monkeypatch.setattr(torch.nn.init, "trunc_normal_", clipped_normal)
 
 
 @pytest.fixture
@@ -98,5 +150,6 @@ def zoo():
     """The shared checks, as a namespace: zoo.check_against_keras(keras, tmp_path, 'VGG16', 'vgg16', (32, 32, 3))."""
     import types  # noqa: PLC0415
 
-    return types.SimpleNamespace(check_against_keras=check_against_keras, randomize=randomize,
+    return types.SimpleNamespace(check_against_keras=check_against_keras, check_frozen_fit=check_frozen_fit,
+                                 randomize=randomize,
                                  save_published=save_published, assert_close_to_scale=assert_close_to_scale)
