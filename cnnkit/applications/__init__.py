@@ -29,3 +29,13 @@ for _builder, _mode, _size, _min, _last in (
 
 __all__ = ["APPLICATIONS", "Application", "LeNet", "ResNet50", "ResNet101", "ResNet152", "SmallConvNet",
            "decode_predictions", "imagenet_utils", "preprocess_input", "resnet"]
+
+# MobileNet family (apps-b).
+from cnnkit.applications import mobilenet as mobilenet  # noqa: E402
+from cnnkit.applications import mobilenet_v2 as mobilenet_v2  # noqa: E402
+from cnnkit.applications.mobilenet import MobileNet as MobileNet  # noqa: E402
+from cnnkit.applications.mobilenet_v2 import MobileNetV2 as MobileNetV2  # noqa: E402
+
+register(Application("MobileNet", MobileNet, "tf", default_size=224, min_size=32, last_conv="conv_pw_13_relu"))
+register(Application("MobileNetV2", MobileNetV2, "tf", default_size=224, min_size=32, last_conv="out_relu"))
+__all__ += ["MobileNet", "MobileNetV2", "mobilenet", "mobilenet_v2"]

@@ -211,3 +211,16 @@ def validate_activation(classifier_activation, weights):
         raise ValueError("Only `None` and `softmax` activations are allowed for the `classifier_activation` argument "
                          "when using pretrained weights, with `include_top=True`; Received: "
                          f"classifier_activation={classifier_activation}")
+
+
+def correct_pad(inputs, kernel_size):
+    """Keras's `correct_pad`: the ZeroPadding2D padding ((top, bottom), (left, right)) before a stride-2 'valid'
+    convolution of `kernel_size` on the symbolic 4-D (channels_last) tensor `inputs`, so that it covers the input
+    as TensorFlow's 'same' padding does (one row/column less on top/left for even sizes; unknown sizes count as
+    odd)."""
+    input_size = tuple(inputs.shape[1:3])
+    if isinstance(kernel_size, int):
+        kernel_size = (kernel_size, kernel_size)
+    adjust = (1, 1) if input_size[0] is None else (1 - input_size[0] % 2, 1 - input_size[1] % 2)
+    correct = (kernel_size[0] // 2, kernel_size[1] // 2)
+    return ((correct[0] - adjust[0], correct[0]), (correct[1] - adjust[1], correct[1]))

@@ -92,7 +92,7 @@ class Functional(Model):
     def _track(self, layer):
         """Registers a layer as a torch submodule under its name (state_dict keys like 'conv2d.kernel')."""
         self._layer_list.append(layer)
-        key = layer.name
+        key = layer.name.replace(".", "_")  # torch refuses '.' in submodule names (Keras's 'mobilenet_1.00_224')
         taken = key in self._modules and self._modules[key] is not layer
         if hasattr(type(self), key) or key in self.__dict__ or taken:
             key = f"layer_{len(self._layer_list) - 1}_{key}"

@@ -71,6 +71,7 @@ def check_against_keras(keras, tmp_path, name, module, input_shape, include_top=
     0-255 images after each library's `<module>.preprocess_input`. With `file_round_trip`, cnnkit's model saved as
     `.keras` is opened by Keras and predicts the same. Returns (cnnkit model, Keras model)."""
     keras.backend.clear_session()
+    cnnkit.utils.clear_session()  # default layer names (global_average_pooling2d, ...) counted afresh, as Keras's
     theirs = getattr(keras.applications, name)(weights=None, include_top=include_top, input_shape=input_shape,
                                                **kwargs)
     randomize(theirs, seed)
