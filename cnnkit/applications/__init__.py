@@ -39,3 +39,15 @@ from cnnkit.applications.mobilenet_v2 import MobileNetV2 as MobileNetV2  # noqa:
 register(Application("MobileNet", MobileNet, "tf", default_size=224, min_size=32, last_conv="conv_pw_13_relu"))
 register(Application("MobileNetV2", MobileNetV2, "tf", default_size=224, min_size=32, last_conv="out_relu"))
 __all__ += ["MobileNet", "MobileNetV2", "mobilenet", "mobilenet_v2"]
+
+# MobileNetV3 (apps-b).
+from cnnkit.applications import mobilenet_v3 as mobilenet_v3  # noqa: E402
+from cnnkit.applications.mobilenet_v3 import MobileNetV3Large as MobileNetV3Large  # noqa: E402
+from cnnkit.applications.mobilenet_v3 import MobileNetV3Small as MobileNetV3Small  # noqa: E402
+
+# The last activation before the top has a default name (activation_N) that depends on the session: conv_1_bn.
+register(Application("MobileNetV3Small", MobileNetV3Small, "none", default_size=224, min_size=32,
+                     last_conv="conv_1_bn"))
+register(Application("MobileNetV3Large", MobileNetV3Large, "none", default_size=224, min_size=32,
+                     last_conv="conv_1_bn"))
+__all__ += ["MobileNetV3Large", "MobileNetV3Small", "mobilenet_v3"]
