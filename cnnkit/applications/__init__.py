@@ -51,3 +51,21 @@ register(Application("MobileNetV3Small", MobileNetV3Small, "none", default_size=
 register(Application("MobileNetV3Large", MobileNetV3Large, "none", default_size=224, min_size=32,
                      last_conv="conv_1_bn"))
 __all__ += ["MobileNetV3Large", "MobileNetV3Small", "mobilenet_v3"]
+
+# EfficientNet (apps-b).
+from cnnkit.applications import efficientnet as efficientnet  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB0 as EfficientNetB0  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB1 as EfficientNetB1  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB2 as EfficientNetB2  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB3 as EfficientNetB3  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB4 as EfficientNetB4  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB5 as EfficientNetB5  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB6 as EfficientNetB6  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB7 as EfficientNetB7  # noqa: E402
+
+for _builder in (EfficientNetB0, EfficientNetB1, EfficientNetB2, EfficientNetB3, EfficientNetB4, EfficientNetB5,
+                 EfficientNetB6, EfficientNetB7):
+    register(Application(_builder.__name__, _builder, "none", default_size=efficientnet.VARIANTS[
+        _builder.__name__[-2:].lower()][2], min_size=32, last_conv="top_activation"))
+__all__ += ["EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
+            "EfficientNetB5", "EfficientNetB6", "EfficientNetB7", "efficientnet"]
