@@ -69,3 +69,18 @@ for _builder in (EfficientNetB0, EfficientNetB1, EfficientNetB2, EfficientNetB3,
         _builder.__name__[-2:].lower()][2], min_size=32, last_conv="top_activation"))
 __all__ += ["EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
             "EfficientNetB5", "EfficientNetB6", "EfficientNetB7", "efficientnet"]
+
+# ConvNeXt (apps-b).
+from cnnkit.applications import convnext as convnext  # noqa: E402
+from cnnkit.applications.convnext import ConvNeXtBase as ConvNeXtBase  # noqa: E402
+from cnnkit.applications.convnext import ConvNeXtLarge as ConvNeXtLarge  # noqa: E402
+from cnnkit.applications.convnext import ConvNeXtSmall as ConvNeXtSmall  # noqa: E402
+from cnnkit.applications.convnext import ConvNeXtTiny as ConvNeXtTiny  # noqa: E402
+from cnnkit.applications.convnext import ConvNeXtXLarge as ConvNeXtXLarge  # noqa: E402
+
+for _size, _builder in (("tiny", ConvNeXtTiny), ("small", ConvNeXtSmall), ("base", ConvNeXtBase),
+                        ("large", ConvNeXtLarge), ("xlarge", ConvNeXtXLarge)):
+    # The last maps: the last block's residual sum is an operation, not a layer; its branch's _identity layer.
+    register(Application(_builder.__name__, _builder, "none", default_size=224, min_size=32,
+                         last_conv=f"convnext_{_size}_stage_3_block_2_identity"))
+__all__ += ["ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtSmall", "ConvNeXtTiny", "ConvNeXtXLarge", "convnext"]
