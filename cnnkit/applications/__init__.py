@@ -84,3 +84,20 @@ for _size, _builder in (("tiny", ConvNeXtTiny), ("small", ConvNeXtSmall), ("base
     register(Application(_builder.__name__, _builder, "none", default_size=224, min_size=32,
                          last_conv=f"convnext_{_size}_stage_3_block_2_identity"))
 __all__ += ["ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtSmall", "ConvNeXtTiny", "ConvNeXtXLarge", "convnext"]
+
+# EfficientNetV2 (apps-b).
+from cnnkit.applications import efficientnet_v2 as efficientnet_v2  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2B0 as EfficientNetV2B0  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2B1 as EfficientNetV2B1  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2B2 as EfficientNetV2B2  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2B3 as EfficientNetV2B3  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2L as EfficientNetV2L  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2M as EfficientNetV2M  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2S as EfficientNetV2S  # noqa: E402
+
+for _variant, (_key, _width, _depth, _size) in efficientnet_v2.VARIANTS.items():
+    _builder = getattr(efficientnet_v2, f"EfficientNetV2{_variant}")
+    register(Application(_builder.__name__, _builder, "none", default_size=_size, min_size=32,
+                         last_conv="top_activation"))
+__all__ += ["EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3", "EfficientNetV2L",
+            "EfficientNetV2M", "EfficientNetV2S", "efficientnet_v2"]
