@@ -32,9 +32,9 @@ from cnnkit.layers import Dense
 from cnnkit.layers import GlobalAveragePooling2D
 from cnnkit.layers import GlobalMaxPooling2D
 from cnnkit.layers import LayerNormalization
-from cnnkit.layers import LayerScale
 from cnnkit.layers import Normalization
-from cnnkit.layers import StochasticDepth
+from cnnkit.layers.residual import LayerScale  # also here, as keras.applications.convnext.LayerScale
+from cnnkit.layers.residual import StochasticDepth
 from cnnkit.models import Sequential
 from cnnkit.models.connect import get_source_inputs
 

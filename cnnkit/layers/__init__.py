@@ -94,8 +94,6 @@ from cnnkit.layers.reshaping import Reshape as Reshape
 from cnnkit.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from cnnkit.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from cnnkit.layers.reshaping import ZeroPadding3D as ZeroPadding3D
-from cnnkit.layers.residual import LayerScale as LayerScale
-from cnnkit.layers.residual import StochasticDepth as StochasticDepth
 from cnnkit.layers.resizing import CenterCrop as CenterCrop
 from cnnkit.layers.resizing import Cropping1D as Cropping1D
 from cnnkit.layers.resizing import Cropping2D as Cropping2D

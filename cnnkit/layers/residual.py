@@ -4,6 +4,8 @@ registered names are Keras's ('keras.src.applications.convnext' > LayerScale / S
 files with them interchange with Keras.
 
 Example:
+    >>> from cnnkit.layers.residual import LayerScale, StochasticDepth  # (not in cnnkit.layers: Keras keeps them in
+    >>> # keras.applications.convnext, re-exported by cnnkit.applications.convnext)
     >>> x = Input((8, 8, 16))
     >>> branch = LayerScale(1e-6, 16, name='scale')(Dense(16)(x))
     >>> y = x + StochasticDepth(0.1, name='drop_path')(branch)

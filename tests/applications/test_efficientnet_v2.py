@@ -7,8 +7,9 @@ import pytest
 from cnnkit.applications import APPLICATIONS
 from cnnkit.applications import EfficientNetV2B0
 from cnnkit.applications import efficientnet_v2
-from tests.applications.frozen_check import fit_cached
-from tests.applications.frozen_check import frozen_backbone_model
+from tests.applications.family_checks import fit_cached
+from tests.applications.family_checks import frozen_backbone_model
+from tests.applications.family_checks import zero_initial_weights
 
 
 @pytest.mark.parametrize("name, include_top, kwargs", [
@@ -21,26 +22,25 @@ def test_efficientnet_v2_against_keras(keras, zoo, tmp_path, name, include_top, 
 
 
 # Keras's parameter counts (include_top=True, default input), measured from keras.applications 3.15; B0 is also
-# compared live. S, M (54,431,388) and L (119,027,848) were compared once outside the suite (slow to build).
-COUNTS = {"B0": 7200312, "B1": 8212124, "B2": 10178374, "B3": 14467622, "S": 21612360}
+# compared live.
+COUNTS = {"B0": 7200312, "B1": 8212124, "B2": 10178374, "B3": 14467622, "S": 21612360, "M": 54431388, "L": 119027848}
 
 
-@pytest.mark.parametrize("variant", sorted(COUNTS))
-def test_efficientnet_v2_parameter_counts(variant):
-    model = getattr(efficientnet_v2, f"EfficientNetV2{variant}")(weights=None)
-    assert model.count_params() == COUNTS[variant]
+def test_efficientnet_v2_parameter_counts():
+    with zero_initial_weights():
+        for variant, expected in COUNTS.items():
+            assert getattr(efficientnet_v2, f"EfficientNetV2{variant}")(weights=None).count_params() == expected
 
 
 def test_efficientnet_v2_b0_count_live_and_s_preprocessing(keras):
     keras.backend.clear_session()
     assert EfficientNetV2B0(weights=None).count_params() == keras.applications.EfficientNetV2B0(
         weights=None).count_params()
-    keras.backend.clear_session()
-    theirs = keras.applications.EfficientNetV2S(weights=None, include_top=False, input_shape=(32, 32, 3))
-    ours = efficientnet_v2.EfficientNetV2S(weights=None, include_top=False, input_shape=(32, 32, 3))
-    assert [type(layer).__name__ for layer in ours.layers[:3]] == ["InputLayer", "Rescaling", "Conv2D"]
-    assert ours.layers[1].get_config()["scale"] == theirs.layers[1].get_config()["scale"] == 1 / 128
-    assert ours.count_params() == theirs.count_params()
+    with zero_initial_weights():
+        model = efficientnet_v2.EfficientNetV2S(weights=None, include_top=False, input_shape=(32, 32, 3))
+    # Keras's S/M/L preprocessing (keras/src/applications/efficientnet_v2.py): Rescaling(1 / 128, offset=-1) only.
+    assert [type(layer).__name__ for layer in model.layers[:3]] == ["InputLayer", "Rescaling", "Conv2D"]
+    assert model.layers[1].get_config()["scale"] == 1 / 128 and model.layers[1].get_config()["offset"] == -1
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -7,8 +7,8 @@ import pytest
 from cnnkit.applications import APPLICATIONS
 from cnnkit.applications import MobileNet
 from cnnkit.applications import mobilenet
-from tests.applications.frozen_check import fit_cached
-from tests.applications.frozen_check import frozen_backbone_model
+from tests.applications.family_checks import fit_cached
+from tests.applications.family_checks import frozen_backbone_model
 
 
 @pytest.mark.parametrize("include_top, kwargs", [
@@ -17,7 +17,7 @@ from tests.applications.frozen_check import frozen_backbone_model
 ])
 def test_mobilenet_against_keras(keras, zoo, tmp_path, include_top, kwargs):
     ours, _ = zoo.check_against_keras(keras, tmp_path, "MobileNet", "mobilenet", (32, 32, 3), include_top=include_top,
-                                      **kwargs)
+                                      file_round_trip=include_top, **kwargs)
     assert ours.name == f"mobilenet_{kwargs['alpha']:0.2f}_32"
 
 

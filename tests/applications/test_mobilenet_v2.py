@@ -8,17 +8,17 @@ from cnnkit.applications import APPLICATIONS
 from cnnkit.applications import MobileNetV2
 from cnnkit.applications import mobilenet_v2
 from cnnkit.layers import Input
-from tests.applications.frozen_check import fit_cached
-from tests.applications.frozen_check import frozen_backbone_model
+from tests.applications.family_checks import fit_cached
+from tests.applications.family_checks import frozen_backbone_model
 
 
 @pytest.mark.parametrize("include_top, kwargs", [
     (False, dict(alpha=0.35)),
-    (True, dict(alpha=1.3, classes=5)),
+    (True, dict(alpha=0.5, classes=5)),
 ])
 def test_mobilenet_v2_against_keras(keras, zoo, tmp_path, include_top, kwargs):
     ours, _ = zoo.check_against_keras(keras, tmp_path, "MobileNetV2", "mobilenet_v2", (33, 32, 3),
-                                      include_top=include_top, **kwargs)
+                                      include_top=include_top, file_round_trip=include_top, **kwargs)
     assert ours.name == f"mobilenetv2_{kwargs['alpha']:0.2f}_33"
 
 

@@ -1,6 +1,10 @@
-"""fit(cache_frozen=True) on a frozen backbone (Sequential([backbone, GAP, Dense])), shared by the family tests."""
+"""Checks shared by the family tests: fit(cache_frozen=True) on a frozen backbone (Sequential([backbone, GAP,
+Dense])), and parameter counts of big builders without drawing their random initial weights."""
+
+import contextlib
 
 import numpy as np
+import torch
 
 from cnnkit import Sequential
 from cnnkit.layers import Dense
@@ -21,3 +25,17 @@ def fit_cached(model, shape, samples=4, seed=0):
     x = rng.uniform(0, 255, (samples, *shape)).astype("float32")
     y = rng.integers(0, 2, samples)
     return model.fit(x, y, batch_size=2, epochs=1, verbose=0, cache_frozen=True)
+
+
+@contextlib.contextmanager
+def zero_initial_weights():
+    """Builders called inside create their weights as zeros (shapes and counts unchanged): counting the parameters
+    of EfficientNetB7 or ConvNeXtLarge then costs the allocation, not the random draws."""
+    from cnnkit import initializers  # noqa: PLC0415
+
+    original = initializers.to_tensor
+    initializers.to_tensor = lambda initializer, shape, dtype=None: torch.zeros(tuple(shape), dtype=dtype)
+    try:
+        yield
+    finally:
+        initializers.to_tensor = original
