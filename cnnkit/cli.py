@@ -198,9 +198,10 @@ def _add_train(sub):
     train.add_argument("data_dir", help="folder with one sub-folder of images per class")
     train.add_argument("--model", default="small", choices=APPLICATIONS.names(), help="architecture (default small)")
     train.add_argument("--weights", default=None,
-                       help="'imagenet' (ResNets: Keras's published weights) or a weights file (default: random)")
+                       help="'imagenet' (Keras's published weights, for every ImageNet architecture) or a weights file "
+                            "(default: random)")
     train.add_argument("--freeze", action="store_true",
-                       help="keep a pretrained ResNet backbone fixed and train only the new head")
+                       help="keep a pretrained backbone fixed (needs --weights) and train only the new head")
     train.add_argument("--img-size", type=_positive, default=None,
                        help="square input size in pixels (default: the images' median size, at most 150)")
     train.add_argument("--epochs", type=_positive, default=12, help="training epochs (default 12)")

@@ -9,6 +9,7 @@ model can be used on new images without remembering how it was trained, and `rep
       model.keras  history.csv  labels.json  report.html
 """
 
+import functools
 import json
 import os
 import subprocess
@@ -18,12 +19,13 @@ import time
 import numpy as np
 from PIL import Image
 
-from cnnkit.applications import APPLICATIONS, ResNet50, ResNet101, ResNet152, preprocess_input
+from cnnkit.applications import APPLICATIONS
+from cnnkit.applications.imagenet_utils import preprocess_input
 from cnnkit.callbacks import CSVLogger, ModelCheckpoint
 from cnnkit.data.directory import index_directory, list_classes, list_images
 from cnnkit.data.image_io import DECODE_ERRORS, img_to_array, load_img
-from cnnkit.layers import Dense, GlobalAveragePooling2D
-from cnnkit.models import Sequential
+from cnnkit.layers import Dense, GlobalAveragePooling2D, Input
+from cnnkit.models import Model, Sequential
 from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.registry import did_you_mean
@@ -42,8 +44,6 @@ AUGMENTATIONS = {
     "noise": {"noise_std": 8.0},
 }
 RESCALE = 1 / 255
-#: Architectures trained as a backbone + pooling + softmax head (ImageNet weights available, 'caffe' pixels).
-BACKBONES = {"resnet50": ResNet50, "resnet101": ResNet101, "resnet152": ResNet152}
 
 
 class RunError(ValueError):
@@ -102,46 +102,73 @@ def _size_and_mode(path):
         return None, None
 
 
+def backbones():
+    """Names of the architectures with ImageNet weights, trained as a backbone + pooling + softmax head."""
+    return [name for name in APPLICATIONS.names() if APPLICATIONS.lookup(name).pretrained]
+
+
 def pixel_arguments(preprocessing):
-    """ImageDataGenerator arguments that turn 0-255 pixels into what the model takes."""
-    if preprocessing == "caffe":
-        return {"preprocessing_function": preprocess_input}
+    """ImageDataGenerator arguments that turn 0-255 pixels into what the model takes: an application's
+    preprocess_input mode ('caffe', 'tf', 'torch'), 'none' (the model takes 0-255 pixels) or 'rescale' (x / 255)."""
+    if preprocessing in ("caffe", "tf", "torch"):
+        return {"preprocessing_function": functools.partial(preprocess_input, mode=preprocessing)}
+    if preprocessing == "none":
+        return {}
     return {"rescale": RESCALE}
 
 
+def prepare_pixels(batch, labels):
+    """A batch of 0-255 images prepared as the run's model takes them (labels.json's 'preprocessing')."""
+    mode = labels["preprocessing"]
+    if mode in ("caffe", "tf", "torch"):
+        return preprocess_input(batch, mode=mode)
+    return batch if mode == "none" else batch * labels["rescale"]
+
+
 def build(model, input_shape, classes, weights=None, freeze=False):
-    """(model, its pixel preprocessing name). ResNets are an ImageNet-style backbone without its top +
-    GlobalAveragePooling2D + Dense(classes, softmax), as in the notes; the small nets are built whole."""
-    if model in BACKBONES:
-        backbone = BACKBONES[model](include_top=False, weights=weights, input_shape=input_shape)
+    """(model, its pixel preprocessing name). Architectures with ImageNet weights are a backbone without its top +
+    GlobalAveragePooling2D + Dense(classes, softmax), as in the notes (a frozen backbone runs in inference mode,
+    `backbone(x, training=False)`, so its dropout and BatchNormalization are fixed too); the small nets are built
+    whole."""
+    entry = APPLICATIONS.lookup(model)
+    if freeze and entry.pretrained and weights is None:
+        raise RunError("--freeze keeps a pretrained backbone fixed: add --weights imagenet (or a weights file); "
+                       "a frozen backbone with random weights learns nothing.")
+    if entry.pretrained:
+        backbone = entry(include_top=False, weights=weights, input_shape=input_shape)
         if freeze:
             backbone.trainable = False
-        net = Sequential([backbone, GlobalAveragePooling2D(), Dense(classes, activation="softmax")])
-        return net, "caffe"
+            inputs = Input(shape=input_shape)
+            x = GlobalAveragePooling2D()(backbone(inputs, training=False))
+            return Model(inputs, Dense(classes, activation="softmax")(x), name=f"{entry.key}_classifier"), \
+                entry.preprocessing
+        return Sequential([backbone, GlobalAveragePooling2D(), Dense(classes, activation="softmax")]), \
+            entry.preprocessing
     if freeze:
-        raise RunError(f"--freeze needs a pretrained backbone ({', '.join(BACKBONES)}); {model!r} is trained "
+        raise RunError(f"--freeze needs a pretrained backbone ({', '.join(backbones())}); {model!r} is trained "
                        "from scratch.")
-    net = APPLICATIONS.lookup(model)(input_shape=input_shape, classes=classes)
+    net = entry(input_shape=input_shape, classes=classes)
     if weights is not None:
         if weights == "imagenet":
-            raise RunError(f"ImageNet weights exist for {', '.join(BACKBONES)}, not for {model!r}.")
+            raise RunError(f"{model!r} has no ImageNet weights; these architectures have: {', '.join(backbones())}.")
         net.load_weights(weights)
-    return net, "rescale"
+    return net, entry.preprocessing
 
 
 def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augment=(), validation_split=0.2,
           out=None, seed=0, verbose=1, weights=None, freeze=False):
     """Trains a built-in architecture on a class-folder tree and writes the run folder; returns (model, history,
-    run folder). `weights`: None, 'imagenet' (ResNets) or a weights file; `freeze` keeps a ResNet backbone's
-    weights and BatchNormalization statistics fixed. Ctrl-C stops training; the best model so far stays in the
+    run folder). `weights`: None, 'imagenet' (architectures with ImageNet weights) or a weights file; `freeze`
+    keeps a pretrained backbone's weights and BatchNormalization statistics fixed. Ctrl-C stops training; the best model so far stays in the
     run folder (KeyboardInterrupt is re-raised after saying so)."""
     classes, count, size, color_mode = probe_folder(data_dir, img_size)
-    if model in BACKBONES:  # ImageNet-style: colour input, at least 32x32
-        color_mode, size = "rgb", tuple(max(32, v) for v in size)
-    out = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
+    entry = APPLICATIONS.lookup(model)
+    if entry.pretrained:  # ImageNet-style: colour input, at least the architecture's minimum size
+        color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
     channels = 1 if color_mode == "grayscale" else 3
     net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze)
+    out = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)  # after the checks: a failed start leaves no empty run folder
     flow = dict(target_size=size, color_mode=color_mode, class_mode="sparse", batch_size=batch_size, seed=seed)
     train_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing),
                                     **augmentation_arguments(augment)).flow_from_directory(
@@ -174,7 +201,7 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
             "frozen backbone": "yes" if freeze else "no", "model file": model_path}
     write_report(os.path.join(out, "report.html"), best, history, x_val, y_val, class_names=classes,
                  train_data=train_flow, title=f"cnnkit train: {os.path.basename(os.path.abspath(data_dir))}",
-                 info=info)
+                 info=info, deprocess=entry.deprocess, gradcam_layer=entry.last_conv)
     return net, history, out
 
 
@@ -270,7 +297,7 @@ def predict(model_path, paths, top=3):
             raise RunError(f"could not read the image {path!r}: {err}") from None
         images.append(img_to_array(img))
     batch = np.stack(images)
-    batch = preprocess_input(batch) if labels["preprocessing"] == "caffe" else batch * labels["rescale"]
+    batch = prepare_pixels(batch, labels)
     probabilities = np.asarray(model.predict(batch, verbose=0))
     names = labels["class_names"]
     results = []

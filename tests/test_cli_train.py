@@ -176,7 +176,7 @@ def test_train_resnet50_from_a_weights_file_with_a_frozen_backbone(digits_dir, t
     labels = json.load(open(os.path.join(out, "labels.json")))
     assert labels["preprocessing"] == "caffe" and labels["color_mode"] == "rgb" and labels["image_size"] == [32, 32]
     model = load_model(os.path.join(out, "model.keras"))
-    backbone = model.layers[0]
+    backbone = model.get_layer("resnet50")
     for saved, original in zip(backbone.get_weights(), source.get_weights()):
         np.testing.assert_array_equal(saved, original)
     assert os.path.exists(os.path.join(out, "report.html"))
@@ -189,7 +189,11 @@ def test_freeze_without_a_backbone_and_imagenet_for_small_are_errors(digits_dir,
     assert cli.main(["train", digits_dir, "--freeze", "--out", str(tmp_path / "a")]) == 2
     assert "--freeze needs a pretrained backbone" in capsys.readouterr().err
     assert cli.main(["train", digits_dir, "--weights", "imagenet", "--out", str(tmp_path / "b")]) == 2
-    assert "ImageNet weights exist for resnet50" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'small' has no ImageNet weights" in err and "resnet50" in err
+    assert cli.main(["train", digits_dir, "--model", "resnet50", "--freeze", "--out", str(tmp_path / "c")]) == 2
+    assert "--freeze keeps a pretrained backbone fixed: add --weights imagenet" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "c")
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_the_best_model(digits_dir, tmp_path):

@@ -3,6 +3,7 @@
 `data` never imports models or training: iterators hand numpy batches to whoever asks.
 """
 
+from cnnkit.data import experimental as experimental
 from cnnkit.data.dataframe import DataFrameIterator as DataFrameIterator
 from cnnkit.data.dataset import ImageDataset as ImageDataset
 from cnnkit.data.dataset import image_dataset_from_directory as image_dataset_from_directory
@@ -18,7 +19,11 @@ from cnnkit.data.image_io import load_img as load_img
 from cnnkit.data.image_io import save_img as save_img
 from cnnkit.data.iterators import Iterator as Iterator
 from cnnkit.data.iterators import NumpyArrayIterator as NumpyArrayIterator
+from cnnkit.data.pipeline import AUTOTUNE as AUTOTUNE
+from cnnkit.data.pipeline import INFINITE_CARDINALITY as INFINITE_CARDINALITY
+from cnnkit.data.pipeline import UNKNOWN_CARDINALITY as UNKNOWN_CARDINALITY
+from cnnkit.data.pipeline import Dataset as Dataset
 
-__all__ = ["IMAGE_EXTENSIONS", "DataFrameIterator", "DirectoryIterator", "ImageDataGenerator", "ImageDataset",
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "experimental", "IMAGE_EXTENSIONS", "DataFrameIterator", "DirectoryIterator", "ImageDataGenerator", "ImageDataset",
            "Iterator", "NumpyArrayIterator", "array_to_img", "image_dataset_from_directory", "img_to_array",
            "load_img", "natural_key", "save_img", "split_indices", "write_image_folder"]

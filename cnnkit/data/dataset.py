@@ -7,17 +7,26 @@ import numpy as np
 from cnnkit.data import directory as directory_lib
 from cnnkit.data.files import FileIterator
 from cnnkit.data.image_io import IMAGE_EXTENSIONS
+from cnnkit.data.pipeline import DatasetOps
+from cnnkit.data.pipeline import as_element
 from cnnkit.registry import check_kwargs, did_you_mean
 
 LABEL_MODES = ("int", "categorical", "binary", None)
 
 
-class ImageDataset(FileIterator):
+class ImageDataset(DatasetOps, FileIterator):  # DatasetOps first: `shuffle` is tf.data's method
     """The batches of `image_dataset_from_directory`: `for images, labels in dataset` runs one epoch (a new order
-    each time when shuffling); `len(dataset)` batches, `dataset[i]`, `class_names`, `file_paths`.
+    each time when shuffling); `len(dataset)` batches, `dataset[i]`, `class_names`, `file_paths`; and
+    tf.data.Dataset's methods (`take`, `map`, `cache`, `shuffle`, `prefetch`, `batch`, `unbatch`, `repeat`,
+    `filter`, `cardinality`, `as_numpy_iterator`), each returning a lazy `cnnkit.data.pipeline.Dataset`.
 
     Images are float32 (batch, height, width, channels) in 0..255; labels int32 (batch,) for 'int', float32
-    one-hot for 'categorical', float32 (batch, 1) for 'binary'.
+    one-hot for 'categorical', float32 (batch, 1) for 'binary'. Iterating yields them as
+    `cnnkit.data.pipeline.Tensor` (numpy arrays with tf's `.numpy()`); `dataset[i]` as plain numpy arrays.
+
+    Example:
+        >>> train = image_dataset_from_directory("data/", image_size=(64, 64))
+        >>> train = train.map(lambda x, y: (x / 255.0, y)).cache().prefetch(2)
     """
 
     def __init__(self, filepaths, labels, class_names, label_mode, image_size, color_mode, batch_size, shuffle,
@@ -47,12 +56,20 @@ class ImageDataset(FileIterator):
         return batch_x, out
 
     def __iter__(self):
-        for i in range(len(self)):
-            batch = self[i]
-            if self._unbatched:
-                batch = tuple(part[0] for part in batch) if isinstance(batch, tuple) else batch[0]
-            yield batch
-        self.on_epoch_end()
+        try:
+            for i in range(len(self)):
+                batch = self[i]
+                if self._unbatched:
+                    batch = tuple(part[0] for part in batch) if isinstance(batch, tuple) else batch[0]
+                yield as_element(batch)
+        finally:  # also after a partial pass (`take`): the next pass is a new epoch, reshuffled
+            self.on_epoch_end()
+
+    def _elements(self):
+        return iter(self)
+
+    def _count(self):
+        return len(self)
 
     def __next__(self):
         raise TypeError("Iterate an image dataset with `for batch in dataset` (or index it: dataset[i]).")

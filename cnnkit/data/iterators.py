@@ -78,7 +78,7 @@ class Iterator:
     def __init__(self, n, batch_size, shuffle, seed):
         self.n = int(n)
         self.batch_size = check_batch_size(batch_size)
-        self.shuffle = bool(shuffle)
+        self._shuffle_samples = bool(shuffle)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed must be a non-negative int or None. Received: seed={seed!r}")
         self.seed = seed
@@ -91,11 +91,21 @@ class Iterator:
         self._shard = None  # (rank, world size) in distributed training: batches hold only this process's part
         reuse_large_allocations()  # every batch allocates the same large arrays: keep them mapped (see config)
 
+    @property
+    def shuffle(self):
+        """Whether the samples are reshuffled each epoch (Keras's attribute; `ImageDataset.shuffle` is tf.data's
+        method instead)."""
+        return self._shuffle_samples
+
+    @shuffle.setter
+    def shuffle(self, value):
+        self._shuffle_samples = bool(value)
+
     def __len__(self):
         return math.ceil(self.n / self.batch_size)
 
     def _set_index_array(self):
-        if self.shuffle:
+        if self._shuffle_samples:
             self.index_array = np.random.default_rng([self._seed, self.epoch]).permutation(self.n)
         else:
             self.index_array = np.arange(self.n)

@@ -91,6 +91,10 @@ class Layer(torch.nn.Module):
     folds_into_linear = False
     # absorbs_channel_affine: `fold_channel_affine` is implemented (convolutions).
     absorbs_channel_affine = False
+    # keras_call_training: the default of `training` in the Keras layer's own `call` (True for Keras's image
+    # preprocessing layers). Keras writes it into every node of a saved functional model, where it is no choice of
+    # the user's (Keras lets the model's training flag override it), so loading reads it as unset.
+    keras_call_training = None
 
     def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
         super().__init__()
@@ -317,6 +321,8 @@ class Layer(torch.nn.Module):
 
     def __call__(self, inputs, training=None, **kwargs):
         check_kwargs(f"{self.name} ({type(self).__name__}).__call__", kwargs, ("mask",))
+        if isinstance(inputs, dict):
+            return self._call_on_dict(inputs, training)
         if node_module.is_symbolic(inputs):
             return self._symbolic_call(inputs, training)
         items, was_list = node_module.flatten(inputs)
@@ -326,9 +332,25 @@ class Layer(torch.nn.Module):
         self._maybe_build(_keras_shapes(tensors, was_list))
         internal = [layout.to_internal(t) for t in tensors]
         with torch.no_grad() if from_numpy else contextlib.nullcontext():
-            out = torch.nn.Module.__call__(self, internal if was_list else internal[0], training=bool(training))
+            out = torch.nn.Module.__call__(self, internal if was_list else internal[0], training=training)
         if isinstance(out, (list, tuple)):
             return [layout.to_keras(o) for o in out]
+        return layout.to_keras(out)
+
+    def _call_on_dict(self, inputs, training):
+        """A dict of arrays or tensors (MixUp and CutMix's {"images": ..., "labels": ...}): each value converted as
+        a single input is, `call` given the dict, each value of the dict it returns converted back."""
+        if any(node_module.is_symbolic(v) for v in inputs.values()):
+            raise ValueError(f"{self._owner()}: a dict of symbolic tensors is not supported; call the layer on "
+                             "data, or on one symbolic tensor.")
+        from_numpy = not any(isinstance(v, torch.Tensor) for v in inputs.values())
+        tensors = {key: self._to_tensor(value) for key, value in inputs.items()}
+        self._maybe_build({key: tuple(t.shape) for key, t in tensors.items()})
+        internal = {key: layout.to_internal(t) for key, t in tensors.items()}
+        with torch.no_grad() if from_numpy else contextlib.nullcontext():
+            out = torch.nn.Module.__call__(self, internal, training=training)
+        if isinstance(out, dict):
+            return {key: layout.to_keras(value) for key, value in out.items()}
         return layout.to_keras(out)
 
     def _to_tensor(self, value):

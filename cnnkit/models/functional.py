@@ -381,6 +381,8 @@ def functional_from_config(config):
                         raise ValueError(f"Model config: layer '{name}' is called with constant arguments "
                                          f"{[a for a in template if a is not None]}, which only operations take.")
                     layer.arguments = layer._check_arguments(template)
+                if "training" in kwargs and kwargs["training"] == layer.keras_call_training:
+                    kwargs = {k: v for k, v in kwargs.items() if k != "training"}  # Keras's default, not a choice
                 args = [tensors[ref] for ref in histories]
                 out = layer(args if as_list else args[0], **kwargs)
                 node_index = len(layer.inbound_nodes) - 1

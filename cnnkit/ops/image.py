@@ -1,4 +1,8 @@
-"""Keras's image resizing (`keras.ops.image.resize` on TensorFlow, i.e. `tf.image.resize` with antialias=False
+"""Keras's image kernels on torch tensors: resizing (below), colour spaces, and Keras 3's affine and perspective
+warps (`affine_transform`, `perspective_transform`, `sample` on channels_last batches, defined in
+`cnnkit.ops.image_warp` and re-exported here).
+
+Keras's image resizing (`keras.ops.image.resize` on TensorFlow, i.e. `tf.image.resize` with antialias=False
 unless asked) on torch tensors in cnnkit's internal layout (N, C, H, W).
 
 What each interpolation computes, as TensorFlow does (half-pixel centres: output pixel i samples the input at
@@ -29,6 +33,12 @@ import torch.nn.functional as F
 
 from cnnkit.ops import layout
 from cnnkit.ops import nn
+from cnnkit.ops.image_warp import WARP_FILL_MODES as WARP_FILL_MODES
+from cnnkit.ops.image_warp import WARP_INTERPOLATIONS as WARP_INTERPOLATIONS
+from cnnkit.ops.image_warp import affine_transform as affine_transform
+from cnnkit.ops.image_warp import homography as homography
+from cnnkit.ops.image_warp import perspective_transform as perspective_transform
+from cnnkit.ops.image_warp import sample as sample
 from cnnkit.registry import did_you_mean
 
 INTERPOLATIONS = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
@@ -255,3 +265,51 @@ def _scale_and_translate_weights(in_size, out_size, kernel_name, antialias):
         if abs(total) >= 1000.0 * np.finfo(_F32).tiny:
             weights[i, start:stop] = values * (_F32(1.0) / total)
     return weights
+
+
+# ---- colour spaces (channels_last tensors (..., channels), as Keras's ops.image on TensorFlow) -------------------
+
+_GRAYSCALE_WEIGHTS = (0.2989, 0.5870, 0.1140)  # Keras's rgb_to_grayscale (tf.image.rgb_to_grayscale)
+
+
+def rgb_to_grayscale(images):
+    """Keras's `ops.image.rgb_to_grayscale` on a channels_last tensor (..., 3): 0.2989 R + 0.5870 G + 0.1140 B as
+    one channel (..., 1); a one-channel tensor is returned as it is.
+
+    Raises:
+        ValueError: the last axis is not 1 or 3 channels (Keras's message).
+    """
+    channels = images.shape[-1]
+    if channels == 1:
+        return images
+    if channels != 3:
+        raise ValueError("Invalid channel size: expected 3 (RGB) or 1 (Grayscale). Received input with shape: "
+                         f"images.shape={tuple(images.shape)}")
+    weights = torch.tensor(_GRAYSCALE_WEIGHTS, dtype=images.dtype, device=images.device)
+    return (images @ weights).unsqueeze(-1)
+
+
+def rgb_to_hsv(images):
+    """Keras's `ops.image.rgb_to_hsv` (TensorFlow's `tf.image.rgb_to_hsv`) on a channels_last float tensor
+    (..., 3): hue in [0, 1), saturation (max - min) / max (0 where max is 0) and value max, computed as TensorFlow
+    does (also for values outside [0, 1], e.g. 0..255 images)."""
+    red, green, blue = images.unbind(-1)
+    value = images.amax(-1)
+    spread = value - images.amin(-1)
+    saturation = torch.where(value > 0, spread / value, torch.zeros_like(value))
+    norm = 1.0 / (6.0 * spread)
+    hue = torch.where(red == value, norm * (green - blue),
+                      torch.where(green == value, norm * (blue - red) + 2.0 / 6.0, norm * (red - green) + 4.0 / 6.0))
+    hue = torch.where(spread > 0, hue, torch.zeros_like(hue))
+    hue = torch.where(hue < 0, hue + 1.0, hue)
+    return torch.stack([hue, saturation, value], dim=-1)
+
+
+def hsv_to_rgb(images):
+    """Keras's `ops.image.hsv_to_rgb` (TensorFlow's `tf.image.hsv_to_rgb`) on a channels_last float tensor
+    (..., 3) of (hue, saturation, value): ((1 - s) + s * d) * v per channel, d the clamped hue ramps."""
+    hue, saturation, value = images.unbind(-1)
+    dh = hue * 6.0
+    ramps = (((dh - 3.0).abs() - 1.0), (2.0 - (dh - 2.0).abs()), (2.0 - (dh - 4.0).abs()))
+    one_minus_s = 1.0 - saturation
+    return torch.stack([(one_minus_s + saturation * r.clamp(0.0, 1.0)) * value for r in ramps], dim=-1)

@@ -3,7 +3,14 @@
 Accepted: numpy arrays, torch tensors or nested Python lists (x, y, sample_weight; lists for several inputs),
 Keras-style iterators (`__len__` + `__getitem__` returning (x, y) or (x, y, sample_weight), like the directory
 iterators; `on_epoch_begin`/`on_epoch_end` are called each epoch, and shuffle=True visits the batches in a random
-order, as Keras does), Python generators or iterables yielding such tuples, and torch DataLoaders.
+order, as Keras does), Python generators or iterables yielding such tuples (a `cnnkit.data.Dataset`: one pass per
+epoch), and torch DataLoaders.
+
+Length, as Keras 3 with tf.data: an adapter's `steps` is the number of batches per epoch, from `steps_per_epoch` /
+`steps`, else from the data's length (`len()`, or `cardinality()` of a `cnnkit.data.Dataset`), or None when the
+length is unknown (a generator, a Dataset after `filter` / `unbatch`): each epoch then runs until the data is
+exhausted, and the next one starts a new pass. An infinite Dataset (`repeat()`) needs steps (Keras's ValueError);
+with them, each epoch continues where the last one stopped.
 
 Iterators and generators are read by a background thread that keeps the next PREFETCH batches ready while the model
 computes (image decoding and augmentation release the GIL, so they overlap with the training step). A torch
@@ -24,6 +31,7 @@ import numpy as np
 import torch
 
 from cnnkit import config
+from cnnkit.data.pipeline import INFINITE_CARDINALITY
 from cnnkit.layers.node import flatten
 
 
@@ -227,21 +235,43 @@ def prefetch(batches, depth=PREFETCH, pin_memory=None):
             thread.join(timeout=0.05)
 
 
-class IteratorData:
-    """A Keras-style indexable iterator (Sequence / directory iterator), a generator, or a torch DataLoader."""
+def known_length(data):
+    """The number of batches of `data` when known: `cardinality()` (a `cnnkit.data.Dataset`, or anything with
+    tf.data's method) or `len()`; INFINITE_CARDINALITY for an infinite dataset; None when unknown."""
+    if callable(getattr(data, "cardinality", None)) and not isinstance(data, torch.utils.data.DataLoader):
+        count = int(data.cardinality())
+        if count >= 0 or count == INFINITE_CARDINALITY:
+            return count
+        return None
+    try:
+        return len(data) if hasattr(data, "__len__") else None
+    except TypeError:  # a DataLoader over an IterableDataset, a Sequence of unknown length
+        return None
 
-    def __init__(self, data, steps=None, class_weight=None, shuffle=False):
+
+class IteratorData:
+    """A Keras-style indexable iterator (Sequence / directory iterator), a generator, or a torch DataLoader.
+
+    `steps` is the number of batches per epoch, or None when the data's length is unknown (each epoch then runs
+    until the data is exhausted, as Keras does with tf.data).
+    """
+
+    def __init__(self, data, steps=None, class_weight=None, shuffle=False, steps_name="steps"):
         self.data, self.class_weight, self.shuffle = data, class_weight, shuffle
-        self.indexable = hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(
+        known = known_length(data)
+        if steps is None and known == INFINITE_CARDINALITY:
+            # tf.keras's message (Keras 3 itself runs such a fit forever)
+            raise ValueError("When providing an infinite dataset, you must specify the number of steps to run (if you "
+                             "did not intend to create an infinite dataset, make sure to not call `repeat()` on the "
+                             f"dataset). Pass {steps_name}=... . Received: {steps_name}=None")
+        self.indexable = hasattr(data, "__getitem__") and known is not None and not isinstance(
             data, torch.utils.data.DataLoader)
-        known = len(data) if hasattr(data, "__len__") else None
-        if steps is None and known is None:
-            raise ValueError("steps_per_epoch (or steps / validation_steps) is required when the data is a generator "
-                             "with no length.")
-        self.steps = steps if steps is not None else known
+        self.steps = steps if steps is not None else (None if known == INFINITE_CARDINALITY else known)
         self._iterator = None
 
     def __len__(self):
+        if self.steps is None:
+            raise TypeError("The number of batches is unknown (data of unknown length without steps).")
         return self.steps
 
     def _convert(self, batch):
@@ -259,8 +289,9 @@ class IteratorData:
         return (xs if is_list else xs[0]), y, sw
 
     def epoch(self, permutation=torch.randperm):
-        """Yields (x, y, sample_weight) batches for one epoch (`steps` of them, fewer if a generator runs out).
-        `permutation(n)` draws the batch order of a shuffled indexable iterator."""
+        """Yields (x, y, sample_weight) batches for one epoch: `steps` of them (fewer if a generator runs out), or
+        all of one pass when `steps` is None. `permutation(n)` draws the batch order of a shuffled indexable
+        iterator."""
         if self.indexable:
             if callable(getattr(self.data, "on_epoch_begin", None)):
                 self.data.on_epoch_begin()
@@ -279,10 +310,11 @@ class IteratorData:
             yield from prefetch(self._stream())
 
     def _stream(self):
-        """Batches of a generator, iterable or DataLoader, restarting an iterable that runs out mid-epoch."""
+        """Batches of a generator, iterable or DataLoader: with `steps`, continuing where the last epoch stopped and
+        restarting an iterable that runs out mid-epoch; without, one whole pass."""
         restartable = not isinstance(self.data, collections.abc.Iterator)
         produced = 0
-        while produced < self.steps:
+        while self.steps is None or produced < self.steps:
             fresh = self._iterator is None
             if fresh:
                 self._iterator = iter(self.data)
@@ -290,20 +322,21 @@ class IteratorData:
                 batch = next(self._iterator)
             except StopIteration:
                 self._iterator = None
-                if fresh or not restartable:
-                    return  # empty data, or a generator that ran out
+                if fresh or not restartable or self.steps is None:
+                    return  # empty data, a generator that ran out, or the end of a pass of unknown length
                 continue  # a DataLoader or iterable: start a new pass
             yield self._convert(batch)
             produced += 1
 
 
-def make(x, y=None, sample_weight=None, batch_size=None, shuffle=True, steps=None, what="x", class_weight=None):
+def make(x, y=None, sample_weight=None, batch_size=None, shuffle=True, steps=None, what="x", class_weight=None,
+         steps_name="steps"):
     """The right adapter for `x`; `y` and `sample_weight` only with arrays (`class_weight` only with iterators:
-    for arrays the caller turns it into sample weights)."""
+    for arrays the caller turns it into sample weights). `steps_name` is the caller's name for `steps`."""
     if x is None:
         raise ValueError(f"{what} is required. Pass numpy arrays, torch tensors, a data iterator or a DataLoader.")
     if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-        raise ValueError(f"The number of steps must be a positive int. Received: {steps!r}")
+        raise ValueError(f"The number of steps must be a positive int. Received: {steps_name}={steps!r}")
     if is_array_like(x):
         if batch_size is None:
             # Keras: without batch_size, steps splits the data into that many batches; else 32
@@ -318,7 +351,7 @@ def make(x, y=None, sample_weight=None, batch_size=None, shuffle=True, steps=Non
                          "(x, y) batches itself).")
     if sample_weight is not None:
         raise ValueError("sample_weight must not be given when x is a data iterator; yield (x, y, sample_weight).")
-    return IteratorData(x, steps, class_weight, shuffle=bool(shuffle))
+    return IteratorData(x, steps, class_weight, shuffle=bool(shuffle), steps_name=steps_name)
 
 
 def split_validation(x, y, sample_weight, validation_split):

@@ -327,6 +327,11 @@ class Sharded:
                     source._seed, source.index_array = seed, None
             self.source = source
 
+    @property
+    def steps(self):
+        """Batches per epoch, None when the data's length is unknown (each epoch is then one whole pass)."""
+        return self.data.steps
+
     def __len__(self):
         return len(self.data)
 

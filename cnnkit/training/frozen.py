@@ -23,6 +23,7 @@ frozen part each time.
 import torch
 
 from cnnkit.data.iterators import Iterator
+from cnnkit.data.pipeline import Dataset
 from cnnkit.layers.base import Layer
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
@@ -227,6 +228,10 @@ class PrefixData:
     def __init__(self, adapter, split):
         self.adapter, self.split = adapter, split
 
+    @property
+    def steps(self):
+        return self.adapter.steps
+
     def __len__(self):
         return len(self.adapter)
 
@@ -248,6 +253,9 @@ def why_not_cacheable(adapter):
         return None
     if isinstance(data, torch.utils.data.DataLoader):
         return "a torch DataLoader does not say which samples a batch holds"
+    if isinstance(data, Dataset):
+        return ("a Dataset pipeline (map, shuffle, batch, ...) does not say which samples a batch holds, nor whether "
+                "its map functions change them; pass the image_dataset_from_directory dataset itself")
     if adapter.indexable:
         return (f"a Keras-style Sequence ({type(data).__name__}) does not say which samples a batch holds, nor "
                 "whether it changes them between epochs")

@@ -54,6 +54,12 @@ def _should_eval(epoch, validation_freq):
                      f"Received: validation_freq={validation_freq!r}")
 
 
+def _ran_out(steps_run, steps):
+    """Whether an epoch ended for lack of data: no batch at all (a generator already exhausted), or fewer than
+    the `steps` asked for (None: data of unknown length, whose epoch is one whole pass)."""
+    return steps_run == 0 if steps is None else steps_run < steps
+
+
 def _per_output(value, names, what):
     """One entry per model output from a single value (shared by all outputs), a list, or a {name: value} dict."""
     if isinstance(value, dict):
@@ -252,7 +258,9 @@ class Trainer(MetricLogs, BatchMethods):
 
         Data: arrays (numpy, torch, nested Python lists; a list for several inputs/outputs, or a dict by layer
         name), a Keras-style iterator (`__len__`/`__getitem__` returning (x, y) or (x, y, sample_weight)), a
-        generator (with `steps_per_epoch`) or a torch DataLoader.
+        generator, a `cnnkit.data.Dataset` or a torch DataLoader. As in Keras, without `steps_per_epoch` an epoch
+        is one pass over the data, however long (data of unknown length runs until exhausted; an infinite
+        dataset, `repeat()`, needs `steps_per_epoch`, and then each epoch continues where the last one stopped).
 
         `cache_frozen=True` (cnnkit only) computes the model's frozen first part once per sample, during epoch 1,
         and trains only the rest (see `cnnkit.training.frozen`); the results equal those without it.
@@ -272,7 +280,7 @@ class Trainer(MetricLogs, BatchMethods):
             sample_weight = self._class_weight_to_sample_weight(y, class_weight, sample_weight)
             class_weight = None
         train = data_adapter.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
-                                  class_weight=class_weight)
+                                  class_weight=class_weight, steps_name="steps_per_epoch")
         val = self._validation_adapter(validation_data, validation_batch_size or batch_size, validation_steps)
         if cache_frozen:
             train, val = frozen.cache(self, train, val, cache_frozen)
@@ -280,7 +288,7 @@ class Trainer(MetricLogs, BatchMethods):
         self._train_params = list(self.trainable_weights)
         train, val = distributed.prepare_fit(self, train, val)  # torchrun: DDP, each process its part
 
-        callback_list = self._callback_list(callbacks, verbose, epochs, len(train), add_history=True)
+        callback_list = self._callback_list(callbacks, verbose, epochs, train.steps, add_history=True)
         self.stop_training = False
         self._resume_epoch = None
         callback_list.on_train_begin()  # BackupAndRestore may set self._resume_epoch here
@@ -298,10 +306,11 @@ class Trainer(MetricLogs, BatchMethods):
                 callback_list.on_train_batch_end(step, LazyLogs(self._logs))
                 if self.stop_training:
                     break
-            if steps_run < len(train) and not self.stop_training:
-                warnings.warn(f"Your input ran out of data after {steps_run} of {len(train)} steps in epoch "
-                              f"{epoch + 1}; interrupting training. Make sure that your generator can produce at "
-                              "least steps_per_epoch * epochs batches.", stacklevel=2)
+            if _ran_out(steps_run, train.steps) and not self.stop_training:
+                of = "" if train.steps is None else f" of {train.steps}"
+                warnings.warn(f"Your input ran out of data after {steps_run}{of} steps in epoch {epoch + 1}; "
+                              "interrupting training. Make sure that your generator can produce at least "
+                              "steps_per_epoch * epochs batches.", stacklevel=2)
                 self.stop_training = True
                 if steps_run == 0:
                     break
@@ -347,8 +356,9 @@ class Trainer(MetricLogs, BatchMethods):
                                  f"Received a tuple of {len(validation_data)}.")
             vx, vy, vsw = data_adapter.unpack(validation_data)
             return data_adapter.make(self._conform(vx), self._labels(vy), vsw, batch_size, False, steps,
-                                     what="validation_data")
-        return data_adapter.make(validation_data, None, None, batch_size, False, steps, what="validation_data")
+                                     what="validation_data", steps_name="validation_steps")
+        return data_adapter.make(validation_data, None, None, batch_size, False, steps, what="validation_data",
+                                 steps_name="validation_steps")
 
     def _prepare_device(self):
         device = config.get_device()
@@ -379,7 +389,8 @@ class Trainer(MetricLogs, BatchMethods):
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
-        """Loss and metrics over the data, in inference mode.
+        """Loss and metrics over the data, in inference mode: `steps` batches, or (steps=None) the whole data,
+        also when its length is unknown (an infinite dataset needs `steps`).
 
         Returns:
             The loss (no metrics), else [loss, *per-output losses, *metrics] (Keras's order), or with
@@ -392,11 +403,12 @@ class Trainer(MetricLogs, BatchMethods):
         data = data_adapter.make(self._conform(x), self._labels(y), sample_weight, batch_size, False, steps)
         device = self._prepare_device()
         data = distributed.shard(data, self)
-        self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, len(data)))
+        self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, data.steps))
         return self._logs_out(return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Outputs for `x` (arrays, or an iterator/DataLoader whose batches hold x first), in inference mode.
+        """Outputs for `x` (arrays, or an iterator/DataLoader whose batches hold x first), in inference mode: `steps`
+        batches, or (steps=None) the whole data, also when its length is unknown (an infinite dataset needs `steps`).
 
         Returns:
             A numpy array of shape (samples, *output_shape[1:]), or a list of them for several outputs.
@@ -406,7 +418,7 @@ class Trainer(MetricLogs, BatchMethods):
         device = self._device() if self.built and any(True for _ in self.parameters()) else config.get_device()
         if device.type == "cpu":
             config.reuse_large_allocations()
-        callback_list = self._callback_list(callbacks, verbose, 1, len(data))
+        callback_list = self._callback_list(callbacks, verbose, 1, data.steps)
         chunks = None
         was_training = self.training
         self.eval()

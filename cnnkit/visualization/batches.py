@@ -80,11 +80,20 @@ def _label_texts(y, count, names):
     return [names.get(int(round(v)), str(int(round(v)))) for v in values]
 
 
-def display_images(x):
+def display_images(x, deprocess=None):
     """Images as floats in 0..1 for imshow: 0..255 data (uint8, or floats above 1) divided by 255, data with
     negative values (standardised) scaled per image by its min and max, 0..1 data unchanged; one-channel images
-    lose their channel axis."""
+    lose their channel axis.
+
+    Args:
+        x: images (n, H, W), (n, H, W, C) or torch NCHW.
+        deprocess: a function from the model's inputs back to 0-255 RGB (e.g. an application's
+            `APPLICATIONS.lookup('resnet50').deprocess`, which undoes Keras's 'caffe' BGR mean subtraction), so that
+            preprocessed images show in their true colours; None shows the values as they are.
+    """
     x = _numpy(x)
+    if deprocess is not None:
+        x = np.clip(np.asarray(deprocess(x), dtype=np.float64), 0.0, 255.0) / 255.0
     if x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3, 4):  # torch NCHW
         x = np.moveaxis(x, 1, -1)
     if x.ndim == 3:
@@ -102,7 +111,7 @@ def display_images(x):
     return scaled[..., 0] if scaled.shape[-1] == 1 else scaled
 
 
-def show_batch(iterator_or_batch, class_names=None, n=16, path=None, to_file=None):
+def show_batch(iterator_or_batch, class_names=None, n=16, path=None, to_file=None, deprocess=None):
     """Shows up to `n` images of a batch in a grid, titled with their labels.
 
     Args:
@@ -114,6 +123,8 @@ def show_batch(iterator_or_batch, class_names=None, n=16, path=None, to_file=Non
         n: show at most this many images.
         path: file to save the figure to ('.png', '.svg', '.pdf'), or None.
         to_file: alias of `path`.
+        deprocess: a function from the model's inputs back to 0-255 RGB, to show preprocessed images (e.g.
+            'caffe' BGR, mean subtracted) in their true colours (see `display_images`).
 
     Labels may be sparse ints, one-hot rows, binary 0/1 floats or (n, 1) columns; other numbers are shown as
     values. Images in 0..255 are divided by 255 for display.
@@ -130,7 +141,7 @@ def show_batch(iterator_or_batch, class_names=None, n=16, path=None, to_file=Non
     x, y = _take_batch(iterator_or_batch)
     if isinstance(x, (dict, list, tuple)):
         raise ValueError("show_batch: this batch has several inputs; pass (images, labels) for one of them.")
-    images = display_images(x)
+    images = display_images(x, deprocess)
     count = min(int(n), len(images))
     if count == 0:
         raise ValueError("show_batch: the batch has no images.")

@@ -18,6 +18,7 @@ import numpy as np
 
 from cnnkit.visualization._mpl import finish
 from cnnkit.visualization._mpl import pyplot
+from cnnkit.visualization.batches import display_images
 
 _HEADERS = ("precision", "recall", "f1-score", "support")
 _EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [eps, 1 - eps] in cross-entropy
@@ -234,21 +235,8 @@ def classification_report(y_true, y_pred, class_names=None, output_dict=False, d
     return text
 
 
-def _display_image(image):
-    """An image ready for imshow: (H, W) or (H, W, 3/4) with floats in [0, 1] (rescaled when outside)."""
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.dtype == np.uint8:
-        return image
-    image = image.astype(np.float64)
-    low, high = image.min(), image.max()
-    if low < 0 or high > 1:
-        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
-    return image
-
-
-def plot_top_losses(model, x, y, k=9, class_names=None, path=None, from_logits=False, batch_size=32):
+def plot_top_losses(model, x, y, k=9, class_names=None, path=None, from_logits=False, batch_size=32,
+                    deprocess=None):
     """Shows the k samples with the highest loss: the model's most confident mistakes.
 
     The loss of a sample is the cross-entropy of its true class, -log(p[true]), computed as Keras's
@@ -264,6 +252,8 @@ def plot_top_losses(model, x, y, k=9, class_names=None, path=None, from_logits=F
         path: where to save the figure (optional).
         from_logits: True when the model outputs logits rather than probabilities (softmax is applied).
         batch_size: for `model.predict`.
+        deprocess: a function from the model's inputs back to 0-255 RGB, to show preprocessed images in their
+            true colours (see `cnnkit.visualization.batches.display_images`).
 
     Returns:
         The Figure, with `fig.top_losses = (indices, losses)`: the k indices into x, worst first, and their losses.
@@ -296,10 +286,10 @@ def plot_top_losses(model, x, y, k=9, class_names=None, path=None, from_logits=F
     rows = math.ceil(k / cols)
     fig = plt.figure(figsize=(3.0 * cols, 3.2 * rows))
     fig.suptitle("prediction/actual/loss/probability")
-    images = np.asarray(x)
+    images = display_images(np.asarray(x)[order], deprocess)
     for slot, index in enumerate(order):
         ax = fig.add_subplot(rows, cols, slot + 1)
-        image = _display_image(images[index])
+        image = images[slot]
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
         ax.set_title(f"{name(pred[index])}/{name(true[index])}/{losses[index]:.2f}/{p_true[index]:.2f}",
                      fontsize=10)

@@ -22,6 +22,7 @@ from cnnkit.ops import layout
 from cnnkit.registry import did_you_mean
 from cnnkit.visualization._mpl import finish
 from cnnkit.visualization._mpl import pyplot
+from cnnkit.visualization.batches import display_images
 
 
 
@@ -173,21 +174,16 @@ def upsample(heatmap, size):
     return resized[0, 0].numpy()
 
 
-def _to_rgb(image):
-    """An image as float RGB in [0, 1]: grey images are repeated over 3 channels, others rescaled if outside."""
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
+def _to_rgb(image, deprocess=None):
+    """An image as float RGB in [0, 1] (see `display_images`); grey images are repeated over 3 channels."""
+    image = display_images(np.asarray(image)[None], deprocess)[0]
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
-    image = image[..., :3]
-    low, high = image.min(), image.max()
-    if low < 0 or high > 1:
-        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
-    return image
+    return image[..., :3]
 
 
-def plot_grad_cam(model, image, layer=None, class_index=None, alpha=0.4, path=None, class_names=None):
+def plot_grad_cam(model, image, layer=None, class_index=None, alpha=0.4, path=None, class_names=None,
+                  deprocess=None):
     """Three panels: the image, its Grad-CAM heat map, and the heat map (upsampled) laid over the image.
 
     Args:
@@ -195,6 +191,8 @@ def plot_grad_cam(model, image, layer=None, class_index=None, alpha=0.4, path=No
         alpha: opacity of the heat map in the overlay (0: image only, 1: heat map only).
         path: where to save the figure (optional).
         class_names: names of the classes, for the title (default: the class index).
+        deprocess: a function from the model's inputs back to 0-255 RGB, to show a preprocessed image in its
+            true colours (see `cnnkit.visualization.batches.display_images`).
 
     Returns:
         The Figure, with `fig.heatmap` (the layer-sized heat map), `fig.class_index`, `fig.layer_name` and
@@ -207,7 +205,7 @@ def plot_grad_cam(model, image, layer=None, class_index=None, alpha=0.4, path=No
         raise ValueError(f"plot_grad_cam: alpha must be in [0, 1]. Received: alpha={alpha!r}")
     heatmap, class_index, layer_name = _compute(model, image, layer, class_index)
     batch = _as_batch(model, image)
-    rgb = _to_rgb(batch[0])
+    rgb = _to_rgb(batch[0], deprocess)
     large = upsample(heatmap, rgb.shape[:2])
     plt = pyplot()
     colored = plt.get_cmap("jet")(large)[..., :3]

@@ -17,6 +17,7 @@ import io
 import numpy as np
 
 from cnnkit.layers.convolutional import BaseConv
+from cnnkit.models.functional import Functional
 from cnnkit.utils.io import atomic_path
 from cnnkit.visualization._mpl import pyplot
 from cnnkit.visualization.batches import show_batch
@@ -62,7 +63,12 @@ def _labels(y):
 
 
 def _first_conv(model):
-    return next((layer for layer in model.layers if isinstance(layer, BaseConv) and layer.rank == 2), None)
+    """The first 2-D convolution, also inside a nested model (a backbone in a Sequential)."""
+    for layer in model.layers:
+        found = _first_conv(layer) if isinstance(layer, Functional) else layer
+        if isinstance(found, BaseConv) and found.rank == 2:
+            return found
+    return None
 
 
 def _try(title, draw, parts):
@@ -74,7 +80,7 @@ def _try(title, draw, parts):
 
 
 def write_report(path, model, history=None, x_val=None, y_val=None, class_names=None, train_data=None,
-                 title="cnnkit report", info=None, gradcam_images=3):
+                 title="cnnkit report", info=None, gradcam_images=3, deprocess=None, gradcam_layer=None):
     """Writes the HTML report of a trained classifier to `path` (atomically) and returns the path.
 
     Args:
@@ -86,6 +92,9 @@ def write_report(path, model, history=None, x_val=None, y_val=None, class_names=
         train_data: a training iterator (or (x, y) batch) shown as the augmentation preview.
         title: the page title. info: extra {name: value} lines for the run information.
         gradcam_images: how many validation images get a Grad-CAM panel.
+        deprocess: a function from the model's inputs back to 0-255 RGB, so that preprocessed images (an
+            application's `preprocess_input`) show in their true colours (e.g. `APPLICATIONS.lookup(name).deprocess`).
+        gradcam_layer: the layer Grad-CAM looks at (default: Grad-CAM's own choice, the last convolutional maps).
     """
     parts = []
     num_classes = int(model.output_shape[-1])
@@ -101,7 +110,7 @@ def write_report(path, model, history=None, x_val=None, y_val=None, class_names=
         data += "<p>Validation images per class:</p>" + _table(zip(names, counts), ("class", "images"))
     if train_data is not None:
         data += "<p>A batch of training images as the model sees them (augmented):</p>"
-        data += _png(show_batch(train_data, class_names=names))
+        data += _png(show_batch(train_data, class_names=names, deprocess=deprocess))
     if data:
         parts.append(_section("Data", data))
     lines = []
@@ -122,14 +131,15 @@ def write_report(path, model, history=None, x_val=None, y_val=None, class_names=
                               + f"<pre>{html.escape(classification_report(labels, predicted, class_names=names))}"
                                 "</pre>"))
         _try("Top losses", lambda: _png(plot_top_losses(model, x_val, labels, k=min(9, len(labels)),
-                                                        class_names=names)), parts)
+                                                        class_names=names, deprocess=deprocess)), parts)
     conv = _first_conv(model)
     if conv is not None:
         _try(f"First-layer filters ({conv.name})", lambda: _png(plot_filters(conv)), parts)
     if x_val is not None and len(x_val):
         _try("Feature maps of one validation image", lambda: _png(plot_feature_maps(model, x_val[0])), parts)
         if conv is not None:
-            _try("Grad-CAM", lambda: "".join(_png(plot_grad_cam(model, x_val[i], class_names=names))
+            _try("Grad-CAM", lambda: "".join(_png(plot_grad_cam(model, x_val[i], layer=gradcam_layer,
+                                                                class_names=names, deprocess=deprocess))
                                              for i in range(min(gradcam_images, len(x_val)))), parts)
     page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n" + "".join(parts)

@@ -78,12 +78,42 @@ SAMPLES = {
     "Cropping3D": lambda: layers.Cropping3D(1),
     "Resizing": lambda: layers.Resizing(3, 4, interpolation="lanczos3", pad_to_aspect_ratio=True, fill_value=1.0),
     "CenterCrop": lambda: layers.CenterCrop(5, 6),
+    "MixUp": lambda: layers.MixUp(alpha=0.3, seed=4),
+    "CutMix": lambda: layers.CutMix(factor=(0.1, 0.7), seed=2),
     "AdaptiveAveragePooling1D": lambda: layers.AdaptiveAveragePooling1D(3),
     "AdaptiveAveragePooling2D": lambda: layers.AdaptiveAveragePooling2D((2, 3)),
     "AdaptiveAveragePooling3D": lambda: layers.AdaptiveAveragePooling3D(2),
     "AdaptiveMaxPooling1D": lambda: layers.AdaptiveMaxPooling1D(4),
     "AdaptiveMaxPooling2D": lambda: layers.AdaptiveMaxPooling2D(2),
     "AdaptiveMaxPooling3D": lambda: layers.AdaptiveMaxPooling3D((1, 2, 3)),
+    # colour augmentation layers
+    "RandomContrast": lambda: layers.RandomContrast(0.3, value_range=(0, 1), seed=2),
+    "RandomBrightness": lambda: layers.RandomBrightness((-0.2, 0.1), seed=1),
+    "RandomGrayscale": lambda: layers.RandomGrayscale(0.3),
+    "RandomHue": lambda: layers.RandomHue(0.4, seed=3),
+    "RandomSaturation": lambda: layers.RandomSaturation((0.2, 0.6), value_range=(1, 0)),
+    "RandomColorJitter": lambda: layers.RandomColorJitter(brightness_factor=0.1, hue_factor=(0.1, 0.2), seed=4),
+    "RandomInvert": lambda: layers.RandomInvert(0.5, value_range=(0, 1)),
+    "RandomPosterization": lambda: layers.RandomPosterization((2, 6)),
+    "RandomColorDegeneration": lambda: layers.RandomColorDegeneration(0.3, seed=5),
+    "Solarization": lambda: layers.Solarization(0.2, (0.1, 0.5), seed=6),
+    "AutoContrast": lambda: layers.AutoContrast(value_range=(0, 1)),
+    "Equalization": lambda: layers.Equalization(bins=64),
+    "RandomSharpness": lambda: layers.RandomSharpness(0.4, seed=7),
+    "RandomGaussianBlur": lambda: layers.RandomGaussianBlur(0.5, kernel_size=5, sigma=(0.2, 0.8)),
+    "RandomErasing": lambda: layers.RandomErasing(0.7, scale=(0.1, 0.2), fill_value=[1, 2, 3]),
+    # geometric augmentation layers
+    "RandomFlip": lambda: layers.RandomFlip("vertical", seed=1),
+    "RandomRotation": lambda: layers.RandomRotation((-0.2, 0.1), fill_mode="wrap", seed=2),
+    "RandomZoom": lambda: layers.RandomZoom(0.2, (-0.1, 0.3), interpolation="nearest"),
+    "RandomTranslation": lambda: layers.RandomTranslation((0.1, 0.2), 0.3, fill_mode="constant", fill_value=2.0),
+    # pairs: Keras writes a number f as (-f, f), which it cannot read back (cnnkit writes f)
+    "RandomShear": lambda: layers.RandomShear(x_factor=(0.1, 0.3), y_factor=(0.0, 0.2), seed=3),
+    "RandomCrop": lambda: layers.RandomCrop(6, 5, seed=4),
+    "RandomPerspective": lambda: layers.RandomPerspective((0.2, 0.9), scale=0.4, fill_value=1.0),
+    # composite augmentation layers
+    "RandAugment": lambda: layers.RandAugment(value_range=(0, 1), num_ops=3, factor=(0.2, 0.4), seed=8),
+    "AugMix": lambda: layers.AugMix(num_chains=2, chain_depth=1, alpha=0.5, all_ops=False, interpolation="nearest"),
 }
 
 
@@ -106,10 +136,16 @@ def test_public_layers_are_the_expected_set():
                 "ELU", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                 "GaussianDropout", "AlphaDropout", "ActivityRegularization", "LayerNormalization",
                 "GroupNormalization", "UnitNormalization", "Normalization",
-                "Resizing", "CenterCrop", "Convolution1D", "Conv1DTranspose",
+                "Resizing", "CenterCrop", "MixUp", "CutMix", "Convolution1D", "Conv1DTranspose",
                 "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose", "Convolution2DTranspose",
                 "Convolution3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
                 "SeparableConvolution1D", "SeparableConvolution2D"}
+    expected |= {"RandomContrast", "RandomBrightness", "RandomGrayscale", "RandomHue", "RandomSaturation",
+                 "RandomColorJitter", "RandomInvert", "RandomPosterization", "RandomColorDegeneration", "Solarization",
+                 "AutoContrast", "Equalization", "RandomSharpness", "RandomGaussianBlur", "RandomErasing"}
+    expected |= {"RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomShear", "RandomCrop",
+                 "RandomPerspective"}
+    expected |= {"RandAugment", "AugMix"}
     for rank in (1, 2, 3):
         expected |= {f"UpSampling{rank}D", f"Cropping{rank}D", f"AdaptiveAveragePooling{rank}D",
                      f"AdaptiveMaxPooling{rank}D"}
@@ -176,7 +212,12 @@ def _keras_args(name):
             "Permute": {"dims": (1,)}, "RepeatVector": {"n": 1}, "Lambda": {"function": abs},
             "GaussianNoise": {"stddev": 0.1}, "GaussianDropout": {"rate": 0.1}, "AlphaDropout": {"rate": 0.1},
             "SpatialDropout1D": {"rate": 0.1}, "SpatialDropout2D": {"rate": 0.1}, "SpatialDropout3D": {"rate": 0.1},
-            "Resizing": {"height": 1, "width": 1}, "CenterCrop": {"height": 1, "width": 1}}.get(
+            "Resizing": {"height": 1, "width": 1}, "CenterCrop": {"height": 1, "width": 1},
+            **{n: {"factor": 0.1} for n in ("RandomContrast", "RandomBrightness", "RandomHue", "RandomSaturation",
+                                             "RandomColorDegeneration", "RandomSharpness")},
+            "RandomPosterization": {"factor": 4}, "RandomRotation": {"factor": 0.1},
+            "RandomZoom": {"height_factor": 0.1}, "RandomTranslation": {"height_factor": 0.1, "width_factor": 0.1},
+            "RandomCrop": {"height": 1, "width": 1}}.get(
         name, {"pool_size": 2} if name.startswith("AveragePooling") else
         {"output_size": 1} if name.startswith("Adaptive") else {})
 

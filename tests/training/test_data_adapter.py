@@ -214,18 +214,23 @@ def test_generator_with_steps_per_epoch_continues_across_epochs():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
-def test_generator_without_steps_is_a_clear_error():
+def test_generator_without_steps_runs_until_exhausted():
     x, y = _data(16)
+    weights = _model(cnnkit).get_weights()
 
     def batches():
-        while True:
-            yield x, y
+        for i in range(2):
+            yield x[i * 8:(i + 1) * 8], y[i * 8:(i + 1) * 8]
 
-    model = _fresh(_model(cnnkit).get_weights())
-    with pytest.raises(ValueError, match="steps_per_epoch"):
-        model.fit(batches(), epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="steps"):
-        model.predict(batches(), verbose=0)
+    streamed = _run(_fresh(weights), batches(), epochs=1)
+    arrays = _run(_fresh(weights), x, y, batch_size=8, epochs=1, shuffle=False)
+    _assert_same_run(streamed, arrays)
+    model = _fresh(weights)
+    np.testing.assert_allclose(model.predict(batches(), verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    # a second epoch finds the generator exhausted: a warning, and training stops after the first
+    with pytest.warns(UserWarning, match="ran out of data after 0 steps in epoch 2"):
+        history = model.fit(batches(), epochs=3, verbose=0)
+    assert history.epoch == [0]
 
 
 def test_generator_that_runs_out_warns_and_stops():

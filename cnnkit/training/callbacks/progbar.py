@@ -4,7 +4,8 @@ verbose=1: a bar per epoch (and per evaluate / predict call) with step count, el
 the running metrics (read at most a few times a second, so the display costs no per-step device syncs).
 verbose=2: one line per epoch, as Keras: `3/3 - 0s - 12ms/step - accuracy: 0.5000 - loss: 0.6931`.
 As in Keras, 'Epoch i/n' lines are printed only when there is more than one epoch, and validation inside `fit` is
-silent.
+silent; when the number of steps is unknown (data of unknown length), the first epoch shows `12/Unknown` and the
+count seen by its end is the total of the later ones.
 """
 
 import sys
@@ -15,6 +16,8 @@ from tqdm.auto import tqdm
 from cnnkit.training.callbacks.callback import Callback
 
 REFRESH_SECONDS = 0.25
+KNOWN_FORMAT = "{n_fmt}/{total_fmt} {bar:20} {elapsed}{postfix}"
+UNKNOWN_FORMAT = "{n:7d}/Unknown {elapsed}{postfix}"  # Keras's `%7d/Unknown`
 
 
 def format_logs(logs):
@@ -40,9 +43,11 @@ class ProgbarLogger(Callback):
         self.bar = None
         self._in_fit = False
         self._active = False
+        self.target = None
 
     def set_params(self, params):
         super().set_params(params)
+        self.target = params.get("steps")  # None: unknown, learned at the end of the first epoch (as Keras)
         if self._given_verbose is None:  # as Keras's ProgbarLogger(): follow fit/evaluate/predict's verbose
             verbose = params.get("verbose", 1)
             self.verbose = 1 if verbose == "auto" else verbose
@@ -95,14 +100,14 @@ class ProgbarLogger(Callback):
 
     def _start(self):
         self._close()
-        self.steps = self.params.get("steps")
+        self.steps = self.target
         self.start = time.perf_counter()
         self.last_refresh = 0.0
         self.seen = 0
         self._active = True
         if self.verbose == 1:
             self.bar = tqdm(total=self.steps, file=sys.stdout, ascii=" ━", dynamic_ncols=True, leave=True,
-                            bar_format="{n_fmt}/{total_fmt} {bar:20} {elapsed}{postfix}")
+                            bar_format=KNOWN_FORMAT if self.steps is not None else UNKNOWN_FORMAT)
 
     def _update(self, batch, logs):
         self.seen = batch + 1
@@ -122,9 +127,13 @@ class ProgbarLogger(Callback):
         if not self._active:
             return
         self._active = False
+        if self.target is None:  # Keras: the steps seen become the total
+            self.target = self.seen
         elapsed = time.perf_counter() - self.start
         metrics = f" - {format_logs(logs)}" if logs else ""
         if self.bar is not None:
+            if self.bar.total is None:  # show `3/3 ━━━` as Keras's finished bar
+                self.bar.total, self.bar.bar_format = self.seen, KNOWN_FORMAT
             self.bar.n = self.seen
             self.bar.set_postfix_str(f"{_per_step(elapsed, self.seen)}{metrics}", refresh=False)
             self._close()
