@@ -52,16 +52,19 @@ class Operation(Layer):
 
     def __init__(self, arguments=None, name=None, **kwargs):
         super().__init__(name=name or unique_name(to_snake_case(self.keras_class_name)), **kwargs)
-        self.arguments = None if arguments is None else self._check_arguments(arguments)
+        self.arguments = None
+        if arguments is not None:
+            self.set_arguments(arguments)
 
-    def _check_arguments(self, arguments):
+    def set_arguments(self, arguments):
+        """Sets the operands' template (None for a tensor, a Python number for a constant), checked."""
         arguments = list(arguments)
         if len(arguments) != 2 or not any(a is None for a in arguments):
             raise ValueError(f"{self._owner()}: expected two operands, at least one a tensor. Received: {arguments}")
         for a in arguments:
             if a is not None and (isinstance(a, bool) or not isinstance(a, numbers.Real)):
                 raise TypeError(f"{self._owner()}: a constant operand must be a Python number. Received: {a!r}")
-        return [None if a is None else float(a) for a in arguments]
+        self.arguments = [None if a is None else float(a) for a in arguments]
 
     def _operands(self, inputs):
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]

@@ -380,7 +380,7 @@ def functional_from_config(config):
                     if not getattr(layer, "is_operation", False):
                         raise ValueError(f"Model config: layer '{name}' is called with constant arguments "
                                          f"{[a for a in template if a is not None]}, which only operations take.")
-                    layer.arguments = layer._check_arguments(template)
+                    layer.set_arguments(template)
                 if "training" in kwargs and kwargs["training"] == layer.keras_call_training:
                     kwargs = {k: v for k, v in kwargs.items() if k != "training"}  # Keras's default, not a choice
                 args = [tensors[ref] for ref in histories]
