@@ -31,20 +31,22 @@ from cnnkit.training import data_adapter
 from cnnkit.training import distributed
 
 
-def _not_frozen(layer):
+def _not_frozen(layer, inference=False):
     """Why a layer call cannot be cached (None when it can), from what the layers declare: trainable weights,
-    randomness, losses from its input, state updated in training (BatchNormalization), or custom code."""
+    randomness, losses from its input, state updated in training (BatchNormalization), or custom code. A call made
+    with `training=False` (`backbone(x, training=False)`, `inference`) runs in inference mode even inside `fit`, so
+    its random layers and training-time state updates do not count."""
     if any(p.requires_grad for p in layer.parameters()):
         return "has trainable weights (set trainable = False to freeze it)"
     for module in layer.modules():
         if not isinstance(module, Layer):
             continue
         kind = type(module).__name__
-        if module.stochastic:
+        if module.stochastic and not inference:
             return f"is random in training ({kind} '{module.name}')"
         if module.input_losses:
             return f"adds a loss computed from its input ({kind} '{module.name}')"
-        if module.updates_in_training:
+        if module.updates_in_training and not inference:
             return f"updates its state in training ({kind} '{module.name}' is trainable)"
         if module.runs_user_code or not type(module).__module__.startswith("cnnkit."):
             return f"runs custom code ({kind} '{module.name}') that cnnkit cannot tell is deterministic"
@@ -77,7 +79,7 @@ class FrozenSplit:
             if not all(id(t) in produced for t in node.inputs):
                 reason = "reads the output of a trainable layer"
             else:
-                reason = _not_frozen(node.layer)
+                reason = _not_frozen(node.layer, inference=node.call_kwargs.get("training") is False)
             if reason:
                 rest_nodes.append(node)
                 blocker = blocker or f"layer '{node.layer.name}' {reason}"

@@ -232,6 +232,30 @@ def test_random_and_loss_adding_layers_are_not_cached_and_fit_equals_fit_without
     np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)
 
 
+def _backbone_called_in_inference_mode(training):
+    """A frozen backbone holding Dropout and BatchNormalization, called as Keras's transfer-learning guide does:
+    `backbone(x, training=False)` (or without `training`)."""
+    clear_session()
+    set_random_seed(0)
+    backbone = Sequential([Input(SHAPE), Conv2D(4, 3), Dropout(0.5), BatchNormalization(), MaxPooling2D()],
+                          name="backbone")
+    backbone.trainable = False
+    inputs = Input(SHAPE)
+    x = backbone(inputs, training=False) if training is False else backbone(inputs)
+    return Model(inputs, Dense(3, activation="softmax")(Flatten()(x)))
+
+
+def test_a_backbone_called_with_training_false_is_cached_despite_its_dropout(rng):
+    """`backbone(x, training=False)` runs in inference mode inside fit, so its Dropout is off and it is cached
+    (fit equals fit without the cache); called without it, its Dropout is random in training: refused."""
+    x = rng.uniform(size=(12, *SHAPE)).astype("float32")
+    y = rng.integers(0, 3, 12)
+    assert _computed(frozen.FrozenSplit(_backbone_called_in_inference_mode(False)).backbone) == ["backbone", "flatten"]
+    _fit_both(lambda: _backbone_called_in_inference_mode(False), lambda: (x, y), batch_size=4, epochs=2)
+    with pytest.raises(ValueError, match=r"random in training \(Dropout"):
+        frozen.FrozenSplit(_backbone_called_in_inference_mode(None))
+
+
 def test_validation_generator_runs_through_the_frozen_part(rng):
     """Validation data that cannot be cached (a generator) still works: the frozen part runs on each batch."""
     x = rng.uniform(size=(12, *SHAPE)).astype("float32")
