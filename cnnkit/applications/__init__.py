@@ -91,3 +91,75 @@ from cnnkit.applications.nasnet import NASNetMobile as NASNetMobile  # noqa: E40
 register(Application("NASNetMobile", NASNetMobile, "tf", default_size=224, min_size=32, last_conv="normal_concat_12"))
 register(Application("NASNetLarge", NASNetLarge, "tf", default_size=331, min_size=32, last_conv="normal_concat_18"))
 __all__ += ["NASNetLarge", "NASNetMobile", "nasnet"]
+
+# MobileNet family (apps-b).
+from cnnkit.applications import mobilenet as mobilenet  # noqa: E402
+from cnnkit.applications import mobilenet_v2 as mobilenet_v2  # noqa: E402
+from cnnkit.applications.mobilenet import MobileNet as MobileNet  # noqa: E402
+from cnnkit.applications.mobilenet_v2 import MobileNetV2 as MobileNetV2  # noqa: E402
+
+register(Application("MobileNet", MobileNet, "tf", default_size=224, min_size=32, last_conv="conv_pw_13_relu"))
+register(Application("MobileNetV2", MobileNetV2, "tf", default_size=224, min_size=32, last_conv="out_relu"))
+__all__ += ["MobileNet", "MobileNetV2", "mobilenet", "mobilenet_v2"]
+
+# MobileNetV3 (apps-b).
+from cnnkit.applications import mobilenet_v3 as mobilenet_v3  # noqa: E402
+from cnnkit.applications.mobilenet_v3 import MobileNetV3Large as MobileNetV3Large  # noqa: E402
+from cnnkit.applications.mobilenet_v3 import MobileNetV3Small as MobileNetV3Small  # noqa: E402
+
+# The last activation before the top has a default name (activation_N) that depends on the session: conv_1_bn.
+register(Application("MobileNetV3Small", MobileNetV3Small, "none", default_size=224, min_size=32,
+                     last_conv="conv_1_bn"))
+register(Application("MobileNetV3Large", MobileNetV3Large, "none", default_size=224, min_size=32,
+                     last_conv="conv_1_bn"))
+__all__ += ["MobileNetV3Large", "MobileNetV3Small", "mobilenet_v3"]
+
+# EfficientNet (apps-b).
+from cnnkit.applications import efficientnet as efficientnet  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB0 as EfficientNetB0  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB1 as EfficientNetB1  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB2 as EfficientNetB2  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB3 as EfficientNetB3  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB4 as EfficientNetB4  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB5 as EfficientNetB5  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB6 as EfficientNetB6  # noqa: E402
+from cnnkit.applications.efficientnet import EfficientNetB7 as EfficientNetB7  # noqa: E402
+
+for _builder in (EfficientNetB0, EfficientNetB1, EfficientNetB2, EfficientNetB3, EfficientNetB4, EfficientNetB5,
+                 EfficientNetB6, EfficientNetB7):
+    register(Application(_builder.__name__, _builder, "none", default_size=efficientnet.VARIANTS[
+        _builder.__name__[-2:].lower()][2], min_size=32, last_conv="top_activation"))
+__all__ += ["EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
+            "EfficientNetB5", "EfficientNetB6", "EfficientNetB7", "efficientnet"]
+
+# ConvNeXt (apps-b).
+from cnnkit.applications import convnext as convnext  # noqa: E402
+from cnnkit.applications.convnext import ConvNeXtBase as ConvNeXtBase  # noqa: E402
+from cnnkit.applications.convnext import ConvNeXtLarge as ConvNeXtLarge  # noqa: E402
+from cnnkit.applications.convnext import ConvNeXtSmall as ConvNeXtSmall  # noqa: E402
+from cnnkit.applications.convnext import ConvNeXtTiny as ConvNeXtTiny  # noqa: E402
+from cnnkit.applications.convnext import ConvNeXtXLarge as ConvNeXtXLarge  # noqa: E402
+
+for _size, _builder in (("tiny", ConvNeXtTiny), ("small", ConvNeXtSmall), ("base", ConvNeXtBase),
+                        ("large", ConvNeXtLarge), ("xlarge", ConvNeXtXLarge)):
+    # The last maps: the last block's residual sum is an operation, not a layer; its branch's _identity layer.
+    register(Application(_builder.__name__, _builder, "none", default_size=224, min_size=32,
+                         last_conv=f"convnext_{_size}_stage_3_block_2_identity"))
+__all__ += ["ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtSmall", "ConvNeXtTiny", "ConvNeXtXLarge", "convnext"]
+
+# EfficientNetV2 (apps-b).
+from cnnkit.applications import efficientnet_v2 as efficientnet_v2  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2B0 as EfficientNetV2B0  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2B1 as EfficientNetV2B1  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2B2 as EfficientNetV2B2  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2B3 as EfficientNetV2B3  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2L as EfficientNetV2L  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2M as EfficientNetV2M  # noqa: E402
+from cnnkit.applications.efficientnet_v2 import EfficientNetV2S as EfficientNetV2S  # noqa: E402
+
+for _variant, (_key, _width, _depth, _size) in efficientnet_v2.VARIANTS.items():
+    _builder = getattr(efficientnet_v2, f"EfficientNetV2{_variant}")
+    register(Application(_builder.__name__, _builder, "none", default_size=_size, min_size=32,
+                         last_conv="top_activation"))
+__all__ += ["EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3", "EfficientNetV2L",
+            "EfficientNetV2M", "EfficientNetV2S", "efficientnet_v2"]

@@ -144,7 +144,11 @@ class Layer(torch.nn.Module):
 
     @classmethod
     def _accepted_kwargs(cls):
-        return sorted(init_parameter_names(cls) | set(_BASE_KWARGS))
+        cached = cls.__dict__.get("_accepted_kwargs_cache")  # per class: inspect.signature is slow for big models
+        if cached is None:
+            cached = tuple(sorted(init_parameter_names(cls) | set(_BASE_KWARGS)))
+            cls._accepted_kwargs_cache = cached
+        return list(cached)
 
     @property
     def dtype_policy(self):

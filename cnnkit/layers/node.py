@@ -52,6 +52,36 @@ class SymbolicTensor:
 
     __hash__ = object.__hash__
 
+    # Arithmetic records Keras's numpy operations (`cnnkit.layers.operations`): graph nodes that are not layers.
+    def _op(self, name, left, right):
+        from cnnkit.layers import operations  # noqa: PLC0415 (operations imports Layer, which imports this module)
+
+        return operations.apply(getattr(operations, name), left, right)
+
+    def __add__(self, other):
+        return self._op("NumpyAdd", self, other)
+
+    def __radd__(self, other):
+        return self._op("NumpyAdd", other, self)
+
+    def __sub__(self, other):
+        return self._op("NumpySubtract", self, other)
+
+    def __rsub__(self, other):
+        return self._op("NumpySubtract", other, self)
+
+    def __mul__(self, other):
+        return self._op("NumpyMultiply", self, other)
+
+    def __rmul__(self, other):
+        return self._op("NumpyMultiply", other, self)
+
+    def __truediv__(self, other):
+        return self._op("NumpyTrueDivide", self, other)
+
+    def __rtruediv__(self, other):
+        return self._op("NumpyTrueDivide", other, self)
+
 
 class Node:
     """One call of `layer` on `inputs` (flat list of SymbolicTensor) that produced `outputs` (flat list)."""

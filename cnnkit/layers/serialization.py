@@ -8,7 +8,8 @@ from cnnkit.layers.base import LAYERS
 def serialize(layer):
     """{'class_name', 'config'} for a layer, as Keras writes it."""
     cls = type(layer)
-    return {"module": getattr(cls, "keras_module", "keras.layers"), "class_name": cls.__name__,
+    return {"module": getattr(cls, "keras_module", "keras.layers"), "class_name": getattr(cls, "keras_class_name",
+                                                                                         cls.__name__),
             "config": layer.get_config(), "registered_name": getattr(cls, "keras_registered_name", None)}
 
 
@@ -62,6 +63,10 @@ def deserialize(spec):
     Configs written by Keras 3 are accepted: options cnnkit does not take are dropped when they hold Keras's
     default, and rejected with a ValueError naming the layer, the option and the value otherwise.
     """
+    if spec.get("module") == "keras.src.ops.numpy":  # an operation node of Keras 3's graph (x + 3.0)
+        from cnnkit.layers.operations import OPERATIONS  # noqa: PLC0415
+
+        return OPERATIONS.lookup(spec["class_name"]).from_config(dict(spec.get("config") or {}))
     cls = LAYERS.lookup(spec["class_name"])
     config = _keras_compatible_config(cls, dict(spec.get("config") or {}))
     if "layers" in config:

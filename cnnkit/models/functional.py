@@ -92,7 +92,7 @@ class Functional(Model):
     def _track(self, layer):
         """Registers a layer as a torch submodule under its name (state_dict keys like 'conv2d.kernel')."""
         self._layer_list.append(layer)
-        key = layer.name
+        key = layer.name.replace(".", "_")  # torch refuses '.' in submodule names (Keras's 'mobilenet_1.00_224')
         taken = key in self._modules and self._modules[key] is not layer
         if hasattr(type(self), key) or key in self.__dict__ or taken:
             key = f"layer_{len(self._layer_list) - 1}_{key}"
@@ -272,7 +272,7 @@ class Functional(Model):
         # calls that belong to this graph, as Keras does, so that from_config finds them on the new layers.
         in_graph = {node.id for node in graph.nodes}
         node_index = {}
-        for layer in graph.layers:
+        for layer in graph.operations:
             calls = [node for node in layer.inbound_nodes if node.id in in_graph]
             node_index.update((node.id, i) for i, node in enumerate(calls))
 
@@ -285,10 +285,12 @@ class Functional(Model):
 
         def node_config(node):
             refs = [_tensor_ref(t, history(t)) for t in node.inputs]
+            if getattr(node.layer, "is_operation", False):  # Keras's form: the operands, constants in place
+                return {"args": node.layer.node_arguments(refs), "kwargs": dict(node.call_kwargs)}
             return {"args": [refs] if node.input_is_list else refs, "kwargs": dict(node.call_kwargs)}
 
         layers = []
-        for layer in graph.layers:
+        for layer in graph.operations:
             spec = serialize(layer)
             spec["name"] = layer.name
             spec["inbound_nodes"] = [node_config(node) for node in layer.inbound_nodes
@@ -319,10 +321,16 @@ def _node_calls(spec):
     """
     calls = []
     for call in spec.get("inbound_nodes") or []:
+        template = None
         if isinstance(call, dict):
             args = list(call.get("args") or [])
             kwargs = {k: v for k, v in (call.get("kwargs") or {}).items() if v is not None}
-            if "as_list" in call:
+            if any(not _is_tensor_ref(a) for a in args) and not (len(args) == 1 and isinstance(args[0], list)):
+                # An operation's operands with constants (Keras 3's `x + 3.0`): None marks a tensor.
+                template = [None if _is_tensor_ref(a) else a for a in args]
+                refs = [a for a in args if _is_tensor_ref(a)]
+                as_list = len(refs) > 1
+            elif "as_list" in call:
                 refs, as_list = args, bool(call["as_list"])
             elif len(args) == 1 and isinstance(args[0], (list, tuple)):
                 refs, as_list = list(args[0]), True
@@ -333,8 +341,12 @@ def _node_calls(spec):
             histories = [tuple(item[:3]) for item in call]
             kwargs = dict(call[0][3]) if call and len(call[0]) > 3 else {}
             as_list = len(call) > 1
-        calls.append((histories, as_list, kwargs))
+        calls.append((histories, as_list, kwargs, template))
     return calls
+
+
+def _is_tensor_ref(arg):
+    return isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__"
 
 
 def _io_refs(value, listed):
@@ -362,8 +374,13 @@ def functional_from_config(config):
         progress = False
         for name, queue in queues.items():
             while queue and all(ref in tensors for ref in queue[0][0]):
-                histories, as_list, kwargs = queue.pop(0)
+                histories, as_list, kwargs, template = queue.pop(0)
                 layer = created[name]
+                if template is not None:
+                    if not getattr(layer, "is_operation", False):
+                        raise ValueError(f"Model config: layer '{name}' is called with constant arguments "
+                                         f"{[a for a in template if a is not None]}, which only operations take.")
+                    layer.arguments = layer._check_arguments(template)
                 if "training" in kwargs and kwargs["training"] == layer.keras_call_training:
                     kwargs = {k: v for k, v in kwargs.items() if k != "training"}  # Keras's default, not a choice
                 args = [tensors[ref] for ref in histories]

@@ -75,8 +75,10 @@ class Graph:
                 raise ValueError(f"{owner}: every input must come from Input(...). Received: {t!r}")
         post_order, first_seen = self._walk()
         self.nodes = sorted(post_order, key=lambda n: n.id)
-        self.layers = self._keras_layer_order(post_order, first_seen)
-        names = [layer.name for layer in self.layers]
+        # Every called layer, Keras's operations too (`x + 3.0`); `layers` are those that are layers in Keras.
+        self.operations = self._keras_layer_order(post_order, first_seen)
+        self.layers = [op for op in self.operations if not getattr(op, "is_operation", False)]
+        names = [layer.name for layer in self.operations]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"{owner}: all layer names must be unique. Repeated: {duplicates}")
