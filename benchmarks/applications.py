@@ -26,8 +26,9 @@ Configurations:
             own, so the torch reference is the cnnkit-built backbone used as the plain torch.nn.Module it is: its
             `forward` on internal NCHW tensors in channels_last memory format (the batch a zero-copy permuted view
             of the NHWC array), the backbone in eval mode with requires_grad off; inference under
-            torch.inference_mode; training as a PyTorch user writes it for a frozen backbone: the backbone under
-            torch.no_grad, a hand-written head (mean over H, W + nn.Linear, the cnnkit model's head weights) with
+            torch.inference_mode; glibc's large-block reuse that cnnkit's predict / fit turn on (as a PyTorch user
+            gets from jemalloc or tcmalloc); training as a PyTorch user writes it for a frozen backbone: the
+            backbone under torch.no_grad, a hand-written head (mean over H, W + nn.Linear, the cnnkit model's head weights) with
             cross-entropy on logits and torch.optim.Adam(eps=1e-7). So cnnkit / torch measures what cnnkit's
             predict / fit add around the same modules (batching, layout conversions, callbacks, metrics), not the
             modules themselves; cnnkit / keras compares the networks as a whole.
@@ -112,6 +113,9 @@ def run_torch(name, mode, x, y, epochs):
 
     import cnnkit  # noqa: PLC0415
     import cnnkit.applications  # noqa: PLC0415,F401
+    # What cnnkit's predict / fit do once per process (glibc keeps freed large blocks instead of page-faulting them
+    # in again every step), as a PyTorch user would get from jemalloc or tcmalloc.
+    cnnkit.config.reuse_large_allocations()
     model = build(cnnkit, name)
     backbone = model.layers[0].eval()
     for p in backbone.parameters():
