@@ -43,7 +43,33 @@ def pad(x, pads, value=0.0):
     amounts crop)."""
     if not any(before or after for before, after in pads):
         return x
+    if (x.dim() >= 3 and not x.is_contiguous() and min(min(p) for p in pads) >= 0
+            and not (torch.is_grad_enabled() and x.requires_grad)
+            and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export()):
+        return _pad_keeping_layout(x, pads, value)
     return F.pad(x, _torch_pad_arg(pads), value=value)
+
+
+def _pad_keeping_layout(x, pads, value):
+    """Constant padding of a tensor stored in another order than its axes' (cnnkit's channels_last internal
+    tensors): the output is allocated in the input's storage order, only its borders are filled and the input is
+    copied into the inside. F.pad fills the whole output then copies, on a (16, 96, 80, 80) channels_last tensor
+    about 2x slower (MobileNetV2's and EfficientNet's ZeroPadding2D before their strided depthwise convolutions)."""
+    spatial = x.dim() - len(pads)
+    shape = list(x.shape)
+    for i, (before, after) in enumerate(pads):
+        shape[spatial + i] += before + after
+    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))  # the input's storage order, outermost first
+    out = torch.empty([shape[d] for d in order], dtype=x.dtype, device=x.device).permute(
+        [order.index(d) for d in range(x.dim())])
+    inside = out
+    for i, (before, after) in enumerate(pads):
+        axis = spatial + i
+        out.narrow(axis, 0, before).fill_(value)
+        out.narrow(axis, shape[axis] - after, after).fill_(value)
+        inside = inside.narrow(axis, before, x.shape[axis])
+    inside.copy_(x)
+    return out
 
 
 def conv(x, kernel, bias, strides, padding, dilation, groups=1):
