@@ -12,8 +12,9 @@ With `weights='imagenet'` Keras 3.15 adds a further `Rescaling` by 1 / sqrt(Imag
 Normalization (its fix of the published files' variance); cnnkit adds the same layer.
 
 Every block after the first ends, when it keeps its shape, with a `Dropout(noise_shape=(None, 1, 1, 1))` (drop
-connect): a frozen EfficientNet backbone is therefore still random in training, and `fit(cache_frozen=True)`
-cannot cache it (it says so).
+connect): a frozen EfficientNet backbone in a Sequential is therefore still random in training and
+`fit(cache_frozen=True)` refuses it (it says so); called as `backbone(x, training=False)` in a functional model
+(Keras's transfer-learning recipe) it runs in inference mode and is cached.
 
 Example:
     >>> model = EfficientNetB0(weights=None, include_top=False, input_shape=(64, 64, 3), pooling='avg')

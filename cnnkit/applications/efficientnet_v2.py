@@ -10,7 +10,8 @@ The model preprocesses inside (`include_preprocessing=True`): B0-B3 with 3 chann
 and normalize by the ImageNet mean and variance (an unnamed Rescaling and Normalization), S/M/L (and other channel
 counts) rescale to [-1, 1]; `preprocess_input` is a pass-through. Blocks that keep their shape end with Keras's
 drop connect `Dropout(noise_shape=(None, 1, 1, 1))` (its rate is Keras's `survival_probability`, growing with the
-block index), so a frozen backbone is random in training and `fit(cache_frozen=True)` refuses to cache it.
+block index), so a frozen backbone is random in training and `fit(cache_frozen=True)` refuses to cache it unless it
+is called as `backbone(x, training=False)` (inference mode, as Keras's transfer-learning guide does).
 
 Example:
     >>> model = EfficientNetV2B0(weights=None, include_top=False, input_shape=(32, 32, 3), pooling='avg')

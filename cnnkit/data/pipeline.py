@@ -97,7 +97,7 @@ def _int(value, method, arg, low):
     return number
 
 
-def _prefetched(elements, depth):
+def prefetched(elements, depth):
     """The items of the iterator `elements`, produced by a background thread up to `depth` items ahead; stops the
     thread when the consumer stops, and raises the producer's errors in the consumer."""
     ready, stop, done = queue.Queue(depth), threading.Event(), object()
@@ -117,7 +117,7 @@ def _prefetched(elements, depth):
         except BaseException as err:  # noqa: BLE001 (raised in the consumer)
             ready.put((None, err))
 
-    thread = threading.Thread(target=produce, name="cnnkit-dataset-prefetch", daemon=True)
+    thread = threading.Thread(target=produce, name="cnnkit-prefetch", daemon=True)
     thread.start()
     try:
         while True:
@@ -271,7 +271,7 @@ class DatasetOps:
         depth = PREFETCH_AUTOTUNE if buffer_size == AUTOTUNE else buffer_size
         if depth == 0:
             return self._derive(self._elements, self._count())
-        return self._derive(lambda: _prefetched(self._elements(), depth), self._count())
+        return self._derive(lambda: prefetched(self._elements(), depth), self._count())
 
     def unbatch(self, name=None):
         """Each batch split into its elements (along the first axis of every array)."""

@@ -24,14 +24,13 @@ it, so there is no per-sample Python work and no copy beyond the batch itself.
 
 import collections.abc
 import math
-import queue
-import threading
 
 import numpy as np
 import torch
 
 from cnnkit import config
 from cnnkit.data.pipeline import INFINITE_CARDINALITY
+from cnnkit.data.pipeline import prefetched
 from cnnkit.layers.node import flatten
 
 
@@ -196,43 +195,7 @@ def prefetch(batches, depth=PREFETCH, pin_memory=None):
     if depth <= 0:
         yield from batches
         return
-    ready = queue.Queue(depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce():
-        try:
-            for item in batches:
-                while not stop.is_set():
-                    try:
-                        ready.put((item, None), timeout=0.05)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            ready.put((done, None))
-        except BaseException as err:  # noqa: BLE001 (handed to the consumer, raised there)
-            ready.put((None, err))
-
-    thread = threading.Thread(target=produce, name="cnnkit-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, err = ready.get()
-            if err is not None:
-                raise err
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue, then let it finish
-            try:
-                ready.get(timeout=0.05)
-            except queue.Empty:
-                pass
-            thread.join(timeout=0.05)
+    yield from prefetched(batches, depth)
 
 
 def known_length(data):

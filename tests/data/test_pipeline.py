@@ -194,11 +194,11 @@ def test_prefetch_produces_on_a_background_thread(folder):
     ds = ours(folder).map(lambda x, y: threads.append(threading.current_thread().name) or (x, y)).prefetch(
         cdata.AUTOTUNE)
     assert len(list(ds)) == 3
-    assert threads and all(name == "cnnkit-dataset-prefetch" for name in threads)
+    assert threads and all(name == "cnnkit-prefetch" for name in threads)
     iterator = iter(ds)
     next(iterator)
     iterator.close()  # stopping early stops the thread
-    assert not any(t.name == "cnnkit-dataset-prefetch" and t.is_alive() for t in threading.enumerate())
+    assert not any(t.name == "cnnkit-prefetch" and t.is_alive() for t in threading.enumerate())
 
 
 def test_prefetch_raises_producer_errors(folder):
