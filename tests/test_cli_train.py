@@ -185,6 +185,29 @@ def test_train_resnet50_from_a_weights_file_with_a_frozen_backbone(digits_dir, t
     assert len(capsys.readouterr().out.strip().splitlines()) == 60
 
 
+@pytest.mark.parametrize("model, builder, mode", [("mobilenetv2", "MobileNetV2", "tf"),
+                                                  ("efficientnetb0", "EfficientNetB0", "none")])
+def test_train_any_application_as_a_frozen_backbone(digits_dir, tmp_path, capsys, model, builder, mode):
+    """Every ImageNet architecture is a backbone: --model NAME --weights PATH --freeze keeps the file's weights,
+    prepares pixels with the family's preprocessing (labels.json) and predicts with it."""
+    import cnnkit.applications  # noqa: PLC0415
+
+    source = getattr(cnnkit.applications, builder)(include_top=False, weights=None, input_shape=(32, 32, 3))
+    weights = str(tmp_path / "backbone.weights.h5")
+    source.save_weights(weights)
+    out = str(tmp_path / "run")
+    assert cli.main(["train", digits_dir, "--model", model, "--weights", weights, "--freeze", "--epochs", "1",
+                     "--out", out, "--verbose", "0"]) == 0
+    labels = json.load(open(os.path.join(out, "labels.json")))
+    assert labels["preprocessing"] == mode and labels["image_size"] == [32, 32]
+    trained = load_model(os.path.join(out, "model.keras"))
+    for saved, original in zip(trained.get_layer(source.name).get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(saved, original)
+    capsys.readouterr()
+    assert cli.main(["predict", os.path.join(out, "model.keras"), os.path.join(digits_dir, "7"), "--top", "1"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 60
+
+
 def test_freeze_without_a_backbone_and_imagenet_for_small_are_errors(digits_dir, tmp_path, capsys):
     assert cli.main(["train", digits_dir, "--freeze", "--out", str(tmp_path / "a")]) == 2
     assert "--freeze needs a pretrained backbone" in capsys.readouterr().err
