@@ -176,6 +176,14 @@ def _add_export(sub):
     export.set_defaults(run=_export)
 
 
+def _architecture(text):
+    """A registered architecture's name (any case), else argparse's error with "did you mean"."""
+    try:
+        return APPLICATIONS.lookup(text.lower()).key
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _positive(text):
     value = int(text)
     if value < 1:
@@ -196,7 +204,8 @@ def _add_train(sub):
                                        "class). Writes the best model (model.keras), history.csv, labels.json and "
                                        "report.html to --out. Ctrl-C stops; the best model so far is kept.")
     train.add_argument("data_dir", help="folder with one sub-folder of images per class")
-    train.add_argument("--model", default="small", choices=APPLICATIONS.names(), help="architecture (default small)")
+    train.add_argument("--model", default="small", type=_architecture, metavar="NAME",
+                       help=f"architecture (default small): {', '.join(APPLICATIONS.names())}")
     train.add_argument("--weights", default=None,
                        help="'imagenet' (Keras's published weights, for every ImageNet architecture) or a weights file "
                             "(default: random)")

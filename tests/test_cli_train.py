@@ -240,3 +240,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_best_model(digits_dir, tmp_path):
     assert "Traceback" not in stderr
     model = load_model(str(out / "model.keras"))
     assert model.output_shape == (None, 3)
+
+
+def test_a_misspelt_architecture_gets_did_you_mean(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", str(tmp_path), "--model", "mobilenet_v2"])
+    assert info.value.code == 2
+    assert "Did you mean 'mobilenetv2'?" in capsys.readouterr().err
+    assert cli.main(["train", str(tmp_path / "none"), "--model", "MobileNetV2"]) == 2  # any case: the folder fails
+    assert "is not a folder" in capsys.readouterr().err
