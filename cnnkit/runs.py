@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from cnnkit.applications import APPLICATIONS
-from cnnkit.applications.imagenet_utils import preprocess_input
+from cnnkit.applications.registry import prepare
 from cnnkit.callbacks import CSVLogger, ModelCheckpoint
 from cnnkit.data.directory import index_directory, list_classes, list_images
 from cnnkit.data.image_io import DECODE_ERRORS, img_to_array, load_img
@@ -110,19 +110,11 @@ def backbones():
 def pixel_arguments(preprocessing):
     """ImageDataGenerator arguments that turn 0-255 pixels into what the model takes: an application's
     preprocess_input mode ('caffe', 'tf', 'torch'), 'none' (the model takes 0-255 pixels) or 'rescale' (x / 255)."""
-    if preprocessing in ("caffe", "tf", "torch"):
-        return {"preprocessing_function": functools.partial(preprocess_input, mode=preprocessing)}
+    if preprocessing == "rescale":
+        return {"rescale": RESCALE}  # ImageDataGenerator's own rescale (fused into its float conversion)
     if preprocessing == "none":
         return {}
-    return {"rescale": RESCALE}
-
-
-def prepare_pixels(batch, labels):
-    """A batch of 0-255 images prepared as the run's model takes them (labels.json's 'preprocessing')."""
-    mode = labels["preprocessing"]
-    if mode in ("caffe", "tf", "torch"):
-        return preprocess_input(batch, mode=mode)
-    return batch if mode == "none" else batch * labels["rescale"]
+    return {"preprocessing_function": functools.partial(prepare, mode=preprocessing)}
 
 
 def build(model, input_shape, classes, weights=None, freeze=False):
@@ -297,7 +289,7 @@ def predict(model_path, paths, top=3):
             raise RunError(f"could not read the image {path!r}: {err}") from None
         images.append(img_to_array(img))
     batch = np.stack(images)
-    batch = prepare_pixels(batch, labels)
+    batch = prepare(batch, labels["preprocessing"])
     probabilities = np.asarray(model.predict(batch, verbose=0))
     names = labels["class_names"]
     results = []

@@ -59,10 +59,7 @@ class Application:
 
     def preprocess(self, images):
         """0-255 RGB images (numpy, (H, W, 3) or (N, H, W, 3)) prepared for the model, as its preprocess_input."""
-        if self.preprocessing in ("caffe", "tf", "torch"):
-            return imagenet_utils.preprocess_input(images, mode=self.preprocessing)
-        images = np.asarray(images, dtype=np.float32)
-        return images / 255.0 if self.preprocessing == "rescale" else images
+        return prepare(images, self.preprocessing)
 
     def deprocess(self, images):
         """The inverse of `preprocess`: model inputs back to 0-255 RGB (for showing images in true colours)."""
@@ -72,6 +69,15 @@ class Application:
         if self.preprocessing in ("caffe", "tf", "torch"):
             return imagenet_utils.deprocess_input(images, mode=self.preprocessing)
         return images
+
+
+def prepare(images, mode):
+    """0-255 RGB images prepared as `mode` (one of `PREPROCESSING`) says: Keras's preprocess_input modes, 'none'
+    (as they are, float32) or 'rescale' (x / 255)."""
+    if mode in ("caffe", "tf", "torch"):
+        return imagenet_utils.preprocess_input(images, mode=mode)
+    images = np.asarray(images, dtype=np.float32)
+    return images / 255.0 if mode == "rescale" else images
 
 
 APPLICATIONS = Registry("application")

@@ -13,6 +13,7 @@ shapes, and `get_config()`.
 
 import contextlib
 import functools
+import inspect
 
 import numpy as np
 import torch
@@ -91,10 +92,10 @@ class Layer(torch.nn.Module):
     folds_into_linear = False
     # absorbs_channel_affine: `fold_channel_affine` is implemented (convolutions).
     absorbs_channel_affine = False
-    # keras_call_training: the default of `training` in the Keras layer's own `call` (True for Keras's image
-    # preprocessing layers). Keras writes it into every node of a saved functional model, where it is no choice of
-    # the user's (Keras lets the model's training flag override it), so loading reads it as unset.
-    keras_call_training = None
+    # takes_dict: `layer({"images": ..., "labels": ...})` is accepted (MixUp, CutMix); other layers refuse dicts.
+    takes_dict = False
+    # is_operation: a graph node that is not a layer (Keras 3's symbolic arithmetic, `cnnkit.layers.operations`).
+    is_operation = False
 
     def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
         super().__init__()
@@ -313,6 +314,8 @@ class Layer(torch.nn.Module):
             self.built = True
 
     def forward(self, inputs, training=False):
+        if training is None:  # unset (a direct call, or a model called without it): the call's own default, as Keras
+            training = call_training_default(type(self))
         if not self.built:
             self._maybe_build(_structure_shapes(inputs, internal=True))
         if mixed_precision.in_use():  # a policy other than float32 exists: run under this layer's policy
@@ -322,6 +325,9 @@ class Layer(torch.nn.Module):
     def __call__(self, inputs, training=None, **kwargs):
         check_kwargs(f"{self.name} ({type(self).__name__}).__call__", kwargs, ("mask",))
         if isinstance(inputs, dict):
+            if not self.takes_dict:
+                raise TypeError(f"{self._owner()} takes arrays or tensors, not a dict (only layers such as MixUp and "
+                                f"CutMix take {{'images': ..., 'labels': ...}}). Received keys: {list(inputs)}")
             return self._call_on_dict(inputs, training)
         if node_module.is_symbolic(inputs):
             return self._symbolic_call(inputs, training)
@@ -484,3 +490,14 @@ def check_rank(layer, input_shape, rank, exact=True):
             f"Input 0 of layer '{layer.name}' ({type(layer).__name__}) is incompatible with the layer: expected "
             f"{kind}={rank}, found ndim={ndim}. Full shape received: {tuple(input_shape)}"
         )
+
+
+@functools.lru_cache(maxsize=None)
+def call_training_default(cls):
+    """The default of `training` in `cls.call` (None when it has none): what an unset `training` means for that
+    layer, as in Keras 3 (False for most layers, True for the image augmentation layers, None for models, whose
+    layers then use their own)."""
+    parameter = inspect.signature(cls.call).parameters.get("training")
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return None
+    return parameter.default

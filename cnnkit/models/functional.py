@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from cnnkit.layers.base import Layer
+from cnnkit.layers.base import call_training_default
 from cnnkit.layers.base import register
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
@@ -206,7 +207,7 @@ class Functional(Model):
     def build(self, input_shape):
         self._require_graph("layers to build")
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=None):
         values, _ = flatten(inputs)
         outputs = self._graph.run(values, training)
         return outputs if self._outputs_list else outputs[0]
@@ -285,7 +286,7 @@ class Functional(Model):
 
         def node_config(node):
             refs = [_tensor_ref(t, history(t)) for t in node.inputs]
-            if getattr(node.layer, "is_operation", False):  # Keras's form: the operands, constants in place
+            if node.layer.is_operation:  # Keras's form: the operands, constants in place
                 return {"args": node.layer.node_arguments(refs), "kwargs": dict(node.call_kwargs)}
             return {"args": [refs] if node.input_is_list else refs, "kwargs": dict(node.call_kwargs)}
 
@@ -377,11 +378,11 @@ def functional_from_config(config):
                 histories, as_list, kwargs, template = queue.pop(0)
                 layer = created[name]
                 if template is not None:
-                    if not getattr(layer, "is_operation", False):
+                    if not layer.is_operation:
                         raise ValueError(f"Model config: layer '{name}' is called with constant arguments "
                                          f"{[a for a in template if a is not None]}, which only operations take.")
                     layer.set_arguments(template)
-                if "training" in kwargs and kwargs["training"] == layer.keras_call_training:
+                if kwargs.get("training") is True and call_training_default(type(layer)) is True:
                     kwargs = {k: v for k, v in kwargs.items() if k != "training"}  # Keras's default, not a choice
                 args = [tensors[ref] for ref in histories]
                 out = layer(args if as_list else args[0], **kwargs)

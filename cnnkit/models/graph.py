@@ -77,7 +77,7 @@ class Graph:
         self.nodes = sorted(post_order, key=lambda n: n.id)
         # Every called layer, Keras's operations too (`x + 3.0`); `layers` are those that are layers in Keras.
         self.operations = self._keras_layer_order(post_order, first_seen)
-        self.layers = [op for op in self.operations if not getattr(op, "is_operation", False)]
+        self.layers = [op for op in self.operations if not op.is_operation]
         names = [layer.name for layer in self.operations]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -11,6 +11,7 @@ import json
 import torch
 
 from cnnkit.layers.base import Layer
+from cnnkit.layers.base import call_training_default
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import did_you_mean
@@ -211,6 +212,8 @@ class Model(Trainer, Layer):
 
     def forward(self, inputs, training=False):
         """Internal layout in and out; a subclassed model's `call` sees Keras-layout tensors."""
+        if training is None:  # unset: the subclass's own default, as Keras
+            training = call_training_default(type(self))
         items, was_list = flatten(inputs)
         keras_in = [layout.to_keras(t) for t in items]
         out = self.call(keras_in if was_list else keras_in[0], training=training)

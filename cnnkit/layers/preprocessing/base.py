@@ -29,12 +29,11 @@ class BaseImagePreprocessingLayer(BaseRandomLayer):
     whose output differs from its input shape overrides `compute_output_shape`.
 
     Note:
-        `training=None` (a direct call, or a model called without `training`) means training for these layers, as
-        in Keras 3; `predict` and `evaluate` pass False.
+        `call`'s `training` defaults to True, as Keras 3's: an unset `training` (a direct call, or a model called
+        without it) means training for these layers; `predict` and `evaluate` pass False.
     """
 
     transform = None
-    keras_call_training = True  # Keras's `call(data, training=True)`: its saved nodes record training=True
 
     def __init__(self, seed=None, data_format=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
@@ -49,11 +48,11 @@ class BaseImagePreprocessingLayer(BaseRandomLayer):
 
     def augment(self, images, training):
         """Keras-layout (N, H, W, C) float `images` augmented (training) or as they are."""
-        if training is None or training:
+        if training:
             return self.transform(images, self.generator())
         return images
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=True):
         if isinstance(inputs, dict):
             return self._call_dict(inputs, training)
         images, batched = image.to_image_batch(inputs)

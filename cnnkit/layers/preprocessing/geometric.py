@@ -331,7 +331,7 @@ class RandomCrop(BaseImagePreprocessingLayer):
         self.transform = geometric.Crop(self.height, self.width)
 
     def augment(self, images, training):
-        if training is None or training:
+        if training:
             return super().augment(images, training)
         return self.transform.center(images)
 

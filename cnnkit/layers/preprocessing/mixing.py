@@ -98,7 +98,9 @@ class _MixingLayer(BaseImagePreprocessingLayer):
     """MixUp and CutMix: a plain image batch mixes the images; a dict {"images", "labels"} mixes both. One image
     (no batch axis) has nothing to mix with and comes back unchanged (Keras mixes it with itself)."""
 
-    def call(self, inputs, training=None):
+    takes_dict = True
+
+    def call(self, inputs, training=True):
         if isinstance(inputs, dict):
             return self._call_dict(inputs, training)
         return self._call_dict({"images": inputs}, training)["images"]
@@ -120,7 +122,7 @@ class _MixingLayer(BaseImagePreprocessingLayer):
                                  f"{tuple(data['labels'].shape)} for images of shape "
                                  f"{tuple(layout.to_keras(data['images']).shape)}")
         out = dict(data)
-        if batched and (training is None or training):
+        if batched and training:
             params = self.transform.draw(images, self.generator())
             images = self.transform.apply(images, params)
             if labels is not None:
