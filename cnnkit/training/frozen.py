@@ -38,19 +38,35 @@ def _not_frozen(layer, inference=False):
     its random layers and training-time state updates do not count."""
     if any(p.requires_grad for p in layer.parameters()):
         return "has trainable weights (set trainable = False to freeze it)"
+    forced = _called_in_training(layer)
     for module in layer.modules():
         if not isinstance(module, Layer):
             continue
         kind = type(module).__name__
-        if module.stochastic and not inference:
+        training_mode = not inference or id(module) in forced
+        if module.stochastic and training_mode:
             return f"is random in training ({kind} '{module.name}')"
         if module.input_losses:
             return f"adds a loss computed from its input ({kind} '{module.name}')"
-        if module.updates_in_training and not inference:
+        if module.updates_in_training and training_mode:
             return f"updates its state in training ({kind} '{module.name}' is trainable)"
         if module.runs_user_code or not type(module).__module__.startswith("cnnkit."):
             return f"runs custom code ({kind} '{module.name}') that cnnkit cannot tell is deterministic"
     return None
+
+
+def _called_in_training(layer):
+    """Ids of the modules inside `layer` that a nested model calls with `training=True` (and everything inside
+    them): they run in training mode even when `layer` is called with training=False."""
+    from cnnkit.models.functional import Functional  # noqa: PLC0415 (models import this package)
+
+    forced = set()
+    for model in layer.modules():
+        if isinstance(model, Functional):
+            for node in model.nodes:
+                if node.call_kwargs.get("training") is True:
+                    forced.update(id(m) for m in node.layer.modules())
+    return forced
 
 
 class FrozenSplit:

@@ -256,6 +256,19 @@ def test_a_backbone_called_with_training_false_is_cached_despite_its_dropout(rng
         frozen.FrozenSplit(_backbone_called_in_inference_mode(None))
 
 
+def test_a_layer_forced_into_training_inside_an_inference_backbone_is_not_cached():
+    """Monte Carlo dropout: Dropout(...)(h, training=True) inside a backbone stays random even when the backbone
+    is called with training=False, so the backbone is not cached."""
+    clear_session()
+    inner = Input(SHAPE)
+    backbone = Model(inner, Dropout(0.5, name="mc_dropout")(Conv2D(4, 3)(inner), training=True), name="backbone")
+    backbone.trainable = False
+    inputs = Input(SHAPE)
+    model = Model(inputs, Dense(3)(Flatten()(backbone(inputs, training=False))))
+    with pytest.raises(ValueError, match=r"random in training \(Dropout 'mc_dropout'\)"):
+        frozen.FrozenSplit(model)
+
+
 def test_validation_generator_runs_through_the_frozen_part(rng):
     """Validation data that cannot be cached (a generator) still works: the frozen part runs on each batch."""
     x = rng.uniform(size=(12, *SHAPE)).astype("float32")
