@@ -9,8 +9,10 @@ import pytest
 import cnnkit
 from cnnkit.applications import APPLICATIONS
 from cnnkit.applications import ConvNeXtBase
+from cnnkit.applications import ConvNeXtLarge
 from cnnkit.applications import ConvNeXtSmall
 from cnnkit.applications import ConvNeXtTiny
+from cnnkit.applications import ConvNeXtXLarge
 from cnnkit.applications import convnext
 from cnnkit.layers import Dense
 from cnnkit.layers import Input
@@ -28,9 +30,8 @@ def test_convnext_tiny_against_keras(keras, zoo, tmp_path, include_top, kwargs):
                             file_round_trip=include_top, **kwargs)
 
 
-# Keras's parameter counts (include_top=True), measured from keras.applications 3.15. Tiny is compared live;
-# Large (197,767,336) and XLarge (350,196,968) were compared once outside the suite (their weights take 0.8 and
-# 1.4 GB).
+# Keras's parameter counts (include_top=True), measured from keras.applications 3.15. Tiny is compared live; the
+# others are Keras's numbers, built here with zero initial weights (Large and XLarge allocate 0.8 and 1.4 GB).
 def test_convnext_parameter_counts(keras):
     keras.backend.clear_session()
     assert ConvNeXtTiny(weights=None).count_params() == keras.applications.ConvNeXtTiny(
@@ -38,6 +39,8 @@ def test_convnext_parameter_counts(keras):
     with zero_initial_weights():
         assert ConvNeXtSmall(weights=None).count_params() == 50223688
         assert ConvNeXtBase(weights=None).count_params() == 88591464
+        assert ConvNeXtLarge(weights=None).count_params() == 197767336
+        assert ConvNeXtXLarge(weights=None).count_params() == 350196968
 
 
 @pytest.mark.parametrize("kwargs, message", [
