@@ -107,9 +107,6 @@ class ArrayData:
         self.batch_size, self.shuffle = batch_size, shuffle
         self.steps = steps or math.ceil(self.num_samples / batch_size)
 
-    def __len__(self):
-        return self.steps
-
     def _take(self, index):
         xs = [a[index] for a in self.xs]
         y = None
@@ -231,11 +228,6 @@ class IteratorData:
             data, torch.utils.data.DataLoader)
         self.steps = steps if steps is not None else (None if known == INFINITE_CARDINALITY else known)
         self._iterator = None
-
-    def __len__(self):
-        if self.steps is None:
-            raise TypeError("The number of batches is unknown (data of unknown length without steps).")
-        return self.steps
 
     def _convert(self, batch):
         x, y, sw = unpack(batch)

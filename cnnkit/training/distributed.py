@@ -332,9 +332,6 @@ class Sharded:
         """Batches per epoch, None when the data's length is unknown (each epoch is then one whole pass)."""
         return self.data.steps
 
-    def __len__(self):
-        return len(self.data)
-
     def _global_batches(self):
         """(batch, samples in the global batch, whether the batch is already this process's part)."""
         data = self.data

@@ -197,9 +197,6 @@ class CachedIteratorData:
         self.store = _Store(self.data.n)
         self.fields = None  # (has y, has sample_weight)
 
-    def __len__(self):
-        return self.steps
-
     def _produce(self, idx):
         """(kept sample indices, converted batch or None when every sample is stored): runs in prefetch's thread."""
         data = self.data
@@ -249,9 +246,6 @@ class PrefixData:
     @property
     def steps(self):
         return self.adapter.steps
-
-    def __len__(self):
-        return len(self.adapter)
 
     def epoch(self):
         for x, y, sw in self.adapter.epoch():
