@@ -3,7 +3,7 @@ RandomTranslation, RandomShear, RandomCrop and RandomPerspective wrap them).
 
 Each draws its per-image parameters as Keras's layer does (same distributions, from a numpy Generator) and applies
 them to a channels_last batch with Keras 3's own formulas: the layers' affine matrices and the torch backend's
-`affine_transform` / `perspective_transform` (`cnnkit.ops.image`). These differ from ImageDataGenerator's legacy
+`affine_transform` / `perspective_transform` (`cnnkit.ops.image_math`). These differ from ImageDataGenerator's legacy
 warps (`cnnkit.data.warp`): the rotation centre is ((W - 1) / 2, (H - 1) / 2), shear is about the origin, and
 the fill modes index pixels as `keras.ops.image.map_coordinates` does.
 
@@ -25,7 +25,7 @@ import torch
 
 from cnnkit.data import augment
 from cnnkit.data.transforms import Transform
-from cnnkit.ops import image
+from cnnkit.ops import image_math as image
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
@@ -55,7 +55,7 @@ class Flip(Transform):
 
 class AffineWarp(Transform):
     """A transform given by one affine matrix per image (Keras's 8-number rows), resampled with
-    `cnnkit.ops.image.affine_transform`. Subclasses define `matrices(params, images)` -> (N, 8) tensor."""
+    `cnnkit.ops.image_math.affine_transform`. Subclasses define `matrices(params, images)` -> (N, 8) tensor."""
 
     def __init__(self, fill_mode="reflect", interpolation="bilinear", fill_value=0.0):
         self.fill_mode = fill_mode

@@ -8,7 +8,7 @@ with whole-batch torch operations on a channels_last float batch (N, H, W, C).
 With the draw pinned (a factor range of one value) the results equal Keras's (TensorFlow backend) within float
 rounding. The kernels of `cnnkit.data.augment` (ImageDataGenerator's, following PIL: luma-mean contrast,
 multiplicative brightness, sharpness with untouched borders, scipy's Gaussian) compute other formulas and are not
-shared; the colour-space conversions are `cnnkit.ops.image.rgb_to_hsv`, `hsv_to_rgb` and `rgb_to_grayscale`.
+shared; the colour-space conversions are `cnnkit.ops.image_math.rgb_to_hsv`, `hsv_to_rgb` and `rgb_to_grayscale`.
 
 Example:
     >>> t = Contrast((0.5, 0.5), (0, 255))       # RandomContrast(factor=0.5): factor drawn in [0.5, 1.5]
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnkit.data.transforms import Transform
-from cnnkit.ops import image as image_ops
+from cnnkit.ops import image_math as image_ops
 
 EPSILON = 1e-7  # Keras's backend.epsilon(), in RandomSaturation's factor
 

@@ -4,7 +4,7 @@ Conv3DTranspose passing `rank`."""
 from cnnkit.layers.base import register
 from cnnkit.layers.convolutional import ConvLayer
 from cnnkit.ops import layout
-from cnnkit.ops import nn
+from cnnkit.ops import functional as nn
 from cnnkit.ops.arguments import check_positive_int
 from cnnkit.ops.arguments import normalize_output_padding
 from cnnkit.ops.shapes import conv_transpose_output_shape

@@ -8,7 +8,7 @@ from cnnkit.layers.base import Layer
 from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
-from cnnkit.ops import nn
+from cnnkit.ops import functional as nn
 from cnnkit.ops.arguments import check_data_format
 from cnnkit.ops.arguments import check_positive_int
 from cnnkit.ops.arguments import check_unsupported

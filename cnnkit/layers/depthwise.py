@@ -4,7 +4,7 @@ DepthwiseConv1D / DepthwiseConv2D and SeparableConv1D / SeparableConv2D passing 
 from cnnkit.layers.base import register
 from cnnkit.layers.convolutional import ConvLayer
 from cnnkit.ops import layout
-from cnnkit.ops import nn
+from cnnkit.ops import functional as nn
 from cnnkit.ops.arguments import check_positive_int
 from cnnkit.ops.shapes import conv_output_shape
 

@@ -7,7 +7,7 @@ from cnnkit import config
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
-from cnnkit.ops import nn
+from cnnkit.ops import functional as nn
 from cnnkit.ops import normalization
 from cnnkit.ops.arguments import is_int
 

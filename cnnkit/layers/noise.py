@@ -14,7 +14,7 @@ from cnnkit.layers.base import register
 from cnnkit.layers.core import BaseRandomLayer
 from cnnkit.layers.core import Dropout
 from cnnkit.ops import layout
-from cnnkit.ops import nn
+from cnnkit.ops import functional as nn
 from cnnkit.ops import noise
 from cnnkit.ops.arguments import check_data_format
 from cnnkit.ops.arguments import normalize_float

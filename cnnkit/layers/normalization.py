@@ -7,7 +7,7 @@ from cnnkit import regularizers
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.ops import layout
-from cnnkit.ops import nn
+from cnnkit.ops import functional as nn
 from cnnkit.ops.arguments import check_epsilon
 from cnnkit.ops.arguments import check_unsupported
 from cnnkit.ops.arguments import is_int

@@ -3,7 +3,7 @@
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
-from cnnkit.ops import nn
+from cnnkit.ops import functional as nn
 from cnnkit.ops.arguments import check_data_format
 from cnnkit.ops.arguments import normalize_padding
 from cnnkit.ops.arguments import normalize_tuple

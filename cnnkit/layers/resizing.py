@@ -4,9 +4,9 @@
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import check_rank
 from cnnkit.layers.base import register
-from cnnkit.ops import image
+from cnnkit.ops import image_math as image
 from cnnkit.ops import layout
-from cnnkit.ops import nn
+from cnnkit.ops import functional as nn
 from cnnkit.ops.arguments import check_data_format
 from cnnkit.ops.arguments import check_positive_int
 from cnnkit.ops.arguments import is_int
@@ -26,7 +26,7 @@ class BaseUpSampling(Layer):
         size: int or tuple of `rank` positive ints: the factor per spatial axis.
         interpolation: 'nearest' (repeat each element, the only choice for ranks 1 and 3) or, for rank 2,
             'bilinear', 'bicubic', 'lanczos3', 'lanczos5' or 'area': Keras's (TensorFlow's) image resize to
-            (size[0] * height, size[1] * width), see `cnnkit.ops.image`.
+            (size[0] * height, size[1] * width), see `cnnkit.ops.image_math`.
 
     Input shape:
         (batch, *spatial, channels).
@@ -239,7 +239,7 @@ class Resizing(_ImageLayer):
     Args:
         height, width: the output size (positive ints).
         interpolation: 'bilinear' (default), 'nearest', 'bicubic', 'lanczos3', 'lanczos5' or 'area', computed
-            as Keras's TensorFlow backend does (`cnnkit.ops.image`); downscaling does not low-pass filter unless
+            as Keras's TensorFlow backend does (`cnnkit.ops.image_math`); downscaling does not low-pass filter unless
             `antialias`.
         crop_to_aspect_ratio: first take the largest centred crop with the target's aspect ratio.
         pad_to_aspect_ratio: first pad (centred) with `fill_value` to the target's aspect ratio.

@@ -3,11 +3,11 @@
 - `cnnkit.ops.shapes`: output sizes and 'same' padding arithmetic.
 - `cnnkit.ops.arguments`: constructor-argument normalisation and its errors.
 - `cnnkit.ops.layout`: Keras channels_last <-> internal channels-first, the weight-layout table.
-- `cnnkit.ops.nn`: convolutions (plain, transposed, depthwise, separable), pooling, batch normalisation with Keras
+- `cnnkit.ops.functional`: convolutions (plain, transposed, depthwise, separable), pooling, batch normalisation with Keras
   semantics on torch tensors.
 - `cnnkit.ops.normalization`: layer / group / unit normalisation and standardisation.
 - `cnnkit.ops.noise`: dropout and the noise layers' math.
-- `cnnkit.ops.image`: Keras's (TensorFlow's) image resizing, aspect-ratio crop/pad and CenterCrop on torch tensors.
+- `cnnkit.ops.image_math`: Keras's (TensorFlow's) image resizing, aspect-ratio crop/pad and CenterCrop on torch tensors.
 - `cnnkit.ops.numpy_ops`: the seeds' convolve / convolve2d / pooling on numpy arrays, and the Sobel kernels.
 """
 

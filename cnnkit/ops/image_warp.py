@@ -1,6 +1,6 @@
 """Keras 3's affine and perspective warps (`keras.ops.image.affine_transform`, `perspective_transform` and the
 torch backend's `map_coordinates` sampling) on channels_last torch batches (N, H, W, C); re-exported by
-`cnnkit.ops.image`.
+`cnnkit.ops.image_math`.
 
 The semantics are the torch backend's (Keras 3.15): pixel indices outside the image are mapped by the fill mode
 one by one, and 'nearest' rounds halves to even. Keras on TensorFlow agrees except for fill_mode 'wrap' at

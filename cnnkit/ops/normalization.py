@@ -2,7 +2,7 @@
 
 Keras computes layer and group normalisation in at least float32 (float16/bfloat16 inputs are upcast) with the
 biased variance inside the square root, rsqrt(variance + epsilon), and returns the input's dtype; so do these.
-Batch normalisation, which keeps moving statistics, is `cnnkit.ops.nn.batch_norm`.
+Batch normalisation, which keeps moving statistics, is `cnnkit.ops.functional.batch_norm`.
 """
 
 import math

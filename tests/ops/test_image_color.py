@@ -1,10 +1,10 @@
-"""cnnkit.ops.image's colour-space kernels against TensorFlow's tf.image (Keras's ops.image on TensorFlow)."""
+"""cnnkit.ops.image_math's colour-space kernels against TensorFlow's tf.image (Keras's ops.image on TensorFlow)."""
 
 import numpy as np
 import pytest
 import torch
 
-from cnnkit.ops import image
+from cnnkit.ops import image_math as image
 
 
 @pytest.fixture

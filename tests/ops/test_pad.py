@@ -1,10 +1,10 @@
-"""`cnnkit.ops.nn.pad` on internal (channels_last-stored) tensors against numpy's constant padding."""
+"""`cnnkit.ops.functional.pad` on internal (channels_last-stored) tensors against numpy's constant padding."""
 
 import numpy as np
 import pytest
 import torch
 
-from cnnkit.ops import nn
+from cnnkit.ops import functional as nn
 
 
 @pytest.mark.parametrize("shape, pads", [((2, 96, 8, 8), ((0, 1), (0, 1))), ((2, 5, 7, 9), ((2, 3), (0, 4))),

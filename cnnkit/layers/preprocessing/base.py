@@ -18,7 +18,7 @@ import torch
 
 from cnnkit.data.transforms import generator_from
 from cnnkit.layers.core import BaseRandomLayer
-from cnnkit.ops import image
+from cnnkit.ops import image_math as image
 from cnnkit.ops import layout
 
 

@@ -26,7 +26,7 @@ from cnnkit.data.transforms import Transform
 from cnnkit.layers.base import register
 from cnnkit.layers.preprocessing.base import BaseImagePreprocessingLayer
 from cnnkit.layers.preprocessing.base import as_float
-from cnnkit.ops import image
+from cnnkit.ops import image_math as image
 from cnnkit.ops import layout
 from cnnkit.ops.arguments import normalize_float
 

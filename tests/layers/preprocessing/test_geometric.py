@@ -1,5 +1,5 @@
 """Keras 3's geometric augmentation layers (RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomShear,
-RandomCrop, RandomPerspective) and their kernels (cnnkit.ops.image.affine_transform / perspective_transform).
+RandomCrop, RandomPerspective) and their kernels (cnnkit.ops.image_math.affine_transform / perspective_transform).
 
 Oracles: Keras 3.15 on TensorFlow (the session's `keras`), and the same Keras layer objects switched to Keras's
 torch backend (`layer.backend.set_backend("torch")`, what Keras itself does inside tf.data), whose image kernels
@@ -15,7 +15,7 @@ import torch
 from cnnkit import layers
 from cnnkit.layers import Input
 from cnnkit.models import Sequential
-from cnnkit.ops import image
+from cnnkit.ops import image_math as image
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("nearest", "bilinear")

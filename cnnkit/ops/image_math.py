@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnkit.ops import layout
-from cnnkit.ops import nn
+from cnnkit.ops import functional as nn
 from cnnkit.ops.image_warp import WARP_FILL_MODES as WARP_FILL_MODES
 from cnnkit.ops.image_warp import WARP_INTERPOLATIONS as WARP_INTERPOLATIONS
 from cnnkit.ops.image_warp import affine_transform as affine_transform
