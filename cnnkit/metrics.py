@@ -78,6 +78,17 @@ class Metric:
     def result(self):
         raise NotImplementedError
 
+    @property
+    def variables(self):
+        """The metric's state as a list of tensors whose element-wise sum over several workers is the state over
+        all their data (how distributed training combines metrics). Empty for a metric that cannot be combined."""
+        return []
+
+    def assign_variables(self, values):
+        """Sets the state to `values` (tensors in the order and shapes of `variables`)."""
+        if list(values):
+            raise NotImplementedError(f"{type(self).__name__} has no state to assign.")
+
     def get_config(self):
         return {"name": self.name}
 
@@ -92,6 +103,16 @@ class Mean(Metric):
     def reset_state(self):
         self.total = None
         self.count = None
+
+    @property
+    def variables(self):
+        """[total, count] (zeros before the first update)."""
+        if self.total is None:
+            return [torch.zeros((), dtype=torch.float32), torch.zeros((), dtype=torch.float32)]
+        return [self.total, self.count]
+
+    def assign_variables(self, values):
+        self.total, self.count = values
 
     def _accumulate(self, values, sample_weight=None):
         values = torch.as_tensor(values).detach().to(torch.float32)

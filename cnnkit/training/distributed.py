@@ -37,7 +37,6 @@ import torch
 import torch.distributed as dist
 
 from cnnkit import config
-from cnnkit import metrics as metrics_module
 from cnnkit.data.iterators import Iterator, own_part
 from cnnkit.training import data_adapter
 from cnnkit.training.callbacks.backup import BackupAndRestore
@@ -210,11 +209,12 @@ def _means(model):
         return []
     found = [model._loss_tracker, *model._output_loss_trackers, *(m for _, m, _, _ in model._metrics)]
     for metric in found:
-        if not isinstance(metric, metrics_module.Mean):
-            _warn_once(("metric", metric.name), f"Metric {metric.name!r} ({type(metric).__name__}) is not a "
-                       "cnnkit Mean metric: its state cannot be summed across processes, so each process logs "
-                       "its own value. Subclass cnnkit.metrics.Mean to have it combined.")
-    return [m for m in found if isinstance(m, metrics_module.Mean)]
+        if not metric.variables:
+            _warn_once(("metric", metric.name), f"Metric {metric.name!r} ({type(metric).__name__}) declares no "
+                       "state (`variables`): it cannot be summed across processes, so each process logs its own "
+                       "value. Give it `variables` and `assign_variables` (as cnnkit.metrics.Mean) to have it "
+                       "combined.")
+    return [m for m in found if m.variables]
 
 
 def _restore_pending(model):
@@ -225,13 +225,13 @@ def _restore_pending(model):
     if states is None:  # the metrics were built by the sampleless step: they had no state before it
         model.reset_metrics()
         return
-    for metric, total, count in states:
-        metric.total, metric.count = total, count
+    for metric, values in states:
+        metric.assign_variables(values)
 
 
 def sync_metrics(model):
-    """Sums every Mean metric's (total, count) across processes, in place, so `_logs()` gives the results over
-    all processes' data, the same everywhere (one all_reduce; called when an epoch or an evaluation ends)."""
+    """Sums every metric's state (`metric.variables`) across processes, in place, so `_logs()` gives the results
+    over all processes' data, the same everywhere (one all_reduce; called when an epoch or an evaluation ends)."""
     if not (is_initialized() and dist.get_world_size() > 1):
         return
     _restore_pending(model)
@@ -239,16 +239,17 @@ def sync_metrics(model):
     if not means:
         return
     device = _collective_device()
-    values = torch.zeros(2 * len(means), dtype=torch.float64, device=device)
-    for i, metric in enumerate(means):
-        if metric.total is not None:
-            values[2 * i] = metric.total.detach().to(device, torch.float64)
-            values[2 * i + 1] = metric.count.detach().to(device, torch.float64)
-    dist.all_reduce(values)
-    home = next((m.total.device for m in means if m.total is not None), config.get_device())
-    values = values.to(home, torch.float32)
-    for i, metric in enumerate(means):
-        metric.total, metric.count = values[2 * i], values[2 * i + 1]
+    states = [metric.variables for metric in means]
+    flat = torch.cat([v.detach().to(device, torch.float64).reshape(-1) for state in states for v in state])
+    dist.all_reduce(flat)
+    home = config.get_device()
+    offset = 0
+    for metric, state in zip(means, states):
+        summed = []
+        for v in state:
+            summed.append(flat[offset:offset + v.numel()].reshape(v.shape).to(home, v.dtype))
+            offset += v.numel()
+        metric.assign_variables(summed)
 
 
 def local_callbacks(callbacks, verbose):
@@ -376,7 +377,7 @@ class Sharded:
                 means = _means(self.model)
                 self.model.__dict__[_PENDING] = (
                     None if getattr(self.model, "_metrics", None) is None
-                    else [(m, m.total, m.count) for m in means],)
+                    else [(m, [v.clone() for v in m.variables]) for m in means],)
             yield batch
             if empty:
                 _restore_pending(self.model)
