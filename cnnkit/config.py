@@ -8,6 +8,8 @@ import threading
 
 import torch
 
+from cnnkit.saving import object_registration
+
 _state = {"device": None, "floatx": "float32", "epsilon": 1e-7, "allocator_tuned": None, "unsafe": False}
 _safe_mode_scope = threading.local()  # the SafeModeScope of this thread (Keras's is per thread too)
 
@@ -165,30 +167,11 @@ class SafeModeScope:
         return False
 
 
-class custom_object_scope:  # noqa: N801 (Keras's name)
-    """Context manager (Keras's `custom_object_scope`), in this thread: inside it, configs and files that name a
-    function by name (a Lambda layer's `function`) find it in `objects` ({name: function}) first; scopes nest,
-    the innermost winning. `load_model(..., custom_objects=...)` opens one."""
-
-    _stack = threading.local()
-
-    def __init__(self, objects=None):
-        if objects is not None and not isinstance(objects, dict):
-            raise ValueError(f"custom_object_scope: objects must be a dict {{name: object}}. Received: {objects!r}")
-        self.objects = dict(objects or {})
-
-    def __enter__(self):
-        custom_object_scope._stack.items = [*getattr(custom_object_scope._stack, "items", []), self.objects]
-        return self
-
-    def __exit__(self, *exc):
-        custom_object_scope._stack.items = custom_object_scope._stack.items[:-1]
-        return False
+# The custom objects of deserialisation live in the one registry, `cnnkit.saving.object_registration`.
+custom_object_scope = object_registration.custom_object_scope
+CustomObjectScope = object_registration.CustomObjectScope
 
 
 def get_custom_object(name):
     """The object named `name` in the innermost `custom_object_scope` that has it, or None."""
-    for objects in reversed(getattr(custom_object_scope._stack, "items", [])):
-        if name in objects:
-            return objects[name]
-    return None
+    return object_registration.scoped_objects().get(name)

@@ -7,7 +7,7 @@ Unknown names fail with the list of valid ones and a "did you mean ...?" suggest
 import difflib
 import inspect
 
-from cnnkit import config
+from cnnkit.saving import object_registration
 
 
 def did_you_mean(name, choices):
@@ -82,16 +82,23 @@ class Registry:
         return name in self._objects
 
     def lookup(self, name):
-        """Returns the object named `name` in an open `custom_object_scope` (what `load_model(...,
-        custom_objects=...)` opens), else the one registered as `name`; or raises ValueError listing the valid
-        names."""
-        custom = config.get_custom_object(name)
+        """Returns the object for `name`, looked up as Keras deserialisation does: an open `custom_object_scope`
+        (what `load_model(..., custom_objects=...)` opens), then the objects registered with
+        `register_keras_serializable` ('package>name', or a bare name put in `get_custom_objects()`), then this
+        registry, then a registered 'package>name' whose name part is `name`; or raises ValueError listing the
+        valid names with a "did you mean"."""
+        custom = object_registration.get_registered_object(name)
         if custom is not None:
             return custom
         if name in self._objects:
             return self._objects[name]
+        if isinstance(name, str) and ">" not in name:
+            for key, obj in object_registration.get_custom_objects().items():
+                if key.endswith(f">{name}"):
+                    return obj
+        choices = [*self._objects, *object_registration.registered_names()]
         raise ValueError(
-            f"Unknown {self.kind}: '{name}'.{did_you_mean(name, self._objects)} "
+            f"Unknown {self.kind}: '{name}'.{did_you_mean(name, choices)} "
             f"Valid names: {', '.join(self.names())}."
         )
 

@@ -8,7 +8,8 @@ Where files are looked for, in order (`cache_root` is 'datasets' for data sets, 
 2. Keras's cache, `keras_cache_dir(cache_root)`: `$KERAS_HOME/<cache_root>`, by default `~/.keras/datasets` (or
    `~/.keras/models`), with the names and folders Keras itself uses. A file there is used as it is (Keras
    checked it when it downloaded it).
-3. The official URL. The file is downloaded into cnnkit's cache with urllib, written to a temporary file, checked
+3. The official URL. The file is downloaded into cnnkit's cache with urllib (`cnnkit.utils.file_utils.fetch`, the
+   core of `cnnkit.utils.get_file`), written to a temporary file, checked
    against the hash and only then renamed into place; a file with the wrong hash is deleted and
    `DatasetHashError` is raised.
 
@@ -23,17 +24,15 @@ Errors:
         the expected hash. The message names the file, the expected and the actual hash.
 """
 
-import hashlib
 import http.client
 import os
 import sys
 import urllib.error
-import urllib.request
 
+from cnnkit.utils.file_utils import DOWNLOAD_TIMEOUT
+from cnnkit.utils.file_utils import fetch
+from cnnkit.utils.file_utils import hash_file
 from cnnkit.utils.io import atomic_path
-
-DOWNLOAD_TIMEOUT = 60.0  # seconds without any data (connect or read) before a download is given up
-_CHUNK = 1 << 20
 
 
 class DatasetDownloadError(OSError):
@@ -69,11 +68,7 @@ def hash_algorithm(file_hash):
 
 def sha256_of(path, algorithm="sha256"):
     """The sha256 (or `algorithm`, e.g. 'md5') hex digest of the file at `path`, read in chunks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return hash_file(path, algorithm)
 
 
 def _check_name(fname):
@@ -122,38 +117,6 @@ def cached_file(fname, file_hash=None, cache_subdir="", keras_paths=None, cache_
     return None
 
 
-def _fetch(origin, tmp, timeout, label, algorithm="sha256"):
-    """Streams `origin` into the file `tmp`; returns the sha256 (or `algorithm`) digest of what was written."""
-    digest = hashlib.new(algorithm)
-    with urllib.request.urlopen(origin, timeout=timeout) as response, open(tmp, "wb") as out:  # noqa: S310
-        length = response.headers.get("Content-Length")
-        expected = int(length) if length and length.isdigit() else None
-        bar = _progress_bar(expected, label)
-        written = 0
-        try:
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                out.write(chunk)
-                digest.update(chunk)
-                written += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
-    if expected is not None and written != expected:
-        raise http.client.IncompleteRead(b"", expected - written)
-    return digest.hexdigest()
-
-
-def _progress_bar(total, label):
-    try:
-        from tqdm.auto import tqdm  # noqa: PLC0415 (only needed while downloading)
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                disable=None, leave=False)
-
-
 def download(fname, origin, file_hash=None, cache_subdir="", timeout=None, cache_root="datasets"):
     """Downloads `origin` to `cache_dir(cache_root)/cache_subdir/fname` (atomically) and checks its hash.
 
@@ -180,7 +143,7 @@ def download(fname, origin, file_hash=None, cache_subdir="", timeout=None, cache
     print(f"Downloading data from {origin}", file=sys.stderr)
     try:
         with atomic_path(target) as tmp:
-            actual = _fetch(origin, tmp, timeout, fname, algorithm)
+            actual = fetch(origin, tmp, timeout, fname, algorithm)
             if file_hash is not None and actual != file_hash.lower():
                 # Raised inside atomic_path, so the temporary file is deleted and never reaches `target`.
                 raise DatasetHashError(

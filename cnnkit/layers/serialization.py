@@ -3,14 +3,32 @@ reads configs written by Keras 3 and tf.keras 2 (options cnnkit does not take ar
 default, and refused by name otherwise)."""
 
 from cnnkit.layers.base import LAYERS
+from cnnkit.saving import object_registration
 
 
 def serialize(layer):
-    """{'class_name', 'config'} for a layer, as Keras writes it."""
+    """{'module', 'class_name', 'config', 'registered_name'} for a layer, as Keras writes it: cnnkit's layers under
+    Keras's names ('keras.layers' > 'Conv2D'), other classes (custom layers) under their Python module, class name
+    and registered name ('Custom>MyLayer' after `@register_keras_serializable()`, else the class name)."""
     cls = type(layer)
+    if cls.__module__.split(".")[0] != "cnnkit" or object_registration.is_registered(cls):
+        module = None if cls.__module__ == "__main__" else cls.__module__
+        return {"module": module, "class_name": cls.__name__, "config": layer.get_config(),
+                "registered_name": object_registration.get_registered_name(cls)}
     return {"module": getattr(cls, "keras_module", "keras.layers"), "class_name": getattr(cls, "keras_class_name",
                                                                                          cls.__name__),
             "config": layer.get_config(), "registered_name": getattr(cls, "keras_registered_name", None)}
+
+
+def layer_class(spec):
+    """The class a layer config names: its registered name (or class name) in an open `custom_object_scope` or
+    among the registered custom objects, else cnnkit's layer of that class name (ValueError with "did you mean")."""
+    registered = spec.get("registered_name")
+    if registered:
+        found = object_registration.get_registered_object(registered)
+        if found is not None:
+            return found
+    return LAYERS.lookup(spec["class_name"])
 
 
 # Options that Keras 3 writes into layer configs and cnnkit layers do not take, with the values under which they
@@ -67,7 +85,7 @@ def deserialize(spec):
         from cnnkit.layers.operations import OPERATIONS  # noqa: PLC0415
 
         return OPERATIONS.lookup(spec["class_name"]).from_config(dict(spec.get("config") or {}))
-    cls = LAYERS.lookup(spec["class_name"])
+    cls = layer_class(spec)
     config = _keras_compatible_config(cls, dict(spec.get("config") or {}))
     if "layers" in config:
         return cls.from_config(config)

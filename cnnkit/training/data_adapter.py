@@ -2,7 +2,7 @@
 
 Accepted: numpy arrays, torch tensors or nested Python lists (x, y, sample_weight; lists for several inputs),
 Keras-style iterators (`__len__` + `__getitem__` returning (x, y) or (x, y, sample_weight), like the directory
-iterators; `on_epoch_begin`/`on_epoch_end` are called each epoch, and shuffle=True visits the batches in a random
+iterators and `cnnkit.utils.PyDataset` / `Sequence`, whose `workers` produce batches in parallel; `on_epoch_begin`/`on_epoch_end` are called each epoch, and shuffle=True visits the batches in a random
 order, as Keras does), Python generators or iterables yielding such tuples (a `cnnkit.data.Dataset`: one pass per
 epoch), and torch DataLoaders.
 
@@ -32,6 +32,10 @@ from cnnkit import config
 from cnnkit.data.pipeline import INFINITE_CARDINALITY
 from cnnkit.data.pipeline import prefetched
 from cnnkit.layers.node import flatten
+from cnnkit.utils.py_dataset import PyDataset
+from cnnkit.utils.py_dataset import dataset_length
+from cnnkit.utils.py_dataset import ordered_batches
+from cnnkit.utils.py_dataset import parallel
 
 
 def _as_tensor(value, what):
@@ -197,7 +201,10 @@ def prefetch(batches, depth=PREFETCH, pin_memory=None):
 
 def known_length(data):
     """The number of batches of `data` when known: `cardinality()` (a `cnnkit.data.Dataset`, or anything with
-    tf.data's method) or `len()`; INFINITE_CARDINALITY for an infinite dataset; None when unknown."""
+    tf.data's method), a PyDataset's `num_batches`, or `len()`; INFINITE_CARDINALITY for an infinite dataset; None
+    when unknown."""
+    if isinstance(data, PyDataset):
+        return dataset_length(data)
     if callable(getattr(data, "cardinality", None)) and not isinstance(data, torch.utils.data.DataLoader):
         count = int(data.cardinality())
         if count >= 0 or count == INFINITE_CARDINALITY:
@@ -250,12 +257,15 @@ class IteratorData:
         if self.indexable:
             if callable(getattr(self.data, "on_epoch_begin", None)):
                 self.data.on_epoch_begin()
-            count = len(self.data)
+            count = dataset_length(self.data) if isinstance(self.data, PyDataset) else len(self.data)
             # shuffle=True visits the batches in a random order each epoch (Keras does the same for a PyDataset),
             # except for iterators that shuffle their samples themselves (cnnkit's image iterators)
             shuffle = self.shuffle and count and not getattr(self.data, "shuffles_itself", False)
             order = permutation(count).tolist() if shuffle else list(range(count))
-            yield from prefetch(self._convert(self.data[order[i % count]]) for i in range(self.steps))
+            indices = (order[i % count] for i in range(self.steps))
+            # a PyDataset with workers produces its batches in threads or processes, in order (Keras's enqueuer)
+            batches = ordered_batches(self.data, indices) if parallel(self.data) else (self.data[i] for i in indices)
+            yield from prefetch(self._convert(batch) for batch in batches)
             if callable(getattr(self.data, "on_epoch_end", None)):
                 self.data.on_epoch_end()
             return

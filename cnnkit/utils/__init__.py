@@ -1,4 +1,6 @@
-"""Utilities (`cnnkit.utils` mirrors `keras.utils`)."""
+"""Utilities (`cnnkit.utils` mirrors `keras.utils`): data (PyDataset / Sequence, get_file, image loading),
+numbers (to_categorical, normalize), Progbar, and serialization (register_keras_serializable, custom_object_scope,
+serialize/deserialize_keras_object: the same objects as `cnnkit.saving`'s)."""
 
 import random
 
@@ -10,7 +12,21 @@ from cnnkit.data.image_io import array_to_img as array_to_img
 from cnnkit.data.image_io import img_to_array as img_to_array
 from cnnkit.data.image_io import load_img as load_img
 from cnnkit.data.image_io import save_img as save_img
+from cnnkit.saving.object_registration import CustomObjectScope as CustomObjectScope
+from cnnkit.saving.object_registration import custom_object_scope as custom_object_scope
+from cnnkit.saving.object_registration import get_custom_objects as get_custom_objects
+from cnnkit.saving.object_registration import get_registered_name as get_registered_name
+from cnnkit.saving.object_registration import get_registered_object as get_registered_object
+from cnnkit.saving.object_registration import register_keras_serializable as register_keras_serializable
+from cnnkit.saving.serialization_lib import deserialize_keras_object as deserialize_keras_object
+from cnnkit.saving.serialization_lib import serialize_keras_object as serialize_keras_object
+from cnnkit.utils.file_utils import get_file as get_file
 from cnnkit.utils.naming import clear_session as clear_session
+from cnnkit.utils.numerical import normalize as normalize
+from cnnkit.utils.numerical import to_categorical as to_categorical
+from cnnkit.utils.progbar import Progbar as Progbar
+from cnnkit.utils.py_dataset import PyDataset as PyDataset
+from cnnkit.utils.py_dataset import Sequence as Sequence
 
 
 def plot_model(model, to_file="model.png", **kwargs):
@@ -19,30 +35,6 @@ def plot_model(model, to_file="model.png", **kwargs):
     from cnnkit.visualization.plot_model import plot_model as draw  # noqa: PLC0415 (utils loads before models)
 
     return draw(model, to_file=to_file, **kwargs)
-
-
-def to_categorical(y, num_classes=None, dtype="float32"):
-    """One-hot encodes integer class labels: (n,) or (n, 1) -> (n, num_classes).
-
-    Example:
-        >>> to_categorical([0, 2], 3)
-        array([[1., 0., 0.],
-               [0., 0., 1.]], dtype=float32)
-    """
-    labels = np.asarray(y)
-    if labels.ndim > 1 and labels.shape[-1] == 1:
-        labels = labels.reshape(labels.shape[:-1])
-    if labels.size and (not np.issubdtype(labels.dtype, np.integer) and not np.all(np.mod(labels, 1) == 0)):
-        raise ValueError("to_categorical: y must hold integer class indices.")
-    labels = labels.astype(np.int64)
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"to_categorical: class indices must be >= 0. Received a minimum of {labels.min()}")
-    num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
-    if labels.size and labels.max() >= num_classes:
-        raise ValueError(f"to_categorical: class index {labels.max()} is out of range for num_classes={num_classes}")
-    out = np.zeros((*labels.shape, num_classes), dtype=dtype)
-    np.put_along_axis(out, labels[..., None], 1, axis=-1)
-    return out
 
 
 def set_random_seed(seed):
@@ -54,5 +46,8 @@ def set_random_seed(seed):
     torch.manual_seed(seed)
 
 
-__all__ = ["array_to_img", "clear_session", "image_dataset_from_directory", "img_to_array", "load_img",
-           "plot_model", "save_img", "set_random_seed", "to_categorical"]
+__all__ = ["CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
+           "custom_object_scope", "deserialize_keras_object", "get_custom_objects", "get_file", "get_registered_name",
+           "get_registered_object", "image_dataset_from_directory", "img_to_array", "load_img", "normalize",
+           "plot_model", "register_keras_serializable", "save_img", "serialize_keras_object", "set_random_seed",
+           "to_categorical"]
