@@ -51,18 +51,15 @@ def _keras_kinds():
 
 
 def _serialize_function(fn):
+    """Keras's form of a function: module 'builtins', class_name 'function', the registered (or activation, or
+    Python) name as the config."""
     from cnnkit import activations  # noqa: PLC0415
 
     if object_registration.is_registered(fn):
-        name = object_registration.get_registered_name(fn)  # Keras's form: the registered name as the config
-        return {"module": "builtins", "class_name": "function", "config": name, "registered_name": "function"}
-    if _is_cnnkit(fn):
-        name = activations.ACTIVATIONS.name_of(fn)
-        module = "keras.activations"
-        if name is None:
-            name, module = fn.__name__, "keras." + fn.__module__.split(".")[1]
-        return {"module": module, "class_name": "function", "config": name, "registered_name": name}
-    return {"module": "builtins", "class_name": "function", "config": fn.__name__, "registered_name": "function"}
+        name = object_registration.get_registered_name(fn)
+    else:
+        name = (activations.ACTIVATIONS.name_of(fn) if _is_cnnkit(fn) else None) or fn.__name__
+    return {"module": "builtins", "class_name": "function", "config": name, "registered_name": "function"}
 
 
 def serialize_keras_object(obj):
