@@ -5,6 +5,7 @@ Change `from tensorflow.keras import ...` to `from cnnkit import ...` and the sa
 
 from cnnkit import activations as activations
 from cnnkit import applications as applications
+from cnnkit import backend as backend
 from cnnkit import callbacks as callbacks
 from cnnkit import config as config
 from cnnkit import data as data
@@ -20,6 +21,7 @@ from cnnkit import ops as ops
 from cnnkit import optimizers as optimizers
 from cnnkit import preprocessing as preprocessing
 from cnnkit import regularizers as regularizers
+from cnnkit import saving as saving
 from cnnkit import utils as utils
 from cnnkit import visualization as visualization
 from cnnkit.layers import Input as Input
@@ -28,6 +30,6 @@ from cnnkit.models import Sequential as Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "Model", "Sequential", "activations", "applications", "callbacks", "config", "data", "datasets", "distributed",
-           "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "ops", "optimizers",
-           "preprocessing", "regularizers", "utils", "visualization"]
+__all__ = ["Input", "Model", "Sequential", "activations", "applications", "backend", "callbacks", "config", "data",
+           "datasets", "distributed", "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "ops", "optimizers",
+           "preprocessing", "regularizers", "saving", "utils", "visualization"]

@@ -29,7 +29,7 @@ def _fresh_names():
     from cnnkit.utils import clear_session  # noqa: PLC0415
     from cnnkit.utils import set_random_seed  # noqa: PLC0415
 
-    clear_session()
+    clear_session(free_memory=False)  # names only: a garbage collection per test would slow the suite
     set_random_seed(0)
     yield
 

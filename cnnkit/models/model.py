@@ -241,6 +241,13 @@ class Model(Trainer, Layer):
 
         saving.save_model(self, filepath, overwrite, include_optimizer)
 
+    def to_json(self, **kwargs):
+        """The architecture (and compile config) as JSON in Keras 3's form; `json.dumps` options in `kwargs`
+        (e.g. indent=2). `cnnkit.models.model_from_json` (or Keras's) rebuilds the model with new weights."""
+        from cnnkit.models.cloning import model_to_json  # noqa: PLC0415 (cloning imports the model classes)
+
+        return model_to_json(self, **kwargs)
+
     def export(self, filepath, format="", verbose=True, input_signature=None, **kwargs):
         """Writes the inference pass as ONNX (`pip install "cnnkit[onnx]"`), atomically: inputs (batch, h, w, c)
         float32 with a dynamic batch, named after the Input layers; outputs as `predict`'s, named after their

@@ -12,6 +12,7 @@ from cnnkit.data.image_io import array_to_img as array_to_img
 from cnnkit.data.image_io import img_to_array as img_to_array
 from cnnkit.data.image_io import load_img as load_img
 from cnnkit.data.image_io import save_img as save_img
+from cnnkit.backend import clear_session as clear_session
 from cnnkit.saving.object_registration import CustomObjectScope as CustomObjectScope
 from cnnkit.saving.object_registration import custom_object_scope as custom_object_scope
 from cnnkit.saving.object_registration import get_custom_objects as get_custom_objects
@@ -21,7 +22,6 @@ from cnnkit.saving.object_registration import register_keras_serializable as reg
 from cnnkit.saving.serialization_lib import deserialize_keras_object as deserialize_keras_object
 from cnnkit.saving.serialization_lib import serialize_keras_object as serialize_keras_object
 from cnnkit.utils.file_utils import get_file as get_file
-from cnnkit.utils.naming import clear_session as clear_session
 from cnnkit.utils.numerical import normalize as normalize
 from cnnkit.utils.numerical import to_categorical as to_categorical
 from cnnkit.utils.progbar import Progbar as Progbar

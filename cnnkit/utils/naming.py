@@ -21,3 +21,10 @@ def unique_name(base):
 def clear_session():
     """Resets the name counters (Keras's `clear_session`): the next Conv2D is named 'conv2d' again."""
     _counts.clear()
+
+
+def get_uid(prefix=""):
+    """Keras's `keras.backend.get_uid`: 1 the first time for `prefix`, then 2, 3, ... (shares the counters of the
+    automatic layer names: after one Conv2D, get_uid('conv2d') is 2)."""
+    _counts[prefix] = _counts.get(prefix, 0) + 1
+    return _counts[prefix]
