@@ -9,6 +9,7 @@ Example:
 
 import gc
 
+import numpy as np
 import torch
 
 from cnnkit.config import epsilon as epsilon
@@ -73,9 +74,15 @@ def standardize_dtype(dtype):
         return "int64"
     if dtype is bool:
         return "bool"
-    name = str(dtype).replace("torch.", "")
-    if hasattr(dtype, "name") and not isinstance(dtype, torch.dtype):
-        name = dtype.name  # numpy dtypes
+    if isinstance(dtype, torch.dtype):
+        name = str(dtype).replace("torch.", "")
+    elif isinstance(dtype, str):
+        name = dtype
+    else:
+        try:
+            name = np.dtype(dtype).name  # numpy dtypes and scalar types
+        except TypeError:
+            name = str(dtype)
     if name not in _DTYPES:
         raise ValueError(f"Invalid dtype: {dtype}")
     return name
