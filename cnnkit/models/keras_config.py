@@ -9,6 +9,9 @@ from cnnkit.models.functional import Functional
 from cnnkit.models.h5_weights import warn
 from cnnkit.models.h5_weights import weight_refs
 from cnnkit.ops import layout
+from cnnkit.saving import object_registration
+from cnnkit.saving.serialization_lib import deserialize_keras_object
+from cnnkit.saving.serialization_lib import serialize_keras_object
 
 
 # ---- configs in Keras 3's form -----------------------------------------------------------------------------
@@ -38,6 +41,8 @@ def _serialize_spec(value, kind):
     if isinstance(value, dict):
         items = {k: _serialize_spec(v, kind) for k, v in value.items()}
         return None if any(items[k] is None for k, v in value.items() if v is not None) else items
+    if object_registration.is_registered(value) or object_registration.is_registered(type(value)):
+        return serialize_keras_object(value)  # a custom loss or metric (class or function) registered for saving
     registry = losses_module.LOSSES if kind == "losses" else metrics_module.METRICS
     if hasattr(value, "get_config") and type(value).__name__ in registry:
         return {"module": f"keras.{kind}", "class_name": type(value).__name__, "config": value.get_config(),
@@ -89,9 +94,18 @@ def _clean_object_config(spec):
     return {"class_name": spec["class_name"], "config": config}
 
 
+def _is_custom_spec(spec):
+    """A registered custom object's or function's config (Keras's form), read through the registry."""
+    module = spec.get("module")
+    return spec.get("class_name") == "function" or bool(
+        spec.get("registered_name") and module and not str(module).startswith("keras"))
+
+
 def _metric_from_spec(spec):
     from cnnkit import metrics as metrics_module  # noqa: PLC0415
 
+    if isinstance(spec, dict) and "class_name" in spec and _is_custom_spec(spec):
+        return metrics_module.get(deserialize_keras_object(spec))
     if isinstance(spec, dict) and "class_name" in spec:
         spec = _clean_object_config(spec)
         return metrics_module.METRICS.lookup(spec["class_name"]).from_config(spec["config"])
@@ -105,6 +119,8 @@ def _metric_from_spec(spec):
 def _loss_from_spec(spec):
     from cnnkit import losses as losses_module  # noqa: PLC0415
 
+    if isinstance(spec, dict) and "class_name" in spec and _is_custom_spec(spec):
+        return losses_module.get(deserialize_keras_object(spec))
     if isinstance(spec, dict) and "class_name" in spec:
         return losses_module.get(_clean_object_config(spec))
     if isinstance(spec, list):

@@ -189,3 +189,32 @@ def test_unregistered_custom_layer_needs_custom_objects(tmp_path):
     with pytest.raises(ValueError, match="Unknown layer: 'Plain'"):
         load_model(tmp_path / "p.keras")
     assert isinstance(load_model(tmp_path / "p.keras", custom_objects={"Plain": Plain}).layers[1], Plain)
+
+
+@saving.register_keras_serializable(package=PACKAGE)
+class ScaledMSE(cnnkit.losses.Loss):
+    def __init__(self, scale=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, y_true, y_pred):
+        return self.scale * torch.mean((y_true - y_pred) ** 2, dim=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+@saving.register_keras_serializable(package=PACKAGE)
+def half_mae(y_true, y_pred):
+    return 0.5 * torch.mean(torch.abs(y_true - y_pred), dim=-1)
+
+
+def test_registered_losses_and_metrics_in_compile_config(tmp_path, rng):
+    x, y = rng.normal(size=(8, 4)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    for loss in (ScaledMSE(3.0), half_mae):
+        model = _model(ScaleBy(1.0))
+        model.compile(optimizer="sgd", loss=loss, metrics=[half_mae])
+        model.save(tmp_path / "c.keras")
+        back = load_model(tmp_path / "c.keras")
+        np.testing.assert_allclose(back.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)
+    assert back.evaluate(x, y, verbose=0)[0] == pytest.approx(back.evaluate(x, y, verbose=0)[1])
