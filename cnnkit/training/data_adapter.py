@@ -2,8 +2,9 @@
 
 Accepted: numpy arrays, torch tensors or nested Python lists (x, y, sample_weight; lists for several inputs),
 Keras-style iterators (`__len__` + `__getitem__` returning (x, y) or (x, y, sample_weight), like the directory
-iterators and `cnnkit.utils.PyDataset` / `Sequence`, whose `workers` produce batches in parallel; `on_epoch_begin`/`on_epoch_end` are called each epoch, and shuffle=True visits the batches in a random
-order, as Keras does), Python generators or iterables yielding such tuples (a `cnnkit.data.Dataset`: one pass per
+iterators and `cnnkit.utils.PyDataset` / `Sequence`, whose `workers` produce batches in parallel, in order;
+`on_epoch_begin`/`on_epoch_end` are called each epoch, and shuffle=True visits the batches in a random order, as
+Keras does), Python generators or iterables yielding such tuples (a `cnnkit.data.Dataset`: one pass per
 epoch), and torch DataLoaders.
 
 Length, as Keras 3 with tf.data: an adapter's `steps` is the number of batches per epoch, from `steps_per_epoch` /
