@@ -151,13 +151,19 @@ def _clone_functional(model, clone_function, call_function, input_tensors):
                       trainable=model.trainable)
 
 
-def model_to_json(model, **kwargs):
-    """The model's config as a JSON string, in Keras 3's form (`json.dumps` keyword arguments in `kwargs`)."""
+def model_config(model):
+    """What Keras's `serialize_keras_object(model)` gives: the model's config with its build config and, when
+    compiled, its compile config."""
     config = keras_model_config(model)
     compiled = compile_config(model) if getattr(model, "compiled", False) else None
     if compiled is not None:
         config["compile_config"] = compiled
-    return json.dumps(config, **kwargs)
+    return config
+
+
+def model_to_json(model, **kwargs):
+    """The model's config as a JSON string, in Keras 3's form (`json.dumps` keyword arguments in `kwargs`)."""
+    return json.dumps(model_config(model), **kwargs)
 
 
 def model_from_json(json_string, custom_objects=None):
@@ -176,7 +182,4 @@ def model_from_json(json_string, custom_objects=None):
         raise ValueError(f"model_from_json: json_string is not valid JSON ({err}).") from None
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError("model_from_json: the JSON does not describe a model (no 'class_name').")
-    model = deserialize_keras_object(config, custom_objects=custom_objects)
-    if config.get("compile_config"):
-        model.compile(**compile_args(config["compile_config"]))
-    return model
+    return deserialize_keras_object(config, custom_objects=custom_objects)  # compiled when it holds a compile config

@@ -102,6 +102,12 @@ def serialize_keras_object(obj):
     from cnnkit.layers.base import Layer  # noqa: PLC0415
 
     if isinstance(obj, Layer):
+        from cnnkit.models.functional import Functional  # noqa: PLC0415
+
+        if isinstance(obj, Functional) and obj.built:  # a model: with its build and compile configs, as Keras
+            from cnnkit.models.cloning import model_config  # noqa: PLC0415
+
+            return model_config(obj)
         from cnnkit.layers.serialization import serialize  # noqa: PLC0415
 
         return serialize(obj)
@@ -237,22 +243,31 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
                         f"Full config: {config}")
     cls = _lookup(dict.fromkeys([n for n in (registered, class_name) if n]), custom_objects)
     with object_registration.custom_object_scope(custom_objects), SafeModeScope(safe_mode):
-        if cls is None:
-            if not (module == "keras" or (module or "").startswith("keras.")):
-                raise _not_found("class", class_name, config)
-            return _builtin_object(config)
-        if isinstance(cls, types.FunctionType):
-            return cls
-        from cnnkit.layers.base import Layer  # noqa: PLC0415
+        obj = _instantiate(cls, config, class_name, module, inner)
+        if config.get("compile_config") and callable(getattr(obj, "compile", None)):
+            from cnnkit.models.keras_config import compile_args  # noqa: PLC0415 (models sit above)
 
-        if isinstance(cls, type) and issubclass(cls, Layer):
-            from cnnkit.layers.serialization import deserialize  # noqa: PLC0415
+            obj.compile(**compile_args(config["compile_config"]))  # Keras's compile_from_config
+    return obj
 
-            return deserialize(config)
-        if not hasattr(cls, "from_config"):
-            raise TypeError(f"Unable to reconstruct an instance of '{class_name}' because the class is missing a "
-                            f"`from_config()` method. Full object config: {config}")
-        return cls.from_config(inner)
+
+def _instantiate(cls, config, class_name, module, inner):
+    if cls is None:
+        if not (module == "keras" or (module or "").startswith("keras.")):
+            raise _not_found("class", class_name, config)
+        return _builtin_object(config)
+    if isinstance(cls, types.FunctionType):
+        return cls
+    from cnnkit.layers.base import Layer  # noqa: PLC0415
+
+    if isinstance(cls, type) and issubclass(cls, Layer):
+        from cnnkit.layers.serialization import deserialize  # noqa: PLC0415
+
+        return deserialize(config)
+    if not hasattr(cls, "from_config"):
+        raise TypeError(f"Unable to reconstruct an instance of '{class_name}' because the class is missing a "
+                        f"`from_config()` method. Full object config: {config}")
+    return cls.from_config(inner)
 
 
 _NONE = object()

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cnnkit import models
+from cnnkit import saving
 from cnnkit.layers import BatchNormalization
 from cnnkit.layers import Conv2D
 from cnnkit.layers import Dense
@@ -69,7 +70,11 @@ def test_sequential_json_with_compile_config(keras):
     assert set(config) == set(kconfig)
     back = models.model_from_json(model.to_json())
     assert isinstance(back, Sequential) and back.compiled and back.loss == "mse"
-    assert isinstance(models.model_from_json(kmodel.to_json()), Sequential)
+    from_keras = models.model_from_json(kmodel.to_json())
+    assert isinstance(from_keras, Sequential) and from_keras.compiled
+    # Keras's serialize_keras_object(model) is what to_json writes
+    assert json.loads(json.dumps(saving.serialize_keras_object(model))) == config
+    assert saving.deserialize_keras_object(keras.saving.serialize_keras_object(kmodel)).compiled
     with pytest.raises(ValueError, match="not valid JSON"):
         models.model_from_json("{nope")
     with pytest.raises(ValueError, match="does not describe a model"):
