@@ -143,8 +143,10 @@ def get_registered_object(name, custom_objects=None, module_objects=None):
     `custom_objects`, then `module_objects` (Keras's order); None if none has it."""
     if not isinstance(name, str):
         return None
-    scoped = scoped_objects()
-    for table in (scoped, GLOBAL_CUSTOM_OBJECTS, custom_objects or {}, module_objects or {}):
+    for objects in reversed(getattr(_scopes, "items", ())):  # innermost scope first
+        if name in objects:
+            return objects[name]
+    for table in (GLOBAL_CUSTOM_OBJECTS, custom_objects or {}, module_objects or {}):
         if name in table:
             return table[name]
     return None

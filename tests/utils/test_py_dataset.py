@@ -91,6 +91,12 @@ def test_fit_with_workers_matches_arrays(workers, processes):
         assert threading.get_ident() not in data.threads
 
 
+def test_validation_data_can_be_a_py_dataset():
+    val = Batches(workers=2)
+    history = _model().fit(Batches(), validation_data=val, epochs=2, verbose=0)
+    assert len(history.history["val_loss"]) == 2 and val.ends == 2
+
+
 def test_predict_keeps_order_and_evaluate():
     model = _model()
     model.set_weights([np.ones((3, 1), "float32"), np.zeros(1, "float32")])

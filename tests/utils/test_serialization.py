@@ -218,3 +218,14 @@ def test_registered_losses_and_metrics_in_compile_config(tmp_path, rng):
         back = load_model(tmp_path / "c.keras")
         np.testing.assert_allclose(back.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)
     assert back.evaluate(x, y, verbose=0)[0] == pytest.approx(back.evaluate(x, y, verbose=0)[1])
+
+
+def test_saving_weights_functions(tmp_path, rng):
+    model = _model(ScaleBy(2.0))
+    saving.save_weights(model, tmp_path / "w.weights.h5")
+    other = _model(ScaleBy(2.0))
+    saving.load_weights(other, tmp_path / "w.weights.h5")
+    x = rng.normal(size=(2, 4)).astype("float32")
+    np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(ValueError, match="unexpected keyword"):
+        saving.save_weights(model, tmp_path / "w.weights.h5", bogus=1)
