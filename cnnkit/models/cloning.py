@@ -98,25 +98,26 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
 
 
 def _clone_sequential(model, clone_function, input_tensors):
+    """A Sequential clone; on `input_tensors` that are not an `Input` (a layer's output), a functional model."""
     layers = [clone_function(layer) for layer in model.layers]
-    first = model._input_layer
-    if input_tensors is not None:
-        if isinstance(input_tensors, (list, tuple)):
-            if len(input_tensors) != 1:
-                raise ValueError("Argument `input_tensors` must contain a single tensor.")
-            input_tensors = input_tensors[0]
-        if not isinstance(input_tensors, SymbolicTensor):
-            raise ValueError(f"Argument `input_tensors` must be a symbolic tensor (from Input). Received invalid "
-                             f"value: input_tensors={input_tensors!r}")
-        layers = [input_tensors, *layers] if isinstance(input_tensors.history[0], InputLayer) else layers
-        if not isinstance(input_tensors.history[0], InputLayer):
-            x = input_tensors
-            for layer in layers:
-                x = layer(x)
-            return Functional(input_tensors, x, name=model.name, trainable=model.trainable)
-    elif first is not None:
-        layers = [Input(batch_shape=first.batch_shape, dtype=first.dtype_name, name=first.name), *layers]
-    return Sequential(layers, name=model.name, trainable=model.trainable)
+    if input_tensors is None:
+        first = model._input_layer
+        if first is not None:
+            layers.insert(0, Input(batch_shape=first.batch_shape, dtype=first.dtype_name, name=first.name))
+        return Sequential(layers, name=model.name, trainable=model.trainable)
+    if isinstance(input_tensors, (list, tuple)):
+        if len(input_tensors) != 1:
+            raise ValueError("Argument `input_tensors` must contain a single tensor.")
+        input_tensors = input_tensors[0]
+    if not isinstance(input_tensors, SymbolicTensor):
+        raise ValueError("Argument `input_tensors` must be a symbolic tensor (from Input). Received invalid value: "
+                         f"input_tensors={input_tensors!r}")
+    if isinstance(input_tensors.history[0], InputLayer):
+        return Sequential([input_tensors, *layers], name=model.name, trainable=model.trainable)
+    x = input_tensors
+    for layer in layers:
+        x = layer(x)
+    return Functional(input_tensors, x, name=model.name, trainable=model.trainable)
 
 
 def _clone_functional(model, clone_function, call_function, input_tensors):
