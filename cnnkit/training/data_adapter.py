@@ -33,6 +33,7 @@ from cnnkit import config
 from cnnkit.data.pipeline import INFINITE_CARDINALITY
 from cnnkit.data.pipeline import prefetched
 from cnnkit.layers.node import flatten
+from cnnkit.training import checks
 from cnnkit.utils.py_dataset import PyDataset
 from cnnkit.utils.py_dataset import dataset_length
 from cnnkit.utils.py_dataset import ordered_batches
@@ -45,9 +46,16 @@ def _as_tensor(value, what):
     array = np.asarray(value)
     if array.dtype == object:
         raise TypeError(f"{what} must be a numpy array or a torch tensor. Received: {type(value).__name__}")
+    if array.dtype.kind not in "biuf":  # Keras: "Invalid dtype: str32"
+        raise ValueError(f"Invalid dtype: {array.dtype} ({_KINDS.get(array.dtype.kind, array.dtype.kind)}). {what} "
+                         f"must hold numbers. Received: {what} of shape {array.shape}, e.g. {array.flat[0].item()!r}"
+                         if array.size else f"Invalid dtype: {array.dtype}. {what} must hold numbers.")
     if array.dtype == np.float64:
         array = array.astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(array))
+
+
+_KINDS = {"U": "strings", "S": "bytes", "c": "complex numbers", "M": "dates", "m": "time deltas", "V": "raw bytes"}
 
 
 def as_array(value, what):
@@ -77,7 +85,8 @@ def ordered(mapping, names, what, kind):
 
 
 def _float(tensor):
-    return tensor if tensor.is_floating_point() else tensor.to(torch.float32)
+    """Inputs as float32 (Keras casts them to the model's float type): ints, bools, float16 and bfloat16 alike."""
+    return tensor if tensor.dtype == torch.float32 or tensor.dtype == torch.float64 else tensor.to(torch.float32)
 
 
 def is_array_like(x):
@@ -107,9 +116,7 @@ class ArrayData:
             raise ValueError(f"Data cardinality is ambiguous: x, y and sample_weight must have the same number of "
                              f"samples. Received sizes: {sorted(sizes)}")
         self.num_samples = sizes.pop()
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
-        self.batch_size, self.shuffle = batch_size, shuffle
+        self.batch_size, self.shuffle = checks.count("batch_size", batch_size, minimum=1), shuffle
         self.steps = steps or math.ceil(self.num_samples / batch_size)
 
     def _take(self, index):
@@ -236,12 +243,19 @@ class IteratorData:
             data, torch.utils.data.DataLoader)
         self.steps = steps if steps is not None else (None if known == INFINITE_CARDINALITY else known)
         self._iterator = None
+        self.first_batch_check = None  # fn(y) run on the labels of the next batch converted, then forgotten
+
+    def _check_first(self, y):
+        check, self.first_batch_check = self.first_batch_check, None
+        check(y)
 
     def _convert(self, batch):
         x, y, sw = unpack(batch)
         items, is_list = flatten(x)
         xs = [_float(_as_tensor(a, "x")) for a in items]
         y = None if y is None else _as_tensor(y, "y")
+        if self.first_batch_check is not None:
+            self._check_first(y)
         if self.class_weight is not None:
             if y is None:
                 raise ValueError("class_weight needs labels: the data must yield (x, y) batches.")
@@ -301,8 +315,8 @@ def make(x, y=None, sample_weight=None, batch_size=None, shuffle=True, steps=Non
     for arrays the caller turns it into sample weights). `steps_name` is the caller's name for `steps`."""
     if x is None:
         raise ValueError(f"{what} is required. Pass numpy arrays, torch tensors, a data iterator or a DataLoader.")
-    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-        raise ValueError(f"The number of steps must be a positive int. Received: {steps_name}={steps!r}")
+    steps = checks.optional_count(steps_name, steps)
+    batch_size = checks.optional_count("batch_size", batch_size)
     if is_array_like(x):
         if batch_size is None:
             # Keras: without batch_size, steps splits the data into that many batches; else 32

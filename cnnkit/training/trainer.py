@@ -19,6 +19,7 @@ from cnnkit import optimizers
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import check_kwargs
+from cnnkit.training import checks
 from cnnkit.training import data_adapter
 from cnnkit.training import distributed
 from cnnkit.training import frozen
@@ -46,7 +47,7 @@ def _resolve_verbose(verbose):
 
 def _should_eval(epoch, validation_freq):
     """Keras's rule: validate after epochs that are multiples of an int `validation_freq`, or listed in it."""
-    if isinstance(validation_freq, int) and not isinstance(validation_freq, bool) and validation_freq >= 1:
+    if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool) and validation_freq >= 1:
         return (epoch + 1) % validation_freq == 0
     if isinstance(validation_freq, (list, tuple, set, range)):
         return epoch + 1 in validation_freq
@@ -68,7 +69,10 @@ def _per_output(value, names, what):
             raise ValueError(f"compile: {what} names outputs {unknown} that the model does not have: {names}.")
         return [value.get(name) for name in names]
     if len(names) == 1:
-        return [value]
+        if what == "loss_weights" and isinstance(value, (list, tuple)) and len(value) != 1:  # Keras's words
+            raise ValueError(f"`loss_weights` must match the number of losses, got 1 losses and {len(value)} "
+                             "weights.")
+        return [value[0] if isinstance(value, (list, tuple)) and what == "loss_weights" else value]
     if isinstance(value, (list, tuple)) and what != "metrics":
         if len(value) != len(names):
             raise ValueError(f"compile: {what} has {len(value)} entries for a model with {len(names)} outputs "
@@ -118,6 +122,10 @@ class Trainer(MetricLogs, BatchMethods):
                                  for spec in _per_output(loss, names, "loss")]
         weights = [1.0] * len(names) if loss_weights is None else _per_output(loss_weights, names, "loss_weights")
         self._loss_weights = [1.0 if w is None else float(w) for w in weights]
+        for name, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if value and not isinstance(value, (list, tuple, dict)):  # Keras's words
+                raise ValueError(f"Expected `{name}` argument to be a list, tuple, or dict. Received instead: "
+                                 f"{name}={value} of type {type(value)}")
         self._metric_specs = self._specs_per_output(metrics, names)
         self._weighted_specs = self._specs_per_output(weighted_metrics, names)
         self.loss = loss
@@ -271,6 +279,7 @@ class Trainer(MetricLogs, BatchMethods):
                                            "validation_batch_size", "validation_freq", "cache_frozen"))
         self._require_compiled("fit")
         verbose = _resolve_verbose(verbose)
+        epochs, initial_epoch = checks.count("epochs", epochs), checks.count("initial_epoch", initial_epoch)
         _should_eval(0, validation_freq)  # checks the argument before any training
         x, y = self._conform(x), self._labels(y)
         if validation_split and validation_data is None:
@@ -282,6 +291,11 @@ class Trainer(MetricLogs, BatchMethods):
         train = data_adapter.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
                                   class_weight=class_weight, steps_name="steps_per_epoch")
         val = self._validation_adapter(validation_data, validation_batch_size or batch_size, validation_steps)
+        checks.not_empty(train, "x", "fit")
+        checks.labels_once(self, train)
+        if val is not None:
+            checks.not_empty(val, "validation_data", "fit")
+            checks.labels_once(self, val, "validation_data")
         if cache_frozen:
             train, val = frozen.cache(self, train, val, cache_frozen)
         device = self._prepare_device()
@@ -306,6 +320,8 @@ class Trainer(MetricLogs, BatchMethods):
                 callback_list.on_train_batch_end(step, LazyLogs(self._logs))
                 if self.stop_training:
                     break
+            if steps_run == 0 and epoch == initial_epoch and not self.stop_training:
+                raise checks.no_batch("x", "fit")
             if _ran_out(steps_run, train.steps) and not self.stop_training:
                 of = "" if train.steps is None else f" of {train.steps}"
                 warnings.warn(f"Your input ran out of data after {steps_run}{of} steps in epoch {epoch + 1}; "
@@ -374,12 +390,15 @@ class Trainer(MetricLogs, BatchMethods):
         was_training = self.training
         self.eval()
         callbacks.on_test_begin()
+        step = -1
         for step, (bx, by, bsw) in enumerate(data.epoch()):
             callbacks.on_test_batch_begin(step)
             with torch.inference_mode():
                 self.test_step(*self._to_device(bx, by, bsw, device))
             callbacks.on_test_batch_end(step, LazyLogs(self._logs))
         self.train(was_training)
+        if step < 0:
+            raise checks.no_batch("the data", "evaluate")
         distributed.sync_metrics(self)
         logs = self._logs()
         callbacks.on_test_end(logs)
@@ -401,6 +420,8 @@ class Trainer(MetricLogs, BatchMethods):
         self._require_compiled("evaluate")
         verbose = _resolve_verbose(verbose)
         data = data_adapter.make(self._conform(x), self._labels(y), sample_weight, batch_size, False, steps)
+        checks.not_empty(data, "x", "evaluate")
+        checks.labels_once(self, data)
         device = self._prepare_device()
         data = distributed.shard(data, self)
         self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, data.steps))
