@@ -51,8 +51,8 @@ class DataFrameIterator(FileIterator):
                             f"Received: {bad[0]!r}")
         rows = np.arange(len(names))
         if validate_filenames:
-            ok = np.array([has_image_extension(n) and os.path.isfile(os.path.join(self.directory, n)) for n in names],
-                          dtype=bool)
+            ok = np.array([has_image_extension(n) and directory_lib.image_file_problem(os.path.join(self.directory, n))
+                           is None for n in names], dtype=bool)
             if not ok.all():
                 warnings.warn(f"Found {int((~ok).sum())} invalid image filename(s) in x_col={x_col!r} (missing, or "
                               f"not an image), e.g. {names[int(np.flatnonzero(~ok)[0])]!r}. They will be ignored.",

@@ -123,7 +123,9 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         if class_names is not None and labels is None:
             raise ValueError("class_names is only meaningful with labels='inferred' or a list of labels.")
         directory_lib.check_directory(directory)
-        files = directory_lib.list_images(directory, follow_links)
+        rejected = []
+        files = directory_lib.list_images(directory, follow_links, rejected)
+        directory_lib.warn_rejected(rejected, directory)
         label_array = np.zeros(len(files), np.int32) if labels is None else np.asarray(labels)
         if labels is not None and len(label_array) != len(files):
             raise ValueError(f"labels has {len(label_array)} entries but {len(files)} image files were found in "

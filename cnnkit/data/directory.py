@@ -6,10 +6,17 @@
 
 Class folders are sorted naturally ('2' before '10', then alphabetically), so the class indices are the same on
 every machine; files inside a class folder (searched recursively) are sorted the same way.
+
+Files are checked cheaply when the folder is scanned (`image_file_problem`: a regular file whose first bytes are a
+JPEG, PNG, BMP, GIF, TIFF, WebP or Netpbm signature, whatever its extension); the others (empty files, text or
+HTML saved as .jpg, FIFOs, sockets, broken links and link loops) are left out of the file list with one warning
+naming them, so they never become samples. A FIFO is never opened for reading (that would wait forever), and with
+follow_links=True each real folder is searched once (a link loop neither hangs nor repeats samples).
 """
 
 import os
 import re
+import stat
 import warnings
 
 import numpy as np
@@ -41,16 +48,98 @@ def check_directory(directory):
         raise FileNotFoundError(f"The image folder {os.fspath(directory)!r} {what}.")
 
 
-def list_images(folder, follow_links=False):
-    """Image files under `folder` (recursively), as paths relative to it, in natural order."""
-    found = []
+#: The first bytes of the formats behind IMAGE_EXTENSIONS (any file whose header matches one is kept).
+SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*",
+              b"II+\x00", b"MM\x00+", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
+
+
+def image_file_problem(path):
+    """Why `path` cannot be an image file (a short reason), or None when it may be one.
+
+    Cheap: one open and a 16-byte read, no decoding (a file with a valid header but damaged data still fails
+    later, when decoded). Never blocks: a FIFO or device is refused from its status before any read.
+
+    Example:
+        >>> image_file_problem("cats/notes.jpg")
+        "not an image (starts with b'hello')"
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        return f"cannot be opened ({err.strerror or err})"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file (a FIFO, socket or device)"
+        if info.st_size == 0:
+            return "empty file"
+        head = os.read(fd, 16)
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    finally:
+        os.close(fd)
+    if head.startswith(SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return None
+    return f"not an image (starts with {head[:8]!r})"
+
+
+def _identity(path):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _walk(folder, follow_links, avoid=()):
+    """os.walk's (root, dirs, files); with follow_links, each real folder once (link loops and several links to
+    one folder are searched once), and never a folder of `avoid` ((st_dev, st_ino) pairs: the dataset's root and
+    its other class folders) but `folder` itself."""
+    seen = set(avoid) - {_identity(folder)}
     for root, dirs, files in os.walk(folder, followlinks=follow_links):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if follow_links:
+            try:
+                info = os.stat(root)
+            except OSError:
+                dirs[:] = []
+                continue
+            if (info.st_dev, info.st_ino) in seen:
+                dirs[:] = []
+                continue
+            seen.add((info.st_dev, info.st_ino))
+        dirs[:] = sorted((d for d in dirs if not d.startswith(".")), key=natural_key)
+        yield root, dirs, files
+
+
+def list_images(folder, follow_links=False, rejected=None, avoid=()):
+    """Image files under `folder` (recursively), as paths relative to it, in natural order.
+
+    Files with an image extension that fail `image_file_problem` are left out; when `rejected` is a list,
+    (relative path, reason) pairs are appended to it for them. With follow_links, linked folders are searched
+    once each, and never those of `avoid` ((st_dev, st_ino) pairs of folders searched on their own).
+    """
+    found = []
+    for root, _, files in _walk(folder, follow_links, avoid):
         rel = os.path.relpath(root, folder)
         for name in files:
             if has_image_extension(name) and not name.startswith("."):
-                found.append(name if rel == "." else os.path.join(rel, name))
+                path = name if rel == "." else os.path.join(rel, name)
+                problem = image_file_problem(os.path.join(root, name))
+                if problem is None:
+                    found.append(path)
+                elif rejected is not None:
+                    rejected.append((path, problem))
     return sorted(found, key=lambda p: [natural_key(part) for part in p.split(os.sep)])
+
+
+def warn_rejected(rejected, directory, stacklevel=3):
+    """One warning naming the files `list_images` left out (the first five of them)."""
+    if not rejected:
+        return
+    shown = ", ".join(f"{path!r} ({reason})" for path, reason in rejected[:5])
+    more = f" and {len(rejected) - 5} more" if len(rejected) > 5 else ""
+    warnings.warn(f"Left out {len(rejected)} file(s) of {os.fspath(directory)!r} that cannot be images: "
+                  f"{shown}{more}.", stacklevel=stacklevel + 1)
 
 
 def index_directory(directory, classes=None, follow_links=False):
@@ -63,7 +152,8 @@ def index_directory(directory, classes=None, follow_links=False):
 
     Returns:
         (class_names, filenames, labels): filenames relative to `directory` ('cats/001.jpg'), grouped by class in
-        class order, and int32 class indices.
+        class order, and int32 class indices. Files that cannot be images (`image_file_problem`) are left out,
+        with one warning naming them.
     """
     check_directory(directory)
     if classes:
@@ -76,11 +166,16 @@ def index_directory(directory, classes=None, follow_links=False):
                                     f"{list_classes(directory)}.")
     else:
         class_names = list_classes(directory)
-    filenames, labels = [], []
+    filenames, labels, rejected = [], [], []
+    # a link from one class folder to the root or to another class folder is not followed (no sample twice)
+    avoid = {_identity(directory)} | {_identity(os.path.join(directory, name)) for name in class_names}
     for index, name in enumerate(class_names):
-        files = list_images(os.path.join(directory, name), follow_links)
+        left_out = []
+        files = list_images(os.path.join(directory, name), follow_links, left_out, avoid)
         filenames += [os.path.join(name, f) for f in files]
         labels += [index] * len(files)
+        rejected += [(os.path.join(name, f), reason) for f, reason in left_out]
+    warn_rejected(rejected, directory, stacklevel=3)
     return class_names, filenames, np.asarray(labels, dtype=np.int32)
 
 

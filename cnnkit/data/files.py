@@ -3,11 +3,14 @@
 Images are decoded by the iterator's worker processes (threads with use_multiprocessing=False), JPEGs at reduced
 size when shrinking, READ_AHEAD batches ahead of the one being handed out. A file that cannot be read is skipped
 with one warning naming it and counted in `skipped`; it is left out of its batch (the batch is one smaller).
-`on_error='raise'` stops instead. Nothing is kept between batches unless `cache` is set, so memory does not grow
+`on_error='raise'` stops instead, and so does `predict` (inside `rows_for_every_file()`), whose output must have
+one row per entry of `filenames`. Files that cannot be images at all never get here: the folder scan leaves them
+out (`cnnkit.data.directory.image_file_problem`). Nothing is kept between batches unless `cache` is set, so memory does not grow
 with the folder.
 """
 
 import concurrent.futures
+import contextlib
 import os
 import threading
 import warnings
@@ -33,6 +36,8 @@ class FileIterator(Iterator):
     being decoded. Subclasses set `filepaths` (list of str), `classes` (int32 array or None), `class_indices`,
     `class_mode`, then call `_setup(...)`.
     """
+
+    _every_row = False  # inside rows_for_every_file(): an unreadable file raises instead of being skipped
 
     def _setup(self, image_data_generator, target_size, color_mode, data_format, save_to_dir, save_prefix,
                save_format, subset, interpolation, keep_aspect_ratio, dtype, batch_size, shuffle, seed, workers,
@@ -100,7 +105,8 @@ class FileIterator(Iterator):
     def _start(self, index_array, params):
         """Starts decoding the batch's samples that are neither cached nor known bad. Returns a job:
         ('processes', decoder job, augmented by the workers) or ('threads', [(indices, future)], False)."""
-        todo = [int(i) for i in index_array if self._cache_slot[i] < 0 and int(i) not in self._bad]
+        todo = [int(i) for i in index_array  # predict (every_row) tries files found unreadable before again
+                if self._cache_slot[i] < 0 and (self._every_row or int(i) not in self._bad)]
         if self.workers > 1 and self.use_multiprocessing and todo:
             with self._state_lock:
                 if self._decoder is None:
@@ -185,6 +191,11 @@ class FileIterator(Iterator):
                 image = self._failed(i, image)
             elif image is None and self._cache_slot[i] >= 0:
                 image = self._cache_images[self._cache_slot[i]]
+            elif image is None and self._every_row:  # left out of a job started before as unreadable: try again
+                image, error = decode_files([self.filepaths[i]], self.target_size, self.color_mode,
+                                            self.interpolation, self.keep_aspect_ratio)[0]
+                if error is not None:
+                    self._failed(i, error)
             elif image is not None and self._cache:
                 self._store(i, image)  # copies out of the shared slot
             if image is not None:
@@ -206,6 +217,10 @@ class FileIterator(Iterator):
         return self._finish(raw, np.asarray(kept), rng, kept_params, augmented)
 
     def _failed(self, i, error):
+        if self._every_row:
+            raise ValueError(f"Could not read the image {self.filepaths[i]!r}: {error}. predict needs one row per "
+                             "file (its output lines up with `filenames`): remove or replace the file (fit and "
+                             "evaluate skip such files with a warning).")
         if self.on_error == "raise":
             raise ValueError(f"Could not read the image {self.filepaths[i]!r}: {error}")
         with self._state_lock:
@@ -216,6 +231,22 @@ class FileIterator(Iterator):
             self.skipped_files.append(self.filepaths[i])
         warnings.warn(f"Skipping unreadable image {self.filepaths[i]!r} ({error}).", stacklevel=6)
         return None
+
+    @contextlib.contextmanager
+    def rows_for_every_file(self):
+        """A block in which every batch holds one row per sample: an unreadable file raises a ValueError naming
+        it instead of being skipped. `predict` reads iterators inside it, so its rows line up with `filenames` /
+        `classes` (when not shuffling).
+
+        Example:
+            >>> with flow.rows_for_every_file():
+            ...     batch = flow[0]   # len(batch[0]) == min(flow.batch_size, flow.samples), or a ValueError
+        """
+        previous, self._every_row = self._every_row, True
+        try:
+            yield self
+        finally:
+            self._every_row = previous
 
     def _store(self, i, image):
         """Keeps a decoded image in the cache while the budget allows."""

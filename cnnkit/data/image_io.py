@@ -59,10 +59,19 @@ def check_size(size, what):
     return int(size[0]), int(size[1])
 
 
+#: PIL's modes of 16-bit (and 32-bit integer) single-channel images, e.g. 16-bit greyscale PNGs.
+WIDE_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
 def _convert(img, color_mode):
+    """`img` in the mode `color_mode` asks for. 16-bit greyscale kept as is in 'grayscale' (as Keras); in 'rgb' /
+    'rgba' scaled to 0..255 first (value >> 8, what TensorFlow's decode_png and PIL's own 16-bit RGB decoding
+    do), where PIL's convert (and so Keras's load_img) clips every value above 255 to white."""
     if color_mode == "grayscale":
-        return img if img.mode in ("L", "I;16", "I") else img.convert("L")
+        return img if img.mode in ("L",) + WIDE_GRAY_MODES else img.convert("L")
     wanted = "RGBA" if color_mode == "rgba" else "RGB"
+    if img.mode in WIDE_GRAY_MODES:
+        img = Image.fromarray((np.clip(np.asarray(img, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8))
     return img if img.mode == wanted else img.convert(wanted)
 
 

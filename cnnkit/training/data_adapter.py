@@ -24,6 +24,7 @@ it, so there is no per-sample Python work and no copy beyond the batch itself.
 """
 
 import collections.abc
+import contextlib
 import math
 
 import numpy as np
@@ -231,8 +232,9 @@ class IteratorData:
     until the data is exhausted, as Keras does with tf.data).
     """
 
-    def __init__(self, data, steps=None, class_weight=None, shuffle=False, steps_name="steps"):
+    def __init__(self, data, steps=None, class_weight=None, shuffle=False, steps_name="steps", every_row=False):
         self.data, self.class_weight, self.shuffle = data, class_weight, shuffle
+        self.every_row = every_row  # predict: a file iterator raises on an unreadable file instead of skipping it
         known = known_length(data)
         if steps is None and known == INFINITE_CARDINALITY:
             # tf.keras's message (Keras 3 itself runs such a fit forever)
@@ -268,7 +270,12 @@ class IteratorData:
     def epoch(self, permutation=torch.randperm):
         """Yields (x, y, sample_weight) batches for one epoch: `steps` of them (fewer if a generator runs out), or
         all of one pass when `steps` is None. `permutation(n)` draws the batch order of a shuffled indexable
-        iterator."""
+        iterator. With `every_row`, a file iterator's batches keep a row for every file (or raise naming it)."""
+        every_row = getattr(self.data, "rows_for_every_file", None) if self.every_row else None
+        with every_row() if every_row is not None else contextlib.nullcontext():
+            yield from self._epoch(permutation)
+
+    def _epoch(self, permutation):
         if self.indexable:
             if callable(getattr(self.data, "on_epoch_begin", None)):
                 self.data.on_epoch_begin()
@@ -310,9 +317,10 @@ class IteratorData:
 
 
 def make(x, y=None, sample_weight=None, batch_size=None, shuffle=True, steps=None, what="x", class_weight=None,
-         steps_name="steps"):
+         steps_name="steps", every_row=False):
     """The right adapter for `x`; `y` and `sample_weight` only with arrays (`class_weight` only with iterators:
-    for arrays the caller turns it into sample weights). `steps_name` is the caller's name for `steps`."""
+    for arrays the caller turns it into sample weights). `steps_name` is the caller's name for `steps`;
+    `every_row` (predict) makes file iterators raise on an unreadable file instead of skipping it."""
     if x is None:
         raise ValueError(f"{what} is required. Pass numpy arrays, torch tensors, a data iterator or a DataLoader.")
     steps = checks.optional_count(steps_name, steps)
@@ -331,7 +339,7 @@ def make(x, y=None, sample_weight=None, batch_size=None, shuffle=True, steps=Non
                          "(x, y) batches itself).")
     if sample_weight is not None:
         raise ValueError("sample_weight must not be given when x is a data iterator; yield (x, y, sample_weight).")
-    return IteratorData(x, steps, class_weight, shuffle=bool(shuffle), steps_name=steps_name)
+    return IteratorData(x, steps, class_weight, shuffle=bool(shuffle), steps_name=steps_name, every_row=every_row)
 
 
 def split_validation(x, y, sample_weight, validation_split):

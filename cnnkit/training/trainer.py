@@ -435,7 +435,7 @@ class Trainer(MetricLogs, BatchMethods):
             A numpy array of shape (samples, *output_shape[1:]), or a list of them for several outputs.
         """
         verbose = _resolve_verbose(verbose)
-        data = data_adapter.make(self._conform(x), None, None, batch_size, False, steps, what="x")
+        data = data_adapter.make(self._conform(x), None, None, batch_size, False, steps, what="x", every_row=True)
         device = self._device() if self.built and any(True for _ in self.parameters()) else config.get_device()
         if device.type == "cpu":
             config.reuse_large_allocations()
