@@ -44,6 +44,8 @@ AUGMENTATIONS = {
     "noise": {"noise_std": 8.0},
 }
 RESCALE = 1 / 255
+#: The largest image size `train` accepts (img_size / --img-size).
+MAX_IMG_SIZE = 2048
 
 
 class RunError(ValueError):
@@ -67,6 +69,9 @@ def probe_folder(data_dir, img_size=None):
     Without `img_size` the images' median size is used, capped at 150 pixels a side; grayscale when the sampled
     images are all single-channel.
     """
+    if img_size is not None and img_size > MAX_IMG_SIZE:
+        raise RunError(f"--img-size {img_size} is too large: at most {MAX_IMG_SIZE} pixels (a batch of 16 RGB "
+                       f"images of {MAX_IMG_SIZE}x{MAX_IMG_SIZE} is already 0.8 GB of input).")
     if not os.path.isdir(data_dir):
         raise RunError(f"{data_dir!r} is not a folder (expected one sub-folder of images per class).")
     classes, files, _ = index_directory(data_dir)
@@ -159,14 +164,18 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
         color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
     channels = 1 if color_mode == "grayscale" else 3
     net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze)
-    out = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)  # after the checks: a failed start leaves no empty run folder
     flow = dict(target_size=size, color_mode=color_mode, class_mode="sparse", batch_size=batch_size, seed=seed)
     train_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing),
                                     **augmentation_arguments(augment)).flow_from_directory(
         data_dir, subset="training", **flow)
     val_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing)
                                   ).flow_from_directory(data_dir, subset="validation", shuffle=False, **flow)
+    for part, part_flow in (("training", train_flow), ("validation", val_flow)):
+        if part_flow.samples == 0:
+            raise RunError(f"--validation-split {validation_split} leaves no {part} image (of {count}); use a "
+                           f"value that keeps images on both sides, e.g. 0.2.")
+    out = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)  # after the checks: a failed start leaves no empty run folder
     net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     labels = {"class_names": classes, "image_size": list(size), "color_mode": color_mode, "rescale": RESCALE,
               "preprocessing": preprocessing, "model": model, "data_dir": os.path.abspath(data_dir)}
@@ -249,10 +258,7 @@ def load_run(model_path):
     except (OSError, ValueError, KeyError) as err:
         raise RunError(f"could not read the model {model_path!r}: {err}") from None
     labels_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "labels.json")
-    labels = {}
-    if os.path.isfile(labels_path):
-        with open(labels_path) as f:
-            labels = json.load(f)
+    labels = _read_labels(labels_path) if os.path.isfile(labels_path) else {}
     height, width, channels = model.input_shape[1:4]
     labels.setdefault("image_size", [height, width])
     labels.setdefault("color_mode", "grayscale" if channels == 1 else "rgb")
@@ -260,6 +266,32 @@ def load_run(model_path):
     labels.setdefault("preprocessing", "rescale")
     labels.setdefault("class_names", [str(i) for i in range(model.output_shape[-1])])
     return model, labels
+
+
+#: labels.json's fields and what each must be (a check on the value, its description).
+LABEL_FIELDS = {
+    "class_names": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
+    "image_size": (lambda v: isinstance(v, list) and len(v) == 2 and all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in v), "[height, width], positive ints"),
+    "color_mode": (lambda v: v in ("grayscale", "rgb", "rgba"), "'grayscale', 'rgb' or 'rgba'"),
+    "preprocessing": (lambda v: isinstance(v, str), "a preprocessing mode name"),
+    "rescale": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+}
+
+
+def _read_labels(path):
+    """A run folder's labels.json as a dict, its known fields checked; a RunError naming the file otherwise."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            labels = json.load(f)
+    except (OSError, ValueError) as err:  # ValueError: not JSON (json.JSONDecodeError), not UTF-8
+        raise RunError(f"the run file {path!r} cannot be read ({err}); delete or repair it.") from None
+    if not isinstance(labels, dict):
+        raise RunError(f"the run file {path!r} must hold a JSON object; it holds a {type(labels).__name__}.")
+    for field, (valid, expected) in LABEL_FIELDS.items():
+        if field in labels and not valid(labels[field]):
+            raise RunError(f"the run file {path!r}: {field} must be {expected}. Received: {labels[field]!r}")
+    return labels
 
 
 def image_paths(paths):

@@ -132,6 +132,7 @@ def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", 
             img = Image.open(io.BytesIO(f.read()))
     else:
         raise TypeError(f"load_img: path must be a file path or an io.BytesIO. Received: {type(path).__name__}")
+    img.load()  # decode now: a damaged file fails here (DECODE_ERRORS), not later in whatever reads the pixels
     img = _convert(img, color_mode)
     if target_size is not None:
         img = _resize(img, check_size(target_size, "target_size"), interpolation, keep_aspect_ratio)

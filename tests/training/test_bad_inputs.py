@@ -156,3 +156,14 @@ def test_string_arrays_get_a_clear_error():
         model.predict(strings, verbose=0)
     with pytest.raises(ValueError, match=r"Invalid dtype: <U3 \(strings\)\. y must hold numbers"):
         model.fit(x, np.array(["cat", "dog"] * 4), verbose=0)
+
+
+def test_truncated_backup_names_its_file(tmp_path):
+    x, y = _data()
+    backup = cnnkit.callbacks.BackupAndRestore(str(tmp_path / "backup"), delete_checkpoint=False)
+    _model(cnnkit).fit(x, y, epochs=1, callbacks=[backup], verbose=0)
+    path = tmp_path / "backup" / "backup.h5"
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 3])
+    with pytest.raises(ValueError, match=r"BackupAndRestore: the backup file '.*backup\.h5' cannot be read"):
+        _model(cnnkit).fit(x, y, epochs=2, callbacks=[backup], verbose=0)

@@ -9,6 +9,11 @@ from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import check_save_freq
 
 
+def _unreadable(path, err):
+    return ValueError(f"BackupAndRestore: the backup file {path!r} cannot be read ({type(err).__name__}: {err}). "
+                      "Delete it to train from the start.")
+
+
 class BackupAndRestore(Callback):
     """Saves weights, optimizer state and the epoch to `backup_dir` after each epoch (or every `save_freq` batches);
     when `fit` starts again with the same callback and a backup exists, it restores them and continues from the
@@ -38,10 +43,13 @@ class BackupAndRestore(Callback):
             return
         try:
             self._load(self.path)
-        except OSError:
+        except (OSError, KeyError, ValueError) as err:
             if not os.path.exists(self.previous_path):
-                raise
-            self._load(self.previous_path)  # the latest backup is unreadable: use the one before
+                raise _unreadable(self.path, err) from None
+            try:
+                self._load(self.previous_path)  # the latest backup is unreadable: use the one before
+            except (OSError, KeyError, ValueError) as previous_err:
+                raise _unreadable(self.previous_path, previous_err) from None
 
     def _load(self, path):
         from cnnkit.models import saving  # noqa: PLC0415 (callbacks sit below models)
