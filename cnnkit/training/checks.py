@@ -124,8 +124,10 @@ def check_labels(loss, labels, classes=None, where="y"):
             raise ValueError(f"{name}: labels must be class indices in [0, {limit}). Received labels in "
                              f"[{low:g}, {high:g}] in {where}.")
         return
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
-        raise ValueError(f"{name}: labels must be in [0, 1]. Received NaN or infinite values in {where}.")
+    if values.dtype.kind == "f":
+        values = values[~np.isnan(values)]  # NaN labels give a NaN loss, which is seen (TerminateOnNaN): allowed
+        if values.size == 0:
+            return
     low, high = values.min(), values.max()
     if low < 0 or high > 1:
         raise ValueError(f"{name}: labels must be in [0, 1] (the probability of the positive class). Received labels "

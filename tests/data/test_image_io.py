@@ -33,6 +33,9 @@ def pngs(tmp_path_factory):
     save("p", Image.fromarray(rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)).convert("P"))
     save("i16", Image.fromarray(rng.integers(0, 65536, (13, 17), dtype=np.uint16)))
     assert Image.open(paths["i16"]).mode == "I;16"
+    # what TensorFlow's decode_png makes of i16 in RGB (8 bits: value >> 8; tests/data/test_bad_folders.py checks
+    # that against TensorFlow): cnnkit reads i16 in 'rgb' / 'rgba' as Keras reads this file (Keras clips i16)
+    save("i16_as_8", Image.fromarray((np.asarray(Image.open(paths["i16"])) >> 8).astype(np.uint8)))
     assert Image.open(paths["p"]).mode == "P"
     return paths
 
@@ -49,6 +52,8 @@ def smooth_jpeg(tmp_path_factory):
 
 def _both(keras, path, **kwargs):
     ours = utils.img_to_array(utils.load_img(path, **kwargs))
+    if path.endswith("i16.png") and kwargs.get("color_mode", "rgb") != "grayscale":
+        path = path.replace("i16.png", "i16_as_8.png")  # Keras clips 16-bit values to 255 in RGB: not followed
     theirs = keras.utils.img_to_array(keras.utils.load_img(path, **kwargs))
     return ours, theirs
 
@@ -62,6 +67,8 @@ def test_load_img_original_size_equals_keras(keras, pngs, name, color_mode):
     np.testing.assert_array_equal(ours, theirs)
     img = utils.load_img(pngs[name], color_mode=color_mode)
     assert img.mode == keras.utils.load_img(pngs[name], color_mode=color_mode).mode
+    if name == "i16" and color_mode != "grayscale":
+        assert 0 < ours[..., :3].max() < 255  # not clipped to white
 
 
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
