@@ -22,7 +22,7 @@ from PIL import Image
 from cnnkit.applications import APPLICATIONS
 from cnnkit.applications.registry import prepare
 from cnnkit.callbacks import CSVLogger, ModelCheckpoint
-from cnnkit.data.directory import index_directory, list_classes, list_images
+from cnnkit.data.directory import index_directory, list_classes, list_images, warn_rejected
 from cnnkit.data.image_io import DECODE_ERRORS, img_to_array, load_img
 from cnnkit.layers import Dense, GlobalAveragePooling2D, Input
 from cnnkit.models import Model, Sequential
@@ -299,7 +299,9 @@ def image_paths(paths):
     found = []
     for path in paths:
         if os.path.isdir(path):
-            found += [os.path.join(path, f) for f in list_images(path)]
+            rejected = []
+            found += [os.path.join(path, f) for f in list_images(path, rejected=rejected)]
+            warn_rejected(rejected, path)
         elif os.path.isfile(path):
             found.append(path)
         else:

@@ -175,7 +175,7 @@ def index_directory(directory, classes=None, follow_links=False):
         filenames += [os.path.join(name, f) for f in files]
         labels += [index] * len(files)
         rejected += [(os.path.join(name, f), reason) for f, reason in left_out]
-    warn_rejected(rejected, directory, stacklevel=3)
+    warn_rejected(rejected, directory, stacklevel=4)  # the caller of flow_from_directory
     return class_names, filenames, np.asarray(labels, dtype=np.int32)
 
 

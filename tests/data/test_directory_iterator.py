@@ -402,6 +402,7 @@ def test_unreadable_files_are_skipped_with_one_warning_each(corrupt_tree, worker
     assert total == 8 and shuffled.skipped == 1
 
 
+@pytest.mark.filterwarnings("ignore:Left out")
 def test_a_batch_of_only_unreadable_files_borrows_a_readable_one(corrupt_tree):
     it = ImageDataGenerator().flow_from_directory(corrupt_tree, target_size=TARGET, class_mode="sparse",
                                                   batch_size=1, shuffle=False)
@@ -411,6 +412,7 @@ def test_a_batch_of_only_unreadable_files_borrows_a_readable_one(corrupt_tree):
     assert x.shape == (1, 9, 11, 3) and y.shape == (1,)
 
 
+@pytest.mark.filterwarnings("ignore:Left out")
 def test_on_error_raise_names_the_file(corrupt_tree):
     it = ImageDataGenerator().flow_from_directory(corrupt_tree, target_size=TARGET, batch_size=4, shuffle=False,
                                                   on_error="raise")
