@@ -5,8 +5,8 @@ size when shrinking, READ_AHEAD batches ahead of the one being handed out. A fil
 with one warning naming it and counted in `skipped`; it is left out of its batch (the batch is one smaller).
 `on_error='raise'` stops instead, and so does `predict` (inside `rows_for_every_file()`), whose output must have
 one row per entry of `filenames`. Files that cannot be images at all never get here: the folder scan leaves them
-out (`cnnkit.data.directory.image_file_problem`). Nothing is kept between batches unless `cache` is set, so memory does not grow
-with the folder.
+out (`cnnkit.data.directory.image_file_problem`). Nothing is kept between batches unless `cache` is set, so
+memory does not grow with the folder.
 """
 
 import concurrent.futures

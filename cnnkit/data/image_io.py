@@ -7,6 +7,7 @@ Images travel as numpy arrays (height, width, channels), channels last, like Ker
 import io
 import os
 import pathlib
+import stat
 
 import numpy as np
 from PIL import Image
@@ -232,6 +233,8 @@ def decode_files(paths, target_size, color_mode="rgb", interpolation="nearest", 
     out = []
     for path in paths:
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # reading a FIFO would wait forever (a scan refuses them too)
+                raise OSError("not a regular file (a FIFO, socket or device)")
             out.append((read_image(path, target_size, color_mode, interpolation, keep_aspect_ratio), None))
         except DECODE_ERRORS as err:
             out.append((None, f"{type(err).__name__}: {err}"))

@@ -47,7 +47,8 @@ def _resolve_verbose(verbose):
 
 def _should_eval(epoch, validation_freq):
     """Keras's rule: validate after epochs that are multiples of an int `validation_freq`, or listed in it."""
-    if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool) and validation_freq >= 1:
+    if (isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool)
+            and validation_freq >= 1):
         return (epoch + 1) % validation_freq == 0
     if isinstance(validation_freq, (list, tuple, set, range)):
         return epoch + 1 in validation_freq

@@ -62,6 +62,12 @@ def test_scan_leaves_out_files_that_cannot_be_images(tmp_path, alarm):
                      "dogs/png_named.jpg"]
     np.testing.assert_array_equal(labels, [0, 0, 0, 1, 1, 1, 1])
     assert "FIFO" in image_file_problem(root / "dogs" / "pipe.png")
+    # a FIFO named in a table that is not validated is refused when read, not waited on
+    table = {"filename": ["cats/0.png", "dogs/pipe.png"], "class": ["cats", "dogs"]}
+    unchecked = ImageDataGenerator().flow_from_dataframe(table, str(root), target_size=(8, 8), batch_size=2,
+                                                         shuffle=False, validate_filenames=False, workers=1)
+    with pytest.warns(UserWarning, match=r"Skipping unreadable image .*pipe\.png.*not a regular file"):
+        assert len(unchecked[0][0]) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         flow = ImageDataGenerator().flow_from_directory(root, target_size=(8, 8), batch_size=7, shuffle=False,
