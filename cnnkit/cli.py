@@ -17,7 +17,24 @@ import os
 import sys
 import time
 
-from cnnkit.applications import APPLICATIONS
+import cnnkit  # light: the sub-packages (and torch) load on first use, so --help and --version start at once
+
+# The architectures `--model`, `summary`, `plot` and `export` take: the names of cnnkit.applications.APPLICATIONS,
+# listed here so that `--help` needs no torch (a test checks the two lists are equal).
+ARCHITECTURES = (
+    "convnextbase", "convnextlarge", "convnextsmall", "convnexttiny", "convnextxlarge", "densenet121", "densenet169",
+    "densenet201", "efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3", "efficientnetb4",
+    "efficientnetb5", "efficientnetb6", "efficientnetb7", "efficientnetv2b0", "efficientnetv2b1", "efficientnetv2b2",
+    "efficientnetv2b3", "efficientnetv2l", "efficientnetv2m", "efficientnetv2s", "inceptionresnetv2", "inceptionv3",
+    "lenet", "mobilenet", "mobilenetv2", "mobilenetv3large", "mobilenetv3small", "nasnetlarge", "nasnetmobile",
+    "resnet101", "resnet101v2", "resnet152", "resnet152v2", "resnet50", "resnet50v2", "small", "vgg16", "vgg19",
+    "xception")
+
+
+def _applications():
+    from cnnkit.applications import APPLICATIONS  # noqa: PLC0415 (loads torch)
+
+    return APPLICATIONS
 
 
 def _shape(text):
@@ -36,7 +53,7 @@ def _summary(args):
 
         load_run(args.model)[0].summary()
         return 0
-    build = APPLICATIONS.lookup(args.model)
+    build = _applications().lookup(args.model)
     kwargs = {"classes": args.classes}
     if args.input_shape:
         kwargs["input_shape"] = args.input_shape
@@ -99,6 +116,9 @@ def _train(args):
     best = max(logs.get("val_accuracy", [float("nan")]))
     print(f"best validation accuracy: {best:.4f} ({time.perf_counter() - start:.0f}s); model, history and labels "
           f"in {out}")
+    report = os.path.join(out, "report.html")
+    if os.path.exists(report):
+        print(f"report: {report}")
     return 0
 
 
@@ -129,7 +149,7 @@ def _plot(args):
     from cnnkit.visualization.plot_model import plot_model  # noqa: PLC0415
 
     model = load_run(args.model)[0] if os.path.isfile(args.model) or os.path.sep in args.model else \
-        APPLICATIONS.lookup(args.model)()
+        _applications().lookup(args.model)()
     plot_model(model, to_file=args.out, show_shapes=args.show_shapes, rankdir=args.rankdir)
     print(f"model diagram: {args.out}")
     return 0
@@ -147,7 +167,7 @@ def _export(args):
         kwargs = {"classes": args.classes} if args.classes else {}
         if args.input_shape:
             kwargs["input_shape"] = args.input_shape
-        model = APPLICATIONS.lookup(args.model)(**kwargs)  # untrained: an architecture to try a runtime on
+        model = _applications().lookup(args.model)(**kwargs)  # untrained: an architecture to try a runtime on
         default_out = f"{args.model}.onnx"
     kwargs = {} if args.opset is None else {"opset_version": args.opset}
     try:
@@ -165,7 +185,7 @@ def _add_export(sub):
                                         "weights) as ONNX: channels_last float32 inputs with a dynamic batch axis, "
                                         "the same outputs as predict. Needs pip install \"cnnkit[onnx]\".")
     export.add_argument("model", help="saved model (.keras or .h5), or a built-in architecture: "
-                                      f"{', '.join(APPLICATIONS.names())}")
+                                      f"{', '.join(ARCHITECTURES)}")
     export.add_argument("out", nargs="?", default=None,
                         help="file to write (default: the model file with .onnx, or ARCHITECTURE.onnx)")
     export.add_argument("--onnx", action="store_true", help="ONNX format (the default and only format)")
@@ -179,9 +199,17 @@ def _add_export(sub):
 def _architecture(text):
     """A registered architecture's name (any case), else argparse's error with "did you mean"."""
     try:
-        return APPLICATIONS.lookup(text.lower()).key
+        return _applications().lookup(text.lower()).key
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _verbose(text):
+    if text == "auto":
+        return text
+    if text not in ("0", "1", "2"):
+        raise argparse.ArgumentTypeError(f"expected auto, 0, 1 or 2; got {text!r}")
+    return int(text)
 
 
 def _positive(text):
@@ -205,7 +233,7 @@ def _add_train(sub):
                                        "report.html to --out. Ctrl-C stops; the best model so far is kept.")
     train.add_argument("data_dir", help="folder with one sub-folder of images per class")
     train.add_argument("--model", default="small", type=_architecture, metavar="NAME",
-                       help=f"architecture (default small): {', '.join(APPLICATIONS.names())}")
+                       help=f"architecture (default small): {', '.join(ARCHITECTURES)}")
     train.add_argument("--weights", default=None,
                        help="'imagenet' (Keras's published weights, for every ImageNet architecture) or a weights file "
                             "(default: random)")
@@ -221,7 +249,9 @@ def _add_train(sub):
                        help="share of each class held out for validation (default 0.2)")
     train.add_argument("--out", default=None, help="run folder (default runs/<date-time>)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress display (default 1)")
+    train.add_argument("--verbose", type=_verbose, default="auto", metavar="{auto,0,1,2}",
+                       help="progress display: 1 a bar, 2 one line per epoch, 0 none (default auto: a bar on a "
+                            "terminal, one line per epoch in a redirected log)")
     train.add_argument("--nproc", type=_positive, default=1,
                        help="training processes on this machine (data parallel, via torch.distributed.run; "
                             "default 1). --batch-size stays the global batch")
@@ -252,7 +282,14 @@ def _add_train(sub):
 
 
 def build_parser():
+    """The `cnnkit` argument parser."""
+    return _parsers()[0]
+
+
+def _parsers():
+    """(the `cnnkit` parser, {command: its sub-parser})."""
     parser = argparse.ArgumentParser(prog="cnnkit", description="Keras-compatible CNNs on PyTorch.")
+    parser.add_argument("--version", action="version", version=f"cnnkit {cnnkit.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train the seeds' MNIST convnet on the built-in digits",
                           description="Train the seeds' MNIST convnet (conv 32/64/64, dense 64, softmax; rmsprop, "
@@ -261,7 +298,9 @@ def build_parser():
     demo.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
     demo.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress display (default 1)")
+    demo.add_argument("--verbose", type=_verbose, default="auto", metavar="{auto,0,1,2}",
+                      help="progress display: 1 a bar, 2 one line per epoch, 0 none (default auto: a bar on a "
+                           "terminal, one line per epoch in a redirected log)")
     demo.add_argument("--out", default=os.path.join("runs", "demo"),
                       help="folder for report.html (default runs/demo; '' for none)")
     demo.set_defaults(run=_demo)
@@ -269,17 +308,29 @@ def build_parser():
     summary = sub.add_parser("summary", help="print the summary of a built-in architecture or a saved model",
                              description="Print a model's layers, output shapes and parameter counts.")
     summary.add_argument("model", help=f"a saved model file, or a built-in architecture: "
-                                       f"{', '.join(APPLICATIONS.names())}")
+                                       f"{', '.join(ARCHITECTURES)}")
     summary.add_argument("--input-shape", type=_shape, default=None, help="height,width,channels (e.g. 28,28,1)")
     summary.add_argument("--classes", type=int, default=10, help="number of output classes (default 10)")
     summary.set_defaults(run=_summary)
     _add_export(sub)
-    return parser
+    return parser, sub.choices
+
+
+def parse_args(argv):
+    """The parsed command line; a command's options and positionals may come in any order
+    (`cnnkit export small --input-shape 64,64,3 out.onnx`)."""
+    parser, commands = _parsers()
+    if not argv or argv[0] not in commands:  # --help, --version or a mistake: argparse says which
+        return parser.parse_args(argv)
+    args = commands[argv[0]].parse_intermixed_args(argv[1:])
+    args.command = argv[0]
+    return args
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args)
     except (ValueError, TypeError, OSError) as err:

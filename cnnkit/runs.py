@@ -168,6 +168,10 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
     val_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing)
                                   ).flow_from_directory(data_dir, subset="validation", shuffle=False, **flow)
     net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if verbose and is_chief():
+        print(f"Training {entry.key} ({net.count_params():,} parameters; weights: {weights or 'random'}"
+              f"{', backbone frozen' if freeze else ''}) on {size[0]}x{size[1]} {color_mode} images, "
+              f"{len(classes)} classes, {epochs} epoch{'s' * (epochs != 1)}; run folder: {out}", flush=True)
     labels = {"class_names": classes, "image_size": list(size), "color_mode": color_mode, "rescale": RESCALE,
               "preprocessing": preprocessing, "model": model, "data_dir": os.path.abspath(data_dir)}
     if is_chief():  # under torchrun, process 0 writes the run folder

@@ -249,3 +249,18 @@ def test_a_misspelt_architecture_gets_did_you_mean(tmp_path, capsys):
     assert "Did you mean 'mobilenetv2'?" in capsys.readouterr().err
     assert cli.main(["train", str(tmp_path / "none"), "--model", "MobileNetV2"]) == 2  # any case: the folder fails
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_train_in_a_redirected_log_prints_one_line_per_epoch(digits_dir, tmp_path, capsys):
+    """The default --verbose auto: not a terminal (capsys), so one line per epoch and no '\\r' bars; the start says
+    what is trained on what, the end where the report is."""
+    out_dir = str(tmp_path / "run")
+    assert cli.main(["train", digits_dir, "--epochs", "2", "--out", out_dir]) == 0
+    out = capsys.readouterr().out
+    assert "\r" not in out
+    lines = out.splitlines()
+    assert any(line.startswith("Training small (") and "28x28 grayscale images, 3 classes, 2 epochs; run folder: "
+               f"{out_dir}" in line for line in lines), lines
+    epoch_lines = [line for line in lines if " - accuracy: " in line and "val_accuracy: " in line]
+    assert len(epoch_lines) == 2
+    assert lines[-1] == f"report: {os.path.join(out_dir, 'report.html')}"
