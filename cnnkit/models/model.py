@@ -262,6 +262,14 @@ class Model(Trainer, Layer):
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
                       expand_nested=expand_nested, show_trainable=show_trainable, layer_range=layer_range)
 
+    def _repr_html_(self):
+        """A notebook shows a built model as its summary table."""
+        if not self.built:
+            return None
+        from cnnkit.models.summary import summary_html  # noqa: PLC0415
+
+        return summary_html(self)
+
     def get_config(self):
         """Keras 3's config of a subclassed model: its constructor's arguments (when they are JSON values), with
         name, trainable and dtype; `from_config` calls the constructor with them."""
