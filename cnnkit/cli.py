@@ -105,7 +105,9 @@ def _train(args):
         return launch(args.nproc, args.argv, args.data_dir, args.img_size, args.augment, args.out)
     options = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, img_size=args.img_size,
                    augment=args.augment, validation_split=args.validation_split, out=args.out, seed=args.seed,
-                   verbose=args.verbose, weights=args.weights, freeze=args.freeze)
+                   verbose=args.verbose, weights=args.weights, freeze=args.freeze, optimizer=args.optimizer,
+                   learning_rate=args.lr, patience=args.patience, cache=args.cache, fine_tune=args.fine_tune,
+                   command="cnnkit " + " ".join(args.argv))
     if not is_chief():  # under torchrun: only process 0 prints
         with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             train(args.data_dir, **{**options, "verbose": 0})
@@ -204,6 +206,26 @@ def _architecture(text):
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _optimizer_name(text):
+    from cnnkit import optimizers  # noqa: PLC0415 (loads torch)
+
+    try:
+        optimizers.get(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number like 0.001; got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number like 0.001; got {text!r}")
+    return value
+
+
 def _verbose(text):
     if text == "auto":
         return text
@@ -243,6 +265,19 @@ def _add_train(sub):
                        help="square input size in pixels (default: the images' median size, at most 150)")
     train.add_argument("--epochs", type=_positive, default=12, help="training epochs (default 12)")
     train.add_argument("--batch-size", type=_positive, default=16, help="batch size (default 16)")
+    train.add_argument("--optimizer", default="adam", type=_optimizer_name, metavar="NAME",
+                       help="optimizer (default adam): any cnnkit.optimizers name (sgd, rmsprop, adamw, ...)")
+    train.add_argument("--lr", type=_positive_float, default=None, metavar="RATE",
+                       help="learning rate (default: the optimizer's Keras default, 0.001 for adam); "
+                            "`cnnkit lr-find` suggests one")
+    train.add_argument("--patience", type=_positive, default=None, metavar="N",
+                       help="stop when validation accuracy has not improved for N epochs (default: never)")
+    train.add_argument("--cache", action="store_true",
+                       help="compute the frozen backbone's features once and reuse them every epoch (with --freeze "
+                            "or --fine-tune, without --augment): later epochs take a fraction of the time")
+    train.add_argument("--fine-tune", type=_positive, default=0, metavar="N",
+                       help="after --epochs on the frozen backbone, unfreeze its last block and train N more epochs "
+                            "at a tenth of the learning rate (needs --weights)")
     train.add_argument("--augment", type=_augment_list, default=[],
                        help="comma-separated: flip, rotate, zoom, brightness, contrast, blur, noise")
     train.add_argument("--validation-split", type=_fraction, default=0.2,

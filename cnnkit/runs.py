@@ -21,10 +21,10 @@ from PIL import Image
 
 from cnnkit.applications import APPLICATIONS
 from cnnkit.applications.registry import prepare
-from cnnkit.callbacks import CSVLogger, ModelCheckpoint
+from cnnkit.callbacks import CSVLogger, EarlyStopping, History, ModelCheckpoint
 from cnnkit.data.directory import index_directory, list_classes, list_images
 from cnnkit.data.image_io import DECODE_ERRORS, img_to_array, load_img
-from cnnkit.layers import Dense, GlobalAveragePooling2D, Input
+from cnnkit.layers import Dense, GlobalAveragePooling2D, Input, InputLayer
 from cnnkit.models import Model, Sequential
 from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
@@ -147,18 +147,83 @@ def build(model, input_shape, classes, weights=None, freeze=False):
     return net, entry.preprocessing
 
 
+class _RunHistory(History):
+    """History over both stages of a fine-tuning run (a second `fit` continues it)."""
+
+    def on_train_begin(self, logs=None):
+        pass
+
+
+def last_block(backbone, last_conv):
+    """The layers of a backbone's last block: from the first layer whose output has the spatial size of `last_conv`
+    (the architecture's last convolutional maps) to the end (ResNet50: conv5_*, VGG16: block4_pool and block5_*,
+    MobileNetV2: block_13 onwards). These are what fine-tuning unfreezes."""
+    size = tuple(backbone.get_layer(last_conv).output.shape[1:3])
+    layers = list(backbone.layers)
+    for i, layer in enumerate(layers):
+        shape = layer.output.shape if not isinstance(layer.output, list) else layer.output[0].shape
+        if len(shape) == 4 and tuple(shape[1:3]) == size:
+            return layers[i:]
+    return []
+
+
+def _optimizer(name, learning_rate):
+    from cnnkit import optimizers  # noqa: PLC0415
+
+    optimizer = optimizers.get(name)
+    if learning_rate is not None:
+        optimizer.learning_rate = learning_rate
+    return optimizer
+
+
+def _settings(optimizer, learning_rate, batch_size, seed, patience, fine_tune, cache):
+    rate = learning_rate if learning_rate is not None else float(_optimizer(optimizer, None).learning_rate)
+    text = {"optimizer": f"{optimizer} (learning rate {rate:g})", "batch size": batch_size, "seed": seed}
+    if patience:
+        text["early stopping"] = f"patience {patience} (val_accuracy)"
+    if fine_tune:
+        text["fine-tuning"] = f"{fine_tune} epochs, last block unfrozen, learning rate {rate / 10:g}"
+    if cache:
+        text["frozen-feature cache"] = "on"
+    return text, rate
+
+
 def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augment=(), validation_split=0.2,
-          out=None, seed=0, verbose=1, weights=None, freeze=False):
+          out=None, seed=0, verbose=1, weights=None, freeze=False, optimizer="adam", learning_rate=None,
+          patience=None, cache=False, fine_tune=0, command=None):
     """Trains a built-in architecture on a class-folder tree and writes the run folder; returns (model, history,
-    run folder). `weights`: None, 'imagenet' (architectures with ImageNet weights) or a weights file; `freeze`
-    keeps a pretrained backbone's weights and BatchNormalization statistics fixed. Ctrl-C stops training; the best model so far stays in the
-    run folder (KeyboardInterrupt is re-raised after saying so)."""
+    run folder).
+
+    Args:
+        weights: None, 'imagenet' (architectures with ImageNet weights) or a weights file.
+        freeze: keep a pretrained backbone's weights and BatchNormalization statistics fixed.
+        optimizer, learning_rate: the optimizer's name and learning rate (default: adam at Keras's 0.001).
+        patience: stop after this many epochs without a better val_accuracy (EarlyStopping); None: never.
+        cache: compute a frozen backbone's features once (`fit(cache_frozen=True)`); needs `freeze` and no
+            augmentation.
+        fine_tune: after `epochs` on a frozen backbone, unfreeze its last block (`last_block`) and train this many
+            more epochs at a tenth of the learning rate (the freeze-then-unfreeze recipe); needs pretrained weights.
+        command: the command line, recorded in the report.
+
+    Ctrl-C stops training; the best model so far stays in the run folder and the report is written for it
+    (KeyboardInterrupt is re-raised after saying so).
+    """
+    started = time.perf_counter()
     classes, count, size, color_mode = probe_folder(data_dir, img_size)
     entry = APPLICATIONS.lookup(model)
+    if fine_tune and not (entry.pretrained and weights is not None):
+        raise RunError(f"--fine-tune unfreezes the last block of a pretrained backbone: choose an architecture with "
+                       f"ImageNet weights ({', '.join(backbones())}) and --weights imagenet (or a weights file).")
+    if cache and not (freeze or fine_tune):
+        raise RunError("--cache keeps the frozen backbone's features: add --freeze (or --fine-tune N).")
+    if cache and augment:
+        raise RunError("--cache computes each image's backbone features once, so it cannot be combined with "
+                       "--augment (every epoch would see new images).")
     if entry.pretrained:  # ImageNet-style: colour input, at least the architecture's minimum size
         color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
     channels = 1 if color_mode == "grayscale" else 3
-    net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze)
+    net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze or bool(fine_tune))
+    settings, rate = _settings(optimizer, learning_rate, batch_size, seed, patience, fine_tune, cache)
     out = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)  # after the checks: a failed start leaves no empty run folder
     flow = dict(target_size=size, color_mode=color_mode, class_mode="sparse", batch_size=batch_size, seed=seed)
@@ -167,11 +232,13 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
         data_dir, subset="training", **flow)
     val_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing)
                                   ).flow_from_directory(data_dir, subset="validation", shuffle=False, **flow)
-    net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    net.compile(optimizer=_optimizer(optimizer, learning_rate), loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"])
     if verbose and is_chief():
         print(f"Training {entry.key} ({net.count_params():,} parameters; weights: {weights or 'random'}"
-              f"{', backbone frozen' if freeze else ''}) on {size[0]}x{size[1]} {color_mode} images, "
-              f"{len(classes)} classes, {epochs} epoch{'s' * (epochs != 1)}; run folder: {out}", flush=True)
+              f"{', backbone frozen' if freeze or fine_tune else ''}) on {size[0]}x{size[1]} {color_mode} images, "
+              f"{len(classes)} classes, {epochs + fine_tune} epoch{'s' * (epochs + fine_tune != 1)}; run folder: "
+              f"{out}", flush=True)
     labels = {"class_names": classes, "image_size": list(size), "color_mode": color_mode, "rescale": RESCALE,
               "preprocessing": preprocessing, "model": model, "data_dir": os.path.abspath(data_dir)}
     if is_chief():  # under torchrun, process 0 writes the run folder
@@ -180,24 +247,50 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
     model_path = os.path.join(out, "model.keras")
     callbacks = [ModelCheckpoint(model_path, monitor="val_accuracy", save_best_only=True),
                  CSVLogger(os.path.join(out, "history.csv"))]
+    if patience:
+        callbacks.append(EarlyStopping(monitor="val_accuracy", patience=patience))
+    history = _RunHistory()
+
+    def report(interrupted=False):
+        if not is_chief():
+            return
+        best = load_model(model_path) if os.path.exists(model_path) else net
+        x_val, y_val = collect(val_flow)
+        info = {"data": os.path.abspath(data_dir), "images": f"{train_flow.samples} training, {val_flow.samples} "
+                f"validation", "input": f"{size[0]}x{size[1]} {color_mode}", "epochs": epochs + fine_tune,
+                "augmentation": ", ".join(augment) or "none", "weights": weights or "random",
+                "frozen backbone": "yes" if freeze or fine_tune else "no", **settings, "model file": model_path,
+                "duration": f"{time.perf_counter() - started:.0f} s" + (" (interrupted with Ctrl-C)" if interrupted
+                                                                         else "")}
+        if command:
+            info["command"] = command
+        write_report(os.path.join(out, "report.html"), best, history, x_val, y_val, class_names=classes,
+                     train_data=train_flow, title=f"cnnkit train: {os.path.basename(os.path.abspath(data_dir))}",
+                     info=info, deprocess=entry.deprocess, gradcam_layer=entry.last_conv,
+                     best_monitor="val_accuracy" if os.path.exists(model_path) else None)
+
     try:
-        history = net.fit(train_flow, validation_data=val_flow, epochs=epochs, callbacks=callbacks,
-                          verbose=verbose)
+        net.fit(train_flow, validation_data=val_flow, epochs=epochs, callbacks=[*callbacks, history],
+                verbose=verbose, cache_frozen=cache)
+        if fine_tune and not net.stop_training:
+            backbone = net.layers[1] if isinstance(net.layers[0], InputLayer) else net.layers[0]
+            backbone.trainable = True
+            unfrozen = {id(layer) for layer in last_block(backbone, entry.last_conv)}
+            for layer in backbone.layers:
+                layer.trainable = id(layer) in unfrozen
+            net.compile(optimizer=_optimizer(optimizer, rate / 10), loss="sparse_categorical_crossentropy",
+                        metrics=["accuracy"])
+            callbacks[1] = CSVLogger(os.path.join(out, "history.csv"), append=True)  # one file for both stages
+            net.fit(train_flow, validation_data=val_flow, epochs=epochs + fine_tune, initial_epoch=epochs,
+                    callbacks=[*callbacks, history], verbose=verbose)
     except KeyboardInterrupt:
-        print(f"\nInterrupted: the best model so far is in {model_path}" if os.path.exists(model_path)
+        saved = os.path.exists(model_path)
+        print(f"\nInterrupted: the best model so far is in {model_path}" if saved
               else "\nInterrupted before the first epoch ended: no model saved.")
+        if saved and history.epoch:
+            report(interrupted=True)
         raise
-    if not is_chief():
-        return net, history, out
-    best = load_model(model_path) if os.path.exists(model_path) else net
-    x_val, y_val = collect(val_flow)
-    info = {"data": os.path.abspath(data_dir), "images": f"{train_flow.samples} training, {val_flow.samples} "
-            f"validation", "input": f"{size[0]}x{size[1]} {color_mode}", "epochs": epochs,
-            "augmentation": ", ".join(augment) or "none", "weights": weights or "random",
-            "frozen backbone": "yes" if freeze else "no", "model file": model_path}
-    write_report(os.path.join(out, "report.html"), best, history, x_val, y_val, class_names=classes,
-                 train_data=train_flow, title=f"cnnkit train: {os.path.basename(os.path.abspath(data_dir))}",
-                 info=info, deprocess=entry.deprocess, gradcam_layer=entry.last_conv)
+    report()
     return net, history, out
 
 

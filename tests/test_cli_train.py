@@ -240,6 +240,8 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_best_model(digits_dir, tmp_path):
     assert "Traceback" not in stderr
     model = load_model(str(out / "model.keras"))
     assert model.output_shape == (None, 3)
+    report = (out / "report.html").read_text()  # the report is written for the best model so far
+    assert "interrupted with Ctrl-C" in report and "best epoch: " in report
 
 
 def test_a_misspelt_architecture_gets_did_you_mean(tmp_path, capsys):
@@ -264,3 +266,74 @@ def test_train_in_a_redirected_log_prints_one_line_per_epoch(digits_dir, tmp_pat
     epoch_lines = [line for line in lines if " - accuracy: " in line and "val_accuracy: " in line]
     assert len(epoch_lines) == 2
     assert lines[-1] == f"report: {os.path.join(out_dir, 'report.html')}"
+
+
+def test_fine_tune_trains_the_head_then_the_last_block(digits_dir, tmp_path, capsys):
+    """--freeze --cache --fine-tune 1 --optimizer sgd --lr 0.05 --patience 3: epoch 1 trains the head on the frozen
+    (cached) backbone, epoch 2 also the backbone's last block at a tenth of the learning rate; the rest of the
+    backbone keeps the file's weights."""
+    from cnnkit.applications import MobileNetV2  # noqa: PLC0415
+    from cnnkit.runs import last_block, train  # noqa: PLC0415
+
+    source = MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    weights = str(tmp_path / "backbone.weights.h5")
+    source.save_weights(weights)
+    out = str(tmp_path / "run")
+    argv = ["train", digits_dir, "--model", "mobilenetv2", "--weights", weights, "--freeze", "--cache", "--epochs",
+            "1", "--fine-tune", "1", "--optimizer", "sgd", "--lr", "0.05", "--patience", "3", "--out", out,
+            "--verbose", "0"]
+    args = cli.parse_args(argv)
+    assert (args.fine_tune, args.cache, args.optimizer, args.lr, args.patience) == (1, True, "sgd", 0.05, 3)
+    net, _, _ = train(digits_dir, model="mobilenetv2", weights=weights, freeze=True, cache=True, epochs=1,
+                      fine_tune=1, optimizer="sgd", learning_rate=0.05, patience=3, out=out, verbose=0,
+                      command=" ".join(argv))
+    rows = list(csv.DictReader(open(os.path.join(out, "history.csv"))))
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    block = {id(layer) for layer in last_block(source, "out_relu")}
+    assert {"block_13_depthwise", "block_16_project", "Conv_1"} <= {source.get_layer(n).name for n in
+                                                                     ("block_13_depthwise", "block_16_project",
+                                                                      "Conv_1") if id(source.get_layer(n)) in block}
+    assert id(source.get_layer("block_12_project")) not in block
+    # the final model (epoch 2): the last block moved, the rest of the backbone kept the file's weights
+    final = net.get_layer(source.name)
+    changed = [mine.name for mine, theirs in zip(source.layers, final.layers)
+               if any(not np.array_equal(a, b) for a, b in zip(mine.get_weights(), theirs.get_weights()))]
+    assert changed and all(id(source.get_layer(name)) in block for name in changed)
+    report = open(os.path.join(out, "report.html")).read()
+    assert "sgd (learning rate 0.05)" in report and "learning rate 0.005" in report and "patience 3" in report
+    assert "--fine-tune 1" in report  # the command line, to reproduce the run
+
+
+def test_last_block_of_resnet50_and_vgg16():
+    from cnnkit.applications import VGG16, ResNet50  # noqa: PLC0415
+    from cnnkit.runs import last_block  # noqa: PLC0415
+
+    names = [layer.name for layer in last_block(ResNet50(include_top=False, weights=None, input_shape=(64, 64, 3)),
+                                                "conv5_block3_out")]
+    assert names[0] == "conv5_block1_1_conv" and names[-1] == "conv5_block3_out"
+    assert all(name.startswith("conv5_") for name in names)
+    names = [layer.name for layer in last_block(VGG16(include_top=False, weights=None, input_shape=(64, 64, 3)),
+                                                "block5_conv3")]
+    assert names == ["block4_pool", "block5_conv1", "block5_conv2", "block5_conv3", "block5_pool"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--fine-tune", "2"], "--fine-tune unfreezes the last block of a pretrained backbone"),
+    (["--cache"], "--cache keeps the frozen backbone's features: add --freeze"),
+    (["--model", "resnet50", "--weights", "w.h5", "--freeze", "--cache", "--augment", "flip"],
+     "cannot be combined with --augment"),
+])
+def test_workflow_option_mistakes_are_one_line(digits_dir, tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    assert cli.main(["train", digits_dir, *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [(["--optimizer", "adm"], "Did you mean 'adam'?"),
+                                           (["--lr", "0"], "expected a positive number like 0.001; got '0'")])
+def test_bad_optimizer_and_learning_rate(digits_dir, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", digits_dir, *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
