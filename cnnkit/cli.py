@@ -1,6 +1,7 @@
 """The `cnnkit` command line.
 
     cnnkit demo                   # train the seeds' MNIST convnet on the built-in 5,000 digits, report accuracy
+    cnnkit lr-find DATA_DIR       # suggest a learning rate
     cnnkit train DATA_DIR --model small --epochs 12 --augment flip,rotate --out runs/fruits
     cnnkit evaluate runs/fruits/model.keras DATA_DIR
     cnnkit predict runs/fruits/model.keras photo.jpg more_photos/ --top 3 [--json]
@@ -121,6 +122,18 @@ def _train(args):
     report = os.path.join(out, "report.html")
     if os.path.exists(report):
         print(f"report: {report}")
+    return 0
+
+
+def _lr_find(args):
+    from cnnkit.runs import find_learning_rate  # noqa: PLC0415
+
+    result = find_learning_rate(args.data_dir, model=args.model, batch_size=args.batch_size, img_size=args.img_size,
+                                seed=args.seed, weights=args.weights, freeze=args.freeze, optimizer=args.optimizer,
+                                steps=args.steps, out=args.out)
+    print(f"suggested learning rate: {result.suggestion:.2g} (steepest fall of the loss; the lowest loss was at "
+          f"{result.min_loss_learning_rate:.2g}); plot: {args.out}")
+    print(f"train with it: cnnkit train {args.data_dir} --model {args.model} --lr {result.suggestion:.2g}")
     return 0
 
 
@@ -291,6 +304,23 @@ def _add_train(sub):
                        help="training processes on this machine (data parallel, via torch.distributed.run; "
                             "default 1). --batch-size stays the global batch")
     train.set_defaults(run=_train)
+    finder = sub.add_parser("lr-find", help="suggest a learning rate (the learning-rate range test)",
+                            description="Train the model `cnnkit train` would build for a few steps while the "
+                                        "learning rate grows from 1e-7 to 10, plot the loss against it and suggest "
+                                        "the learning rate where the loss falls fastest (then: cnnkit train --lr).")
+    finder.add_argument("data_dir", help="folder with one sub-folder of images per class")
+    finder.add_argument("--model", default="small", type=_architecture, metavar="NAME",
+                        help="architecture (default small), as for train")
+    finder.add_argument("--weights", default=None, help="'imagenet' or a weights file, as for train")
+    finder.add_argument("--freeze", action="store_true", help="keep a pretrained backbone fixed, as for train")
+    finder.add_argument("--img-size", type=_positive, default=None, help="square input size, as for train")
+    finder.add_argument("--batch-size", type=_positive, default=16, help="batch size (default 16)")
+    finder.add_argument("--optimizer", default="adam", type=_optimizer_name, metavar="NAME",
+                        help="optimizer (default adam)")
+    finder.add_argument("--steps", type=_positive, default=100, help="training steps (default 100)")
+    finder.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    finder.add_argument("--out", default="lr_find.png", help="the plot to write (default lr_find.png)")
+    finder.set_defaults(run=_lr_find)
     evaluate = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a class-folder tree",
                               description="Evaluate MODEL (a .keras file; labels.json beside it gives the class "
                                           "names and image size) on DATA_DIR.")

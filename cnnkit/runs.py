@@ -30,6 +30,7 @@ from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.registry import did_you_mean
 from cnnkit.training.distributed import is_chief
+from cnnkit.training.lr_finder import lr_find
 from cnnkit.utils.io import atomic_path
 from cnnkit.visualization.report import write_report
 
@@ -188,6 +189,34 @@ def _settings(optimizer, learning_rate, batch_size, seed, patience, fine_tune, c
     return text, rate
 
 
+def flows(data_dir, size, color_mode, batch_size, seed, validation_split, preprocessing, augment=()):
+    """(training iterator (augmented, shuffled), validation iterator (in order)) over a class-folder tree."""
+    flow = dict(target_size=size, color_mode=color_mode, class_mode="sparse", batch_size=batch_size, seed=seed)
+    train_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing),
+                                    **augmentation_arguments(augment)).flow_from_directory(
+        data_dir, subset="training", **flow)
+    val_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing)
+                                  ).flow_from_directory(data_dir, subset="validation", shuffle=False, **flow)
+    return train_flow, val_flow
+
+
+def find_learning_rate(data_dir, model="small", batch_size=16, img_size=None, validation_split=0.2, seed=0,
+                       weights=None, freeze=False, optimizer="adam", steps=100, out="lr_find.png"):
+    """`cnnkit lr-find`: the learning-rate range test (`cnnkit.training.lr_find`) of the model `cnnkit train` would
+    build with these arguments, on its training images; writes the plot to `out` and returns the result."""
+    classes, _, size, color_mode = probe_folder(data_dir, img_size)
+    entry = APPLICATIONS.lookup(model)
+    if entry.pretrained:
+        color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
+    net, preprocessing = build(model, size + ((1 if color_mode == "grayscale" else 3),), len(classes), weights,
+                               freeze)
+    train_flow, _ = flows(data_dir, size, color_mode, batch_size, seed, validation_split, preprocessing)
+    net.compile(optimizer=_optimizer(optimizer, None), loss="sparse_categorical_crossentropy")
+    result = lr_find(net, train_flow, steps=steps)
+    result.plot(out)
+    return result
+
+
 def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augment=(), validation_split=0.2,
           out=None, seed=0, verbose=1, weights=None, freeze=False, optimizer="adam", learning_rate=None,
           patience=None, cache=False, fine_tune=0, command=None):
@@ -226,12 +255,8 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
     settings, rate = _settings(optimizer, learning_rate, batch_size, seed, patience, fine_tune, cache)
     out = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)  # after the checks: a failed start leaves no empty run folder
-    flow = dict(target_size=size, color_mode=color_mode, class_mode="sparse", batch_size=batch_size, seed=seed)
-    train_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing),
-                                    **augmentation_arguments(augment)).flow_from_directory(
-        data_dir, subset="training", **flow)
-    val_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing)
-                                  ).flow_from_directory(data_dir, subset="validation", shuffle=False, **flow)
+    train_flow, val_flow = flows(data_dir, size, color_mode, batch_size, seed, validation_split, preprocessing,
+                                 augment)
     net.compile(optimizer=_optimizer(optimizer, learning_rate), loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"])
     if verbose and is_chief():

@@ -337,3 +337,12 @@ def test_bad_optimizer_and_learning_rate(digits_dir, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["train", digits_dir, *argv])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_lr_find_suggests_a_learning_rate(digits_dir, tmp_path, capsys):
+    plot = tmp_path / "lr.png"
+    assert cli.main(["lr-find", digits_dir, "--steps", "20", "--out", str(plot)]) == 0
+    out = capsys.readouterr().out
+    rate = float(out.split("suggested learning rate: ")[1].split()[0])
+    assert 1e-7 <= rate <= 10 and plot.exists()
+    assert f"cnnkit train {digits_dir} --model small --lr " in out

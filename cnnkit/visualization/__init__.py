@@ -26,4 +26,5 @@ from cnnkit.visualization.filters import plot_kernel_response as plot_kernel_res
 from cnnkit.visualization.gradcam import grad_cam as grad_cam
 from cnnkit.visualization.gradcam import plot_grad_cam as plot_grad_cam
 from cnnkit.visualization.history import plot_history as plot_history
+from cnnkit.visualization.history import plot_lr_find as plot_lr_find
 from cnnkit.visualization.plot_model import plot_model as plot_model
