@@ -23,7 +23,7 @@ from cnnkit.applications import APPLICATIONS
 from cnnkit.applications.registry import prepare
 from cnnkit.callbacks import CSVLogger, EarlyStopping, History, ModelCheckpoint
 from cnnkit.data.directory import index_directory, list_classes, list_images
-from cnnkit.data.image_io import DECODE_ERRORS, img_to_array, load_img
+from cnnkit.data.image_io import DECODE_ERRORS, has_image_extension, img_to_array, load_img
 from cnnkit.layers import Dense, GlobalAveragePooling2D, Input, InputLayer
 from cnnkit.models import Model, Sequential
 from cnnkit.models.saving import load_model
@@ -72,6 +72,11 @@ def probe_folder(data_dir, img_size=None):
         raise RunError(f"{data_dir!r} is not a folder (expected one sub-folder of images per class).")
     classes, files, _ = index_directory(data_dir)
     if not files:
+        loose = [name for name in os.listdir(data_dir) if has_image_extension(name)]
+        if loose:
+            raise RunError(f"{data_dir!r} holds {len(loose)} images but no class sub-folders: put each class in its "
+                           f"own sub-folder ({data_dir}/cats/..., {data_dir}/dogs/...); the sub-folder names are the "
+                           "class names.")
         raise RunError(f"no images found in {data_dir!r} (expected one sub-folder of images per class).")
     counts = {name: sum(f.startswith(name + os.sep) for f in files) for name in classes}
     used = [name for name, count in counts.items() if count]

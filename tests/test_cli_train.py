@@ -346,3 +346,13 @@ def test_lr_find_suggests_a_learning_rate(digits_dir, tmp_path, capsys):
     rate = float(out.split("suggested learning rate: ")[1].split()[0])
     assert 1e-7 <= rate <= 10 and plot.exists()
     assert f"cnnkit train {digits_dir} --model small --lr " in out
+
+
+def test_images_without_class_folders_say_how_to_arrange_them(tmp_path, capsys):
+    from cnnkit.utils import save_img  # noqa: PLC0415
+
+    for i in range(3):
+        save_img(str(tmp_path / f"photo{i}.png"), np.zeros((8, 8, 3), dtype=np.uint8))
+    assert cli.main(["train", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "holds 3 images but no class sub-folders: put each class in its own sub-folder" in err

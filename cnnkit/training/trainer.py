@@ -22,6 +22,7 @@ from cnnkit.registry import check_kwargs
 from cnnkit.training import data_adapter
 from cnnkit.training import distributed
 from cnnkit.training import frozen
+from cnnkit.training import hints
 from cnnkit.training import jit
 from cnnkit.training import precision
 from cnnkit.training.batches import BatchMethods
@@ -197,7 +198,13 @@ class Trainer(MetricLogs, BatchMethods):
                                                                outputs)):
             if loss_fn is None:
                 continue
-            value = loss_fn(target, out, sample_weight)
+            try:
+                value = loss_fn(target, out, sample_weight)
+            except ValueError as err:
+                hint = hints.loss_hint(loss_fn, torch.as_tensor(target), out)
+                if not hint:
+                    raise
+                raise ValueError(f"{err}{hint}") from None
             if self._output_loss_trackers:
                 self._output_loss_trackers[i].update_state(value.detach(), sample_weight=batch)
             total = value * weight if total is None else total + value * weight
