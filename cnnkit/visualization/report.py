@@ -27,7 +27,8 @@ from cnnkit.models.functional import Functional
 from cnnkit.utils.io import atomic_path
 from cnnkit.visualization._mpl import pyplot
 from cnnkit.visualization.batches import show_batch
-from cnnkit.visualization.evaluation import classification_report, plot_confusion_matrix, plot_top_losses
+from cnnkit.visualization.evaluation import classification_report, most_confused, plot_confusion_matrix
+from cnnkit.visualization.evaluation import plot_top_losses
 from cnnkit.visualization.filters import plot_feature_maps, plot_filters
 from cnnkit.visualization.gradcam import plot_grad_cam
 from cnnkit.visualization.history import plot_history
@@ -99,6 +100,14 @@ def _headline(history, accuracy, count, best_monitor):
     else:
         text += "<p class='muted'>The model of this report is the last epoch's.</p>"
     return text
+
+
+def _confused(labels, predicted, names, num_classes):
+    pairs = most_confused(labels, predicted, class_names=names, num_classes=num_classes)[:10]
+    if not pairs:
+        return "<p>Most confused: no mistakes.</p>"
+    return "<p>Most confused (true class taken for predicted class):</p>" + _table(
+        pairs, ("true", "predicted", "images"))
 
 
 def _gradcam_picks(labels, count):
@@ -180,7 +189,7 @@ def write_report(path, model, history=None, x_val=None, y_val=None, class_names=
         parts.append(_section("Validation", f"<p>Accuracy: <b>{accuracy:.4f}</b> on {len(labels)} images.</p>"
                               + _png(plot_confusion_matrix(labels, predicted, class_names=names))
                               + f"<pre>{html.escape(classification_report(labels, predicted, class_names=names))}"
-                                "</pre>"))
+                                "</pre>" + _confused(labels, predicted, names, num_classes)))
         _try("Top losses", lambda: _png(plot_top_losses(model, x_val, labels, k=min(9, len(labels)),
                                                         class_names=names, deprocess=deprocess)), parts)
     conv = _first_conv(model)
