@@ -13,6 +13,7 @@
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import sys
@@ -50,7 +51,7 @@ def _shape(text):
 
 def _summary(args):
     if os.path.sep in args.model or os.path.isfile(args.model):
-        from cnnkit.runs import load_run  # noqa: PLC0415
+        from cnnkit.inference import load_run  # noqa: PLC0415
 
         load_run(args.model)[0].summary()
         return 0
@@ -138,29 +139,77 @@ def _lr_find(args):
 
 
 def _evaluate(args):
-    from cnnkit.runs import evaluate  # noqa: PLC0415
+    from cnnkit.inference import evaluate_folder  # noqa: PLC0415
 
-    result = evaluate(args.model, args.data_dir, batch_size=args.batch_size)
-    print(f"{result['samples']} images - loss: {result['loss']:.4f} - accuracy: {result['accuracy']:.4f}")
+    result = evaluate_folder(args.model, args.data_dir, batch_size=args.batch_size, tta=args.tta)
+    tta = f" (test-time augmentation: {', '.join(args.tta)})" if args.tta else ""
+    print(f"{result['samples']} images - loss: {result['loss']:.4f} - accuracy: {result['accuracy']:.4f}{tta}")
+    print(result["report"])
+    names = result["class_names"]
+    width = max(len(n) for n in names)
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    print(" " * (width + 1) + " ".join(f"{n[:6]:>6}" for n in names))
+    for name, row in zip(names, result["confusion_matrix"]):
+        print(f"{name:>{width}} " + " ".join(f"{v:>6}" for v in row))
+    if result["most_confused"]:
+        print("most confused: " + ", ".join(f"{t} taken for {p} ({n})" for t, p, n in result["most_confused"][:5]))
+    if args.report:
+        from cnnkit.inference import load_run  # noqa: PLC0415
+        from cnnkit.runs import collect  # noqa: PLC0415
+        from cnnkit.visualization.report import write_report  # noqa: PLC0415
+
+        model, labels = load_run(args.model)
+        x, y = collect(result["flow"])
+        write_report(args.report, model, None, x, y, class_names=names, info={"data": os.path.abspath(args.data_dir),
+                     "model file": os.path.abspath(args.model)}, title=f"cnnkit evaluate: {args.data_dir}",
+                     deprocess=_applications().lookup(labels.get("model", "small")).deprocess)
+        print(f"report: {args.report}")
     return 0
 
 
 def _predict(args):
-    from cnnkit.runs import predict  # noqa: PLC0415
+    from cnnkit.inference import image_paths, load_run, predict_files  # noqa: PLC0415
 
-    results = predict(args.model, args.images, top=args.top)
+    model, labels = load_run(args.model)
+    files = image_paths(args.images)
+    results = predict_files(model, labels, files, top=args.top, batch_size=args.batch_size, tta=args.tta)
+    if sys.stderr.isatty() and not args.json:
+        from tqdm.std import tqdm  # noqa: PLC0415
+
+        results = tqdm(results, total=len(files), file=sys.stderr, unit="image", leave=False)
+    writer = csv_file = None
+    if args.csv:
+        csv_file = open(args.csv, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
+        writer = csv.writer(csv_file)
+        writer.writerow(["path", *[f"{kind}_{i + 1}" for i in range(args.top) for kind in ("class", "probability")]])
+    rows, skipped = [], 0
+    try:
+        for r in results:
+            if "error" in r:
+                skipped += 1
+                print(f"skipped {r['path']}: {r['error']}", file=sys.stderr)
+                continue
+            if writer is not None:
+                writer.writerow([r["path"], *[v for c, p in r["predictions"] for v in (c, f"{p:.6f}")]])
+            if args.json:
+                rows.append({"path": r["path"], "predictions": [{"class": c, "probability": p}
+                                                                for c, p in r["predictions"]]})
+            elif writer is None:
+                print(f"{r['path']}: " + ", ".join(f"{c} {p:.3f}" for c, p in r["predictions"]), flush=True)
+    finally:
+        if csv_file is not None:
+            csv_file.close()
     if args.json:
-        print(json.dumps([{"path": r["path"], "predictions": [{"class": c, "probability": p}
-                                                               for c, p in r["predictions"]]} for r in results],
-                         indent=2))
-        return 0
-    for r in results:
-        print(f"{r['path']}: " + ", ".join(f"{c} {p:.3f}" for c, p in r["predictions"]))
+        print(json.dumps(rows, indent=2))
+    if args.csv:
+        print(f"{len(files) - skipped} predictions written to {args.csv}")
+    if skipped:
+        print(f"{skipped} of {len(files)} files skipped (not readable as images)", file=sys.stderr)
     return 0
 
 
 def _plot(args):
-    from cnnkit.runs import load_run  # noqa: PLC0415
+    from cnnkit.inference import load_run  # noqa: PLC0415
     from cnnkit.visualization.plot_model import plot_model  # noqa: PLC0415
 
     model = load_run(args.model)[0] if os.path.isfile(args.model) or os.path.sep in args.model else \
@@ -171,6 +220,7 @@ def _plot(args):
 
 
 def _export(args):
+    metadata = None
     if os.path.isfile(args.model) or os.path.sep in args.model or args.model.endswith((".keras", ".h5", ".hdf5")):
         from cnnkit.models import load_model  # noqa: PLC0415
 
@@ -178,6 +228,12 @@ def _export(args):
             raise ValueError(f"model file {args.model!r} not found.")
         model = load_model(args.model, compile=False)
         default_out = os.path.splitext(args.model)[0] + ".onnx"
+        labels_path = os.path.join(os.path.dirname(os.path.abspath(args.model)), "labels.json")
+        if os.path.isfile(labels_path):  # a run's model: its classes and pixel preprocessing travel with it
+            from cnnkit.inference import load_run  # noqa: PLC0415
+
+            labels = load_run(args.model)[1]
+            metadata = {key: labels[key] for key in ("class_names", "image_size", "color_mode", "preprocessing")}
     else:
         kwargs = {"classes": args.classes} if args.classes else {}
         if args.input_shape:
@@ -185,6 +241,8 @@ def _export(args):
         model = _applications().lookup(args.model)(**kwargs)  # untrained: an architecture to try a runtime on
         default_out = f"{args.model}.onnx"
     kwargs = {} if args.opset is None else {"opset_version": args.opset}
+    if metadata:
+        kwargs["metadata"] = metadata
     try:
         model.export(args.out or default_out, format="onnx", verbose=False, **kwargs)
     except ImportError as err:  # onnx not installed: one line, like the other errors
@@ -237,6 +295,18 @@ def _positive_float(text):
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number like 0.001; got {text!r}")
     return value
+
+
+def _tta_list(text):
+    from cnnkit.training.tta import TRANSFORMS  # noqa: PLC0415
+    from cnnkit.registry import did_you_mean  # noqa: PLC0415
+
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        if name not in TRANSFORMS:
+            raise argparse.ArgumentTypeError(f"unknown test-time augmentation {name!r}; choose from "
+                                             f"{', '.join(TRANSFORMS)}.{did_you_mean(name, TRANSFORMS)}")
+    return names
 
 
 def _verbose(text):
@@ -327,6 +397,11 @@ def _add_train(sub):
     evaluate.add_argument("model", help="saved model (.keras or .h5)")
     evaluate.add_argument("data_dir", help="folder with one sub-folder of images per class")
     evaluate.add_argument("--batch-size", type=_positive, default=32, help="batch size (default 32)")
+    evaluate.add_argument("--tta", type=_tta_list, default=(), metavar="NAMES",
+                          help="test-time augmentation, comma-separated: hflip, vflip, shift (average the "
+                               "predictions of each image and its transformed copies)")
+    evaluate.add_argument("--report", default=None, metavar="HTML",
+                          help="also write an HTML report (confusion matrix, top losses, Grad-CAM, ...)")
     evaluate.set_defaults(run=_evaluate)
     predict = sub.add_parser("predict", help="classify image files or folders with a saved model",
                              description="Print the top classes of each image (files, or folders searched "
@@ -335,6 +410,12 @@ def _add_train(sub):
     predict.add_argument("images", nargs="+", help="image files or folders")
     predict.add_argument("--top", type=_positive, default=3, help="classes shown per image (default 3)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of text")
+    predict.add_argument("--csv", default=None, metavar="FILE", help="write the predictions to a CSV file")
+    predict.add_argument("--batch-size", type=_positive, default=32,
+                         help="images decoded and predicted at a time (default 32; memory does not grow with the "
+                              "number of files)")
+    predict.add_argument("--tta", type=_tta_list, default=(), metavar="NAMES",
+                         help="test-time augmentation, comma-separated: hflip, vflip, shift")
     predict.set_defaults(run=_predict)
     plot = sub.add_parser("plot", help="draw a model's layer graph to an image (PNG, SVG or PDF)",
                           description="Draw MODEL (a saved model file or a built-in architecture) as boxes and "

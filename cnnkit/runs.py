@@ -22,8 +22,8 @@ from PIL import Image
 from cnnkit.applications import APPLICATIONS
 from cnnkit.applications.registry import prepare
 from cnnkit.callbacks import CSVLogger, EarlyStopping, History, ModelCheckpoint
-from cnnkit.data.directory import index_directory, list_classes, list_images
-from cnnkit.data.image_io import DECODE_ERRORS, has_image_extension, img_to_array, load_img
+from cnnkit.data.directory import index_directory
+from cnnkit.data.image_io import DECODE_ERRORS, has_image_extension
 from cnnkit.layers import Dense, GlobalAveragePooling2D, Input, InputLayer
 from cnnkit.models import Model, Sequential
 from cnnkit.models.saving import load_model
@@ -365,81 +365,3 @@ def collect(flow, limit=2000):
         if total >= limit:
             break
     return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
-
-
-def load_run(model_path):
-    """(model, labels dict) for a saved model; labels.json is read from the model's folder when there."""
-    if not os.path.isfile(model_path):
-        raise RunError(f"model file {model_path!r} not found.")
-    try:
-        model = load_model(model_path)
-    except (OSError, ValueError, KeyError) as err:
-        raise RunError(f"could not read the model {model_path!r}: {err}") from None
-    labels_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "labels.json")
-    labels = {}
-    if os.path.isfile(labels_path):
-        with open(labels_path) as f:
-            labels = json.load(f)
-    height, width, channels = model.input_shape[1:4]
-    labels.setdefault("image_size", [height, width])
-    labels.setdefault("color_mode", "grayscale" if channels == 1 else "rgb")
-    labels.setdefault("rescale", RESCALE)
-    labels.setdefault("preprocessing", "rescale")
-    labels.setdefault("class_names", [str(i) for i in range(model.output_shape[-1])])
-    return model, labels
-
-
-def image_paths(paths):
-    """Image files named by `paths` (files, or folders searched recursively), in order."""
-    found = []
-    for path in paths:
-        if os.path.isdir(path):
-            found += [os.path.join(path, f) for f in list_images(path)]
-        elif os.path.isfile(path):
-            found.append(path)
-        else:
-            raise RunError(f"{path!r} is not an image file or a folder.")
-    if not found:
-        raise RunError(f"no images found in {', '.join(map(repr, paths))}.")
-    return found
-
-
-def predict(model_path, paths, top=3):
-    """[{'path', 'predictions': [(class name, probability), ...top]}] for image files or folders."""
-    model, labels = load_run(model_path)
-    files = image_paths(paths)
-    images = []
-    for path in files:
-        try:
-            img = load_img(path, color_mode=labels["color_mode"], target_size=tuple(labels["image_size"]))
-        except DECODE_ERRORS as err:
-            raise RunError(f"could not read the image {path!r}: {err}") from None
-        images.append(img_to_array(img))
-    batch = np.stack(images)
-    batch = prepare(batch, labels["preprocessing"])
-    probabilities = np.asarray(model.predict(batch, verbose=0))
-    names = labels["class_names"]
-    results = []
-    for path, row in zip(files, probabilities):
-        best = np.argsort(-row)[:top]
-        results.append({"path": path, "predictions": [(names[i], float(row[i])) for i in best]})
-    return results
-
-
-def evaluate(model_path, data_dir, batch_size=32):
-    """{'loss', 'accuracy', 'samples'} of a saved model on a class-folder tree with the same classes."""
-    model, labels = load_run(model_path)
-    classes = list_classes(data_dir) if os.path.isdir(data_dir) else None
-    if classes is None:
-        raise RunError(f"{data_dir!r} is not a folder (expected one sub-folder of images per class).")
-    unknown = sorted(set(classes) - set(labels["class_names"]))
-    if unknown:
-        raise RunError(f"class folders {unknown} are not classes of this model ({labels['class_names']}).")
-    flow = ImageDataGenerator(**pixel_arguments(labels["preprocessing"])).flow_from_directory(
-        data_dir, target_size=tuple(labels["image_size"]), color_mode=labels["color_mode"],
-        classes=labels["class_names"], class_mode="sparse", batch_size=batch_size, shuffle=False)
-    if flow.samples == 0:
-        raise RunError(f"no images found in {data_dir!r}.")
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    loss, accuracy = model.evaluate(flow, verbose=0)
-    return {"loss": float(loss), "accuracy": float(accuracy), "samples": flow.samples}

@@ -356,3 +356,77 @@ def test_images_without_class_folders_say_how_to_arrange_them(tmp_path, capsys):
     assert cli.main(["train", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "holds 3 images but no class sub-folders: put each class in its own sub-folder" in err
+
+
+def test_predict_streams_files_in_batches(trained, digits_dir, monkeypatch):
+    """Memory flat in the number of files: the first prediction comes after one batch of files is decoded."""
+    import cnnkit.inference as inference  # noqa: PLC0415
+
+    decoded = []
+    real = inference.load_img
+    monkeypatch.setattr(inference, "load_img", lambda path, **kw: decoded.append(path) or real(path, **kw))
+    model, labels = inference.load_run(os.path.join(trained, "model.keras"))
+    files = inference.image_paths([digits_dir])
+    stream = inference.predict_files(model, labels, files, top=1, batch_size=8)
+    first = next(stream)
+    assert first["path"] == files[0] and len(decoded) == 8
+    assert len(list(stream)) == len(files) - 1 and len(decoded) == len(files)
+
+
+def test_predict_csv_skips_unreadable_files_with_one_line(trained, digits_dir, tmp_path, capsys):
+    import shutil  # noqa: PLC0415
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    sources = [os.path.join(digits_dir, "7", f) for f in sorted(os.listdir(os.path.join(digits_dir, "7")))[:3]]
+    for i, source in enumerate(sources):
+        shutil.copy(source, folder / f"{i}.png")
+    (folder / "1_broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    table = tmp_path / "predictions.csv"
+    capsys.readouterr()
+    assert cli.main(["predict", os.path.join(trained, "model.keras"), str(folder), "--csv", str(table), "--top",
+                     "2", "--batch-size", "2"]) == 0
+    captured = capsys.readouterr()
+    rows = list(csv.reader(open(table)))
+    assert rows[0] == ["path", "class_1", "probability_1", "class_2", "probability_2"]
+    assert [os.path.basename(r[0]) for r in rows[1:]] == ["0.png", "1.png", "2.png"]
+    skipped = [line for line in captured.err.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 1 and "1_broken.png: cannot read it as an image" in skipped[0]
+    assert "1 of 4 files skipped" in captured.err and "Traceback" not in captured.err
+    model = load_model(os.path.join(trained, "model.keras"))
+    x = np.stack([img_to_array(load_img(f, color_mode="grayscale", target_size=(28, 28))) / 255 for f in sources])
+    expected = np.asarray(model.predict(x, verbose=0))
+    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], expected.max(-1), atol=1e-5)
+
+
+def test_evaluate_per_class_report_confusion_matrix_tta_and_html(trained, digits_dir, tmp_path, capsys):
+    from cnnkit.preprocessing.image import ImageDataGenerator  # noqa: PLC0415
+    from cnnkit.training.tta import evaluate_tta  # noqa: PLC0415
+
+    report = tmp_path / "evaluation.html"
+    capsys.readouterr()
+    assert cli.main(["evaluate", os.path.join(trained, "model.keras"), digits_dir, "--tta", "hflip", "--report",
+                     str(report)]) == 0
+    out = capsys.readouterr().out
+    flow = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
+        digits_dir, target_size=(28, 28), color_mode="grayscale", class_mode="sparse", shuffle=False)
+    model = load_model(os.path.join(trained, "model.keras"))
+    expected = evaluate_tta(model, flow, transforms=("hflip",))
+    assert f"accuracy: {expected['accuracy']:.4f} (test-time augmentation: hflip)" in out
+    assert "precision" in out and "recall" in out
+    matrix_lines = out.split("confusion matrix (rows: true class, columns: predicted class):\n")[1].splitlines()[1:4]
+    matrix = np.array([[int(v) for v in line.split()[1:]] for line in matrix_lines])
+    assert matrix.sum() == 180 and matrix.sum(axis=1).tolist() == [60, 60, 60]
+    assert np.trace(matrix) / 180 == pytest.approx(expected["accuracy"])
+    html = report.read_text()
+    assert "<h2>Validation</h2>" in html and "Most confused" in html and "Grad-CAM" in html
+
+
+def test_exported_onnx_carries_class_names_and_preprocessing(trained, tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    out = tmp_path / "digits.onnx"
+    assert cli.main(["export", os.path.join(trained, "model.keras"), str(out)]) == 0
+    metadata = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(metadata["class_names"]) == ["0", "1", "7"]
+    assert metadata["preprocessing"] == "rescale" and metadata["color_mode"] == "grayscale"
+    assert json.loads(metadata["image_size"]) == [28, 28]

@@ -244,7 +244,8 @@ class Model(Trainer, Layer):
     def export(self, filepath, format="", verbose=True, input_signature=None, **kwargs):
         """Writes the inference pass as ONNX (`pip install "cnnkit[onnx]"`), atomically: inputs (batch, h, w, c)
         float32 with a dynamic batch, named after the Input layers; outputs as `predict`'s, named after their
-        layers. `input_signature=[(None, 224, 224, 3)]` sets unknown image sizes; `opset_version=` the opset.
+        layers. `input_signature=[(None, 224, 224, 3)]` sets unknown image sizes; `opset_version=` the opset;
+        `metadata={'class_names': [...]}` adds entries to the file's metadata_props (non-str values as JSON).
 
         Example: `model.export('model.onnx')` prints "Saved artifact at 'model.onnx'."
 
