@@ -1,6 +1,6 @@
 """The `cnnkit` command line.
 
-    cnnkit demo                   # train the seeds' MNIST convnet on the built-in 5,000 digits, report accuracy
+    cnnkit demo                   # train a small MNIST convnet on the built-in 5,000 digits, report accuracy
     cnnkit lr-find DATA_DIR       # suggest a learning rate
     cnnkit train DATA_DIR --model small --epochs 12 --augment flip,rotate --out runs/fruits
     cnnkit evaluate runs/fruits/model.keras DATA_DIR
@@ -88,7 +88,7 @@ def _demo(args):
 
         path = write_report(os.path.join(args.out, "report.html"), model, history, x_test, y_test,
                             train_data=(x_train[:16], y_train[:16]),
-                            title="cnnkit demo: the seeds' MNIST convnet on mnist_5k",
+                            title="cnnkit demo: a small convnet on 5,000 handwritten digits (mnist_5k)",
                             info={"data": "mnist_5k: 4,000 training, 1,000 test digits (the report's validation)",
                                   "epochs": args.epochs, "test accuracy": f"{test_acc:.4f}"})
         print(f"report: {path}")
@@ -437,8 +437,8 @@ def _parsers():
     parser = argparse.ArgumentParser(prog="cnnkit", description="Keras-compatible CNNs on PyTorch.")
     parser.add_argument("--version", action="version", version=f"cnnkit {cnnkit.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train the seeds' MNIST convnet on the built-in digits",
-                          description="Train the seeds' MNIST convnet (conv 32/64/64, dense 64, softmax; rmsprop, "
+    demo = sub.add_parser("demo", help="train a small convnet on the built-in handwritten digits (a first run)",
+                          description="Train a small MNIST convnet (conv 32/64/64, dense 64, softmax; rmsprop, "
                                       "categorical cross-entropy) on the built-in mnist_5k digits and print the test "
                                       "accuracy.")
     demo.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")

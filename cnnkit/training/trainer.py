@@ -19,6 +19,7 @@ from cnnkit import optimizers
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import check_kwargs
+from cnnkit.training import cache_policy
 from cnnkit.training import data_adapter
 from cnnkit.training import distributed
 from cnnkit.training import frozen
@@ -259,7 +260,7 @@ class Trainer(MetricLogs, BatchMethods):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
-            cache_frozen=False, **kwargs):
+            cache_frozen="auto", **kwargs):
         """Trains the model; returns a `History` whose `.history` maps 'loss', each metric and their 'val_'
         twins to per-epoch values. Arguments as in Keras.
 
@@ -269,8 +270,9 @@ class Trainer(MetricLogs, BatchMethods):
         is one pass over the data, however long (data of unknown length runs until exhausted; an infinite
         dataset, `repeat()`, needs `steps_per_epoch`, and then each epoch continues where the last one stopped).
 
-        `cache_frozen=True` (cnnkit only) computes the model's frozen first part once per sample, during epoch 1,
-        and trains only the rest (see `cnnkit.training.frozen`); the results equal those without it.
+        `cache_frozen` (cnnkit only): True computes the model's frozen first part once per sample, during epoch 1,
+        and trains only the rest (see `cnnkit.training.frozen`; the results equal those without it); 'auto' (the
+        default) does so when it is safe and pays (see `cnnkit.training.cache_policy`), False never.
         """
         check_kwargs("fit()", kwargs, ("x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                            "validation_split", "validation_data", "shuffle", "class_weight",
@@ -289,8 +291,7 @@ class Trainer(MetricLogs, BatchMethods):
         train = data_adapter.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
                                   class_weight=class_weight, steps_name="steps_per_epoch")
         val = self._validation_adapter(validation_data, validation_batch_size or batch_size, validation_steps)
-        if cache_frozen:
-            train, val = frozen.cache(self, train, val, cache_frozen)
+        train, val = cache_policy.plan(self, train, val, cache_frozen, epochs - initial_epoch, verbose)
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
         train, val = distributed.prepare_fit(self, train, val)  # torchrun: DDP, each process its part
