@@ -1,6 +1,7 @@
 """The `cnnkit` command line.
 
-    cnnkit demo                   # train the seeds' MNIST convnet on the built-in 5,000 digits, report accuracy
+    cnnkit demo                   # train a small MNIST convnet on the built-in 5,000 digits, report accuracy
+    cnnkit lr-find DATA_DIR       # suggest a learning rate
     cnnkit train DATA_DIR --model small --epochs 12 --augment flip,rotate --out runs/fruits
     cnnkit evaluate runs/fruits/model.keras DATA_DIR
     cnnkit predict runs/fruits/model.keras photo.jpg more_photos/ --top 3 [--json]
@@ -12,12 +13,30 @@
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import sys
 import time
 
-from cnnkit.applications import APPLICATIONS
+import cnnkit  # light: the sub-packages (and torch) load on first use, so --help and --version start at once
+
+# The architectures `--model`, `summary`, `plot` and `export` take: the names of cnnkit.applications.APPLICATIONS,
+# listed here so that `--help` needs no torch (a test checks the two lists are equal).
+ARCHITECTURES = (
+    "convnextbase", "convnextlarge", "convnextsmall", "convnexttiny", "convnextxlarge", "densenet121", "densenet169",
+    "densenet201", "efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3", "efficientnetb4",
+    "efficientnetb5", "efficientnetb6", "efficientnetb7", "efficientnetv2b0", "efficientnetv2b1", "efficientnetv2b2",
+    "efficientnetv2b3", "efficientnetv2l", "efficientnetv2m", "efficientnetv2s", "inceptionresnetv2", "inceptionv3",
+    "lenet", "mobilenet", "mobilenetv2", "mobilenetv3large", "mobilenetv3small", "nasnetlarge", "nasnetmobile",
+    "resnet101", "resnet101v2", "resnet152", "resnet152v2", "resnet50", "resnet50v2", "small", "vgg16", "vgg19",
+    "xception")
+
+
+def _applications():
+    from cnnkit.applications import APPLICATIONS  # noqa: PLC0415 (loads torch)
+
+    return APPLICATIONS
 
 
 def _shape(text):
@@ -32,11 +51,11 @@ def _shape(text):
 
 def _summary(args):
     if os.path.sep in args.model or os.path.isfile(args.model):
-        from cnnkit.runs import load_run  # noqa: PLC0415
+        from cnnkit.inference import load_run  # noqa: PLC0415
 
         load_run(args.model)[0].summary()
         return 0
-    build = APPLICATIONS.lookup(args.model)
+    build = _applications().lookup(args.model)
     kwargs = {"classes": args.classes}
     if args.input_shape:
         kwargs["input_shape"] = args.input_shape
@@ -69,7 +88,7 @@ def _demo(args):
 
         path = write_report(os.path.join(args.out, "report.html"), model, history, x_test, y_test,
                             train_data=(x_train[:16], y_train[:16]),
-                            title="cnnkit demo: the seeds' MNIST convnet on mnist_5k",
+                            title="cnnkit demo: a small convnet on 5,000 handwritten digits (mnist_5k)",
                             info={"data": "mnist_5k: 4,000 training, 1,000 test digits (the report's validation)",
                                   "epochs": args.epochs, "test accuracy": f"{test_acc:.4f}"})
         print(f"report: {path}")
@@ -88,7 +107,9 @@ def _train(args):
         return launch(args.nproc, args.argv, args.data_dir, args.img_size, args.augment, args.out)
     options = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, img_size=args.img_size,
                    augment=args.augment, validation_split=args.validation_split, out=args.out, seed=args.seed,
-                   verbose=args.verbose, weights=args.weights, freeze=args.freeze)
+                   verbose=args.verbose, weights=args.weights, freeze=args.freeze, optimizer=args.optimizer,
+                   learning_rate=args.lr, patience=args.patience, cache=args.cache, fine_tune=args.fine_tune,
+                   command="cnnkit " + " ".join(args.argv))
     if not is_chief():  # under torchrun: only process 0 prints
         with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             train(args.data_dir, **{**options, "verbose": 0})
@@ -99,43 +120,107 @@ def _train(args):
     best = max(logs.get("val_accuracy", [float("nan")]))
     print(f"best validation accuracy: {best:.4f} ({time.perf_counter() - start:.0f}s); model, history and labels "
           f"in {out}")
+    report = os.path.join(out, "report.html")
+    if os.path.exists(report):
+        print(f"report: {report}")
+    return 0
+
+
+def _lr_find(args):
+    from cnnkit.runs import find_learning_rate  # noqa: PLC0415
+
+    result = find_learning_rate(args.data_dir, model=args.model, batch_size=args.batch_size, img_size=args.img_size,
+                                seed=args.seed, weights=args.weights, freeze=args.freeze, optimizer=args.optimizer,
+                                steps=args.steps, out=args.out)
+    print(f"suggested learning rate: {result.suggestion:.2g} (steepest fall of the loss; the lowest loss was at "
+          f"{result.min_loss_learning_rate:.2g}); plot: {args.out}")
+    print(f"train with it: cnnkit train {args.data_dir} --model {args.model} --lr {result.suggestion:.2g}")
     return 0
 
 
 def _evaluate(args):
-    from cnnkit.runs import evaluate  # noqa: PLC0415
+    from cnnkit.inference import evaluate_folder  # noqa: PLC0415
 
-    result = evaluate(args.model, args.data_dir, batch_size=args.batch_size)
-    print(f"{result['samples']} images - loss: {result['loss']:.4f} - accuracy: {result['accuracy']:.4f}")
+    result = evaluate_folder(args.model, args.data_dir, batch_size=args.batch_size, tta=args.tta)
+    tta = f" (test-time augmentation: {', '.join(args.tta)})" if args.tta else ""
+    print(f"{result['samples']} images - loss: {result['loss']:.4f} - accuracy: {result['accuracy']:.4f}{tta}")
+    print(result["report"])
+    names = result["class_names"]
+    width = max(len(n) for n in names)
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    print(" " * (width + 1) + " ".join(f"{n[:6]:>6}" for n in names))
+    for name, row in zip(names, result["confusion_matrix"]):
+        print(f"{name:>{width}} " + " ".join(f"{v:>6}" for v in row))
+    if result["most_confused"]:
+        print("most confused: " + ", ".join(f"{t} taken for {p} ({n})" for t, p, n in result["most_confused"][:5]))
+    if args.report:
+        from cnnkit.inference import load_run  # noqa: PLC0415
+        from cnnkit.runs import collect  # noqa: PLC0415
+        from cnnkit.visualization.report import write_report  # noqa: PLC0415
+
+        model, labels = load_run(args.model)
+        x, y = collect(result["flow"])
+        write_report(args.report, model, None, x, y, class_names=names, info={"data": os.path.abspath(args.data_dir),
+                     "model file": os.path.abspath(args.model)}, title=f"cnnkit evaluate: {args.data_dir}",
+                     deprocess=_applications().lookup(labels.get("model", "small")).deprocess)
+        print(f"report: {args.report}")
     return 0
 
 
 def _predict(args):
-    from cnnkit.runs import predict  # noqa: PLC0415
+    from cnnkit.inference import image_paths, load_run, predict_files  # noqa: PLC0415
 
-    results = predict(args.model, args.images, top=args.top)
+    model, labels = load_run(args.model)
+    files = image_paths(args.images)
+    results = predict_files(model, labels, files, top=args.top, batch_size=args.batch_size, tta=args.tta)
+    if sys.stderr.isatty() and not args.json:
+        from tqdm.std import tqdm  # noqa: PLC0415
+
+        results = tqdm(results, total=len(files), file=sys.stderr, unit="image", leave=False)
+    writer = csv_file = None
+    if args.csv:
+        csv_file = open(args.csv, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
+        writer = csv.writer(csv_file)
+        writer.writerow(["path", *[f"{kind}_{i + 1}" for i in range(args.top) for kind in ("class", "probability")]])
+    rows, skipped = [], 0
+    try:
+        for r in results:
+            if "error" in r:
+                skipped += 1
+                print(f"skipped {r['path']}: {r['error']}", file=sys.stderr)
+                continue
+            if writer is not None:
+                writer.writerow([r["path"], *[v for c, p in r["predictions"] for v in (c, f"{p:.6f}")]])
+            if args.json:
+                rows.append({"path": r["path"], "predictions": [{"class": c, "probability": p}
+                                                                for c, p in r["predictions"]]})
+            elif writer is None:
+                print(f"{r['path']}: " + ", ".join(f"{c} {p:.3f}" for c, p in r["predictions"]), flush=True)
+    finally:
+        if csv_file is not None:
+            csv_file.close()
     if args.json:
-        print(json.dumps([{"path": r["path"], "predictions": [{"class": c, "probability": p}
-                                                               for c, p in r["predictions"]]} for r in results],
-                         indent=2))
-        return 0
-    for r in results:
-        print(f"{r['path']}: " + ", ".join(f"{c} {p:.3f}" for c, p in r["predictions"]))
+        print(json.dumps(rows, indent=2))
+    if args.csv:
+        print(f"{len(files) - skipped} predictions written to {args.csv}")
+    if skipped:
+        print(f"{skipped} of {len(files)} files skipped (not readable as images)", file=sys.stderr)
     return 0
 
 
 def _plot(args):
-    from cnnkit.runs import load_run  # noqa: PLC0415
+    from cnnkit.inference import load_run  # noqa: PLC0415
     from cnnkit.visualization.plot_model import plot_model  # noqa: PLC0415
 
     model = load_run(args.model)[0] if os.path.isfile(args.model) or os.path.sep in args.model else \
-        APPLICATIONS.lookup(args.model)()
+        _applications().lookup(args.model)()
     plot_model(model, to_file=args.out, show_shapes=args.show_shapes, rankdir=args.rankdir)
     print(f"model diagram: {args.out}")
     return 0
 
 
 def _export(args):
+    metadata = None
     if os.path.isfile(args.model) or os.path.sep in args.model or args.model.endswith((".keras", ".h5", ".hdf5")):
         from cnnkit.models import load_model  # noqa: PLC0415
 
@@ -143,13 +228,21 @@ def _export(args):
             raise ValueError(f"model file {args.model!r} not found.")
         model = load_model(args.model, compile=False)
         default_out = os.path.splitext(args.model)[0] + ".onnx"
+        labels_path = os.path.join(os.path.dirname(os.path.abspath(args.model)), "labels.json")
+        if os.path.isfile(labels_path):  # a run's model: its classes and pixel preprocessing travel with it
+            from cnnkit.inference import load_run  # noqa: PLC0415
+
+            labels = load_run(args.model)[1]
+            metadata = {key: labels[key] for key in ("class_names", "image_size", "color_mode", "preprocessing")}
     else:
         kwargs = {"classes": args.classes} if args.classes else {}
         if args.input_shape:
             kwargs["input_shape"] = args.input_shape
-        model = APPLICATIONS.lookup(args.model)(**kwargs)  # untrained: an architecture to try a runtime on
+        model = _applications().lookup(args.model)(**kwargs)  # untrained: an architecture to try a runtime on
         default_out = f"{args.model}.onnx"
     kwargs = {} if args.opset is None else {"opset_version": args.opset}
+    if metadata:
+        kwargs["metadata"] = metadata
     try:
         model.export(args.out or default_out, format="onnx", verbose=False, **kwargs)
     except ImportError as err:  # onnx not installed: one line, like the other errors
@@ -165,7 +258,7 @@ def _add_export(sub):
                                         "weights) as ONNX: channels_last float32 inputs with a dynamic batch axis, "
                                         "the same outputs as predict. Needs pip install \"cnnkit[onnx]\".")
     export.add_argument("model", help="saved model (.keras or .h5), or a built-in architecture: "
-                                      f"{', '.join(APPLICATIONS.names())}")
+                                      f"{', '.join(ARCHITECTURES)}")
     export.add_argument("out", nargs="?", default=None,
                         help="file to write (default: the model file with .onnx, or ARCHITECTURE.onnx)")
     export.add_argument("--onnx", action="store_true", help="ONNX format (the default and only format)")
@@ -179,9 +272,49 @@ def _add_export(sub):
 def _architecture(text):
     """A registered architecture's name (any case), else argparse's error with "did you mean"."""
     try:
-        return APPLICATIONS.lookup(text.lower()).key
+        return _applications().lookup(text.lower()).key
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _optimizer_name(text):
+    from cnnkit import optimizers  # noqa: PLC0415 (loads torch)
+
+    try:
+        optimizers.get(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number like 0.001; got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number like 0.001; got {text!r}")
+    return value
+
+
+def _tta_list(text):
+    from cnnkit.training.tta import TRANSFORMS  # noqa: PLC0415
+    from cnnkit.registry import did_you_mean  # noqa: PLC0415
+
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        if name not in TRANSFORMS:
+            raise argparse.ArgumentTypeError(f"unknown test-time augmentation {name!r}; choose from "
+                                             f"{', '.join(TRANSFORMS)}.{did_you_mean(name, TRANSFORMS)}")
+    return names
+
+
+def _verbose(text):
+    if text == "auto":
+        return text
+    if text not in ("0", "1", "2"):
+        raise argparse.ArgumentTypeError(f"expected auto, 0, 1 or 2; got {text!r}")
+    return int(text)
 
 
 def _positive(text):
@@ -205,7 +338,7 @@ def _add_train(sub):
                                        "report.html to --out. Ctrl-C stops; the best model so far is kept.")
     train.add_argument("data_dir", help="folder with one sub-folder of images per class")
     train.add_argument("--model", default="small", type=_architecture, metavar="NAME",
-                       help=f"architecture (default small): {', '.join(APPLICATIONS.names())}")
+                       help=f"architecture (default small): {', '.join(ARCHITECTURES)}")
     train.add_argument("--weights", default=None,
                        help="'imagenet' (Keras's published weights, for every ImageNet architecture) or a weights file "
                             "(default: random)")
@@ -215,23 +348,60 @@ def _add_train(sub):
                        help="square input size in pixels (default: the images' median size, at most 150)")
     train.add_argument("--epochs", type=_positive, default=12, help="training epochs (default 12)")
     train.add_argument("--batch-size", type=_positive, default=16, help="batch size (default 16)")
+    train.add_argument("--optimizer", default="adam", type=_optimizer_name, metavar="NAME",
+                       help="optimizer (default adam): any cnnkit.optimizers name (sgd, rmsprop, adamw, ...)")
+    train.add_argument("--lr", type=_positive_float, default=None, metavar="RATE",
+                       help="learning rate (default: the optimizer's Keras default, 0.001 for adam); "
+                            "`cnnkit lr-find` suggests one")
+    train.add_argument("--patience", type=_positive, default=None, metavar="N",
+                       help="stop when validation accuracy has not improved for N epochs (default: never)")
+    train.add_argument("--cache", action="store_true",
+                       help="compute the frozen backbone's features once and reuse them every epoch (with --freeze "
+                            "or --fine-tune, without --augment): later epochs take a fraction of the time")
+    train.add_argument("--fine-tune", type=_positive, default=0, metavar="N",
+                       help="after --epochs on the frozen backbone, unfreeze its last block and train N more epochs "
+                            "at a tenth of the learning rate (needs --weights)")
     train.add_argument("--augment", type=_augment_list, default=[],
                        help="comma-separated: flip, rotate, zoom, brightness, contrast, blur, noise")
     train.add_argument("--validation-split", type=_fraction, default=0.2,
                        help="share of each class held out for validation (default 0.2)")
     train.add_argument("--out", default=None, help="run folder (default runs/<date-time>)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress display (default 1)")
+    train.add_argument("--verbose", type=_verbose, default="auto", metavar="{auto,0,1,2}",
+                       help="progress display: 1 a bar, 2 one line per epoch, 0 none (default auto: a bar on a "
+                            "terminal, one line per epoch in a redirected log)")
     train.add_argument("--nproc", type=_positive, default=1,
                        help="training processes on this machine (data parallel, via torch.distributed.run; "
                             "default 1). --batch-size stays the global batch")
     train.set_defaults(run=_train)
+    finder = sub.add_parser("lr-find", help="suggest a learning rate (the learning-rate range test)",
+                            description="Train the model `cnnkit train` would build for a few steps while the "
+                                        "learning rate grows from 1e-7 to 10, plot the loss against it and suggest "
+                                        "the learning rate where the loss falls fastest (then: cnnkit train --lr).")
+    finder.add_argument("data_dir", help="folder with one sub-folder of images per class")
+    finder.add_argument("--model", default="small", type=_architecture, metavar="NAME",
+                        help="architecture (default small), as for train")
+    finder.add_argument("--weights", default=None, help="'imagenet' or a weights file, as for train")
+    finder.add_argument("--freeze", action="store_true", help="keep a pretrained backbone fixed, as for train")
+    finder.add_argument("--img-size", type=_positive, default=None, help="square input size, as for train")
+    finder.add_argument("--batch-size", type=_positive, default=16, help="batch size (default 16)")
+    finder.add_argument("--optimizer", default="adam", type=_optimizer_name, metavar="NAME",
+                        help="optimizer (default adam)")
+    finder.add_argument("--steps", type=_positive, default=100, help="training steps (default 100)")
+    finder.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    finder.add_argument("--out", default="lr_find.png", help="the plot to write (default lr_find.png)")
+    finder.set_defaults(run=_lr_find)
     evaluate = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a class-folder tree",
                               description="Evaluate MODEL (a .keras file; labels.json beside it gives the class "
                                           "names and image size) on DATA_DIR.")
     evaluate.add_argument("model", help="saved model (.keras or .h5)")
     evaluate.add_argument("data_dir", help="folder with one sub-folder of images per class")
     evaluate.add_argument("--batch-size", type=_positive, default=32, help="batch size (default 32)")
+    evaluate.add_argument("--tta", type=_tta_list, default=(), metavar="NAMES",
+                          help="test-time augmentation, comma-separated: hflip, vflip, shift (average the "
+                               "predictions of each image and its transformed copies)")
+    evaluate.add_argument("--report", default=None, metavar="HTML",
+                          help="also write an HTML report (confusion matrix, top losses, Grad-CAM, ...)")
     evaluate.set_defaults(run=_evaluate)
     predict = sub.add_parser("predict", help="classify image files or folders with a saved model",
                              description="Print the top classes of each image (files, or folders searched "
@@ -240,6 +410,12 @@ def _add_train(sub):
     predict.add_argument("images", nargs="+", help="image files or folders")
     predict.add_argument("--top", type=_positive, default=3, help="classes shown per image (default 3)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of text")
+    predict.add_argument("--csv", default=None, metavar="FILE", help="write the predictions to a CSV file")
+    predict.add_argument("--batch-size", type=_positive, default=32,
+                         help="images decoded and predicted at a time (default 32; memory does not grow with the "
+                              "number of files)")
+    predict.add_argument("--tta", type=_tta_list, default=(), metavar="NAMES",
+                         help="test-time augmentation, comma-separated: hflip, vflip, shift")
     predict.set_defaults(run=_predict)
     plot = sub.add_parser("plot", help="draw a model's layer graph to an image (PNG, SVG or PDF)",
                           description="Draw MODEL (a saved model file or a built-in architecture) as boxes and "
@@ -252,16 +428,25 @@ def _add_train(sub):
 
 
 def build_parser():
+    """The `cnnkit` argument parser."""
+    return _parsers()[0]
+
+
+def _parsers():
+    """(the `cnnkit` parser, {command: its sub-parser})."""
     parser = argparse.ArgumentParser(prog="cnnkit", description="Keras-compatible CNNs on PyTorch.")
+    parser.add_argument("--version", action="version", version=f"cnnkit {cnnkit.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train the seeds' MNIST convnet on the built-in digits",
-                          description="Train the seeds' MNIST convnet (conv 32/64/64, dense 64, softmax; rmsprop, "
+    demo = sub.add_parser("demo", help="train a small convnet on the built-in handwritten digits (a first run)",
+                          description="Train a small MNIST convnet (conv 32/64/64, dense 64, softmax; rmsprop, "
                                       "categorical cross-entropy) on the built-in mnist_5k digits and print the test "
                                       "accuracy.")
     demo.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
     demo.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress display (default 1)")
+    demo.add_argument("--verbose", type=_verbose, default="auto", metavar="{auto,0,1,2}",
+                      help="progress display: 1 a bar, 2 one line per epoch, 0 none (default auto: a bar on a "
+                           "terminal, one line per epoch in a redirected log)")
     demo.add_argument("--out", default=os.path.join("runs", "demo"),
                       help="folder for report.html (default runs/demo; '' for none)")
     demo.set_defaults(run=_demo)
@@ -269,17 +454,29 @@ def build_parser():
     summary = sub.add_parser("summary", help="print the summary of a built-in architecture or a saved model",
                              description="Print a model's layers, output shapes and parameter counts.")
     summary.add_argument("model", help=f"a saved model file, or a built-in architecture: "
-                                       f"{', '.join(APPLICATIONS.names())}")
+                                       f"{', '.join(ARCHITECTURES)}")
     summary.add_argument("--input-shape", type=_shape, default=None, help="height,width,channels (e.g. 28,28,1)")
     summary.add_argument("--classes", type=int, default=10, help="number of output classes (default 10)")
     summary.set_defaults(run=_summary)
     _add_export(sub)
-    return parser
+    return parser, sub.choices
+
+
+def parse_args(argv):
+    """The parsed command line; a command's options and positionals may come in any order
+    (`cnnkit export small --input-shape 64,64,3 out.onnx`)."""
+    parser, commands = _parsers()
+    if not argv or argv[0] not in commands:  # --help, --version or a mistake: argparse says which
+        return parser.parse_args(argv)
+    args = commands[argv[0]].parse_intermixed_args(argv[1:])
+    args.command = argv[0]
+    return args
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args)
     except (ValueError, TypeError, OSError) as err:

@@ -10,7 +10,8 @@ import torch
 
 from cnnkit.saving import object_registration
 
-_state = {"device": None, "floatx": "float32", "epsilon": 1e-7, "allocator_tuned": None, "unsafe": False}
+_state = {"device": None, "floatx": "float32", "epsilon": 1e-7, "allocator_tuned": None, "unsafe": False,
+          "frozen_cache_budget": None}
 _safe_mode_scope = threading.local()  # the SafeModeScope of this thread (Keras's is per thread too)
 
 
@@ -82,6 +83,38 @@ def torch_dtype(name=None):
     if str(name) not in table:
         raise ValueError(f"Unknown dtype: {name!r}. Valid dtypes: {', '.join(table)}.")
     return table[str(name)]
+
+
+def _available_memory():
+    """Bytes of memory available now (Linux's MemAvailable; elsewhere, or unreadable, 4 GiB)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 4 * 2**30
+
+
+def frozen_cache_budget():
+    """Bytes `fit(cache_frozen='auto')` may use for cached features: the set budget, or a quarter of the memory
+    available now."""
+    budget = _state["frozen_cache_budget"]
+    return budget if budget is not None else _available_memory() // 4
+
+
+def set_frozen_cache_budget(num_bytes):
+    """Sets the memory `fit(cache_frozen='auto')` may use for a frozen part's features (bytes; None: a quarter of
+    the memory available when fit starts; 0 turns the automatic cache off).
+
+    Example:
+        >>> cnnkit.config.set_frozen_cache_budget(2 * 2**30)  # at most 2 GiB
+    """
+    if num_bytes is not None and (isinstance(num_bytes, bool) or not isinstance(num_bytes, int) or num_bytes < 0):
+        raise ValueError(f"set_frozen_cache_budget: num_bytes must be an int >= 0 or None. Received: "
+                         f"num_bytes={num_bytes!r}")
+    _state["frozen_cache_budget"] = num_bytes
 
 
 def reuse_large_allocations():

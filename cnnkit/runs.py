@@ -21,15 +21,16 @@ from PIL import Image
 
 from cnnkit.applications import APPLICATIONS
 from cnnkit.applications.registry import prepare
-from cnnkit.callbacks import CSVLogger, ModelCheckpoint
-from cnnkit.data.directory import index_directory, list_classes, list_images, warn_rejected
-from cnnkit.data.image_io import DECODE_ERRORS, img_to_array, load_img
-from cnnkit.layers import Dense, GlobalAveragePooling2D, Input
+from cnnkit.callbacks import CSVLogger, EarlyStopping, History, ModelCheckpoint
+from cnnkit.data.directory import index_directory
+from cnnkit.data.image_io import DECODE_ERRORS, has_image_extension
+from cnnkit.layers import Dense, GlobalAveragePooling2D, Input, InputLayer
 from cnnkit.models import Model, Sequential
 from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.registry import did_you_mean
 from cnnkit.training.distributed import is_chief
+from cnnkit.training.lr_finder import lr_find
 from cnnkit.utils.io import atomic_path
 from cnnkit.visualization.report import write_report
 
@@ -76,6 +77,11 @@ def probe_folder(data_dir, img_size=None):
         raise RunError(f"{data_dir!r} is not a folder (expected one sub-folder of images per class).")
     classes, files, _ = index_directory(data_dir)
     if not files:
+        loose = [name for name in os.listdir(data_dir) if has_image_extension(name)]
+        if loose:
+            raise RunError(f"{data_dir!r} holds {len(loose)} images but no class sub-folders: put each class in its "
+                           f"own sub-folder ({data_dir}/cats/..., {data_dir}/dogs/...); the sub-folder names are the "
+                           "class names.")
         raise RunError(f"no images found in {data_dir!r} (expected one sub-folder of images per class).")
     counts = {name: sum(f.startswith(name + os.sep) for f in files) for name in classes}
     used = [name for name, count in counts.items() if count]
@@ -152,31 +158,126 @@ def build(model, input_shape, classes, weights=None, freeze=False):
     return net, entry.preprocessing
 
 
-def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augment=(), validation_split=0.2,
-          out=None, seed=0, verbose=1, weights=None, freeze=False):
-    """Trains a built-in architecture on a class-folder tree and writes the run folder; returns (model, history,
-    run folder). `weights`: None, 'imagenet' (architectures with ImageNet weights) or a weights file; `freeze`
-    keeps a pretrained backbone's weights and BatchNormalization statistics fixed. Ctrl-C stops training; the best model so far stays in the
-    run folder (KeyboardInterrupt is re-raised after saying so)."""
-    classes, count, size, color_mode = probe_folder(data_dir, img_size)
-    entry = APPLICATIONS.lookup(model)
-    if entry.pretrained:  # ImageNet-style: colour input, at least the architecture's minimum size
-        color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
-    channels = 1 if color_mode == "grayscale" else 3
-    net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze)
+class _RunHistory(History):
+    """History over both stages of a fine-tuning run (a second `fit` continues it)."""
+
+    def on_train_begin(self, logs=None):
+        pass
+
+
+def last_block(backbone, last_conv):
+    """The layers of a backbone's last block: from the first layer whose output has the spatial size of `last_conv`
+    (the architecture's last convolutional maps) to the end (ResNet50: conv5_*, VGG16: block4_pool and block5_*,
+    MobileNetV2: block_13 onwards). These are what fine-tuning unfreezes."""
+    size = tuple(backbone.get_layer(last_conv).output.shape[1:3])
+    layers = list(backbone.layers)
+    for i, layer in enumerate(layers):
+        shape = layer.output.shape if not isinstance(layer.output, list) else layer.output[0].shape
+        if len(shape) == 4 and tuple(shape[1:3]) == size:
+            return layers[i:]
+    return []
+
+
+def _optimizer(name, learning_rate):
+    from cnnkit import optimizers  # noqa: PLC0415
+
+    optimizer = optimizers.get(name)
+    if learning_rate is not None:
+        optimizer.learning_rate = learning_rate
+    return optimizer
+
+
+def _settings(optimizer, learning_rate, batch_size, seed, patience, fine_tune, cache):
+    rate = learning_rate if learning_rate is not None else float(_optimizer(optimizer, None).learning_rate)
+    text = {"optimizer": f"{optimizer} (learning rate {rate:g})", "batch size": batch_size, "seed": seed}
+    if patience:
+        text["early stopping"] = f"patience {patience} (val_accuracy)"
+    if fine_tune:
+        text["fine-tuning"] = f"{fine_tune} epochs, last block unfrozen, learning rate {rate / 10:g}"
+    if cache:
+        text["frozen-feature cache"] = "on"
+    return text, rate
+
+
+def flows(data_dir, size, color_mode, batch_size, seed, validation_split, preprocessing, augment=()):
+    """(training iterator (augmented, shuffled), validation iterator (in order)) over a class-folder tree."""
     flow = dict(target_size=size, color_mode=color_mode, class_mode="sparse", batch_size=batch_size, seed=seed)
     train_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing),
                                     **augmentation_arguments(augment)).flow_from_directory(
         data_dir, subset="training", **flow)
     val_flow = ImageDataGenerator(validation_split=validation_split, **pixel_arguments(preprocessing)
                                   ).flow_from_directory(data_dir, subset="validation", shuffle=False, **flow)
+    return train_flow, val_flow
+
+
+def find_learning_rate(data_dir, model="small", batch_size=16, img_size=None, validation_split=0.2, seed=0,
+                       weights=None, freeze=False, optimizer="adam", steps=100, out="lr_find.png"):
+    """`cnnkit lr-find`: the learning-rate range test (`cnnkit.training.lr_find`) of the model `cnnkit train` would
+    build with these arguments, on its training images; writes the plot to `out` and returns the result."""
+    classes, _, size, color_mode = probe_folder(data_dir, img_size)
+    entry = APPLICATIONS.lookup(model)
+    if entry.pretrained:
+        color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
+    net, preprocessing = build(model, size + ((1 if color_mode == "grayscale" else 3),), len(classes), weights,
+                               freeze)
+    train_flow, _ = flows(data_dir, size, color_mode, batch_size, seed, validation_split, preprocessing)
+    net.compile(optimizer=_optimizer(optimizer, None), loss="sparse_categorical_crossentropy")
+    result = lr_find(net, train_flow, steps=steps)
+    result.plot(out)
+    return result
+
+
+def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augment=(), validation_split=0.2,
+          out=None, seed=0, verbose=1, weights=None, freeze=False, optimizer="adam", learning_rate=None,
+          patience=None, cache=False, fine_tune=0, command=None):
+    """Trains a built-in architecture on a class-folder tree and writes the run folder; returns (model, history,
+    run folder).
+
+    Args:
+        weights: None, 'imagenet' (architectures with ImageNet weights) or a weights file.
+        freeze: keep a pretrained backbone's weights and BatchNormalization statistics fixed.
+        optimizer, learning_rate: the optimizer's name and learning rate (default: adam at Keras's 0.001).
+        patience: stop after this many epochs without a better val_accuracy (EarlyStopping); None: never.
+        cache: compute a frozen backbone's features once (`fit(cache_frozen=True)`); needs `freeze` and no
+            augmentation.
+        fine_tune: after `epochs` on a frozen backbone, unfreeze its last block (`last_block`) and train this many
+            more epochs at a tenth of the learning rate (the freeze-then-unfreeze recipe); needs pretrained weights.
+        command: the command line, recorded in the report.
+
+    Ctrl-C stops training; the best model so far stays in the run folder and the report is written for it
+    (KeyboardInterrupt is re-raised after saying so).
+    """
+    started = time.perf_counter()
+    classes, count, size, color_mode = probe_folder(data_dir, img_size)
+    entry = APPLICATIONS.lookup(model)
+    if fine_tune and not (entry.pretrained and weights is not None):
+        raise RunError(f"--fine-tune unfreezes the last block of a pretrained backbone: choose an architecture with "
+                       f"ImageNet weights ({', '.join(backbones())}) and --weights imagenet (or a weights file).")
+    if cache and not (freeze or fine_tune):
+        raise RunError("--cache keeps the frozen backbone's features: add --freeze (or --fine-tune N).")
+    if cache and augment:
+        raise RunError("--cache computes each image's backbone features once, so it cannot be combined with "
+                       "--augment (every epoch would see new images).")
+    if entry.pretrained:  # ImageNet-style: colour input, at least the architecture's minimum size
+        color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
+    channels = 1 if color_mode == "grayscale" else 3
+    net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze or bool(fine_tune))
+    settings, rate = _settings(optimizer, learning_rate, batch_size, seed, patience, fine_tune, cache)
+    train_flow, val_flow = flows(data_dir, size, color_mode, batch_size, seed, validation_split, preprocessing,
+                                 augment)
     for part, part_flow in (("training", train_flow), ("validation", val_flow)):
         if part_flow.samples == 0:
             raise RunError(f"--validation-split {validation_split} leaves no {part} image (of {count}); use a "
                            f"value that keeps images on both sides, e.g. 0.2.")
     out = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)  # after the checks: a failed start leaves no empty run folder
-    net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    net.compile(optimizer=_optimizer(optimizer, learning_rate), loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"])
+    if verbose and is_chief():
+        print(f"Training {entry.key} ({net.count_params():,} parameters; weights: {weights or 'random'}"
+              f"{', backbone frozen' if freeze or fine_tune else ''}) on {size[0]}x{size[1]} {color_mode} images, "
+              f"{len(classes)} classes, {epochs + fine_tune} epoch{'s' * (epochs + fine_tune != 1)}; run folder: "
+              f"{out}", flush=True)
     labels = {"class_names": classes, "image_size": list(size), "color_mode": color_mode, "rescale": RESCALE,
               "preprocessing": preprocessing, "model": model, "data_dir": os.path.abspath(data_dir)}
     if is_chief():  # under torchrun, process 0 writes the run folder
@@ -185,24 +286,50 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
     model_path = os.path.join(out, "model.keras")
     callbacks = [ModelCheckpoint(model_path, monitor="val_accuracy", save_best_only=True),
                  CSVLogger(os.path.join(out, "history.csv"))]
+    if patience:
+        callbacks.append(EarlyStopping(monitor="val_accuracy", patience=patience))
+    history = _RunHistory()
+
+    def report(interrupted=False):
+        if not is_chief():
+            return
+        best = load_model(model_path) if os.path.exists(model_path) else net
+        x_val, y_val = collect(val_flow)
+        info = {"data": os.path.abspath(data_dir), "images": f"{train_flow.samples} training, {val_flow.samples} "
+                f"validation", "input": f"{size[0]}x{size[1]} {color_mode}", "epochs": epochs + fine_tune,
+                "augmentation": ", ".join(augment) or "none", "weights": weights or "random",
+                "frozen backbone": "yes" if freeze or fine_tune else "no", **settings, "model file": model_path,
+                "duration": f"{time.perf_counter() - started:.0f} s" + (" (interrupted with Ctrl-C)" if interrupted
+                                                                         else "")}
+        if command:
+            info["command"] = command
+        write_report(os.path.join(out, "report.html"), best, history, x_val, y_val, class_names=classes,
+                     train_data=train_flow, title=f"cnnkit train: {os.path.basename(os.path.abspath(data_dir))}",
+                     info=info, deprocess=entry.deprocess, gradcam_layer=entry.last_conv,
+                     best_monitor="val_accuracy" if os.path.exists(model_path) else None)
+
     try:
-        history = net.fit(train_flow, validation_data=val_flow, epochs=epochs, callbacks=callbacks,
-                          verbose=verbose)
+        net.fit(train_flow, validation_data=val_flow, epochs=epochs, callbacks=[*callbacks, history],
+                verbose=verbose, cache_frozen=cache)
+        if fine_tune and not net.stop_training:
+            backbone = net.layers[1] if isinstance(net.layers[0], InputLayer) else net.layers[0]
+            backbone.trainable = True
+            unfrozen = {id(layer) for layer in last_block(backbone, entry.last_conv)}
+            for layer in backbone.layers:
+                layer.trainable = id(layer) in unfrozen
+            net.compile(optimizer=_optimizer(optimizer, rate / 10), loss="sparse_categorical_crossentropy",
+                        metrics=["accuracy"])
+            callbacks[1] = CSVLogger(os.path.join(out, "history.csv"), append=True)  # one file for both stages
+            net.fit(train_flow, validation_data=val_flow, epochs=epochs + fine_tune, initial_epoch=epochs,
+                    callbacks=[*callbacks, history], verbose=verbose)
     except KeyboardInterrupt:
-        print(f"\nInterrupted: the best model so far is in {model_path}" if os.path.exists(model_path)
+        saved = os.path.exists(model_path)
+        print(f"\nInterrupted: the best model so far is in {model_path}" if saved
               else "\nInterrupted before the first epoch ended: no model saved.")
+        if saved and history.epoch:
+            report(interrupted=True)
         raise
-    if not is_chief():
-        return net, history, out
-    best = load_model(model_path) if os.path.exists(model_path) else net
-    x_val, y_val = collect(val_flow)
-    info = {"data": os.path.abspath(data_dir), "images": f"{train_flow.samples} training, {val_flow.samples} "
-            f"validation", "input": f"{size[0]}x{size[1]} {color_mode}", "epochs": epochs,
-            "augmentation": ", ".join(augment) or "none", "weights": weights or "random",
-            "frozen backbone": "yes" if freeze else "no", "model file": model_path}
-    write_report(os.path.join(out, "report.html"), best, history, x_val, y_val, class_names=classes,
-                 train_data=train_flow, title=f"cnnkit train: {os.path.basename(os.path.abspath(data_dir))}",
-                 info=info, deprocess=entry.deprocess, gradcam_layer=entry.last_conv)
+    report()
     return net, history, out
 
 
@@ -247,106 +374,3 @@ def collect(flow, limit=2000):
         if total >= limit:
             break
     return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
-
-
-def load_run(model_path):
-    """(model, labels dict) for a saved model; labels.json is read from the model's folder when there."""
-    if not os.path.isfile(model_path):
-        raise RunError(f"model file {model_path!r} not found.")
-    try:
-        model = load_model(model_path)
-    except (OSError, ValueError, KeyError) as err:
-        raise RunError(f"could not read the model {model_path!r}: {err}") from None
-    labels_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "labels.json")
-    labels = _read_labels(labels_path) if os.path.isfile(labels_path) else {}
-    height, width, channels = model.input_shape[1:4]
-    labels.setdefault("image_size", [height, width])
-    labels.setdefault("color_mode", "grayscale" if channels == 1 else "rgb")
-    labels.setdefault("rescale", RESCALE)
-    labels.setdefault("preprocessing", "rescale")
-    labels.setdefault("class_names", [str(i) for i in range(model.output_shape[-1])])
-    return model, labels
-
-
-#: labels.json's fields and what each must be (a check on the value, its description).
-LABEL_FIELDS = {
-    "class_names": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
-    "image_size": (lambda v: isinstance(v, list) and len(v) == 2 and all(
-        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in v), "[height, width], positive ints"),
-    "color_mode": (lambda v: v in ("grayscale", "rgb", "rgba"), "'grayscale', 'rgb' or 'rgba'"),
-    "preprocessing": (lambda v: isinstance(v, str), "a preprocessing mode name"),
-    "rescale": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
-}
-
-
-def _read_labels(path):
-    """A run folder's labels.json as a dict, its known fields checked; a RunError naming the file otherwise."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            labels = json.load(f)
-    except (OSError, ValueError) as err:  # ValueError: not JSON (json.JSONDecodeError), not UTF-8
-        raise RunError(f"the run file {path!r} cannot be read ({err}); delete or repair it.") from None
-    if not isinstance(labels, dict):
-        raise RunError(f"the run file {path!r} must hold a JSON object; it holds a {type(labels).__name__}.")
-    for field, (valid, expected) in LABEL_FIELDS.items():
-        if field in labels and not valid(labels[field]):
-            raise RunError(f"the run file {path!r}: {field} must be {expected}. Received: {labels[field]!r}")
-    return labels
-
-
-def image_paths(paths):
-    """Image files named by `paths` (files, or folders searched recursively), in order."""
-    found = []
-    for path in paths:
-        if os.path.isdir(path):
-            rejected = []
-            found += [os.path.join(path, f) for f in list_images(path, rejected=rejected)]
-            warn_rejected(rejected, path)
-        elif os.path.isfile(path):
-            found.append(path)
-        else:
-            raise RunError(f"{path!r} is not an image file or a folder.")
-    if not found:
-        raise RunError(f"no images found in {', '.join(map(repr, paths))}.")
-    return found
-
-
-def predict(model_path, paths, top=3):
-    """[{'path', 'predictions': [(class name, probability), ...top]}] for image files or folders."""
-    model, labels = load_run(model_path)
-    files = image_paths(paths)
-    images = []
-    for path in files:
-        try:
-            img = load_img(path, color_mode=labels["color_mode"], target_size=tuple(labels["image_size"]))
-        except DECODE_ERRORS as err:
-            raise RunError(f"could not read the image {path!r}: {err}") from None
-        images.append(img_to_array(img))
-    batch = np.stack(images)
-    batch = prepare(batch, labels["preprocessing"])
-    probabilities = np.asarray(model.predict(batch, verbose=0))
-    names = labels["class_names"]
-    results = []
-    for path, row in zip(files, probabilities):
-        best = np.argsort(-row)[:top]
-        results.append({"path": path, "predictions": [(names[i], float(row[i])) for i in best]})
-    return results
-
-
-def evaluate(model_path, data_dir, batch_size=32):
-    """{'loss', 'accuracy', 'samples'} of a saved model on a class-folder tree with the same classes."""
-    model, labels = load_run(model_path)
-    classes = list_classes(data_dir) if os.path.isdir(data_dir) else None
-    if classes is None:
-        raise RunError(f"{data_dir!r} is not a folder (expected one sub-folder of images per class).")
-    unknown = sorted(set(classes) - set(labels["class_names"]))
-    if unknown:
-        raise RunError(f"class folders {unknown} are not classes of this model ({labels['class_names']}).")
-    flow = ImageDataGenerator(**pixel_arguments(labels["preprocessing"])).flow_from_directory(
-        data_dir, target_size=tuple(labels["image_size"]), color_mode=labels["color_mode"],
-        classes=labels["class_names"], class_mode="sparse", batch_size=batch_size, shuffle=False)
-    if flow.samples == 0:
-        raise RunError(f"no images found in {data_dir!r}.")
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    loss, accuracy = model.evaluate(flow, verbose=0)
-    return {"loss": float(loss), "accuracy": float(accuracy), "samples": flow.samples}

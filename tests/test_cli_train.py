@@ -240,6 +240,8 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_best_model(digits_dir, tmp_path):
     assert "Traceback" not in stderr
     model = load_model(str(out / "model.keras"))
     assert model.output_shape == (None, 3)
+    report = (out / "report.html").read_text()  # the report is written for the best model so far
+    assert "interrupted with Ctrl-C" in report and "best epoch: " in report
 
 
 def test_a_misspelt_architecture_gets_did_you_mean(tmp_path, capsys):
@@ -249,3 +251,182 @@ def test_a_misspelt_architecture_gets_did_you_mean(tmp_path, capsys):
     assert "Did you mean 'mobilenetv2'?" in capsys.readouterr().err
     assert cli.main(["train", str(tmp_path / "none"), "--model", "MobileNetV2"]) == 2  # any case: the folder fails
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_train_in_a_redirected_log_prints_one_line_per_epoch(digits_dir, tmp_path, capsys):
+    """The default --verbose auto: not a terminal (capsys), so one line per epoch and no '\\r' bars; the start says
+    what is trained on what, the end where the report is."""
+    out_dir = str(tmp_path / "run")
+    assert cli.main(["train", digits_dir, "--epochs", "2", "--out", out_dir]) == 0
+    out = capsys.readouterr().out
+    assert "\r" not in out
+    lines = out.splitlines()
+    assert any(line.startswith("Training small (") and "28x28 grayscale images, 3 classes, 2 epochs; run folder: "
+               f"{out_dir}" in line for line in lines), lines
+    epoch_lines = [line for line in lines if " - accuracy: " in line and "val_accuracy: " in line]
+    assert len(epoch_lines) == 2
+    assert lines[-1] == f"report: {os.path.join(out_dir, 'report.html')}"
+
+
+def test_fine_tune_trains_the_head_then_the_last_block(digits_dir, tmp_path, capsys):
+    """--freeze --cache --fine-tune 1 --optimizer sgd --lr 0.05 --patience 3: epoch 1 trains the head on the frozen
+    (cached) backbone, epoch 2 also the backbone's last block at a tenth of the learning rate; the rest of the
+    backbone keeps the file's weights."""
+    from cnnkit.applications import MobileNetV2  # noqa: PLC0415
+    from cnnkit.runs import last_block, train  # noqa: PLC0415
+
+    source = MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    weights = str(tmp_path / "backbone.weights.h5")
+    source.save_weights(weights)
+    out = str(tmp_path / "run")
+    argv = ["train", digits_dir, "--model", "mobilenetv2", "--weights", weights, "--freeze", "--cache", "--epochs",
+            "1", "--fine-tune", "1", "--optimizer", "sgd", "--lr", "0.05", "--patience", "3", "--out", out,
+            "--verbose", "0"]
+    args = cli.parse_args(argv)
+    assert (args.fine_tune, args.cache, args.optimizer, args.lr, args.patience) == (1, True, "sgd", 0.05, 3)
+    net, _, _ = train(digits_dir, model="mobilenetv2", weights=weights, freeze=True, cache=True, epochs=1,
+                      fine_tune=1, optimizer="sgd", learning_rate=0.05, patience=3, out=out, verbose=0,
+                      command=" ".join(argv))
+    rows = list(csv.DictReader(open(os.path.join(out, "history.csv"))))
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    block = {id(layer) for layer in last_block(source, "out_relu")}
+    assert {"block_13_depthwise", "block_16_project", "Conv_1"} <= {source.get_layer(n).name for n in
+                                                                     ("block_13_depthwise", "block_16_project",
+                                                                      "Conv_1") if id(source.get_layer(n)) in block}
+    assert id(source.get_layer("block_12_project")) not in block
+    # the final model (epoch 2): the last block moved, the rest of the backbone kept the file's weights
+    final = net.get_layer(source.name)
+    changed = [mine.name for mine, theirs in zip(source.layers, final.layers)
+               if any(not np.array_equal(a, b) for a, b in zip(mine.get_weights(), theirs.get_weights()))]
+    assert changed and all(id(source.get_layer(name)) in block for name in changed)
+    report = open(os.path.join(out, "report.html")).read()
+    assert "sgd (learning rate 0.05)" in report and "learning rate 0.005" in report and "patience 3" in report
+    assert "--fine-tune 1" in report  # the command line, to reproduce the run
+
+
+def test_last_block_of_resnet50_and_vgg16():
+    from cnnkit.applications import VGG16, ResNet50  # noqa: PLC0415
+    from cnnkit.runs import last_block  # noqa: PLC0415
+
+    names = [layer.name for layer in last_block(ResNet50(include_top=False, weights=None, input_shape=(64, 64, 3)),
+                                                "conv5_block3_out")]
+    assert names[0] == "conv5_block1_1_conv" and names[-1] == "conv5_block3_out"
+    assert all(name.startswith("conv5_") for name in names)
+    names = [layer.name for layer in last_block(VGG16(include_top=False, weights=None, input_shape=(64, 64, 3)),
+                                                "block5_conv3")]
+    assert names == ["block4_pool", "block5_conv1", "block5_conv2", "block5_conv3", "block5_pool"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--fine-tune", "2"], "--fine-tune unfreezes the last block of a pretrained backbone"),
+    (["--cache"], "--cache keeps the frozen backbone's features: add --freeze"),
+    (["--model", "resnet50", "--weights", "w.h5", "--freeze", "--cache", "--augment", "flip"],
+     "cannot be combined with --augment"),
+])
+def test_workflow_option_mistakes_are_one_line(digits_dir, tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    assert cli.main(["train", digits_dir, *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [(["--optimizer", "adm"], "Did you mean 'adam'?"),
+                                           (["--lr", "0"], "expected a positive number like 0.001; got '0'")])
+def test_bad_optimizer_and_learning_rate(digits_dir, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", digits_dir, *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_lr_find_suggests_a_learning_rate(digits_dir, tmp_path, capsys):
+    plot = tmp_path / "lr.png"
+    assert cli.main(["lr-find", digits_dir, "--steps", "20", "--out", str(plot)]) == 0
+    out = capsys.readouterr().out
+    rate = float(out.split("suggested learning rate: ")[1].split()[0])
+    assert 1e-7 <= rate <= 10 and plot.exists()
+    assert f"cnnkit train {digits_dir} --model small --lr " in out
+
+
+def test_images_without_class_folders_say_how_to_arrange_them(tmp_path, capsys):
+    from cnnkit.utils import save_img  # noqa: PLC0415
+
+    for i in range(3):
+        save_img(str(tmp_path / f"photo{i}.png"), np.zeros((8, 8, 3), dtype=np.uint8))
+    assert cli.main(["train", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "holds 3 images but no class sub-folders: put each class in its own sub-folder" in err
+
+
+def test_predict_streams_files_in_batches(trained, digits_dir, monkeypatch):
+    """Memory flat in the number of files: the first prediction comes after one batch of files is decoded."""
+    import cnnkit.inference as inference  # noqa: PLC0415
+
+    decoded = []
+    real = inference.load_img
+    monkeypatch.setattr(inference, "load_img", lambda path, **kw: decoded.append(path) or real(path, **kw))
+    model, labels = inference.load_run(os.path.join(trained, "model.keras"))
+    files = inference.image_paths([digits_dir])
+    stream = inference.predict_files(model, labels, files, top=1, batch_size=8)
+    first = next(stream)
+    assert first["path"] == files[0] and len(decoded) == 8
+    assert len(list(stream)) == len(files) - 1 and len(decoded) == len(files)
+
+
+def test_predict_csv_skips_unreadable_files_with_one_line(trained, digits_dir, tmp_path, capsys):
+    import shutil  # noqa: PLC0415
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    sources = [os.path.join(digits_dir, "7", f) for f in sorted(os.listdir(os.path.join(digits_dir, "7")))[:3]]
+    for i, source in enumerate(sources):
+        shutil.copy(source, folder / f"{i}.png")
+    (folder / "1_broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    table = tmp_path / "predictions.csv"
+    capsys.readouterr()
+    assert cli.main(["predict", os.path.join(trained, "model.keras"), str(folder), "--csv", str(table), "--top",
+                     "2", "--batch-size", "2"]) == 0
+    captured = capsys.readouterr()
+    rows = list(csv.reader(open(table)))
+    assert rows[0] == ["path", "class_1", "probability_1", "class_2", "probability_2"]
+    assert [os.path.basename(r[0]) for r in rows[1:]] == ["0.png", "1.png", "2.png"]
+    skipped = [line for line in captured.err.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 1 and "1_broken.png: cannot read it as an image" in skipped[0]
+    assert "1 of 4 files skipped" in captured.err and "Traceback" not in captured.err
+    model = load_model(os.path.join(trained, "model.keras"))
+    x = np.stack([img_to_array(load_img(f, color_mode="grayscale", target_size=(28, 28))) / 255 for f in sources])
+    expected = np.asarray(model.predict(x, verbose=0))
+    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], expected.max(-1), atol=1e-5)
+
+
+def test_evaluate_per_class_report_confusion_matrix_tta_and_html(trained, digits_dir, tmp_path, capsys):
+    from cnnkit.preprocessing.image import ImageDataGenerator  # noqa: PLC0415
+    from cnnkit.training.tta import evaluate_tta  # noqa: PLC0415
+
+    report = tmp_path / "evaluation.html"
+    capsys.readouterr()
+    assert cli.main(["evaluate", os.path.join(trained, "model.keras"), digits_dir, "--tta", "hflip", "--report",
+                     str(report)]) == 0
+    out = capsys.readouterr().out
+    flow = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
+        digits_dir, target_size=(28, 28), color_mode="grayscale", class_mode="sparse", shuffle=False)
+    model = load_model(os.path.join(trained, "model.keras"))
+    expected = evaluate_tta(model, flow, transforms=("hflip",))
+    assert f"accuracy: {expected['accuracy']:.4f} (test-time augmentation: hflip)" in out
+    assert "precision" in out and "recall" in out
+    matrix_lines = out.split("confusion matrix (rows: true class, columns: predicted class):\n")[1].splitlines()[1:4]
+    matrix = np.array([[int(v) for v in line.split()[1:]] for line in matrix_lines])
+    assert matrix.sum() == 180 and matrix.sum(axis=1).tolist() == [60, 60, 60]
+    assert np.trace(matrix) / 180 == pytest.approx(expected["accuracy"])
+    html = report.read_text()
+    assert "<h2>Validation</h2>" in html and "Most confused" in html and "Grad-CAM" in html
+
+
+def test_exported_onnx_carries_class_names_and_preprocessing(trained, tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    out = tmp_path / "digits.onnx"
+    assert cli.main(["export", os.path.join(trained, "model.keras"), str(out)]) == 0
+    metadata = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(metadata["class_names"]) == ["0", "1", "7"]
+    assert metadata["preprocessing"] == "rescale" and metadata["color_mode"] == "grayscale"
+    assert json.loads(metadata["image_size"]) == [28, 28]

@@ -24,10 +24,9 @@ from cnnkit.layers import AveragePooling2D
 from cnnkit.layers import BatchNormalization
 from cnnkit.layers import Concatenate
 from cnnkit.layers import Conv2D
+from cnnkit.layers.residual import CustomScaleLayer as CustomScaleLayer
 from cnnkit.layers import Layer
 from cnnkit.layers import MaxPooling2D
-from cnnkit.layers.base import register
-from cnnkit.ops.arguments import is_real
 
 BASE_WEIGHT_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_resnet_v2/"
 #: {include_top: Keras's published file}, names and md5 hashes as in keras.applications.inception_resnet_v2.
@@ -37,50 +36,6 @@ WEIGHTS_FILES = {
     False: published(BASE_WEIGHT_URL, "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
                      "d19885ff4a710c122648d3b5c3b684e4"),
 }
-
-
-@register
-class CustomScaleLayer(Layer):
-    """`inputs[0] + inputs[1] * scale`: Keras's InceptionResNetV2 residual sum, same class name, config and module
-    in `.keras` files (Keras opens cnnkit's files and cnnkit opens Keras's).
-
-    Args:
-        scale: the factor of the residual branch (a number).
-
-    Input shape:
-        A list of two tensors of the same shape. Output shape: that shape.
-
-    Example:
-        >>> CustomScaleLayer(0.5)([np.ones((1, 2)), np.ones((1, 2))])
-        tensor([[1.5000, 1.5000]])
-    """
-
-    keras_module = "keras.src.applications.inception_resnet_v2"  # how Keras's files name the class
-    keras_registered_name = "CustomScaleLayer"
-
-    def __init__(self, scale, **kwargs):
-        super().__init__(**kwargs)
-        if not is_real(scale):
-            raise ValueError(f"CustomScaleLayer: `scale` should be a number. Received: scale={scale!r}")
-        self.scale = scale
-
-    def compute_output_shape(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not all(
-                isinstance(s, (list, tuple)) for s in input_shape):
-            raise ValueError(f"CustomScaleLayer '{self.name}' must be called on a list of two tensors. Received "
-                             f"input shape: {input_shape}")
-        if len(input_shape[0]) != len(input_shape[1]) or any(
-                a is not None and b is not None and a != b for a, b in zip(*input_shape)):
-            raise ValueError(f"CustomScaleLayer '{self.name}': inputs of different shapes {list(input_shape)}.")
-        return tuple(input_shape[0])
-
-    def call(self, inputs, training=False):
-        return inputs[0] + inputs[1] * self.scale
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(scale=self.scale)
-        return config
 
 
 def conv2d_bn(x, filters, kernel_size, strides=1, padding="same", activation="relu", use_bias=False, name=None):

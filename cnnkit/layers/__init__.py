@@ -113,6 +113,7 @@ from cnnkit.layers.preprocessing.tone import Equalization as Equalization
 from cnnkit.layers.preprocessing.tone import RandomInvert as RandomInvert
 from cnnkit.layers.preprocessing.tone import RandomPosterization as RandomPosterization
 from cnnkit.layers.preprocessing.tone import Solarization as Solarization
+from cnnkit.layers import residual as residual  # registers the applications' residual layers (files)
 from cnnkit.layers.reshaping import Flatten as Flatten
 from cnnkit.layers.reshaping import Permute as Permute
 from cnnkit.layers.reshaping import RepeatVector as RepeatVector

@@ -1,7 +1,8 @@
-"""The residual-branch layers Keras defines in `keras.applications.convnext`: `LayerScale` (a learned per-channel
-scale) and `StochasticDepth` (drop path: the whole branch of a sample dropped in training). Their configs and
-registered names are Keras's ('keras.src.applications.convnext' > LayerScale / StochasticDepth), so `.keras`
-files with them interchange with Keras.
+"""The residual-branch layers Keras defines in its applications: `LayerScale` (a learned per-channel scale) and
+`StochasticDepth` (drop path: the whole branch of a sample dropped in training) of `keras.applications.convnext`,
+and `CustomScaleLayer` (InceptionResNetV2's scaled residual sum). Their configs and registered names are Keras's
+('keras.src.applications.convnext' > LayerScale, ...), so `.keras` files with them interchange with Keras; they
+are registered whenever `cnnkit.layers` is loaded, so such files load without importing the applications.
 
 Example:
     >>> from cnnkit.layers.residual import LayerScale, StochasticDepth  # (not in cnnkit.layers: Keras keeps them in
@@ -108,3 +109,47 @@ class StochasticDepth(Layer):
         cfg = super().get_config()
         cfg["drop_path_rate"] = self.drop_path_rate
         return cfg
+
+
+@register
+class CustomScaleLayer(Layer):
+    """`inputs[0] + inputs[1] * scale`: Keras's InceptionResNetV2 residual sum, same class name, config and module
+    in `.keras` files (Keras opens cnnkit's files and cnnkit opens Keras's).
+
+    Args:
+        scale: the factor of the residual branch (a number).
+
+    Input shape:
+        A list of two tensors of the same shape. Output shape: that shape.
+
+    Example:
+        >>> CustomScaleLayer(0.5)([np.ones((1, 2)), np.ones((1, 2))])
+        tensor([[1.5000, 1.5000]])
+    """
+
+    keras_module = "keras.src.applications.inception_resnet_v2"  # how Keras's files name the class
+    keras_registered_name = "CustomScaleLayer"
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        if not is_real(scale):
+            raise ValueError(f"CustomScaleLayer: `scale` should be a number. Received: scale={scale!r}")
+        self.scale = scale
+
+    def compute_output_shape(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not all(
+                isinstance(s, (list, tuple)) for s in input_shape):
+            raise ValueError(f"CustomScaleLayer '{self.name}' must be called on a list of two tensors. Received "
+                             f"input shape: {input_shape}")
+        if len(input_shape[0]) != len(input_shape[1]) or any(
+                a is not None and b is not None and a != b for a, b in zip(*input_shape)):
+            raise ValueError(f"CustomScaleLayer '{self.name}': inputs of different shapes {list(input_shape)}.")
+        return tuple(input_shape[0])
+
+    def call(self, inputs, training=False):
+        return inputs[0] + inputs[1] * self.scale
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(scale=self.scale)
+        return config

@@ -14,6 +14,7 @@ package (no onnxscript), runs offline and takes about a second for ResNet50. Ima
 
 import contextlib
 import io
+import json
 import os
 import warnings
 
@@ -33,7 +34,8 @@ _INSTALL = 'pip install "cnnkit[onnx]"'
 
 def export_model(model, filepath, format="", verbose=True, input_signature=None, **kwargs):
     """Writes `model`'s inference pass to `filepath` as an ONNX file (atomically). See `Model.export`."""
-    check_kwargs("export()", kwargs, ("opset_version",))
+    check_kwargs("export()", kwargs, ("opset_version", "metadata"))
+    metadata = _check_metadata(kwargs.get("metadata"))
     _check_format(format)
     opset = _check_opset(kwargs.get("opset_version"))
     path = _check_path(filepath)
@@ -63,6 +65,9 @@ def export_model(model, filepath, format="", verbose=True, input_signature=None,
     onnx.checker.check_model(proto)
     proto.producer_name = "cnnkit"
     proto.doc_string = f"cnnkit model '{model.name}': Keras-layout (channels_last) float32 inputs."
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
     _write(path, proto.SerializeToString())
     if verbose:
         print(f"Saved artifact at '{path}'.")
@@ -79,6 +84,15 @@ def _check_format(format):
                          f"backends). Received: format={format!r}")
     raise ValueError(f"export: unknown format.{did_you_mean(format, FORMATS)} Supported formats: "
                      f"{', '.join(repr(f) for f in FORMATS)}. Received: format={format!r}")
+
+
+def _check_metadata(metadata):
+    """{str: str} written into the file's metadata_props (non-str values as JSON)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
+        raise ValueError(f"export: metadata must be a dict with str keys. Received: metadata={metadata!r}")
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
 
 
 def _check_opset(opset):

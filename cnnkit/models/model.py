@@ -251,7 +251,8 @@ class Model(Trainer, Layer):
     def export(self, filepath, format="", verbose=True, input_signature=None, **kwargs):
         """Writes the inference pass as ONNX (`pip install "cnnkit[onnx]"`), atomically: inputs (batch, h, w, c)
         float32 with a dynamic batch, named after the Input layers; outputs as `predict`'s, named after their
-        layers. `input_signature=[(None, 224, 224, 3)]` sets unknown image sizes; `opset_version=` the opset.
+        layers. `input_signature=[(None, 224, 224, 3)]` sets unknown image sizes; `opset_version=` the opset;
+        `metadata={'class_names': [...]}` adds entries to the file's metadata_props (non-str values as JSON).
 
         Example: `model.export('model.onnx')` prints "Saved artifact at 'model.onnx'."
 
@@ -268,6 +269,14 @@ class Model(Trainer, Layer):
 
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
                       expand_nested=expand_nested, show_trainable=show_trainable, layer_range=layer_range)
+
+    def _repr_html_(self):
+        """A notebook shows a built model as its summary table."""
+        if not self.built:
+            return None
+        from cnnkit.models.summary import summary_html  # noqa: PLC0415
+
+        return summary_html(self)
 
     def get_config(self):
         """Keras 3's config of a subclassed model: its constructor's arguments (when they are JSON values), with

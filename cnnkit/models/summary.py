@@ -1,6 +1,9 @@
-"""`model.summary()`: Keras 3's table of layers, output shapes and parameter counts, in plain text."""
+"""`model.summary()`: Keras 3's table of layers, output shapes and parameter counts, in plain text (an HTML
+table in a notebook, which is also how a model shows there)."""
 
+import html
 import shutil
+import sys
 
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.models.functional import Functional
@@ -110,28 +113,19 @@ def _rows(model, graph_nodes, connected):
     return rows
 
 
-def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                  show_trainable=False, layer_range=None):
-    """Prints (or passes line by line to `print_fn`) the summary table of `model`."""
+def summary_table(model, show_trainable=False, layer_range=None):
+    """The summary's parts: (header, aligns, rows, totals, sequential_like); `totals` is
+    [(label, count, bytes)] for the total, trainable and non-trainable parameters."""
     nodes = model.nodes if isinstance(model, Functional) and model.built else None
     sequential_like = nodes is None or _sequential_like(model, nodes)
     header = ["Layer (type)", "Output Shape", "Param #"]
     aligns = ["left", "left", "right"]
-    if sequential_like:
-        default_length, positions = 88, positions or [0.45, 0.80, 1.0]
-    else:
-        default_length, positions = 108, positions or [0.3, 0.56, 0.74, 1.0]
+    if not sequential_like:
         header.append("Connected to")
         aligns.append("left")
     if show_trainable:
-        default_length += 12
         header.append("Trainable")
         aligns.append("center")
-        positions = [p * 0.9 for p in positions] + [1.0]
-    terminal = shutil.get_terminal_size((80, 24)).columns - 4
-    length = line_length or min(default_length, max(terminal, 60))
-    edges = [0] + [int(p * length) for p in positions]
-    widths = _column_widths([edges[i + 1] - edges[i] for i in range(len(header))], length)
     rows = _rows(model, nodes, not sequential_like)
     if not show_trainable:
         rows = [r[:-1] for r in rows]
@@ -139,6 +133,53 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
         names = [layer.name for layer in model.layers]
         start, end = names.index(layer_range[0]), names.index(layer_range[1])
         rows = rows[start:end + 1]
+    total, total_bytes = _count(model.weights) if nodes is not None else (0, 0)
+    trainable, trainable_bytes = _count(model.trainable_weights) if nodes is not None else (0, 0)
+    totals = [("Total params", total, total_bytes), ("Trainable params", trainable, trainable_bytes),
+              ("Non-trainable params", total - trainable, total_bytes - trainable_bytes)]
+    return header, aligns, rows, totals, sequential_like
+
+
+def summary_html(model, show_trainable=False, layer_range=None):
+    """The summary as an HTML table (how a model and `summary()` show in a notebook)."""
+    header, aligns, rows, totals, _ = summary_table(model, show_trainable, layer_range)
+    cell = 'style="text-align:{};padding:2px 10px;font-family:monospace"'
+    head = "".join(f"<th {cell.format(a)}>{html.escape(h)}</th>" for h, a in zip(header, aligns))
+    body = "".join("<tr>" + "".join(f"<td {cell.format(a)}>{html.escape(str(v))}</td>" for v, a in zip(row, aligns))
+                   + "</tr>" for row in rows)
+    foot = "<br>".join(f"{label}: {count:,} ({readable_size(size)})" for label, count, size in totals)
+    return (f'<div><b>Model: "{html.escape(model.name)}"</b><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table><p style=\"font-family:monospace\">{foot}</p></div>")
+
+
+def in_notebook():
+    """True inside a running Jupyter (IPython) kernel."""
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None) if shell is not None else None
+    return bool(get is not None and get() is not None and "ipykernel" in sys.modules)
+
+
+def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                  show_trainable=False, layer_range=None):
+    """Prints (or passes line by line to `print_fn`) the summary table of `model`; in a notebook, without
+    `print_fn`, shows it as an HTML table."""
+    if print_fn is None and in_notebook():
+        from IPython.display import HTML, display  # noqa: PLC0415 (only inside a notebook)
+
+        display(HTML(summary_html(model, show_trainable, layer_range)))
+        return
+    header, aligns, rows, totals, sequential_like = summary_table(model, show_trainable, layer_range)
+    if sequential_like:
+        default_length, positions = 88, positions or [0.45, 0.80, 1.0]
+    else:
+        default_length, positions = 108, positions or [0.3, 0.56, 0.74, 1.0]
+    if show_trainable:
+        default_length += 12
+        positions = [p * 0.9 for p in positions] + [1.0]
+    terminal = shutil.get_terminal_size((80, 24)).columns - 4
+    length = line_length or min(default_length, max(terminal, 60))
+    edges = [0] + [int(p * length) for p in positions]
+    widths = _column_widths([edges[i + 1] - edges[i] for i in range(len(header))], length)
 
     def rule(left, mid, right, fill):
         return left + mid.join(fill * (w + 2) for w in widths) + right
@@ -163,13 +204,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
             lines.append(rule("├", "┼", "┤", "─"))
         lines += cells(row, "│")
     lines.append(rule("└", "┴", "┘", "─"))
-    total, total_bytes = _count(model.weights) if nodes is not None else (0, 0)
-    trainable, trainable_bytes = _count(model.trainable_weights) if nodes is not None else (0, 0)
-    lines += [
-        f" Total params: {total:,} ({readable_size(total_bytes)})",
-        f" Trainable params: {trainable:,} ({readable_size(trainable_bytes)})",
-        f" Non-trainable params: {total - trainable:,} ({readable_size(total_bytes - trainable_bytes)})",
-    ]
+    lines += [f" {label}: {count:,} ({readable_size(size)})" for label, count, size in totals]
     emit = print_fn or print
     for line in lines:
         emit(line)

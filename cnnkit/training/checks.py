@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from cnnkit import losses as losses_module
+from cnnkit.training import hints
 
 
 def count(name, value, minimum=0, owner=""):
@@ -121,8 +122,9 @@ def check_labels(loss, labels, classes=None, where="y"):
         low, high = values.min(), values.max()
         if low < 0 or (classes is not None and high >= classes):
             limit = "classes" if classes is None else str(classes)
+            hint = hints.ONE_OUTPUT_SPARSE if classes == 1 else ""
             raise ValueError(f"{name}: labels must be class indices in [0, {limit}). Received labels in "
-                             f"[{low:g}, {high:g}] in {where}.")
+                             f"[{low:g}, {high:g}] in {where}.{hint}")
         return
     if values.dtype.kind == "f":
         values = values[~np.isnan(values)]  # NaN labels give a NaN loss, which is seen (TerminateOnNaN): allowed

@@ -69,6 +69,27 @@ def _called_in_training(layer):
     return forced
 
 
+def partition(model):
+    """(frozen layer calls, the other calls, why the first other call is not frozen, ids of the tensors the frozen
+    calls and the inputs produce) of a built Sequential or functional model, in execution order."""
+    produced = {id(t) for t in model.inputs}
+    frozen_nodes, rest_nodes, blocker = [], [], None
+    for node in model.nodes:
+        if not node.inputs:  # an Input
+            continue
+        if not all(id(t) in produced for t in node.inputs):
+            reason = "reads the output of a trainable layer"
+        else:
+            reason = _not_frozen(node.layer, inference=node.call_kwargs.get("training") is False)
+        if reason:
+            rest_nodes.append(node)
+            blocker = blocker or f"layer '{node.layer.name}' {reason}"
+        else:
+            frozen_nodes.append(node)
+            produced.update(id(t) for t in node.outputs)
+    return frozen_nodes, rest_nodes, blocker, produced
+
+
 class FrozenSplit:
     """A model split into its frozen part (`backbone`, run once per sample) and the trainable rest (`head`), both
     sub-models of the model cut at the same tensors (`cnnkit.models.functional`).
@@ -87,21 +108,7 @@ class FrozenSplit:
             raise ValueError(f"fit(cache_frozen=True) needs a Sequential or functional model; model '{model.name}' "
                              "is a subclassed model (its call() is Python code that cnnkit cannot split). Received: "
                              f"{type(model).__name__}")
-        produced = {id(t) for t in model.inputs}
-        frozen_nodes, rest_nodes, blocker = [], [], None
-        for node in model.nodes:
-            if not node.inputs:  # an Input
-                continue
-            if not all(id(t) in produced for t in node.inputs):
-                reason = "reads the output of a trainable layer"
-            else:
-                reason = _not_frozen(node.layer, inference=node.call_kwargs.get("training") is False)
-            if reason:
-                rest_nodes.append(node)
-                blocker = blocker or f"layer '{node.layer.name}' {reason}"
-            else:
-                frozen_nodes.append(node)
-                produced.update(id(t) for t in node.outputs)
+        frozen_nodes, rest_nodes, blocker, produced = partition(model)
         if not frozen_nodes:
             raise ValueError(
                 f"fit(cache_frozen=True): model '{model.name}' has no frozen part to cache: its first {blocker}. "
@@ -274,14 +281,12 @@ def why_not_cacheable(adapter):
     return "a Python generator does not say which samples a batch holds, nor whether it changes them"
 
 
-def cache(model, train, val, cache_frozen=True):
+def cache(model, train, val):
     """The (train, validation) adapters of `fit(..., cache_frozen=True)`.
 
     Raises:
         ValueError: the model cannot be split (see FrozenSplit) or the training data cannot be cached.
     """
-    if not isinstance(cache_frozen, bool):
-        raise ValueError(f"fit: cache_frozen must be True or False. Received: cache_frozen={cache_frozen!r}")
     if distributed.world_size() > 1:
         raise ValueError("fit(cache_frozen=True) is not supported in distributed training (torchrun, "
                          f"world size {distributed.world_size()}): the cached steps would bypass "

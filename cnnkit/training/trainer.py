@@ -19,10 +19,12 @@ from cnnkit import optimizers
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
 from cnnkit.registry import check_kwargs
+from cnnkit.training import cache_policy
 from cnnkit.training import checks
 from cnnkit.training import data_adapter
 from cnnkit.training import distributed
 from cnnkit.training import frozen
+from cnnkit.training import hints
 from cnnkit.training import jit
 from cnnkit.training import precision
 from cnnkit.training.batches import BatchMethods
@@ -37,9 +39,9 @@ _module_call = torch.nn.Module.__call__
 
 
 def _resolve_verbose(verbose):
-    if verbose == "auto":
+    if verbose == "auto":  # a live bar on a terminal or in a notebook, one line per epoch in a redirected log
         import sys  # noqa: PLC0415
-        return 1 if sys.stdout.isatty() else 2
+        return 1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
     return verbose
@@ -206,7 +208,13 @@ class Trainer(MetricLogs, BatchMethods):
                                                                outputs)):
             if loss_fn is None:
                 continue
-            value = loss_fn(target, out, sample_weight)
+            try:
+                value = loss_fn(target, out, sample_weight)
+            except ValueError as err:
+                hint = hints.loss_hint(loss_fn, torch.as_tensor(target), out)
+                if not hint:
+                    raise
+                raise ValueError(f"{err}{hint}") from None
             if self._output_loss_trackers:
                 self._output_loss_trackers[i].update_state(value.detach(), sample_weight=batch)
             total = value * weight if total is None else total + value * weight
@@ -261,7 +269,7 @@ class Trainer(MetricLogs, BatchMethods):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
-            cache_frozen=False, **kwargs):
+            cache_frozen="auto", **kwargs):
         """Trains the model; returns a `History` whose `.history` maps 'loss', each metric and their 'val_'
         twins to per-epoch values. Arguments as in Keras.
 
@@ -271,8 +279,9 @@ class Trainer(MetricLogs, BatchMethods):
         is one pass over the data, however long (data of unknown length runs until exhausted; an infinite
         dataset, `repeat()`, needs `steps_per_epoch`, and then each epoch continues where the last one stopped).
 
-        `cache_frozen=True` (cnnkit only) computes the model's frozen first part once per sample, during epoch 1,
-        and trains only the rest (see `cnnkit.training.frozen`); the results equal those without it.
+        `cache_frozen` (cnnkit only): True computes the model's frozen first part once per sample, during epoch 1,
+        and trains only the rest (see `cnnkit.training.frozen`; the results equal those without it); 'auto' (the
+        default) does so when it is safe and pays (see `cnnkit.training.cache_policy`), False never.
         """
         check_kwargs("fit()", kwargs, ("x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                            "validation_split", "validation_data", "shuffle", "class_weight",
@@ -297,8 +306,7 @@ class Trainer(MetricLogs, BatchMethods):
         if val is not None:
             checks.not_empty(val, "validation_data", "fit")
             checks.labels_once(self, val, "validation_data")
-        if cache_frozen:
-            train, val = frozen.cache(self, train, val, cache_frozen)
+        train, val = cache_policy.plan(self, train, val, cache_frozen, epochs - initial_epoch, verbose)
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
         train, val = distributed.prepare_fit(self, train, val)  # torchrun: DDP, each process its part

@@ -1,7 +1,8 @@
 """matplotlib on demand: imported only when a plot is asked for (importing cnnkit never imports it).
 
 `pyplot()` picks the non-interactive Agg backend when no backend was chosen and no display exists (a server, CI,
-a container), so every plot also works headless; `finish(fig, path)` saves a figure by its file extension.
+a container), so every plot also works headless; `finish(fig, path)` saves a figure by its file extension (and, in a notebook, leaves it to be shown once, as
+the returned value).
 """
 
 import os
@@ -62,6 +63,14 @@ def resolve_path(path, to_file):
     return path if path is not None else to_file
 
 
+def _detach_in_notebook(fig):
+    """Under Jupyter's inline backend, takes `fig` out of pyplot's list of open figures: the notebook then shows the
+    returned figure once (as the cell's value), not a second time when the cell ends."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None and "inline" in str(plt.get_backend()).lower():
+        plt.close(fig)
+
+
 def finish(fig, path=None, to_file=None, dpi=100):
     """Saves `fig` when a path is given and returns it.
 
@@ -82,6 +91,7 @@ def finish(fig, path=None, to_file=None, dpi=100):
         >>> finish(fig, "plots/history.svg")
     """
     path = resolve_path(path, to_file)
+    _detach_in_notebook(fig)
     if path is None:
         return fig
     target = Path(os.fspath(path)).expanduser()

@@ -105,6 +105,32 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     return np.bincount(true * k + pred, minlength=k * k).reshape(k, k).astype(np.int64)
 
 
+def most_confused(y_true, y_pred, class_names=None, min_count=1, num_classes=None):
+    """The most frequent mistakes, largest first (fastai's `most_confused`): which class is taken for which.
+
+    Args:
+        y_true, y_pred, num_classes: as `confusion_matrix`.
+        class_names: names in class-index order (default: the indices as strings).
+        min_count: leave out pairs seen fewer times.
+
+    Returns:
+        A list of (true class name, predicted class name, count), by count then by true and predicted index.
+
+    Example:
+        >>> most_confused([0, 1, 1, 2, 2], [0, 2, 2, 1, 2], class_names=["cat", "dog", "fox"])
+        [('dog', 'fox', 2), ('fox', 'dog', 1)]
+    """
+    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
+        raise ValueError(f"most_confused: min_count must be a positive int. Received: min_count={min_count!r}")
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(len(cm))]
+    if len(names) != len(cm):
+        raise ValueError(f"most_confused: {len(names)} class names for {len(cm)} classes.")
+    pairs = [(int(cm[i, j]), i, j) for i in range(len(cm)) for j in range(len(cm)) if i != j and cm[i, j] >= min_count]
+    pairs.sort(key=lambda item: (-item[0], item[1], item[2]))
+    return [(names[i], names[j], count) for count, i, j in pairs]
+
+
 def _row_normalize(cm):
     sums = cm.sum(axis=1, keepdims=True).astype(np.float64)
     return np.divide(cm, sums, out=np.zeros(cm.shape, dtype=np.float64), where=sums > 0)

@@ -7,6 +7,7 @@ import numpy as np
 
 from cnnkit.layers.base import Layer
 from cnnkit.layers.pooling import BasePooling
+from cnnkit.models.model import Model
 from cnnkit.ops.numpy_ops import convolve2d
 from cnnkit.registry import did_you_mean
 from cnnkit.visualization import _mpl
@@ -101,14 +102,33 @@ def _is_map_layer(model, layer):
         return False
 
 
+MAX_DEFAULT_LAYERS = 6
+
+
+def _walk(model):
+    """The model's layers, depth first, with the layers of nested models (a backbone in a Sequential)."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, Model):
+            yield from _walk(layer)
+
+
+def _spread(layers, count):
+    """`count` of `layers`: the first, the last and evenly spaced ones between."""
+    if len(layers) <= count:
+        return layers
+    picks = sorted({round(i * (len(layers) - 1) / (count - 1)) for i in range(count)})
+    return [layers[i] for i in picks]
+
+
 def _pick_layers(model, layers):
     all_layers = list(model.layers)
     if layers is None:
-        chosen = [layer for layer in all_layers if _is_map_layer(model, layer)]
+        chosen = [layer for layer in _walk(model) if _is_map_layer(model, layer)]
         if not chosen:
             raise ValueError(f"plot_feature_maps: model '{model.name}' has no 2-D convolution or pooling layer; "
                              "pass layers= to choose others.")
-        return chosen
+        return _spread(chosen, MAX_DEFAULT_LAYERS)
     if isinstance(layers, (str, int, Layer)):
         layers = [layers]
     chosen = []
@@ -137,8 +157,9 @@ def _pick_layers(model, layers):
     return chosen
 
 
-def plot_feature_maps(model, image, layers=None, path=None, max_maps=16, to_file=None):
-    """Shows what chosen layers output for one image: a row of feature maps per layer (the notes' `model_short`).
+def plot_feature_maps(model, image, layers=None, path=None, max_maps=64, to_file=None, columns=8):
+    """Shows what chosen layers output for one image: a grid of feature maps per layer, 8 to a row (the notes'
+    `model_short` figures: 32 maps in 4 rows, 64 in 8).
 
     A functional sub-model `model.submodel(model.inputs, [model.output_of(layer), ...])` computes every chosen
     layer's output in one `predict`; each channel is shown as a grayscale image scaled to 0..1 by its own min and max.
@@ -147,14 +168,16 @@ def plot_feature_maps(model, image, layers=None, path=None, max_maps=16, to_file
         model: a built Sequential or functional model with one input.
         image: one image, (H, W, C) or (1, H, W, C) ((H, W) for a one-channel model).
         layers: layer names (also of layers inside a nested model, e.g. a backbone in a Sequential), indices into
-            `model.layers`, or layers; default: every 2-D convolution and pooling layer of the model.
+            `model.layers`, or layers; default: every 2-D convolution and pooling layer of the model, also inside
+            a nested backbone (at most 6 of them: the first, the last and evenly spaced ones between).
         path: file to save the figure to ('.png', '.svg', '.pdf'), or None.
-        max_maps: at most this many channels (the first ones) per layer.
+        max_maps: at most this many channels (the first ones) per layer (default 64: all of the notes' layers).
         to_file: alias of `path`.
+        columns: maps per row of a layer's grid.
 
     Returns:
-        The matplotlib Figure, one row (a subfigure titled with the layer name, `fig.subfigs`) per layer, panels
-        titled 'map j'. `fig.feature_maps` is {layer name: (H', W', C') array}, the raw outputs for the image.
+        The matplotlib Figure, one subfigure (titled with the layer name, `fig.subfigs`) per layer holding a grid
+        of its maps, panels titled 'map j'. `fig.feature_maps` is {layer name: (H', W', C') array}, the raw outputs for the image.
 
     Example:
         >>> fig = plot_feature_maps(model, x_test[7], path="maps.png")
@@ -163,6 +186,8 @@ def plot_feature_maps(model, image, layers=None, path=None, max_maps=16, to_file
     """
     if isinstance(max_maps, bool) or not isinstance(max_maps, (int, np.integer)) or max_maps < 1:
         raise ValueError(f"plot_feature_maps: max_maps must be a positive int. Received: max_maps={max_maps!r}")
+    if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
+        raise ValueError(f"plot_feature_maps: columns must be a positive int. Received: columns={columns!r}")
     inputs = model.inputs
     if len(inputs) != 1:
         raise ValueError(f"plot_feature_maps: model '{model.name}' has {len(inputs)} inputs; it needs one.")
@@ -186,19 +211,20 @@ def plot_feature_maps(model, image, layers=None, path=None, max_maps=16, to_file
     outputs = outputs if isinstance(outputs, list) else [outputs]
     maps = {layer.name: np.asarray(out)[0] for layer, out in zip(chosen, outputs)}
     plt = _mpl.pyplot()
-    cols = max(min(m.shape[-1], int(max_maps)) for m in maps.values())
-    fig = plt.figure(figsize=(max(1.4 * cols, 4.0), 1.75 * len(maps)), layout="constrained")
-    rows = fig.subfigures(len(maps), 1, squeeze=False)[:, 0]
-    for row, (name, fmap) in zip(rows, maps.items()):
-        count = min(fmap.shape[-1], int(max_maps))
-        row.suptitle(f"{name} {tuple(fmap.shape)}", fontsize=9)
-        axes = row.subplots(1, cols, squeeze=False)[0]
+    counts = [min(m.shape[-1], int(max_maps)) for m in maps.values()]
+    cols = min(int(columns), max(counts))
+    grid_rows = [math.ceil(count / cols) for count in counts]
+    fig = plt.figure(figsize=(max(1.3 * cols, 4.0), sum(1.3 * r + 0.4 for r in grid_rows)), layout="constrained")
+    subfigs = fig.subfigures(len(maps), 1, squeeze=False, height_ratios=[1.3 * r + 0.4 for r in grid_rows])[:, 0]
+    for sub, (name, fmap), count, rows in zip(subfigs, maps.items(), counts, grid_rows):
+        sub.suptitle(f"{name} {tuple(fmap.shape)}", fontsize=9)
+        axes = sub.subplots(rows, cols, squeeze=False).ravel()
         for j, ax in enumerate(axes):
             if j >= count:
                 ax.remove()
                 continue
             ax.imshow(normalize01(fmap[:, :, j]), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-            ax.set_title(f"map {j}", fontsize=7)
+            ax.set_title(f"map {j}", fontsize=6)
             _hide_ticks(ax)
     fig.feature_maps = maps
     return _mpl.finish(fig, path, to_file)

@@ -1,4 +1,5 @@
-"""Learning curves: `plot_history(history)` draws each logged quantity with its `val_` twin, per epoch."""
+"""Learning curves: `plot_history(history)` draws each logged quantity with its `val_` twin, per epoch;
+`plot_lr_find(result)` the learning-rate finder's loss curve."""
 
 import math
 
@@ -97,5 +98,35 @@ def plot_history(history, metrics=None, path=None, to_file=None):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend()
+    fig.tight_layout()
+    return _mpl.finish(fig, path, to_file)
+
+
+def plot_lr_find(result, path=None, to_file=None):
+    """Draws a learning-rate range test (`cnnkit.training.lr_finder.lr_find`): the loss of each step and its
+    smoothed curve against the learning rate (log scale), with the suggested learning rate marked.
+
+    Args:
+        result: an `LRFinderResult`.
+        path: file to save the figure to, or None. to_file: alias of `path`.
+
+    Returns:
+        The matplotlib Figure (one Axes; the suggestion is the vertical line labelled 'suggestion').
+
+    Example:
+        >>> plot_lr_find(lr_find(model, x, y), path="lr_find.png")
+    """
+    plt = _mpl.pyplot()
+    fig = plt.figure(figsize=(6.0, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(result.learning_rates, result.losses, alpha=0.35, label="loss")
+    ax.plot(result.learning_rates, result.smoothed, label="smoothed")
+    ax.axvline(result.suggestion, color="tab:red", linestyle="--", label=f"suggestion {result.suggestion:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("Learning rate")
+    ax.set_ylabel("Loss")
+    ax.set_title("Learning-rate finder")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     return _mpl.finish(fig, path, to_file)

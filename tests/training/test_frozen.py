@@ -50,9 +50,10 @@ def _count_samples(layer):
 
 
 def _fit_both(build, data, **fit_kwargs):
-    """Trains a fresh model twice, without and with the cache, from the same weights and seeds."""
+    """Trains a fresh model twice, without the cache and with the default cache_frozen='auto' (which must cache
+    here), from the same weights and seeds."""
     runs = []
-    for cache_frozen in (False, True):
+    for cache_frozen in (False, "auto"):
         model = build()
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         seen = _count_samples(model.layers[0])
@@ -201,7 +202,7 @@ def test_errors_name_what_cannot_be_cached(rng, image_folder):
         sub.fit(np.zeros((4, 4)), np.zeros((4, 2)), verbose=0, cache_frozen=True)
     with pytest.raises(TypeError, match="Did you mean 'cache_frozen'"):
         model.fit(x, y, verbose=0, cache_frozn=True)
-    with pytest.raises(ValueError, match="cache_frozen must be True or False. Received: cache_frozen='yes'"):
+    with pytest.raises(ValueError, match="cache_frozen must be 'auto', True or False. Received: cache_frozen='yes'"):
         model.fit(x, y, verbose=0, cache_frozen="yes")
 
 

@@ -317,3 +317,20 @@ def test_plot_grad_cam_panels_overlay_and_upsampling(keras, rng, tmp_path):
     np.testing.assert_allclose(plot_grad_cam(model, image, alpha=0.0).overlay, image, atol=1e-6)
     with pytest.raises(ValueError, match="alpha must be in"):
         plot_grad_cam(model, image, alpha=1.5)
+
+
+def test_most_confused_counts_mistakes_like_a_counter():
+    import collections  # noqa: PLC0415
+
+    from cnnkit.visualization import most_confused  # noqa: PLC0415
+
+    rng = np.random.default_rng(3)
+    y_true, y_pred = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    names = ["a", "b", "c", "d"]
+    counts = collections.Counter((names[t], names[p]) for t, p in zip(y_true, y_pred) if t != p)
+    expected = sorted(((t, p, n) for (t, p), n in counts.items()), key=lambda r: (-r[2], r[0], r[1]))
+    assert most_confused(y_true, np.eye(4)[y_pred], class_names=names) == expected
+    assert most_confused(y_true, y_pred, class_names=names, min_count=15) == [r for r in expected if r[2] >= 15]
+    assert most_confused([0, 1], [0, 1]) == []
+    with pytest.raises(ValueError, match="min_count must be a positive int"):
+        most_confused(y_true, y_pred, min_count=0)

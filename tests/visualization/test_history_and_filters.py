@@ -626,3 +626,33 @@ def test_seed_004_learning_curves_block(plt):
     fig = ns["training"].plot(metrics="loss")
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), lines[0].get_ydata())
     np.testing.assert_allclose(fig.axes[0].get_lines()[1].get_ydata(), lines[1].get_ydata())
+
+
+def test_plot_feature_maps_shows_all_of_the_notes_maps_in_rows_of_8():
+    """The notes' 32- and 64-map layers: all maps by default, 8 to a row (their 8x4 and 8x8 figures)."""
+    model = Sequential([L.Conv2D(32, 3, input_shape=(12, 12, 1), name="c32"), L.Conv2D(64, 3, name="c64")])
+    fig = plot_feature_maps(model, np.random.rand(12, 12, 1))
+    for sub, count in zip(fig.subfigs, (32, 64)):
+        assert [ax.get_title() for ax in sub.axes] == [f"map {j}" for j in range(count)]
+        columns = {ax.get_subplotspec().colspan.start for ax in sub.axes}
+        rows = {ax.get_subplotspec().rowspan.start for ax in sub.axes}
+        assert (len(columns), len(rows)) == (8, count // 8)
+    fig = plot_feature_maps(model, np.random.rand(12, 12, 1), max_maps=10, columns=5)  # a limit stays available
+    assert [len(sub.axes) for sub in fig.subfigs] == [10, 10]
+    with pytest.raises(ValueError, match="columns must be a positive int"):
+        plot_feature_maps(model, np.random.rand(12, 12, 1), columns=0)
+
+
+def test_plot_feature_maps_default_looks_inside_a_nested_backbone():
+    """The notes' transfer-learning shape, Sequential([backbone, GlobalAveragePooling2D(), Dense]): the default
+    picks convolutions of the backbone (the first, the last and evenly spaced ones, at most 6)."""
+    inputs = L.Input((16, 16, 3))
+    x = inputs
+    for i in range(8):
+        x = L.Conv2D(2, 3, padding="same", name=f"b{i}")(x)
+    backbone = Model(inputs, x, name="backbone")
+    model = Sequential([backbone, L.GlobalAveragePooling2D(), L.Dense(2)])
+    image = np.random.rand(16, 16, 3).astype(np.float32)
+    fig = plot_feature_maps(model, image)
+    assert list(fig.feature_maps) == ["b0", "b1", "b3", "b4", "b6", "b7"]
+    np.testing.assert_allclose(fig.feature_maps["b7"], backbone.predict(image[None], verbose=0)[0], atol=1e-5)

@@ -16,7 +16,7 @@ import cnnkit
 from cnnkit.layers import Conv2D, Dense, Flatten, MaxPooling2D
 from cnnkit.visualization.report import write_report
 
-SECTIONS = ["Data", "Model", "Model diagram", "Learning curves", "Final metrics (last epoch)", "Validation",
+SECTIONS = ["Summary", "Data", "Model", "Model diagram", "Learning curves", "Final metrics (last epoch)", "Validation",
             "Top losses", "First-layer filters (conv2d)", "Feature maps of one validation image", "Grad-CAM"]
 
 

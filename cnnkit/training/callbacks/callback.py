@@ -195,6 +195,24 @@ class History(Callback):
         if self.model is not None:
             self.model.history = self
 
+    def _last(self):
+        return ", ".join(f"{key} {values[-1]:.4f}" for key, values in sorted(self.history.items()) if values)
+
+    def __repr__(self):
+        epochs = len(self.epoch)
+        last = f"; last epoch: {self._last()}" if epochs else ""
+        return f"<History: {epochs} epoch{'s' * (epochs != 1)}{last}>"
+
+    def _repr_html_(self):
+        """A notebook shows the last epoch's metrics (and the number of epochs)."""
+        if not self.epoch:
+            return "<p>History: no epochs yet</p>"
+        cells = "".join(f"<tr><td>{key}</td><td style='text-align:right'>{values[-1]:.4f}</td>"
+                        f"<td style='text-align:right'>{min(values):.4f} .. {max(values):.4f}</td></tr>"
+                        for key, values in sorted(self.history.items()) if values)
+        return (f"<div><b>History: {len(self.epoch)} epochs</b><table><thead><tr><th>metric</th><th>last</th>"
+                f"<th>range</th></tr></thead><tbody>{cells}</tbody></table></div>")
+
     def plot(self, metrics=None, path=None):
         """Learning curves: each metric with its val_ twin (needs matplotlib)."""
         from cnnkit.visualization.history import plot_history  # noqa: PLC0415 (matplotlib: optional, imported late)

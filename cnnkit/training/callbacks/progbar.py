@@ -1,23 +1,42 @@
 """ProgbarLogger: Keras's progress display, drawn with tqdm.
 
-verbose=1: a bar per epoch (and per evaluate / predict call) with step count, elapsed time and time per step, and
-the running metrics (read at most a few times a second, so the display costs no per-step device syncs).
+verbose=1: a bar per epoch (and per evaluate / predict call) with the step count, the time left (ETA) and time per
+step, and the running metrics (read at most a few times a second, so the display costs no per-step device syncs).
+While an epoch runs the bar is fitted to the terminal's width; when it ends, the bar is replaced by the whole final
+line (`3/3 ━━━━━━━━━━━━━━━━━━━━ 1s 12ms/step - accuracy: 0.5000 - loss: 0.6931 - val_accuracy: ...`), which
+wraps rather than being cut, as Keras prints it (also in a terminal that reports 0 columns).
 verbose=2: one line per epoch, as Keras: `3/3 - 0s - 12ms/step - accuracy: 0.5000 - loss: 0.6931`.
 As in Keras, 'Epoch i/n' lines are printed only when there is more than one epoch, and validation inside `fit` is
 silent; when the number of steps is unknown (data of unknown length), the first epoch shows `12/Unknown` and the
 count seen by its end is the total of the later ones.
 """
 
+import shutil
 import sys
 import time
 
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bar (also live in Jupyter, which renders '\r'); no ipywidgets needed
 
 from cnnkit.training.callbacks.callback import Callback
 
 REFRESH_SECONDS = 0.25
-KNOWN_FORMAT = "{n_fmt}/{total_fmt} {bar:20} {elapsed}{postfix}"
-UNKNOWN_FORMAT = "{n:7d}/Unknown {elapsed}{postfix}"  # Keras's `%7d/Unknown`
+KNOWN_FORMAT = "{n_fmt}/{total_fmt} {bar:20}{postfix}"
+UNKNOWN_FORMAT = "{n:7d}/Unknown{postfix}"  # Keras's `%7d/Unknown`
+BAR_WIDTH = 20
+
+
+def terminal_columns():
+    """The terminal's width, or 80 when it reports none (0 columns in some pseudo-terminals and CI runners)."""
+    return shutil.get_terminal_size(fallback=(80, 24)).columns or 80
+
+
+def format_eta(seconds):
+    """Keras's ETA: '5s', '2:05', '1:02:05'."""
+    if seconds > 3600:
+        return "%d:%02d:%02d" % (seconds // 3600, (seconds % 3600) // 60, seconds % 60)
+    if seconds > 60:
+        return "%d:%02d" % (seconds // 60, seconds % 60)
+    return "%ds" % seconds
 
 
 def format_logs(logs):
@@ -106,7 +125,7 @@ class ProgbarLogger(Callback):
         self.seen = 0
         self._active = True
         if self.verbose == 1:
-            self.bar = tqdm(total=self.steps, file=sys.stdout, ascii=" ━", dynamic_ncols=True, leave=True,
+            self.bar = tqdm(total=self.steps, file=sys.stdout, ascii=" ━", ncols=terminal_columns(), leave=False,
                             bar_format=KNOWN_FORMAT if self.steps is not None else UNKNOWN_FORMAT)
 
     def _update(self, batch, logs):
@@ -116,11 +135,17 @@ class ProgbarLogger(Callback):
         now = time.perf_counter()
         if now - self.last_refresh >= REFRESH_SECONDS or (self.steps and self.seen >= self.steps):
             self.last_refresh = now
-            postfix = _per_step(now - self.start, self.seen)
+            elapsed = now - self.start
+            if self.steps:
+                clock = format_eta(elapsed / self.seen * max(self.steps - self.seen, 0))
+            else:
+                clock = f"{elapsed:.0f}s"
+            postfix = f" {clock} {_per_step(elapsed, self.seen)}"
             if logs:
                 postfix += " - " + format_logs(logs)
             self.bar.set_postfix_str(postfix, refresh=False)
             self.bar.n = self.seen
+            self.bar.ncols = terminal_columns()  # follows a resized terminal
             self.bar.refresh()
 
     def _finish(self, logs):
@@ -131,12 +156,11 @@ class ProgbarLogger(Callback):
             self.target = self.seen
         elapsed = time.perf_counter() - self.start
         metrics = f" - {format_logs(logs)}" if logs else ""
-        if self.bar is not None:
-            if self.bar.total is None:  # show `3/3 ━━━` as Keras's finished bar
-                self.bar.total, self.bar.bar_format = self.seen, KNOWN_FORMAT
-            self.bar.n = self.seen
-            self.bar.set_postfix_str(f"{_per_step(elapsed, self.seen)}{metrics}", refresh=False)
+        if self.bar is not None:  # the bar gives way to the whole final line, which may wrap
             self._close()
+            done = "━" * BAR_WIDTH
+            print(f"{self.seen}/{self.seen} {done} {elapsed:.0f}s {_per_step(elapsed, self.seen)}{metrics}",
+                  file=sys.stdout, flush=True)
         elif self.verbose == 2:
             steps = self.steps if self.steps is not None else self.seen
             print(f"{self.seen}/{steps} - {elapsed:.0f}s - {_per_step(elapsed, self.seen)}{metrics}", flush=True)
