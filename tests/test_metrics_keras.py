@@ -52,7 +52,7 @@ CASES = [
     ("AUC", {}, "binary"), ("AUC", {"num_thresholds": 50, "curve": "PR"}, "binary"),
     ("AUC", {"curve": "PR", "summation_method": "majoring"}, "multilabel"),
     ("AUC", {"summation_method": "minoring", "num_thresholds": 7}, "multilabel"),
-    ("AUC", {"curve": "PRGAIN"}, "binary"), ("AUC", {"multi_label": True}, "multilabel"),
+    ("AUC", {"curve": "PRGAIN"}, "binary"),
     ("AUC", {"multi_label": True, "label_weights": [1.0, 2.0, 0.5], "curve": "PR"}, "multilabel"),
     ("AUC", {"label_weights": [1.0, 2.0, 0.5]}, "multilabel"),
     ("AUC", {"thresholds": [0.1, 0.4, 0.9]}, "binary"),

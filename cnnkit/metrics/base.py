@@ -76,6 +76,15 @@ def _reduce_to_samplewise(values, sample_weight, reduce):
     return values, sample_weight
 
 
+def _unwrap(value):
+    """A config value as Keras serializes it ({'class_name': '__tensor__' | '__numpy__' | '__tuple__', 'config':
+    {'value': ...}}) as a plain Python value."""
+    if isinstance(value, dict) and value.get("class_name") in ("__tensor__", "__numpy__", "__tuple__"):
+        inner = value.get("config", {}).get("value")
+        return tuple(inner) if value["class_name"] == "__tuple__" else inner
+    return value
+
+
 class Metric:
     """Base class of stateful metrics (Keras's `keras.metrics.Metric`).
 
@@ -162,7 +171,8 @@ class Metric:
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        """The metric of `config` (cnnkit's or Keras's: Keras's wrapped tensors and tuples are unwrapped)."""
+        return cls(**{key: _unwrap(value) for key, value in config.items()})
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"

@@ -11,6 +11,7 @@ count seen by its end is the total of the later ones.
 import sys
 import time
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from cnnkit.training.callbacks.callback import Callback
@@ -21,7 +22,9 @@ UNKNOWN_FORMAT = "{n:7d}/Unknown {elapsed}{postfix}"  # Keras's `%7d/Unknown`
 
 
 def format_logs(logs):
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+    """'k: v' pairs with 4 decimals; a metric whose result is an array (F1Score(average=None), several
+    thresholds) shows its mean, as Keras's Progbar."""
+    return " - ".join(f"{k}: {float(np.mean(v)):.4f}" for k, v in logs.items())
 
 
 def _per_step(seconds, steps):
