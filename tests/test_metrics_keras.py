@@ -4,6 +4,7 @@ summed `variables` equal one metric fed all the data."""
 
 import numpy as np
 import pytest
+import torch
 
 from cnnkit import metrics
 
@@ -144,3 +145,22 @@ def test_sum_and_mean_match_keras(keras, rng):
                 theirs.update_state(values[start:stop], sample_weight=sw)
             _close(ours.result(), theirs.result())
             _close([float(v) for v in ours.variables], [float(v.numpy()) for v in theirs.variables])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name,kwargs,kind", CASES, ids=IDS)
+def test_update_state_on_cuda_never_waits_for_the_device(rng, name, kwargs, kind):
+    """After the first update (which caches the thresholds on the device), update_state queues device work only:
+    torch's sync debug mode raises on any synchronizing call. The result equals the one computed on the CPU."""
+    arrays = _data(kind, rng)
+    on_cpu, on_gpu = getattr(metrics, name)(**kwargs), getattr(metrics, name)(**kwargs)
+    _feed(on_cpu, *arrays)
+    y_true, y_pred, weight = (torch.as_tensor(a).cuda() for a in arrays)
+    on_gpu.update_state(y_true[:8], y_pred[:8], sample_weight=weight[:8])
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        _feed(on_gpu, y_true, y_pred, weight, BATCHES[1:])
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    _close(on_gpu.result(), on_cpu.result())

@@ -227,7 +227,7 @@ class Mean(Metric):
         if sample_weight is not None:
             count = sample_weight.sum()
         else:
-            count = values.new_tensor(float(values.shape[0]) if values.dim() >= 1 else 1.0)
+            count = torch.full((), float(values.shape[0]) if values.dim() >= 1 else 1.0, device=values.device)
         self._add("total", values.sum())
         self._add("count", count)
 

@@ -50,16 +50,23 @@ def filter_top_k(x, k):
 
 
 class ThresholdCache:
-    """A float32 tensor of constants, kept per device (so updates never copy it from the host again)."""
+    """A float32 tensor of constants, kept per device: copied once (from pinned memory, without waiting for the
+    device), never again at later updates."""
 
     def __init__(self, values):
         self.values = np.asarray(values, dtype=np.float32)
         self._on = {}
 
     def on(self, device):
+        device = torch.device(device)
         if device not in self._on:
-            self._on[device] = torch.as_tensor(self.values, device=device)
-        return self._on[device]
+            host = torch.as_tensor(self.values)
+            if device.type == "cuda":
+                host = host.pin_memory()  # kept alive with the copy, so the asynchronous copy may read it
+                self._on[device] = (host.to(device, non_blocking=True), host)
+            else:
+                self._on[device] = (host, host)
+        return self._on[device][0]
 
 
 def _bucket_counts(y_true, y_pred, num_thresholds, weights, multi_label, with_epsilon):
@@ -160,7 +167,7 @@ def confusion_counts(wanted, y_true, y_pred, thresholds, evenly=False, top_k=Non
     values = thresholds.values
     if evenly:
         with_epsilon = bool(values[0] < 0.0 or values[-1] > 1.0)
-        w = y_pred.new_tensor(1.0) if weights is None else weights
+        w = torch.ones((), device=device) if weights is None else weights
         tp, fp, total_true, total_false = _bucket_counts(y_true, y_pred, len(values), w, multi_label,
                                                          with_epsilon)
         counts = {"tp": tp, "fp": fp, "tn": total_false - fp, "fn": total_true - tp}

@@ -192,7 +192,7 @@ class R2Score(Metric):
                              f"y_pred.shape={tuple(y_pred.shape)} and y_true.shape={tuple(y_true.shape)}.")
         if self._num_outputs is None:
             self._num_outputs = y_pred.shape[-1]
-        weight = y_true.new_tensor(1.0) if sample_weight is None else pair(sample_weight, y_true)[0]
+        weight = torch.ones((), device=y_true.device) if sample_weight is None else pair(sample_weight, y_true)[0]
         if weight.dim() == 1:
             weight = weight.unsqueeze(1)
         weight = torch.broadcast_to(weight, y_true.shape)
@@ -201,7 +201,7 @@ class R2Score(Metric):
         self._add("squared_sum", (y_true * weighted).sum(0))
         self._add("total_mse", ((y_true - y_pred) ** 2 * weight).sum(0))
         self._add("count", weight.sum(0))
-        self._add("num_samples", y_true.new_tensor(float(y_true.numel())))
+        self._add("num_samples", torch.full((), float(y_true.numel()), device=y_true.device))
 
     def result(self):
         """A float, or an array of one score per output with class_aggregation=None."""
