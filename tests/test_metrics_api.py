@@ -6,6 +6,7 @@ import pytest
 
 import cnnkit
 from cnnkit import metrics
+from cnnkit.models.keras_config import compile_args
 
 CONFIG_CASES = [
     ("Sum", {}), ("TruePositives", {"thresholds": [0.2, 0.7]}), ("Precision", {"top_k": 2, "class_id": 1}),
@@ -51,6 +52,8 @@ def test_configs_equal_keras_and_round_trip(keras):
         assert _plain(restored.get_config()) == config, name
         again = metrics.deserialize(keras.metrics.serialize(theirs))  # ... and Keras's in cnnkit
         assert again.get_config() == config, name
+        compiled = compile_args({"metrics": [keras.metrics.serialize(theirs)]})["metrics"][0]  # a file's compile
+        assert compiled.get_config() == config, name  # config (None options kept)
 
 
 def test_string_names_are_keras_names(keras):

@@ -131,7 +131,9 @@ class Metric:
     def _value(self, key):
         """The state tensor `key` (zeros of its shape before the first update)."""
         value = getattr(self, key)
-        return torch.zeros(self._state_shape(key), dtype=self._state_dtype) if value is None else value
+        if value is None:
+            return torch.zeros(self._state_shape(key) or (), dtype=self._state_dtype)
+        return value
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         raise NotImplementedError

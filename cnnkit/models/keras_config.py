@@ -92,9 +92,8 @@ def _clean_object_config(spec):
 def _metric_from_spec(spec):
     from cnnkit import metrics as metrics_module  # noqa: PLC0415
 
-    if isinstance(spec, dict) and "class_name" in spec:
-        spec = _clean_object_config(spec)
-        return metrics_module.METRICS.lookup(spec["class_name"]).from_config(spec["config"])
+    if isinstance(spec, dict) and "class_name" in spec:  # every option kept: None is meaningful for some
+        return metrics_module.deserialize(spec)  # (R2Score's class_aggregation, F1Score's average)
     if isinstance(spec, list):
         return [_metric_from_spec(s) for s in spec]
     if isinstance(spec, dict):
