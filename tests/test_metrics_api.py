@@ -119,7 +119,8 @@ def _eager(lib):
 
 def _binary_model(lib, weights=None):
     layers = lib.layers
-    model = lib.Sequential([layers.Input((4,)), layers.Dense(3, activation="tanh"), layers.Dense(1, activation="sigmoid")])
+    model = lib.Sequential([layers.Input((4,)), layers.Dense(3, activation="tanh"),
+                            layers.Dense(1, activation="sigmoid")])
     if weights is not None:
         model.set_weights(weights)
     return model
@@ -142,7 +143,8 @@ def test_fit_and_evaluate_logs_match_keras(keras, rng):
     mine = ours.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, sample_weight=weight,
                     validation_data=(x[:24], y[:24])).history
     assert set(mine) == set(theirs)
-    assert {"precision", "recall", "auc", "precision_1", "mape", "auc_1", "weighted_precision", "val_auc_1"} <= set(mine)
+    expected = {"precision", "recall", "auc", "precision_1", "mape", "auc_1", "weighted_precision", "val_auc_1"}
+    assert expected <= set(mine)
     for key in theirs:
         np.testing.assert_allclose(mine[key], theirs[key], rtol=1e-4, atol=1e-6, err_msg=key)
     ours_eval = ours.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)

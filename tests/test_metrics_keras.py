@@ -23,7 +23,8 @@ def _data(kind, rng):
         return (rng.integers(0, 2, size=(N, 3)).astype(np.float32), rng.uniform(size=(N, 3)).astype(np.float32),
                 weight)
     if kind == "logits":
-        return rng.integers(0, 2, size=(N, 3)).astype(np.float32), rng.normal(size=(N, 3)).astype(np.float32) * 2, weight
+        y_pred = rng.normal(size=(N, 3)).astype(np.float32) * 2
+        return rng.integers(0, 2, size=(N, 3)).astype(np.float32), y_pred, weight
     probs = rng.dirichlet(np.ones(4), size=N).astype(np.float32)
     labels = rng.integers(0, 4, size=N)
     if kind == "onehot":
@@ -38,7 +39,8 @@ def _data(kind, rng):
         return (rng.uniform(0, 3, size=(N, 3)).astype(np.float32), rng.uniform(0.1, 3, size=(N, 3)).astype(np.float32),
                 weight)
     if kind == "hinge":
-        return rng.choice([-1.0, 1.0], size=(N, 3)).astype(np.float32), rng.normal(size=(N, 3)).astype(np.float32), weight
+        y_pred = rng.normal(size=(N, 3)).astype(np.float32)
+        return rng.choice([-1.0, 1.0], size=(N, 3)).astype(np.float32), y_pred, weight
     raise ValueError(kind)
 
 

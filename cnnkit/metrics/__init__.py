@@ -12,6 +12,10 @@ case). In `compile(metrics=[...])` a name becomes the metric's log key as writte
 
 import inspect
 
+from cnnkit.losses import binary_crossentropy
+from cnnkit.losses import categorical_crossentropy
+from cnnkit.losses import kl_divergence
+from cnnkit.losses import sparse_categorical_crossentropy
 from cnnkit.metrics.accuracy import Accuracy
 from cnnkit.metrics.accuracy import BinaryAccuracy
 from cnnkit.metrics.accuracy import CategoricalAccuracy
@@ -71,10 +75,6 @@ from cnnkit.metrics.regression import mean_absolute_error
 from cnnkit.metrics.regression import mean_absolute_percentage_error
 from cnnkit.metrics.regression import mean_squared_error
 from cnnkit.metrics.regression import mean_squared_logarithmic_error
-from cnnkit.losses import binary_crossentropy
-from cnnkit.losses import categorical_crossentropy
-from cnnkit.losses import kl_divergence
-from cnnkit.losses import sparse_categorical_crossentropy
 from cnnkit.registry import Registry
 from cnnkit.utils.naming import to_snake_case
 

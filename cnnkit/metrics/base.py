@@ -251,7 +251,8 @@ class MeanMetricWrapper(Mean):
         **kwargs: keyword arguments given to `fn`.
 
     Example:
-        >>> m = MeanMetricWrapper(lambda t, p: (t - p).abs(), name="l1")
+        >>> l1 = lambda t, p: (torch.as_tensor(t) - torch.as_tensor(p)).abs().mean(-1)
+        >>> m = MeanMetricWrapper(l1, name="l1")
         >>> m.update_state([[0.0], [1.0]], [[0.5], [1.0]])
         >>> m.result()
         0.25

@@ -71,7 +71,7 @@ class Poisson(_Wrapper):
         >>> m = Poisson()
         >>> m.update_state([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]])
         >>> round(m.result(), 4)
-        0.25
+        0.5
     """
     _fn, _default_name = staticmethod(poisson), "poisson"
 
