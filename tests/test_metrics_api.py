@@ -60,6 +60,9 @@ def test_string_names_are_keras_names(keras):
     from keras.src.metrics import ALL_OBJECTS_DICT  # noqa: PLC0415 (the oracle's table of names)
 
     out_of_scope = {"Metric", "MeanMetricWrapper", "ConcordanceCorrelation", "PearsonCorrelation"}
+    keras.utils.clear_session()
+    ours, theirs = metrics.get("auc"), keras.metrics.get("auc")  # a name given as a string counts as Keras's
+    assert ours.name == "auc" and metrics.AUC().name == theirs.__class__().name == "auc_1"
     checked = 0
     for key, cls in ALL_OBJECTS_DICT.items():
         if cls.__name__ in out_of_scope or key in ("accuracy", "acc"):

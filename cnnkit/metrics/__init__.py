@@ -143,7 +143,10 @@ def _instantiate(cls, name):
     if required:
         raise ValueError(f"Metric '{name}' ({cls.__name__}) needs argument(s) {', '.join(required)}: pass an "
                          f"instance instead, e.g. metrics=[{cls.__name__}({', '.join(r + '=...' for r in required)})].")
-    return cls() if name is None else cls(name=name)
+    metric = cls()  # as Keras: made with its default name (which counts for later unique names), then renamed
+    if name is not None:
+        metric.name = name
+    return metric
 
 
 def get(identifier, y_true_shape=None, y_pred_shape=None):
