@@ -178,3 +178,17 @@ def test_array_results_in_fit_logs_like_keras(keras, rng, capsys):
     for key, value in logs["keras"].items():
         np.testing.assert_allclose(logs["cnnkit"][key], np.asarray(value), rtol=1e-4, atol=1e-6, err_msg=key)
     assert "f1_score: " in capsys.readouterr().out  # the progress line shows the array's mean
+
+
+def test_custom_objects_by_name_and_unbuilt_results():
+    from cnnkit import config  # noqa: PLC0415
+
+    def doubled_error(y_true, y_pred):
+        return 2 * metrics.mean_absolute_error(y_true, y_pred)
+
+    with config.custom_object_scope({"doubled_error": doubled_error, "MyPrecision": metrics.Precision}):
+        metric = metrics.get("doubled_error")
+        metric.update_state(np.zeros((2, 3)), np.ones((2, 3)))
+        assert (metric.name, metric.result()) == ("doubled_error", 2.0)
+        assert type(metrics.get("MyPrecision")) is metrics.Precision
+    assert metrics.F1Score().result() == 0.0 and metrics.AUC(multi_label=True).variables == []  # not built yet

@@ -59,6 +59,7 @@ CASES = [
     ("AUC", {"multi_label": True, "label_weights": [1.0, 2.0, 0.5], "curve": "PR"}, "multilabel"),
     ("AUC", {"label_weights": [1.0, 2.0, 0.5]}, "multilabel"),
     ("AUC", {"thresholds": [0.1, 0.4, 0.9]}, "binary"),
+    ("AUC", {"thresholds": [0.9, 0.1, 0.4], "label_weights": [1.0, 2.0, 0.5], "curve": "PR"}, "multilabel"),
     ("AUC", {"multi_label": True, "num_labels": 3, "thresholds": [0.6, 0.3]}, "multilabel"),
     ("AUC", {"from_logits": True}, "logits"),
     ("PrecisionAtRecall", {"recall": 0.5}, "binary"), ("RecallAtPrecision", {"precision": 0.6, "num_thresholds": 20},

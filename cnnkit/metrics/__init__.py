@@ -163,7 +163,10 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
             raise ValueError("metrics.get('accuracy') needs the label and output shapes to pick the variant.")
         return MeanMetricWrapper(resolve_accuracy(y_true_shape, y_pred_shape), name=identifier)
     if isinstance(identifier, str):
-        return _instantiate(METRICS.lookup(identifier), identifier)
+        found = METRICS.lookup(identifier)  # a custom object in scope first (a class or a function)
+        if isinstance(found, type) and issubclass(found, Metric):
+            return _instantiate(found, identifier)
+        return found if isinstance(found, Metric) else MeanMetricWrapper(found, name=identifier)
     if isinstance(identifier, dict) and "class_name" in identifier:
         return deserialize(identifier)
     if isinstance(identifier, type) and issubclass(identifier, Metric):
