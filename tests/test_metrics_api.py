@@ -141,10 +141,15 @@ def test_fit_and_evaluate_logs_match_keras(keras, rng):
         model.compile(optimizer=lib.optimizers.SGD(0.0), loss="binary_crossentropy",
                       metrics=[M.Precision(), M.Recall(), M.AUC(), M.Precision(thresholds=0.3), "mape"],
                       weighted_metrics=[M.AUC(curve="PR"), "precision"], **_eager(lib))
+    monitored = ["val_precision", "recall", "val_auc_1", "mape", "val_loss"]  # mode='auto': Keras's direction
+    their_stops = [keras.callbacks.EarlyStopping(monitor=m, patience=5) for m in monitored]
+    our_stops = [cnnkit.callbacks.EarlyStopping(monitor=m, patience=5) for m in monitored]
     theirs = reference.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, sample_weight=weight,
-                           validation_data=(x[:24], y[:24])).history
+                           validation_data=(x[:24], y[:24]), callbacks=their_stops).history
     mine = ours.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, sample_weight=weight,
-                    validation_data=(x[:24], y[:24])).history
+                    validation_data=(x[:24], y[:24]), callbacks=our_stops).history
+    assert [s.maximize for s in our_stops] == [s.monitor_op is keras.ops.greater for s in their_stops] == [
+        True, True, True, False, False]
     assert set(mine) == set(theirs)
     expected = {"precision", "recall", "auc", "precision_1", "mape", "auc_1", "weighted_precision", "val_auc_1"}
     assert expected <= set(mine)

@@ -57,25 +57,31 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
 
 
 class Accuracy(MeanMetricWrapper):
+    _direction = "up"
     __init__ = wrapper_init(accuracy, "accuracy", "Fraction of exact matches.")
 
 
 class BinaryAccuracy(MeanMetricWrapper):
+    _direction = "up"
     __init__ = wrapper_init(binary_accuracy, "binary_accuracy", "Accuracy of thresholded predictions.", threshold=0.5)
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"
     __init__ = wrapper_init(categorical_accuracy, "categorical_accuracy", "Accuracy for one-hot labels.")
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"
     __init__ = wrapper_init(sparse_categorical_accuracy, "sparse_categorical_accuracy", "Accuracy for integer labels.")
 
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"
     __init__ = wrapper_init(top_k_categorical_accuracy, "top_k_categorical_accuracy", "Top-k accuracy, one-hot.", k=5)
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"
     __init__ = wrapper_init(sparse_top_k_categorical_accuracy, "sparse_top_k_categorical_accuracy",
                             "Top-k accuracy, integer labels.", k=5)

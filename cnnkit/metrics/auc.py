@@ -42,6 +42,7 @@ class AUC(Metric):
     """
 
     _state = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+    _direction = "up"
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
                  thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):

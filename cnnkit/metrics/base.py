@@ -85,6 +85,23 @@ def _unwrap(value):
     return value
 
 
+_LOSS_FUNCTIONS = {"mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+                   "mean_squared_logarithmic_error", "log_cosh", "huber", "hinge", "squared_hinge", "categorical_hinge",
+                   "poisson", "kl_divergence", "binary_crossentropy", "categorical_crossentropy",
+                   "sparse_categorical_crossentropy", "binary_focal_crossentropy", "categorical_focal_crossentropy"}
+
+
+def _function_direction(fn):
+    """'up' for cnnkit's accuracy functions, 'down' for its loss functions (Keras's MeanMetricWrapper rule: a
+    function of keras.losses is minimised), else None."""
+    name, module = getattr(fn, "__name__", ""), getattr(fn, "__module__", "") or ""
+    if not module.startswith("cnnkit."):
+        return None
+    if name.endswith("accuracy"):
+        return "up"
+    return "down" if name in _LOSS_FUNCTIONS else None
+
+
 class Metric:
     """Base class of stateful metrics (Keras's `keras.metrics.Metric`).
 
@@ -106,6 +123,7 @@ class Metric:
 
     _state = ()
     _state_dtype = torch.float32
+    _direction = None  # 'up' / 'down': which way is better (Keras's; what callbacks' mode='auto' reads)
 
     def __init__(self, name=None, dtype=None):
         self.name = name or unique_name(to_snake_case(type(self).__name__))
@@ -260,6 +278,8 @@ class MeanMetricWrapper(Mean):
 
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         self.fn, self.fn_kwargs = fn, kwargs
+        if type(self)._direction is None:
+            self._direction = _function_direction(fn)
         super().__init__(name=name or getattr(fn, "__name__", "mean_metric_wrapper"), dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):

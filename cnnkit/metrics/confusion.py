@@ -95,6 +95,8 @@ class FalseNegatives(_ConfusionMatrixConditionCount):
 
 
 class _PrecisionRecall(_ThresholdMetric):
+    _direction = "up"
+
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         self.init_thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
         self._set_thresholds(parse_thresholds(thresholds, default_threshold=0.5 if top_k is None else NEG_INF))
@@ -151,6 +153,7 @@ class SensitivitySpecificityBase(_ThresholdMetric):
     """Counts all four cells at `num_thresholds` thresholds evenly spread over [0, 1] (0.5 alone for 1)."""
     _state = ("true_positives", "false_positives", "true_negatives", "false_negatives")
     _value_name = None
+    _direction = "up"
 
     def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
         cls = type(self).__name__

@@ -31,6 +31,7 @@ class FBetaScore(Metric):
     """
 
     _state = ("true_positives", "false_positives", "false_negatives", "intermediate_weights")
+    _direction = "up"
 
     def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
         if average not in _AVERAGES:

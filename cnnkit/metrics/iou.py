@@ -21,6 +21,7 @@ _DTYPES = {"int": torch.int64, "int64": torch.int64, "int32": torch.int32, "floa
 
 class _IoUBase(Metric):
     _state = ("total_cm",)
+    _direction = "up"
 
     def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
                  sparse_y_pred=True, axis=-1):

@@ -51,6 +51,7 @@ def categorical_hinge(y_true, y_pred):
 class _Wrapper(MeanMetricWrapper):
     _fn = None
     _default_name = None
+    _direction = "down"
 
     def __init__(self, name=None, dtype=None):
         super().__init__(type(self)._fn, name=name or self._default_name, dtype=dtype)
@@ -105,6 +106,7 @@ class BinaryCrossentropy(MeanMetricWrapper):
         >>> round(m.result(), 4)
         0.8149
     """
+    _direction = "down"
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0):
         super().__init__(losses.binary_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
@@ -121,6 +123,7 @@ class CategoricalCrossentropy(MeanMetricWrapper):
         label_smoothing: labels become y * (1 - s) + s / classes.
         axis: the class axis (-1).
     """
+    _direction = "down"
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1):
         super().__init__(losses.categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
@@ -137,6 +140,7 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
         ignore_class: a label whose samples give 0 (and, when sample weights are given, weigh 0 — Keras's rule).
         axis: the class axis (-1).
     """
+    _direction = "down"
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
                  axis=-1):

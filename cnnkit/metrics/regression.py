@@ -68,6 +68,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 class _Wrapper(MeanMetricWrapper):
     _fn = None
     _default_name = None
+    _direction = "down"
 
     def __init__(self, name=None, dtype=None):
         super().__init__(type(self)._fn, name=name or self._default_name, dtype=dtype)
@@ -119,6 +120,8 @@ class CosineSimilarity(MeanMetricWrapper):
         0.5
     """
 
+    _direction = "up"
+
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
         super().__init__(cosine_similarity, name=name, dtype=dtype, axis=axis)
 
@@ -135,6 +138,8 @@ class RootMeanSquaredError(Mean):
         >>> m.result()
         0.5
     """
+
+    _direction = "down"
 
     def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -167,6 +172,7 @@ class R2Score(Metric):
     """
 
     _state = ("squared_sum", "sum", "total_mse", "count", "num_samples")
+    _direction = "up"
 
     def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
         valid = (None, "uniform_average", "variance_weighted_average")
