@@ -83,6 +83,7 @@ CASES = [
     ("R2Score", {"class_aggregation": "variance_weighted_average", "num_regressors": 2}, "regression"),
     ("MeanAbsolutePercentageError", {}, "regression"), ("MeanSquaredLogarithmicError", {}, "positive"),
     ("LogCoshError", {}, "regression"), ("CosineSimilarity", {}, "regression"),
+    ("PearsonCorrelation", {}, "regression"), ("ConcordanceCorrelation", {}, "regression"),
     ("MeanSquaredError", {}, "regression"), ("MeanAbsoluteError", {}, "regression"),
     ("BinaryCrossentropy", {}, "multilabel"), ("BinaryCrossentropy", {"from_logits": True, "label_smoothing": 0.1},
                                                "logits"),

@@ -62,48 +62,53 @@ from cnnkit.metrics.probabilistic import categorical_hinge
 from cnnkit.metrics.probabilistic import hinge
 from cnnkit.metrics.probabilistic import poisson
 from cnnkit.metrics.probabilistic import squared_hinge
+from cnnkit.metrics.regression import ConcordanceCorrelation
 from cnnkit.metrics.regression import CosineSimilarity
 from cnnkit.metrics.regression import LogCoshError
 from cnnkit.metrics.regression import MeanAbsoluteError
 from cnnkit.metrics.regression import MeanAbsolutePercentageError
 from cnnkit.metrics.regression import MeanSquaredError
 from cnnkit.metrics.regression import MeanSquaredLogarithmicError
+from cnnkit.metrics.regression import PearsonCorrelation
 from cnnkit.metrics.regression import R2Score
 from cnnkit.metrics.regression import RootMeanSquaredError
+from cnnkit.metrics.regression import concordance_correlation
 from cnnkit.metrics.regression import log_cosh
 from cnnkit.metrics.regression import mean_absolute_error
 from cnnkit.metrics.regression import mean_absolute_percentage_error
 from cnnkit.metrics.regression import mean_squared_error
 from cnnkit.metrics.regression import mean_squared_logarithmic_error
+from cnnkit.metrics.regression import pearson_correlation
 from cnnkit.registry import Registry
 from cnnkit.utils.naming import to_snake_case
 
 __all__ = [
     "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "BinaryIoU", "CategoricalAccuracy",
-    "CategoricalCrossentropy", "CategoricalHinge", "CosineSimilarity", "F1Score", "FBetaScore", "FalseNegatives",
-    "FalsePositives", "Hinge", "IoU", "KLDivergence", "LogCoshError", "METRICS", "Mean", "MeanAbsoluteError",
-    "MeanAbsolutePercentageError", "MeanIoU", "MeanMetricWrapper", "MeanSquaredError", "MeanSquaredLogarithmicError",
-    "Metric", "OneHotIoU", "OneHotMeanIoU", "Poisson", "Precision", "PrecisionAtRecall", "R2Score", "Recall",
-    "RecallAtPrecision", "RootMeanSquaredError", "SensitivityAtSpecificity", "SparseCategoricalAccuracy",
-    "SparseCategoricalCrossentropy", "SparseTopKCategoricalAccuracy", "SpecificityAtSensitivity", "SquaredHinge",
-    "Sum", "TopKCategoricalAccuracy", "TrueNegatives", "TruePositives", "accuracy", "binary_accuracy",
-    "binary_crossentropy", "categorical_accuracy", "categorical_crossentropy", "categorical_hinge", "deserialize",
-    "get", "hinge", "kl_divergence", "log_cosh", "mean_absolute_error", "mean_absolute_percentage_error",
-    "mean_squared_error", "mean_squared_logarithmic_error", "poisson", "resolve_accuracy", "serialize",
-    "sparse_categorical_accuracy", "sparse_categorical_crossentropy", "sparse_top_k_categorical_accuracy",
-    "squared_hinge", "top_k_categorical_accuracy",
+    "CategoricalCrossentropy", "CategoricalHinge", "ConcordanceCorrelation", "CosineSimilarity", "F1Score",
+    "FBetaScore", "FalseNegatives", "FalsePositives", "Hinge", "IoU", "KLDivergence", "LogCoshError", "METRICS", "Mean",
+    "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanIoU", "MeanMetricWrapper", "MeanSquaredError",
+    "MeanSquaredLogarithmicError", "Metric", "OneHotIoU", "OneHotMeanIoU", "PearsonCorrelation", "Poisson", "Precision",
+    "PrecisionAtRecall", "R2Score", "Recall", "RecallAtPrecision", "RootMeanSquaredError", "SensitivityAtSpecificity",
+    "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "SparseTopKCategoricalAccuracy",
+    "SpecificityAtSensitivity", "SquaredHinge", "Sum", "TopKCategoricalAccuracy", "TrueNegatives", "TruePositives",
+    "accuracy", "binary_accuracy", "binary_crossentropy", "categorical_accuracy", "categorical_crossentropy",
+    "categorical_hinge", "concordance_correlation", "deserialize", "get", "hinge", "kl_divergence", "log_cosh",
+    "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_error", "mean_squared_logarithmic_error",
+    "pearson_correlation", "poisson", "resolve_accuracy", "serialize", "sparse_categorical_accuracy",
+    "sparse_categorical_crossentropy", "sparse_top_k_categorical_accuracy", "squared_hinge",
+    "top_k_categorical_accuracy",
 ]
 
 METRICS = Registry("metric")
 
 _CLASSES = [
     Mean, Sum, MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
-    MeanSquaredLogarithmicError, CosineSimilarity, LogCoshError, R2Score, AUC, FalseNegatives, FalsePositives,
-    Precision, PrecisionAtRecall, Recall, RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity,
-    TrueNegatives, TruePositives, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson, BinaryCrossentropy,
-    CategoricalCrossentropy, SparseCategoricalCrossentropy, Accuracy, BinaryAccuracy, CategoricalAccuracy,
-    SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, F1Score, FBetaScore, IoU,
-    BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU,
+    MeanSquaredLogarithmicError, CosineSimilarity, LogCoshError, R2Score, PearsonCorrelation, ConcordanceCorrelation,
+    AUC, FalseNegatives, FalsePositives, Precision, PrecisionAtRecall, Recall, RecallAtPrecision,
+    SensitivityAtSpecificity, SpecificityAtSensitivity, TrueNegatives, TruePositives, Hinge, SquaredHinge,
+    CategoricalHinge, KLDivergence, Poisson, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+    Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy, F1Score, FBetaScore, IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU,
 ]
 _ALIASES = {MeanSquaredError: ("mse", "MSE"), MeanAbsoluteError: ("mae", "MAE"),
             MeanAbsolutePercentageError: ("mape", "MAPE"), MeanSquaredLogarithmicError: ("msle", "MSLE"),

@@ -1,6 +1,6 @@
 """Regression metrics (Keras's names, arguments and values): MeanSquaredError, MeanAbsoluteError,
 RootMeanSquaredError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCoshError, CosineSimilarity,
-R2Score, and the per-sample functions behind them."""
+R2Score, PearsonCorrelation, ConcordanceCorrelation, and the per-sample functions behind them."""
 
 import math
 import warnings
@@ -63,6 +63,28 @@ def cosine_similarity(y_true, y_pred, axis=-1):
     """The cosine of the angle between y_true and y_pred along `axis` (the metric's form: +cos, not -cos)."""
     y_true, y_pred = _aligned(y_true, y_pred)
     return (_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis)).sum(dim=axis)
+
+
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Pearson's correlation of y_true and y_pred along `axis` (population standard deviations)."""
+    y_true, y_pred = _aligned(y_true, y_pred)
+    y_true = y_true - y_true.mean(dim=axis, keepdim=True)
+    y_pred = y_pred - y_pred.mean(dim=axis, keepdim=True)
+    y_true = y_true / y_true.std(dim=axis, keepdim=True, correction=0)
+    y_pred = y_pred / y_pred.std(dim=axis, keepdim=True, correction=0)
+    return (y_true * y_pred).mean(dim=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Lin's concordance correlation along `axis`, in Keras's form (its covariance term centres y_true on y_pred's
+    mean)."""
+    y_true, y_pred = _aligned(y_true, y_pred)
+    true_mean, pred_mean = y_true.mean(dim=axis, keepdim=True), y_pred.mean(dim=axis, keepdim=True)
+    true_var = (y_true - true_mean).var(dim=axis, keepdim=True, correction=0)
+    pred_var = (y_pred - pred_mean).var(dim=axis, keepdim=True, correction=0)
+    covar = (y_true - pred_mean) * (y_pred - pred_mean)
+    norm = true_var + pred_var + (true_mean - pred_mean).square()
+    return (2 * covar / (norm + EPSILON)).mean(dim=axis)
 
 
 class _Wrapper(MeanMetricWrapper):
@@ -237,3 +259,30 @@ class R2Score(Metric):
     def get_config(self):
         return {**super().get_config(), "class_aggregation": self.class_aggregation,
                 "num_regressors": self.num_regressors}
+
+
+class _Correlation(MeanMetricWrapper):
+    _direction = "up"
+
+    def __init__(self, fn, name, dtype, axis):
+        super().__init__(fn, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "axis": self.axis}
+
+
+class PearsonCorrelation(_Correlation):
+    """The mean over samples (and batches) of Pearson's correlation along `axis` of each sample's values, as
+    Keras: inputs (batch, values) (name 'pearson_correlation')."""
+
+    def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
+        super().__init__(pearson_correlation, name, dtype, axis)
+
+
+class ConcordanceCorrelation(_Correlation):
+    """The mean over samples (and batches) of Lin's concordance correlation along `axis`, in Keras's form (name
+    'concordance_correlation')."""
+
+    def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
+        super().__init__(concordance_correlation, name, dtype, axis)
