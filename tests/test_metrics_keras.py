@@ -168,3 +168,18 @@ def test_update_state_on_cuda_never_waits_for_the_device(rng, name, kwargs, kind
     finally:
         torch.cuda.set_sync_debug_mode(0)
     _close(on_gpu.result(), on_cpu.result())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_trainers_loss_tracker_update_never_waits_for_the_device():
+    """The trainer adds each batch's loss with the batch size (a Python int) as weight."""
+    tracker = metrics.Mean(name="loss")
+    first, second = torch.tensor(1.0, device="cuda"), torch.tensor(3.0, device="cuda")
+    tracker.update_state(first, sample_weight=4)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        tracker.update_state(second, sample_weight=2)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert tracker.result() == pytest.approx(10 / 6)

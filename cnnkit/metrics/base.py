@@ -19,6 +19,8 @@ def as_float(x, device=None, dtype=torch.float32):
     """`x` (array, list, number or tensor) as a detached tensor of `dtype` on `device` (or x's own device)."""
     if isinstance(x, torch.Tensor):
         return x.detach().to(device=device or x.device, dtype=dtype)
+    if isinstance(x, (int, float, np.number)):  # made on the device: no host copy (the trainer's batch size)
+        return torch.full((), x, dtype=dtype, device=device)
     return torch.as_tensor(np.asarray(x), device=device).to(dtype)
 
 
@@ -241,18 +243,12 @@ class Mean(Metric):
 
     def update_state(self, values, sample_weight=None):
         values, sample_weight = _reduce_to_samplewise(as_float(values), sample_weight, torch.mean)
-        self._accumulate_reduced(values, sample_weight)
-
-    def _accumulate_reduced(self, values, sample_weight):
         if sample_weight is not None:
             count = sample_weight.sum()
         else:
             count = torch.full((), float(values.shape[0]) if values.dim() >= 1 else 1.0, device=values.device)
         self._add("total", values.sum())
         self._add("count", count)
-
-    def _accumulate(self, values, sample_weight=None):
-        self.update_state(values, sample_weight)
 
     def result(self):
         """The mean so far as a Python float (0.0 before any update)."""
