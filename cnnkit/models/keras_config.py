@@ -106,9 +106,8 @@ def _metric_from_spec(spec):
 
     if isinstance(spec, dict) and "class_name" in spec and _is_custom_spec(spec):
         return metrics_module.get(deserialize_keras_object(spec))
-    if isinstance(spec, dict) and "class_name" in spec:
-        spec = _clean_object_config(spec)
-        return metrics_module.METRICS.lookup(spec["class_name"]).from_config(spec["config"])
+    if isinstance(spec, dict) and "class_name" in spec:  # every option kept: None is meaningful for some
+        return metrics_module.deserialize(spec)  # (R2Score's class_aggregation, F1Score's average)
     if isinstance(spec, list):
         return [_metric_from_spec(s) for s in spec]
     if isinstance(spec, dict):

@@ -33,7 +33,7 @@ def model_for(input_shape):
 
 def run(kind, out, data_dir=None):
     """Trains; returns (final weights, history dict). Writes checkpoints and a CSV log to `out`."""
-    from cnnkit import callbacks, optimizers  # noqa: PLC0415
+    from cnnkit import callbacks, metrics, optimizers  # noqa: PLC0415
     from cnnkit.preprocessing.image import ImageDataGenerator  # noqa: PLC0415
     from cnnkit.utils import set_random_seed  # noqa: PLC0415
 
@@ -45,7 +45,7 @@ def run(kind, out, data_dir=None):
         x, y, weights, xv, yv = arrays()
         model = model_for((8, 8, 1))
         model.compile(optimizer=optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+                      metrics=["accuracy", metrics.MeanIoU(num_classes=3, sparse_y_pred=False)])  # summed states
         history = model.fit(x, y, sample_weight=weights, batch_size=7, epochs=3, shuffle=True,
                             validation_data=(xv, yv), callbacks=logging, verbose=2)
         evaluation = model.evaluate(xv, yv, batch_size=4, verbose=0)

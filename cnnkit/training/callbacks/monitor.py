@@ -20,6 +20,22 @@ def _mode_is_max(monitor, mode, owner):
     return mode == "max"
 
 
+def _compiled_direction(model, monitor):
+    """'up' / 'down' of the compiled metric named `monitor` (without 'val_'), Keras 3's rule for mode='auto'
+    (Precision, AUC, F1Score, IoU, R2Score, ... are maximised; errors and crossentropies minimised); None when
+    the metrics are not built yet or the metric has no direction."""
+    built = getattr(model, "_metrics", None)
+    if not built:
+        return None
+    name = monitor.removeprefix("val_")
+    if name == "loss":
+        return "down"
+    for _, metric, _, log_name in built:
+        if name in (metric.name, log_name) and getattr(metric, "_direction", None) in ("up", "down"):
+            return metric._direction
+    return None
+
+
 class MonitorCallback(Callback):
     """Base: tracks the best value of `monitor` ('val_loss' by default) in direction `mode`."""
 
@@ -27,9 +43,14 @@ class MonitorCallback(Callback):
         super().__init__()
         self.monitor, self.min_delta, self.baseline = monitor, abs(min_delta), baseline
         self.maximize = _mode_is_max(monitor, mode, type(self).__name__)
+        self._auto = mode == "auto"  # settled from the compiled metric's direction once the metrics are built
         self.best = None
 
     def improved(self, current, reference):
+        if self._auto:
+            direction = _compiled_direction(self.model, self.monitor)
+            if direction is not None:
+                self.maximize, self._auto = direction == "up", False
         if reference is None:
             return True
         if self.maximize:
@@ -50,7 +71,9 @@ class EarlyStopping(MonitorCallback):
     Args:
         monitor: default 'val_loss'.
         min_delta, patience, baseline, start_from_epoch: as in Keras.
-        mode: 'auto' (max for accuracies, min otherwise), 'min' or 'max'.
+        mode: 'auto' (the compiled metric's direction, as Keras 3: max for accuracies, Precision, Recall, AUC,
+            F-scores, IoUs, R2Score; min for the loss, errors and crossentropies; otherwise max for names of
+            accuracies, min for the rest), 'min' or 'max'.
         restore_best_weights: put back the weights of the best epoch when training ends.
     """
 

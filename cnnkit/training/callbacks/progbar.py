@@ -15,7 +15,8 @@ import shutil
 import sys
 import time
 
-from tqdm.std import tqdm  # text bar (also live in Jupyter, which renders '\r'); no ipywidgets needed
+import numpy as np
+from tqdm.std import tqdm  # text bar (also live in Jupyter, which renders ''); no ipywidgets needed
 
 from cnnkit.training.callbacks.callback import Callback
 
@@ -40,7 +41,9 @@ def format_eta(seconds):
 
 
 def format_logs(logs):
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+    """'k: v' pairs with 4 decimals; a metric whose result is an array (F1Score(average=None), several
+    thresholds) shows its mean, as Keras's Progbar."""
+    return " - ".join(f"{k}: {float(np.mean(v)):.4f}" for k, v in logs.items())
 
 
 def _per_step(seconds, steps):
