@@ -12,7 +12,7 @@ import torch
 
 from cnnkit.ops.dispatch import keras_op
 from cnnkit.ops.dispatch import not_implemented
-from cnnkit.ops.dispatch import tensor
+from cnnkit.ops.dispatch import tensor as to_tensor
 from cnnkit.ops.keras_dtypes import standardize_dtype
 from cnnkit.ops.keras_dtypes import to_torch_dtype
 
@@ -21,7 +21,7 @@ from cnnkit.ops.keras_dtypes import to_torch_dtype
 def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
     if sparse or ragged:
         not_implemented("convert_to_tensor", "sparse and ragged tensors")
-    return tensor(x, None if dtype is None else standardize_dtype(dtype))
+    return to_tensor(x, None if dtype is None else standardize_dtype(dtype))
 
 
 @keras_op("convert_to_numpy")
@@ -38,22 +38,22 @@ def is_tensor(x):
 
 @keras_op("dtype")
 def dtype(x):
-    return standardize_dtype(tensor(x).dtype)
+    return standardize_dtype(to_tensor(x).dtype)
 
 
 @keras_op("shape")
 def shape(x):
-    return tuple(tensor(x).shape)
+    return tuple(to_tensor(x).shape)
 
 
 @keras_op("cast")
 def cast(x, dtype):
-    return tensor(x).to(to_torch_dtype(dtype))
+    return to_tensor(x).to(to_torch_dtype(dtype))
 
 
 @keras_op("saturate_cast")
 def saturate_cast(x, dtype):
-    x = tensor(x)
+    x = to_tensor(x)
     target = to_torch_dtype(dtype)
     info = torch.iinfo(target) if not target.is_floating_point else torch.finfo(target)
     if x.is_floating_point() and not target.is_floating_point:
@@ -65,7 +65,7 @@ def saturate_cast(x, dtype):
 
 @keras_op("stop_gradient")
 def stop_gradient(variable):
-    return tensor(variable).detach()
+    return to_tensor(variable).detach()
 
 
 @keras_op("cond")
@@ -103,7 +103,7 @@ def fori_loop(lower, upper, body_fun, init_val):
 def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     if xs is None and length is None:
         raise ValueError("Got no `xs` to scan over and `length` not provided.")
-    n = length if xs is None else len(tensor(xs) if not isinstance(xs, (list, tuple, dict)) else
+    n = length if xs is None else len(to_tensor(xs) if not isinstance(xs, (list, tuple, dict)) else
                                       next(iter(xs.values() if isinstance(xs, dict) else xs)))
     carry, ys = init, []
     for i in (reversed(range(n)) if reverse else range(n)):
@@ -120,7 +120,7 @@ def _index(xs, i):
         return {k: _index(v, i) for k, v in xs.items()}
     if isinstance(xs, (list, tuple)):
         return type(xs)(_index(v, i) for v in xs)
-    return tensor(xs)[i]
+    return to_tensor(xs)[i]
 
 
 def _stack(ys):
@@ -130,19 +130,19 @@ def _stack(ys):
         return {k: _stack([y[k] for y in ys]) for k in ys[0]}
     if isinstance(ys[0], (list, tuple)):
         return type(ys[0])(_stack(list(items)) for items in zip(*ys))
-    return torch.stack([tensor(y) for y in ys])
+    return torch.stack([to_tensor(y) for y in ys])
 
 
 @keras_op("map")
 def map_(f, xs):
-    n = len(tensor(xs)) if not isinstance(xs, (list, tuple, dict)) else len(next(iter(
+    n = len(to_tensor(xs)) if not isinstance(xs, (list, tuple, dict)) else len(next(iter(
         xs.values() if isinstance(xs, dict) else xs)))
     return _stack([f(_index(xs, i)) for i in range(n)])
 
 
 @keras_op("associative_scan")
 def associative_scan(f, elems, reverse=False, axis=0):
-    x = tensor(elems)
+    x = to_tensor(elems)
     x = torch.flip(x, [axis]) if reverse else x
     pieces = list(torch.unbind(x, dim=axis))
     out = [pieces[0]]
@@ -154,22 +154,22 @@ def associative_scan(f, elems, reverse=False, axis=0):
 
 @keras_op("vectorized_map")
 def vectorized_map(function, elements):
-    return torch.vmap(function)(elements if not isinstance(elements, np.ndarray) else tensor(elements))
+    return torch.vmap(function)(elements if not isinstance(elements, np.ndarray) else to_tensor(elements))
 
 
 @keras_op("scatter")
 def scatter(indices, values, shape):
-    values = tensor(values)
-    idx = tensor(indices, device=values.device).to(torch.int64)
+    values = to_tensor(values)
+    idx = to_tensor(indices, device=values.device).to(torch.int64)
     out = torch.zeros(tuple(int(s) for s in shape), dtype=values.dtype, device=values.device)
     return out.index_put(tuple(idx[..., i] for i in range(idx.shape[-1])), values, accumulate=True)
 
 
 @keras_op("scatter_update")
 def scatter_update(inputs, indices, updates, reduction=None):
-    x = tensor(inputs)
-    idx = tensor(indices, device=x.device).to(torch.int64)
-    u = tensor(updates, device=x.device).to(x.dtype)
+    x = to_tensor(inputs)
+    idx = to_tensor(indices, device=x.device).to(torch.int64)
+    u = to_tensor(updates, device=x.device).to(x.dtype)
     key = tuple(idx[..., i] for i in range(idx.shape[-1]))
     if reduction is None:
         return x.index_put(key, u)
@@ -203,11 +203,11 @@ def custom_gradient(f):
     """Decorator: `f(*args)` returns `(output, grad_fn)`, `grad_fn(*args, upstream)` the inputs' gradients."""
 
     def wrapped(*args):
-        return _CustomGradient.apply(f, *[tensor(a) for a in args])
+        return _CustomGradient.apply(f, *[to_tensor(a) for a in args])
 
     return wrapped
 
 
 @keras_op("rearrange")
-def rearrange(tensor_, pattern, **axes_lengths):
+def rearrange(tensor, pattern, **axes_lengths):
     not_implemented("rearrange", "einops patterns are not parsed by cnnkit; use reshape/transpose")

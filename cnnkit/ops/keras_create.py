@@ -41,7 +41,7 @@ def empty(shape, dtype=None):
 
 @keras_op("full")
 def full(shape, fill_value, dtype=None):
-    dtype = dtype or result_type(fill_value)
+    dtype = dtype or FLOATX
     return torch.broadcast_to(tensor(fill_value, dtype), _size(shape)).clone()
 
 

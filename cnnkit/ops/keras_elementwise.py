@@ -45,6 +45,14 @@ def _binary(name, function, floating=False):
 
     return op
 
+
+def _bitwise(name, function):
+    @keras_op(name)
+    def op(x, y):
+        return function(*operands(x, y))
+
+    return op
+
 def _compare(name, function):
     @keras_op(name)
     def op(x1, x2):
@@ -202,15 +210,15 @@ logical_and = _logical("logical_and", torch.logical_and)
 logical_or = _logical("logical_or", torch.logical_or)
 logical_xor = _logical("logical_xor", torch.logical_xor)
 logical_not = _unary("logical_not", lambda x: torch.logical_not(x.bool()))
-bitwise_and = _binary("bitwise_and", torch.bitwise_and)
-bitwise_or = _binary("bitwise_or", torch.bitwise_or)
-bitwise_xor = _binary("bitwise_xor", torch.bitwise_xor)
+bitwise_and = _bitwise("bitwise_and", torch.bitwise_and)
+bitwise_or = _bitwise("bitwise_or", torch.bitwise_or)
+bitwise_xor = _bitwise("bitwise_xor", torch.bitwise_xor)
 bitwise_invert = _unary("bitwise_invert", torch.bitwise_not)
 bitwise_not = _unary("bitwise_not", torch.bitwise_not)
-bitwise_left_shift = _binary("bitwise_left_shift", torch.bitwise_left_shift)
-bitwise_right_shift = _binary("bitwise_right_shift", torch.bitwise_right_shift)
-left_shift = _binary("left_shift", torch.bitwise_left_shift)
-right_shift = _binary("right_shift", torch.bitwise_right_shift)
+bitwise_left_shift = _bitwise("bitwise_left_shift", torch.bitwise_left_shift)
+bitwise_right_shift = _bitwise("bitwise_right_shift", torch.bitwise_right_shift)
+left_shift = _bitwise("left_shift", torch.bitwise_left_shift)
+right_shift = _bitwise("right_shift", torch.bitwise_right_shift)
 
 @keras_op("nan_to_num")
 def nan_to_num(x, nan=0.0, posinf=None, neginf=None):

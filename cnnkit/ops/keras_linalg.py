@@ -12,7 +12,7 @@ import torch
 from cnnkit.ops.dispatch import float_tensor
 from cnnkit.ops.dispatch import keras_op
 from cnnkit.ops.dispatch import not_implemented
-from cnnkit.ops.dispatch import operands
+from cnnkit.ops.dispatch import operands as _operands
 from cnnkit.ops.dispatch import tensor
 from cnnkit.ops.keras_dtypes import result_type
 
@@ -21,7 +21,7 @@ def _product_operands(*xs):
     dtype = result_type(*xs)
     if dtype in ("int8", "int16", "uint8", "bool"):
         dtype = "int32"
-    return operands(*xs, dtype=dtype)
+    return _operands(*xs, dtype=dtype)
 
 
 @keras_op("matmul")
@@ -47,8 +47,8 @@ def tensordot(x1, x2, axes=2):
 
 
 @keras_op("einsum")
-def einsum(subscripts, *operands_, **kwargs):
-    return torch.einsum(subscripts, *_product_operands(*operands_))
+def einsum(subscripts, *operands, **kwargs):
+    return torch.einsum(subscripts, *_product_operands(*operands))
 
 
 @keras_op("outer")
@@ -75,7 +75,7 @@ def kron(x1, x2):
 
 @keras_op("cross")
 def cross(x1, x2, axisa=-1, axisb=-1, axisc=-1, axis=None):
-    a, b = operands(x1, x2)
+    a, b = _operands(x1, x2)
     if axis is not None:
         axisa = axisb = axisc = axis
     a, b = torch.movedim(a, axisa, -1), torch.movedim(b, axisb, -1)
@@ -124,7 +124,7 @@ def inv(x):
 
 @keras_op("lstsq")
 def lstsq(a, b, rcond=None):
-    a, b = operands(a, b, dtype=result_type(a, b, float))
+    a, b = _operands(a, b, dtype=result_type(a, b, float))
     vector = b.dim() == 1
     out = torch.linalg.lstsq(a, b.unsqueeze(-1) if vector else b, rcond=rcond, driver="gelsd").solution
     return out.squeeze(-1) if vector else out
@@ -169,13 +169,13 @@ def qr(x, mode="reduced"):
 
 @keras_op("solve")
 def solve(a, b):
-    a, b = operands(a, b, dtype=result_type(a, b, float))
+    a, b = _operands(a, b, dtype=result_type(a, b, float))
     return torch.linalg.solve(a, b)
 
 
 @keras_op("solve_triangular")
 def solve_triangular(a, b, lower=False):
-    a, b = operands(a, b, dtype=result_type(a, b, float))
+    a, b = _operands(a, b, dtype=result_type(a, b, float))
     vector = b.dim() == a.dim() - 1
     out = torch.linalg.solve_triangular(a, b.unsqueeze(-1) if vector else b, upper=not lower)
     return out.squeeze(-1) if vector else out

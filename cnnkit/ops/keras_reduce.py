@@ -44,16 +44,18 @@ def _sum_dtype(x):
 @keras_op("sum")
 def sum_(x, axis=None, keepdims=False):
     x = tensor(x)
-    return torch.sum(x.to(_sum_dtype(x)), dim=_dims(x, axis), keepdim=keepdims)
+    dtype = _sum_dtype(x)
+    return torch.sum(x.to(dtype), dim=_dims(x, axis), keepdim=keepdims).to(dtype)
 
 
 @keras_op("prod")
 def prod(x, axis=None, keepdims=False, dtype=None):
     x = tensor(x)
-    x = x.to(to_torch_dtype(dtype) if dtype else _sum_dtype(x))
+    dtype = to_torch_dtype(dtype) if dtype else _sum_dtype(x)
+    x = x.to(dtype)
     for d in sorted(((_dims(x, axis),) if isinstance(_dims(x, axis), int) else _dims(x, axis)), reverse=True):
         x = torch.prod(x, dim=d, keepdim=keepdims)
-    return x
+    return x.to(dtype)
 
 
 @keras_op("mean")
@@ -247,12 +249,13 @@ def _cumulative(name, function, fill=None):
     @keras_op(name)
     def op(x, axis=None, dtype=None):
         x = tensor(x)
-        x = x.to(to_torch_dtype(dtype) if dtype else _sum_dtype(x))
+        dtype_ = to_torch_dtype(dtype) if dtype else _sum_dtype(x)
+        x = x.to(dtype_)
         if fill is not None and x.is_floating_point():
             x = torch.where(torch.isnan(x), torch.full_like(x, fill), x)
         if axis is None:
-            return function(x.reshape(-1), dim=0)
-        return function(x, dim=axis)
+            return function(x.reshape(-1), dim=0).to(dtype_)
+        return function(x, dim=axis).to(dtype_)
 
     return op
 
@@ -321,4 +324,4 @@ def histogram(x, bins=10, range=None):  # noqa: A002 (Keras's argument name)
     x = float_tensor(x)
     low, high = (float(x.min()), float(x.max())) if range is None else range
     counts = torch.histc(x, bins=bins, min=low, max=high)
-    return counts.to(torch.int32), torch.linspace(low, high, bins + 1, dtype=x.dtype)
+    return counts, torch.linspace(low, high, bins + 1, dtype=x.dtype)

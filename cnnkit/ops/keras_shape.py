@@ -341,7 +341,7 @@ def diff(a, n=1, axis=-1):
 
 @keras_op("size")
 def size(x):
-    return int(tensor(x).numel())
+    return torch.tensor(tensor(x).numel(), dtype=torch.int32)
 
 
 @keras_op("ndim")
