@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from cnnkit.ops.dispatch import float_tensor
 from cnnkit.ops.dispatch import keras_op
+from cnnkit.ops.dispatch import tensor
 
 
 def _activation(name, function):
@@ -22,8 +23,17 @@ def _activation(name, function):
     return op
 
 
-relu = _activation("relu", torch.relu)
-relu6 = _activation("relu6", F.relu6)
+@keras_op("relu")
+def relu(x):
+    return torch.relu(tensor(x))
+
+
+@keras_op("relu6")
+def relu6(x):
+    x = tensor(x)
+    return torch.clamp(x, 0, 6)
+
+
 sigmoid = _activation("sigmoid", torch.sigmoid)
 softplus = _activation("softplus", F.softplus)
 softsign = _activation("softsign", F.softsign)
@@ -111,12 +121,15 @@ def log_softmax(x, axis=-1):
 
 @keras_op("sparsemax")
 def sparsemax(x, axis=-1):
+    """Keras 3.15's formula (all its backends): tau = (sum of the sorted cumulative sums inside the support - 1) / k.
+    This equals the paper's threshold (the cumulative sum at k) only when the support has one entry; cnnkit
+    follows Keras so that models give Keras's outputs."""
     x = float_tensor(x)
     z = torch.movedim(x, axis, -1)
     z_sorted = torch.sort(z, dim=-1, descending=True).values
-    k = torch.arange(1, z.shape[-1] + 1, dtype=z.dtype, device=z.device)
     cumulative = torch.cumsum(z_sorted, dim=-1)
-    support = (1 + k * z_sorted) > cumulative
-    k_z = support.sum(dim=-1, keepdim=True).clamp(min=1)
-    tau = (torch.gather(cumulative, -1, k_z - 1) - 1) / k_z.to(z.dtype)
+    r = torch.arange(1, z.shape[-1] + 1, dtype=z.dtype, device=z.device)
+    support = z_sorted - (cumulative - 1) / r > 0
+    k = support.sum(dim=-1, keepdim=True).to(z.dtype)
+    tau = (torch.where(support, cumulative, torch.zeros_like(cumulative)).sum(dim=-1, keepdim=True) - 1) / k
     return torch.movedim(torch.clamp(z - tau, min=0), -1, axis)

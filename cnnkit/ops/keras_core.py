@@ -105,7 +105,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         raise ValueError("Got no `xs` to scan over and `length` not provided.")
     n = length if xs is None else len(to_tensor(xs) if not isinstance(xs, (list, tuple, dict)) else
                                       next(iter(xs.values() if isinstance(xs, dict) else xs)))
-    carry, ys = init, []
+    carry, ys = _tensors(init), []
     for i in (reversed(range(n)) if reverse else range(n)):
         x = None if xs is None else _index(xs, i)
         carry, y = f(carry, x)
@@ -113,6 +113,14 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     if reverse:
         ys.reverse()
     return carry, _stack(ys)
+
+
+def _tensors(value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_tensors(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tensors(v) for k, v in value.items()}
+    return to_tensor(value) if isinstance(value, np.ndarray) else value
 
 
 def _index(xs, i):

@@ -164,7 +164,7 @@ def normalize(x, axis=-1, order=2, epsilon=None):
 @keras_op("layer_normalization")
 def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
     x = float_tensor(x)
-    eps = 1e-3 if epsilon is None else epsilon
+    eps = config.epsilon() if epsilon is None else epsilon
     var, mean = torch.var_mean(x, dim=axis, keepdim=True, correction=0)
     out = (x - mean) * torch.rsqrt(var + eps)
     if kwargs.get("rms_scaling"):

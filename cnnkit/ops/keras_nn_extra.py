@@ -71,13 +71,13 @@ def ctc_loss(target, output, target_length, output_length, mask_index=0):
 @keras_op("ctc_decode")
 def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_paths=1, merge_repeated=True,
                mask_index=0):
-    """Greedy CTC decoding: (decoded (1, batch, time) padded with -1, scores (batch, 1))."""
+    """Greedy CTC decoding (TensorFlow's ctc_greedy_decoder): (decoded (1, batch, time) padded with -1, scores
+    (batch, 1): the negative sum of each step's greatest logit)."""
     if strategy != "greedy":
         not_implemented("ctc_decode", "strategy='beam_search' (torch has no CTC beam search)")
     logits = float_tensor(inputs)
     lengths = tensor(sequence_lengths, device=logits.device).to(torch.int64)
-    log_probs = torch.log_softmax(logits, dim=-1)
-    best, indices = log_probs.max(dim=-1)
+    best, indices = logits.max(dim=-1)
     time = torch.arange(logits.shape[1], device=logits.device)
     valid = time[None, :] < lengths[:, None]
     scores = -(best * valid).sum(dim=1, keepdim=True)
