@@ -30,10 +30,13 @@ ALIASES = {"abs": "absolute", "conj": "conjugate"}
 
 def signatures():
     ops = keras.ops
-    names = sorted(n for n in dir(ops) if not n.startswith("_") and not inspect.ismodule(getattr(ops, n)))
+    functions = {n: getattr(ops, n) for n in dir(ops) if not n.startswith("_") and not inspect.ismodule(getattr(ops, n))}
+    for ns in ("image", "nn", "linalg", "numpy"):
+        module = getattr(ops, ns)
+        functions.update({n: getattr(module, n) for n in dir(module) if not n.startswith("_") and n not in functions})
     table = {}
-    for name in names:
-        function = getattr(ops, ALIASES.get(name, name))
+    for name in sorted(functions):
+        function = functions[ALIASES[name]] if name in ALIASES else functions[name]
         module = importlib.import_module(function.__module__)
         source = inspect.getsource(function)
         classes = [c for c in re.findall(r"return (\w+)\(", source)

@@ -149,7 +149,7 @@ def _constant(value, op_name):
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().tolist()
     if isinstance(value, tuple):
-        return [_constant(v, op_name) for v in value]
+        return tuple(_constant(v, op_name) for v in value)
     if value is None or isinstance(value, (bool, int, float, str, list, dict)):
         return value
     raise NotImplementedError(f"cnnkit.ops.{op_name} on symbolic tensors: the argument {value!r} cannot be saved "
