@@ -350,8 +350,8 @@ def ndim(x):
 
 
 @keras_op("unique")
-def unique(x, sorted=True, return_index=False, return_inverse=False, return_counts=False, axis=None, size=None,  # noqa: A002
-           fill_value=None):
+def unique(x, sorted=True, return_index=False, return_inverse=False, return_counts=False,  # noqa: A002
+           axis=None, size=None, fill_value=None):
     if return_index:
         not_implemented("unique", "return_index=True")
     out = torch.unique(tensor(x), sorted=True, return_inverse=return_inverse, return_counts=return_counts, dim=axis)

@@ -179,10 +179,12 @@ def _t(*shape, low=-1.0, high=1.0):
 
 
 GRADIENT_CASES = [
-    ("add", [_t(2, 3), _t(3)], {}), ("multiply", [_t(2, 3), _t(2, 3)], {}), ("divide", [_t(3), _t(3, low=1, high=2)], {}),
+    ("add", [_t(2, 3), _t(3)], {}), ("multiply", [_t(2, 3), _t(2, 3)], {}),
+    ("divide", [_t(3), _t(3, low=1, high=2)], {}),
     ("power", [_t(3, low=0.5, high=2), _t(3)], {}), ("sqrt", [_t(3, low=0.5, high=2)], {}), ("exp", [_t(3)], {}),
     ("log", [_t(3, low=0.5, high=2)], {}), ("tanh", [_t(3)], {}), ("sigmoid", [_t(3)], {}), ("gelu", [_t(3)], {}),
-    ("softplus", [_t(3)], {}), ("elu", [_t(4)], {}), ("softmax", [_t(2, 3)], {}), ("log_softmax", [_t(2, 3)], {"axis": 0}),
+    ("softplus", [_t(3)], {}), ("elu", [_t(4)], {}), ("softmax", [_t(2, 3)], {}),
+    ("log_softmax", [_t(2, 3)], {"axis": 0}),
     ("mean", [_t(2, 3)], {"axis": 1}), ("sum", [_t(2, 3)], {}), ("std", [_t(2, 3)], {"axis": 0}),
     ("var", [_t(2, 3)], {}), ("max", [_t(2, 3)], {"axis": 1}), ("logsumexp", [_t(2, 3)], {"axis": -1}),
     ("cumsum", [_t(2, 3)], {"axis": 1}), ("matmul", [_t(2, 3), _t(3, 2)], {}),
@@ -190,7 +192,7 @@ GRADIENT_CASES = [
     ("concatenate", [lambda g: [_t(2, 2)(g), _t(2, 1)(g)]], {"axis": 1}), ("reshape", [_t(2, 3), (3, 2)], {}),
     ("transpose", [_t(2, 3)], {}), ("take", [_t(2, 3), [2, 0]], {"axis": 1}), ("clip", [_t(4), -0.5, 0.5], {}),
     ("where", [[True, False, True], _t(3), _t(3)], {}), ("pad", [_t(2, 2), ((1, 0), (0, 1))], {}),
-    ("conv", [_t(1, 4, 4, 2), _t(3, 3, 2, 2)], {"padding": "same", "strides": 2}),
+    ("conv", [_t(1, 3, 3, 1), _t(2, 2, 1, 2)], {"padding": "same", "strides": 2}),
     ("depthwise_conv", [_t(1, 4, 4, 2), _t(2, 2, 2, 1)], {}),
     ("conv_transpose", [_t(1, 3, 3, 2), _t(2, 2, 1, 2)], {"strides": 2, "padding": "same"}),
     ("max_pool", [_t(1, 4, 4, 1), 2], {}), ("average_pool", [_t(1, 5, 5, 1), 3], {"strides": 2, "padding": "same"}),
@@ -201,8 +203,8 @@ GRADIENT_CASES = [
     ("dot_product_attention", [_t(1, 2, 1, 2), _t(1, 3, 1, 2), _t(1, 3, 1, 2)], {}),
 ]
 IMAGE_GRADIENT_CASES = [
-    ("resize", [_t(1, 3, 3, 1), (5, 4)], {}), ("affine_transform", [_t(1, 4, 4, 1), [1.0, 0.1, 0.3, 0.0, 0.9, 0.2, 0, 0]],
-                                                {}),
+    ("resize", [_t(1, 3, 3, 1), (5, 4)], {}),
+    ("affine_transform", [_t(1, 4, 4, 1), [1.0, 0.1, 0.3, 0.0, 0.9, 0.2, 0, 0]], {}),
     ("map_coordinates", [_t(3, 3), lambda g: torch.tensor([[0.3, 1.6], [1.2, 0.4]], dtype=torch.float64), 1], {}),
 ]
 

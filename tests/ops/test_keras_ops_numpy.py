@@ -47,7 +47,8 @@ CASES = (
        ("cumsum", ["f"], {"axis": 1}), ("cumsum", ["i"]), ("cumprod", ["u"], {"axis": 0}),
        ("nancumsum", ["nan"], {"axis": 1}), ("nancumprod", ["nan"], {"axis": 0}),
        ("sort", ["f"]), ("sort", ["i"], {"axis": 0}), ("argsort", ["f"], {"axis": 1}),
-       ("searchsorted", [lambda r: np.array([0.0, 1.0, 2.5, 4.0], "float32"), "v"]), ("digitize", ["f2", [-1.0, 0.0, 1.0]]),
+       ("searchsorted", [lambda r: np.array([0.0, 1.0, 2.5, 4.0], "float32"), "v"]),
+       ("digitize", ["f2", [-1.0, 0.0, 1.0]]),
        ("bincount", ["iv"]), ("bincount", ["iv"], {"minlength": 6}),
        ("histogram", ["v"], {"bins": 4})]
     # shape, joining, indexing
