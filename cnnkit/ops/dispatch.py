@@ -18,7 +18,7 @@ import functools
 import numpy as np
 import torch
 
-from cnnkit.ops.keras_dtypes import FLOATX
+from cnnkit.ops.keras_dtypes import floatx
 from cnnkit.ops.keras_dtypes import dtype_of
 from cnnkit.ops.keras_dtypes import result_type
 from cnnkit.ops.keras_dtypes import to_torch_dtype
@@ -77,7 +77,7 @@ def _device_of(values):
 
 def tensor(x, dtype=None, device=None):
     """`x` as a torch tensor of Keras dtype `dtype` (default: its own, Python numbers and lists as Keras types
-    them: ints int32, floats float32); torch tensors are cast only when `dtype` differs (autograd kept)."""
+    them: ints int32, floats floatx); torch tensors are cast only when `dtype` differs (autograd kept)."""
     if isinstance(x, torch.Tensor):
         out = x
     else:
@@ -110,7 +110,7 @@ def float_tensor(x):
     """`x` as a tensor; integer and bool inputs become floatx (Keras's rule for sqrt, exp, sin, mean, ...)."""
     dtype, _ = dtype_of(x)
     if dtype == "bool" or "int" in dtype:
-        return tensor(x, FLOATX)
+        return tensor(x, floatx())
     return tensor(x)
 
 

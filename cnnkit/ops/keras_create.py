@@ -15,7 +15,7 @@ from cnnkit.ops.dispatch import keras_op
 from cnnkit.ops.dispatch import not_implemented
 from cnnkit.ops.dispatch import operands
 from cnnkit.ops.dispatch import tensor
-from cnnkit.ops.keras_dtypes import FLOATX
+from cnnkit.ops.keras_dtypes import floatx
 from cnnkit.ops.keras_dtypes import result_type
 from cnnkit.ops.keras_dtypes import to_torch_dtype
 
@@ -41,7 +41,7 @@ def empty(shape, dtype=None):
 
 @keras_op("full")
 def full(shape, fill_value, dtype=None):
-    dtype = dtype or FLOATX
+    dtype = dtype or floatx()
     return torch.broadcast_to(tensor(fill_value, dtype), _size(shape)).clone()
 
 

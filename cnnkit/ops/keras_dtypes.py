@@ -16,7 +16,14 @@ import functools
 import numpy as np
 import torch
 
-FLOATX = "float32"
+from cnnkit import config
+
+
+
+def floatx():
+    """Keras's default float type (`cnnkit.config.floatx()`, 'float32' unless set)."""
+    return config.floatx()
+
 _INTS = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64")
 _FLOATS = ("bfloat16", "float16", "float32", "float64")
 
@@ -66,13 +73,13 @@ _NAMES = {v: k for k, v in TORCH_DTYPES.items()}
 def standardize_dtype(dtype):
     """A dtype (str, torch or numpy dtype, Python type, None for floatx) as Keras's name, e.g. 'float32'."""
     if dtype is None:
-        return FLOATX
+        return floatx()
     if isinstance(dtype, torch.dtype):
         return _NAMES[dtype]
     if dtype in (int, "int"):
         return "int32"
     if dtype is float or dtype == "float":
-        return FLOATX
+        return floatx()
     if dtype is bool:
         return "bool"
     name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
@@ -115,7 +122,7 @@ def python_sequence_dtype(values):
         raise TypeError(f"cnnkit.ops: cannot convert {values!r} to a tensor.")
     items = [v for v in _flatten(values)]
     if not items:
-        return FLOATX
+        return floatx()
     return result_type(*items)
 
 
@@ -149,7 +156,7 @@ def result_type(*operands):
         else:
             pairs.append(dtype_of(x))
     if not pairs:
-        return FLOATX
+        return floatx()
     dtypes, weaks = zip(*pairs)
     if len(dtypes) == 1:
         out, weak = dtypes[0], weaks[0]
@@ -161,7 +168,7 @@ def result_type(*operands):
         out = _least_upper_bound(*{_weak(d, w) for d, w in zip(dtypes, weaks)})
         weak = out in ("int", "float")
     if out != "bool" and weak:
-        out = {"b": "bool", "i": "int32", "u": "uint32"}.get(out[:1], FLOATX)
+        out = {"b": "bool", "i": "int32", "u": "uint32"}.get(out[:1], floatx())
     return out
 
 

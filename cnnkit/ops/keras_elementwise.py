@@ -15,7 +15,7 @@ from cnnkit.ops.dispatch import float_tensor
 from cnnkit.ops.dispatch import keras_op
 from cnnkit.ops.dispatch import operands
 from cnnkit.ops.dispatch import tensor
-from cnnkit.ops.keras_dtypes import FLOATX
+from cnnkit.ops.keras_dtypes import floatx
 from cnnkit.ops.keras_dtypes import dtype_of
 from cnnkit.ops.keras_dtypes import is_float
 from cnnkit.ops.keras_dtypes import result_type
@@ -39,7 +39,7 @@ def _binary(name, function, floating=False):
     def op(x1, x2):
         dtype = result_type(x1, x2)
         if floating and not is_float(dtype):
-            dtype = FLOATX
+            dtype = floatx()
         a, b = operands(x1, x2, dtype=dtype)
         return function(a, b)
 
@@ -97,7 +97,7 @@ copy = _unary("copy", torch.clone)
 @keras_op("divide_no_nan")
 def divide_no_nan(x1, x2):
     dtype = result_type(x1, x2)
-    a, b = operands(x1, x2, dtype=dtype if is_float(dtype) else FLOATX)
+    a, b = operands(x1, x2, dtype=dtype if is_float(dtype) else floatx())
     return torch.where(b == 0, torch.zeros_like(a * b), a / torch.where(b == 0, torch.ones_like(b), b))
 
 @keras_op("power")
