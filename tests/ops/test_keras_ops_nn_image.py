@@ -18,6 +18,15 @@ def _labels(n, classes):
     return lambda r: r.integers(0, classes, size=(n,)).astype("int32")
 
 
+def INPUT_SPD(r):  # noqa: N802
+    a = r.normal(size=(3, 3))
+    return a @ a.T + 3 * np.eye(3)
+
+
+def KERAS_STFT(r):  # noqa: N802 (a spectrogram to invert: cnnkit's stft, checked against Keras's above)
+    return cnnkit.ops.stft(r.normal(size=(2, 32)).astype("float32"), 8, 4, 16)
+
+
 ACTIVATIONS = ["relu", "relu6", "sigmoid", "softplus", "softsign", "silu", "swish", "log_sigmoid", "hard_sigmoid",
                "hard_silu", "hard_swish", "elu", "selu", "gelu", "celu", "hard_tanh", "hard_shrink", "soft_shrink",
                "tanh_shrink", "sparse_plus", "sparse_sigmoid", "squareplus", "softmax", "log_softmax", "sparsemax",
@@ -101,7 +110,14 @@ CASES = (
        ("convert_to_numpy", ["f2"], {}), ("shape", ["f"], {}), ("dtype", ["i"], {}), ("is_tensor", ["f2"], {}),
        ("stop_gradient", ["f2"], {}), ("slice", ["f", (0, 1, 1), (2, 2, 2)], {}),
        ("slice_update", ["f2", (1, 1), _a(2, 2)], {}), ("scatter", [[[0, 1], [2, 3]], [1.0, 2.0], (3, 4)], {}),
-       ("scatter_update", ["f2", [[0, 1], [2, 3]], [1.0, 2.0]], {}), ("unstack", ["f"], {"axis": 2})]
+       ("scatter_update", ["f2", [[0, 1], [2, 3]], [1.0, 2.0]], {}), ("unstack", ["f"], {"axis": 2}),
+       ("angle", ["f2"], {}), ("isreal", ["f2"], {}), ("bitwise_right_shift", ["ip", "ip"], {}),
+       ("cholesky_inverse", [lambda r: np.linalg.cholesky(INPUT_SPD(r)).astype("float32")], {}, {"tol": 1e-4}),
+       ("segment_min", ["f2", lambda r: np.array([1, 0, 1])], {"num_segments": 2}),
+       ("segment_prod", ["f2", lambda r: np.array([0, 0, 1])], {"num_segments": 2}),
+       ("unfold", [_a(1, 2, 4, 5), 2], {}), ("fold", [_a(1, 8, 12), (4, 5), 2], {}),
+       ("view", ["f2", "int32"], {}),
+       ("istft", [lambda r: tuple(np.asarray(v) for v in KERAS_STFT(r)), 8, 4, 16], {}, {"tol": 1e-4})]
 )
 
 
