@@ -54,7 +54,7 @@ class OpLayer(Layer):
     init_params = ()
 
     def __init__(self, name=None, **config):
-        layer_kwargs = {k: config.pop(k) for k in ("dtype", "trainable") if k in config}
+        layer_kwargs = {k: config.pop(k) for k in ("dtype", "trainable") if k in config and k not in self.init_params}
         unknown = [k for k in config if k not in self.init_params]
         if unknown:
             raise ValueError(f"{self.keras_class_name} ({self.keras_module}): unexpected arguments {unknown}; it "
@@ -88,8 +88,12 @@ class OpLayer(Layer):
 
     def _probe(self, items, was_list, fill):
         """The op on stand-in values of the symbolic inputs' shapes (None -> `fill`), as (shapes, dtypes)."""
-        dummies = [torch.rand(tuple(fill if d is None else d for d in t.shape)).to(
-            getattr(torch, standardize_dtype(t.dtype))) + (0.5 if "float" in t.dtype else 1) for t in items]
+        dummies = []
+        for t in items:
+            values = torch.rand(tuple(fill if d is None else d for d in t.shape))
+            dtype = getattr(torch, standardize_dtype(t.dtype))
+            dummies.append(values > 0.5 if dtype == torch.bool else (values + 0.5).to(dtype) if dtype.is_floating_point
+                           else (values * 3 + 1).to(dtype))
         with torch.no_grad():
             out = self._compute(dummies, was_list)
         outs = list(out) if isinstance(out, (list, tuple)) else [out]

@@ -76,6 +76,26 @@ def test_image_and_multi_output_ops_on_symbolic_tensors(keras):
         ops.shape(x)
 
 
+def _build_typed(kit):
+    x = kit.layers.Input((3,))
+    keep = kit.ops.logical_not(x > 0.5)
+    return kit.models.Model(x, [kit.ops.where(keep, x, 0.0), kit.ops.cast(keep, "int32"),
+                                kit.ops.one_hot(kit.ops.argmax(x, axis=-1), 3, dtype="float64")])
+
+
+def test_symbolic_ops_with_dtypes_match_keras(keras):
+    """Bool, int and float64 outputs (dtype among the constructor arguments, as Keras's Cast and OneHot)."""
+    keras.backend.clear_session()
+    ours, theirs = _build_typed(cnnkit), _build_typed(keras)
+    assert [t.dtype for t in ours.outputs] == [keras.backend.standardize_dtype(t.dtype) for t in theirs.outputs]
+    keys = ("module", "class_name", "config")
+    assert [{k: spec[k] for k in keys} for spec in ours.get_config()["layers"][1:]] == \
+        [{k: spec[k] for k in keys} for spec in theirs.get_config()["layers"][1:]]
+    x = np.array([[0.1, 0.7, 0.9], [0.8, 0.2, 0.3]], "float32")
+    for a, b in zip(Functional.from_config(ours.get_config()).predict(x, verbose=0), theirs.predict(x, verbose=0)):
+        np.testing.assert_allclose(a, b)
+
+
 class Gate(Layer):
     """A gated dense layer written only with cnnkit.ops (rank-2 inputs)."""
 
