@@ -43,12 +43,6 @@ def _any_symbolic(values, check):
     return False
 
 
-def has_symbolic(*values):
-    """Whether any value (or any item of a list/tuple value) is a symbolic tensor."""
-    check = _SYMBOLIC["is_symbolic"]
-    return check is not None and _any_symbolic(values, check)
-
-
 def keras_op(name):
     """Decorator: registers the function as Keras's op `name` and routes symbolic calls to the graph handler."""
 
@@ -112,11 +106,6 @@ def float_tensor(x):
     if dtype == "bool" or "int" in dtype:
         return tensor(x, floatx())
     return tensor(x)
-
-
-def dtype_name(x):
-    """Keras's dtype name of a tensor or operand."""
-    return dtype_of(x)[0]
 
 
 def axes(axis, rank):

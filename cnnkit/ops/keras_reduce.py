@@ -23,16 +23,6 @@ def _dims(x, axis):
     return tuple(range(x.dim())) if dim is None else dim
 
 
-def _keep(out, x, axis, keepdims):
-    """Re-inserts reduced axes for reductions torch only does over all axes or one axis."""
-    if not keepdims:
-        return out
-    dims = _dims(x, axis)
-    for d in sorted(d % x.dim() for d in (dims if isinstance(dims, tuple) else (dims,))):
-        out = out.unsqueeze(d)
-    return out
-
-
 def _sum_dtype(x):
     if x.dtype in (torch.bool, torch.int8, torch.int16):
         return torch.int32
