@@ -98,7 +98,7 @@ def cnnkit_functions():
     import cnnkit.ops.dispatch as dispatch
 
     for mod in ("keras_elementwise", "keras_reduce", "keras_shape", "keras_create", "keras_linalg", "keras_math",
-                "keras_core", "keras_activations", "keras_nn", "keras_nn_extra", "keras_image"):
+                "keras_core", "keras_einops", "keras_activations", "keras_nn", "keras_nn_extra", "keras_image"):
         importlib.import_module(f"cnnkit.ops.{mod}")
     found = {}
     for name, op in dispatch.OPS.items():

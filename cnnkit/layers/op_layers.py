@@ -178,6 +178,13 @@ def record(name, function, args, kwargs):
             values.append(arguments[param])
     config = {p: _constant(arguments[p] if p in arguments else extra.get(p), name) for p in init
               if p in arguments or p in extra}
+    consumed = {p.lstrip("*") for p in call} | set(init)
+    defaults = {k: v.default for k, v in inspect.signature(function).parameters.items()}
+    dropped = [k for k, v in {**arguments, **extra}.items() if k not in consumed and v is not defaults.get(k)
+               and v != defaults.get(k) and not (isinstance(v, (dict, tuple)) and not v)]
+    if dropped:
+        raise NotImplementedError(f"cnnkit.ops.{name} on symbolic tensors: Keras's {class_name} operation does not "
+                                  f"record the argument(s) {dropped}; call the op inside a layer instead.")
     is_symbolic = node_module.is_symbolic
     if class_name in _ARITHMETIC and len(values) == 2:
         return apply_arithmetic(OPERATIONS.lookup(class_name), *values)

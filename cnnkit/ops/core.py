@@ -13,7 +13,7 @@ from cnnkit.ops.keras_core import fori_loop as fori_loop
 from cnnkit.ops.keras_shape import get_item as get_item
 from cnnkit.ops.keras_core import is_tensor as is_tensor
 from cnnkit.ops.keras_core import map_ as map
-from cnnkit.ops.keras_core import rearrange as rearrange
+from cnnkit.ops.keras_einops import rearrange as rearrange
 from cnnkit.ops.keras_core import saturate_cast as saturate_cast
 from cnnkit.ops.keras_core import scan as scan
 from cnnkit.ops.keras_core import scatter as scatter

@@ -214,8 +214,3 @@ def custom_gradient(f):
         return _CustomGradient.apply(f, *[to_tensor(a) for a in args])
 
     return wrapped
-
-
-@keras_op("rearrange")
-def rearrange(tensor, pattern, **axes_lengths):
-    not_implemented("rearrange", "einops patterns are not parsed by cnnkit; use reshape/transpose")

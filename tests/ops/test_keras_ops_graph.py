@@ -74,6 +74,9 @@ def test_image_and_multi_output_ops_on_symbolic_tensors(keras):
                                rtol=1e-5, atol=1e-6)
     with pytest.raises(NotImplementedError, match="shape"):
         ops.shape(x)
+    with pytest.raises(NotImplementedError, match="axes_lengths"):  # Keras keeps them as call kwargs; not here
+        ops.rearrange(x, "b (h h1) w c -> b h w (c h1)", h1=2)
+    assert ops.rearrange(x, "b h w c -> b (h w) c").shape == (None, 36, 3)
 
 
 def _build_typed(kit):
