@@ -39,6 +39,7 @@ from cnnkit.layers.depthwise import SeparableConvolution2D as SeparableConvoluti
 from cnnkit.layers.input_layer import Input as Input
 from cnnkit.layers.input_layer import InputLayer as InputLayer
 from cnnkit.layers.lambda_layer import Lambda as Lambda
+from cnnkit.layers import op_layers as op_layers  # registers cnnkit.ops' symbolic handler (ops on Input tensors)
 from cnnkit.layers.merging import Add as Add
 from cnnkit.layers.merging import Average as Average
 from cnnkit.layers.merging import Concatenate as Concatenate

@@ -82,6 +82,48 @@ class SymbolicTensor:
     def __rtruediv__(self, other):
         return self._op("NumpyTrueDivide", other, self)
 
+    # The other operators Keras's KerasTensor has, recorded through cnnkit.ops (`cnnkit.layers.op_layers`).
+    def _keras_op(self, name, *args):
+        from cnnkit import ops  # noqa: PLC0415
+
+        return getattr(ops, name)(*args)
+
+    def __neg__(self):
+        return self._keras_op("negative", self)
+
+    def __abs__(self):
+        return self._keras_op("absolute", self)
+
+    def __pow__(self, other):
+        return self._keras_op("power", self, other)
+
+    def __rpow__(self, other):
+        return self._keras_op("power", other, self)
+
+    def __floordiv__(self, other):
+        return self._keras_op("floor_divide", self, other)
+
+    def __mod__(self, other):
+        return self._keras_op("mod", self, other)
+
+    def __matmul__(self, other):
+        return self._keras_op("matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return self._keras_op("matmul", other, self)
+
+    def __lt__(self, other):
+        return self._keras_op("less", self, other)
+
+    def __le__(self, other):
+        return self._keras_op("less_equal", self, other)
+
+    def __gt__(self, other):
+        return self._keras_op("greater", self, other)
+
+    def __ge__(self, other):
+        return self._keras_op("greater_equal", self, other)
+
 
 class Node:
     """One call of `layer` on `inputs` (flat list of SymbolicTensor) that produced `outputs` (flat list)."""

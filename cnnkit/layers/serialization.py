@@ -81,10 +81,10 @@ def deserialize(spec):
     Configs written by Keras 3 are accepted: options cnnkit does not take are dropped when they hold Keras's
     default, and rejected with a ValueError naming the layer, the option and the value otherwise.
     """
-    if spec.get("module") == "keras.src.ops.numpy":  # an operation node of Keras 3's graph (x + 3.0)
-        from cnnkit.layers.operations import OPERATIONS  # noqa: PLC0415
+    if str(spec.get("module", "")).startswith("keras.src.ops."):  # an op node of Keras 3's graph (x + 3.0, ops.mean)
+        from cnnkit.layers.op_layers import operation_class  # noqa: PLC0415
 
-        return OPERATIONS.lookup(spec["class_name"]).from_config(dict(spec.get("config") or {}))
+        return operation_class(spec["class_name"]).from_config(dict(spec.get("config") or {}))
     cls = layer_class(spec)
     config = _keras_compatible_config(cls, dict(spec.get("config") or {}))
     if "layers" in config:

@@ -16,7 +16,7 @@ import sys
 import time
 
 import numpy as np
-from tqdm.std import tqdm  # text bar (also live in Jupyter, which renders ''); no ipywidgets needed
+from tqdm.std import tqdm  # text bar (also live in Jupyter, which renders '\r'); no ipywidgets needed
 
 from cnnkit.training.callbacks.callback import Callback
 
