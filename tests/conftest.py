@@ -1,5 +1,6 @@
 """Shared fixtures: the Keras oracle (Keras 3 on TensorFlow, imported once per session) and a fresh name scope."""
 
+import contextlib
 import os
 
 import numpy as np
@@ -37,3 +38,32 @@ def _fresh_names():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+class _Logs:
+    """cnnkit's log lines (the 'cnnkit' loggers: unreadable files, left-out files), recorded by `expect`."""
+
+    def __init__(self, caplog):
+        self.caplog = caplog
+
+    @property
+    def messages(self):
+        return [record.getMessage() for record in self.caplog.records if record.name.startswith("cnnkit")]
+
+    @contextlib.contextmanager
+    def expect(self, pattern=None):
+        """Records the block's cnnkit log lines; with `pattern`, one of them must match it (re.search)."""
+        import logging  # noqa: PLC0415
+        import re  # noqa: PLC0415
+
+        self.caplog.clear()
+        with self.caplog.at_level(logging.WARNING, logger="cnnkit"):
+            yield self
+        if pattern is not None:
+            assert any(re.search(pattern, m) for m in self.messages), self.messages
+
+
+@pytest.fixture
+def cnnkit_logs(caplog):
+    """Checks cnnkit's `logging` messages: `with cnnkit_logs.expect(r"Skipping unreadable image .*x.png"): ...`."""
+    return _Logs(caplog)

@@ -14,6 +14,7 @@ naming them, so they never become samples. A FIFO is never opened for reading (t
 follow_links=True each real folder is searched once (a link loop neither hangs nor repeats samples).
 """
 
+import logging
 import os
 import re
 import stat
@@ -22,6 +23,8 @@ import warnings
 import numpy as np
 
 from cnnkit.data.image_io import has_image_extension
+
+LOGGER = logging.getLogger("cnnkit.data")  # one clean line per message; logging.getLogger("cnnkit") silences them
 
 #: The split seed used when none is given, so that 'training' and 'validation' never overlap even unseeded.
 DEFAULT_SPLIT_SEED = 1337
@@ -132,14 +135,15 @@ def list_images(folder, follow_links=False, rejected=None, avoid=()):
     return sorted(found, key=lambda p: [natural_key(part) for part in p.split(os.sep)])
 
 
-def warn_rejected(rejected, directory, stacklevel=3):
-    """One warning naming the files `list_images` left out (the first five of them)."""
+def warn_rejected(rejected, directory):
+    """One warning (a `logging` line of the 'cnnkit.data' logger) naming the files `list_images` left out (the
+    first five of them)."""
     if not rejected:
         return
     shown = ", ".join(f"{path!r} ({reason})" for path, reason in rejected[:5])
     more = f" and {len(rejected) - 5} more" if len(rejected) > 5 else ""
-    warnings.warn(f"Left out {len(rejected)} file(s) of {os.fspath(directory)!r} that cannot be images: "
-                  f"{shown}{more}.", stacklevel=stacklevel + 1)
+    LOGGER.warning("Left out %d file(s) of %r that cannot be images: %s%s.", len(rejected), os.fspath(directory),
+                   shown, more)
 
 
 def index_directory(directory, classes=None, follow_links=False):
@@ -175,7 +179,7 @@ def index_directory(directory, classes=None, follow_links=False):
         filenames += [os.path.join(name, f) for f in files]
         labels += [index] * len(files)
         rejected += [(os.path.join(name, f), reason) for f, reason in left_out]
-    warn_rejected(rejected, directory, stacklevel=4)  # the caller of flow_from_directory
+    warn_rejected(rejected, directory)
     return class_names, filenames, np.asarray(labels, dtype=np.int32)
 
 

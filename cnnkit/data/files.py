@@ -11,9 +11,9 @@ memory does not grow with the folder.
 
 import concurrent.futures
 import contextlib
+import logging
 import os
 import threading
-import warnings
 
 import numpy as np
 
@@ -23,6 +23,8 @@ from cnnkit.data.image_io import (check_color_mode, check_data_format, check_int
 from cnnkit.data.iterators import Iterator, LazyRng, label_batch, save_batch, transform, transform_rows
 from cnnkit.data.workers import PROCESSES_BY_DEFAULT, ProcessDecoder
 from cnnkit.registry import did_you_mean
+
+LOGGER = logging.getLogger("cnnkit.data")  # one clean line per message; logging.getLogger("cnnkit") silences them
 
 
 #: Batches decoded ahead of the one being read (each holds one batch of decoded images in shared memory).
@@ -67,6 +69,7 @@ class FileIterator(Iterator):
         self.samples = len(self.filepaths)
         self.skipped = 0
         self.skipped_files = []
+        self._epoch_skipped = 0
         self._bad = set()
         self._cache = cache
         self._cache_images = None  # (slots, h, w, c) array, allocated at the first image
@@ -224,12 +227,13 @@ class FileIterator(Iterator):
         if self.on_error == "raise":
             raise ValueError(f"Could not read the image {self.filepaths[i]!r}: {error}")
         with self._state_lock:
+            self._epoch_skipped += 1
             if i in self._bad:
                 return None
             self._bad.add(i)
             self.skipped += 1
             self.skipped_files.append(self.filepaths[i])
-        warnings.warn(f"Skipping unreadable image {self.filepaths[i]!r} ({error}).", stacklevel=6)
+        LOGGER.warning("Skipping unreadable image %r (%s).", self.filepaths[i], error)
         return None
 
     @contextlib.contextmanager
@@ -304,10 +308,16 @@ class FileIterator(Iterator):
             self._decoder.release(job[1])
 
     def on_epoch_end(self):
+        """Starts a new epoch (pending read-ahead dropped); says once how many files this epoch skipped (each was
+        named when first met)."""
         with self._state_lock:
             for job in self._pending.values():
                 self._drop(job)
             self._pending = {}
+            skipped, self._epoch_skipped = self._epoch_skipped, 0
+        if skipped:
+            LOGGER.warning("%d unreadable image(s) skipped this epoch (%d different files: "
+                           "`iterator.skipped_files` lists them).", skipped, self.skipped)
         super().on_epoch_end()
 
     def close(self, wait=True):

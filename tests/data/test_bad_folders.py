@@ -47,7 +47,7 @@ def _truncate(path):
     path.write_bytes(data[:len(data) // 2])  # the header is intact: only decoding fails
 
 
-def test_scan_leaves_out_files_that_cannot_be_images(tmp_path, alarm):
+def test_scan_leaves_out_files_that_cannot_be_images(tmp_path, alarm, cnnkit_logs):
     root = _folder(tmp_path)
     (root / "cats" / "empty.jpg").write_bytes(b"")
     (root / "cats" / "page.jpg").write_text("<html>not found</html>")
@@ -55,8 +55,8 @@ def test_scan_leaves_out_files_that_cannot_be_images(tmp_path, alarm):
     os.symlink("loop2.png", root / "dogs" / "loop1.png")
     os.symlink("loop1.png", root / "dogs" / "loop2.png")
     _png(root / "dogs" / "png_named.jpg", 99)  # a PNG with a .jpg name is an image (PIL reads it by content)
-    with pytest.warns(UserWarning, match=r"Left out 5 file\(s\).*'cats/empty\.jpg' \(empty file\).*"
-                                         r"'cats/page\.jpg' \(not an image.*'dogs/loop1\.png' \(cannot be opened"):
+    with cnnkit_logs.expect(r"Left out 5 file\(s\).*'cats/empty\.jpg' \(empty file\).*"
+                            r"'cats/page\.jpg' \(not an image.*'dogs/loop1\.png' \(cannot be opened"):
         _, files, labels = index_directory(root)
     assert files == ["cats/0.png", "cats/1.png", "cats/2.png", "dogs/0.png", "dogs/1.png", "dogs/2.png",
                      "dogs/png_named.jpg"]
@@ -66,7 +66,7 @@ def test_scan_leaves_out_files_that_cannot_be_images(tmp_path, alarm):
     table = {"filename": ["cats/0.png", "dogs/pipe.png"], "class": ["cats", "dogs"]}
     unchecked = ImageDataGenerator().flow_from_dataframe(table, str(root), target_size=(8, 8), batch_size=2,
                                                          shuffle=False, validate_filenames=False, workers=1)
-    with pytest.warns(UserWarning, match=r"Skipping unreadable image .*pipe\.png.*not a regular file"):
+    with cnnkit_logs.expect(r"Skipping unreadable image .*pipe\.png.*not a regular file"):
         assert len(unchecked[0][0]) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -114,7 +114,7 @@ def test_predict_has_one_row_per_file_in_order(tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_predict_names_an_unreadable_file_instead_of_dropping_its_row(tmp_path, workers):
+def test_predict_names_an_unreadable_file_instead_of_dropping_its_row(tmp_path, workers, cnnkit_logs):
     root = _folder(tmp_path, per_class=5)
     _truncate(root / "dogs" / "3.png")
     model = _model()
@@ -122,7 +122,7 @@ def test_predict_names_an_unreadable_file_instead_of_dropping_its_row(tmp_path, 
         root, target_size=(8, 8), batch_size=4, shuffle=False, workers=workers, use_multiprocessing=False,
         class_mode="sparse")
     assert "dogs/3.png" in flow.filenames  # a valid header: kept at scan time, fails when decoded
-    with pytest.warns(UserWarning, match="Skipping unreadable image.*dogs/3.png"):
+    with cnnkit_logs.expect("Skipping unreadable image.*dogs/3.png"):
         model.evaluate(flow, verbose=0)  # fit and evaluate skip it (its label goes with it)
     assert flow.skipped_files == [os.path.join(str(root), "dogs", "3.png")]
     with pytest.raises(ValueError, match=r"Could not read the image '.*dogs/3\.png'.*predict needs one row per file"):
@@ -131,7 +131,7 @@ def test_predict_names_an_unreadable_file_instead_of_dropping_its_row(tmp_path, 
                                                      workers=workers, use_multiprocessing=False)
     with pytest.raises(ValueError, match=r"dogs/3\.png"):
         model.predict(fresh, verbose=0)
-    with pytest.warns(UserWarning, match="Skipping unreadable image"):
+    with cnnkit_logs.expect("Skipping unreadable image"):
         assert fresh[2][0].shape[0] == 1  # outside predict the batch (dogs/3, dogs/4) skips it, as before
     (root / "dogs" / "3.png").unlink()
     _png(root / "dogs" / "3.png", 3)  # replaced: predict works again, one row per file
