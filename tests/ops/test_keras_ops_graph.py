@@ -19,6 +19,7 @@ from cnnkit.layers import Layer
 from cnnkit.models import Model
 from cnnkit.models import load_model
 from cnnkit.models.functional import Functional
+from cnnkit.saving import register_keras_serializable
 
 
 def _build(kit):
@@ -99,6 +100,7 @@ def test_symbolic_ops_with_dtypes_match_keras(keras):
         np.testing.assert_allclose(a, b)
 
 
+@register_keras_serializable(package="ops_test")
 class Gate(Layer):
     """A gated dense layer written only with cnnkit.ops (rank-2 inputs)."""
 
@@ -121,6 +123,7 @@ class Gate(Layer):
         return {**super().get_config(), "units": self.units}
 
 
+@register_keras_serializable(package="ops_test")
 def weighted_mse(y_true, y_pred):
     return ops.mean(ops.square(ops.subtract(y_true, y_pred)) * ops.convert_to_tensor([1.0, 2.0, 0.5]), axis=-1)
 
@@ -135,17 +138,17 @@ def test_custom_layer_and_loss_written_with_ops_train_and_round_trip(tmp_path):
     history = model.fit(x, y, epochs=4, batch_size=16, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     expected = model.predict(x[:4], verbose=0)
-    # A plain-function loss is not written to the file until it can be registered (issue 16's
-    # register_keras_serializable): the model comes back uncompiled, with its weights, and trains again.
-    with pytest.warns(UserWarning, match="cannot be written"):
-        model.save(tmp_path / "gate.keras")
-    loaded = load_model(tmp_path / "gate.keras", custom_objects={"Gate": Gate})
+    # registered (register_keras_serializable): the class and the loss function travel in the file's configs
+    model.save(tmp_path / "gate.keras")
+    loaded = load_model(tmp_path / "gate.keras")
     np.testing.assert_allclose(loaded.predict(x[:4], verbose=0), expected, rtol=1e-6, atol=1e-7)
-    with custom_object_scope({"Gate": Gate}):
+    assert loaded.get_layer("gate").units == 3
+    before = loaded.evaluate(x, y, verbose=0)  # compiled with the registered loss, no compile() needed
+    np.testing.assert_allclose(before, model.evaluate(x, y, verbose=0), rtol=1e-5)
+    loaded.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    with custom_object_scope({"Gate": Gate}):  # a scope still works (and wins over the registry)
         again = load_model(tmp_path / "gate.keras")
-    assert again.get_layer("gate").units == 3
-    again.compile(optimizer="adam", loss=weighted_mse)
-    again.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    assert type(again.get_layer("gate")) is Gate
 
 
 def test_siamese_contrastive_loss_example_runs(keras):
