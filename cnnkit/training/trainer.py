@@ -322,6 +322,8 @@ class Trainer(MetricLogs, BatchMethods):
             callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        if epochs > 0:  # Keras: use_ema=True puts the moving averages in the model
+            self.optimizer.finalize_variable_values(self._train_params)
         self.eval()
         distributed.end_fit(self)
         callback_list.on_train_end(epoch_logs)
