@@ -181,8 +181,10 @@ def optimizer_state(model):
     for slot_name, index in _slot_order(optimizer, len(optimizer._variables)):
         ref = refs.get(id(optimizer._variables[index]))
         name = f"{ref.owner.name}_{ref.spec.attr}" if ref is not None else f"variable_{index}"
-        to_keras = layout.WEIGHT_LAYOUTS[ref.spec.kind if ref is not None else None][1]
-        state.append((f"{prefix}/{name}_{slot_name}", to_keras(slots[slot_name][index].detach().cpu().numpy())))
+        value = slots[slot_name][index].detach().cpu().numpy()
+        if value.ndim == optimizer._variables[index].dim():  # shaped like its variable (Adafactor's rows and
+            value = layout.WEIGHT_LAYOUTS[ref.spec.kind if ref is not None else None][1](value)  # columns: Keras's)
+        state.append((f"{prefix}/{name}_{slot_name}", value))
     if hasattr(optimizer, "u_product"):
         state.append((f"{prefix}/variable", np.array(optimizer.u_product, dtype=np.float32)))
     return state
@@ -197,9 +199,11 @@ def load_optimizer_state(model, values, source):
     if len(values) == 2:  # saved before the first training step: only the step count and learning rate
         optimizer.iterations = int(np.asarray(values[0]))
         return
+    kinds = {id(ref.tensor): ref.spec.kind for ref in weight_refs(model)}
+    if optimizer.needs_weight_layouts:
+        optimizer.set_weight_layouts(kinds)
     optimizer.build(list(model.trainable_weights))
     slots = optimizer.state_slots()
-    kinds = {id(ref.tensor): ref.spec.kind for ref in weight_refs(model)}
     order = _slot_order(optimizer, len(optimizer._variables))
     extra = 1 if hasattr(optimizer, "u_product") else 0
     expected = 2 + len(order) + extra
@@ -210,7 +214,8 @@ def load_optimizer_state(model, values, source):
             value = np.asarray(values[position])
             if value.size != target.numel():
                 break
-            value = layout.WEIGHT_LAYOUTS[kinds.get(id(optimizer._variables[index]))][0](value)
+            if value.ndim == optimizer._variables[index].dim():
+                value = layout.WEIGHT_LAYOUTS[kinds.get(id(optimizer._variables[index]))][0](value)
             if tuple(value.shape) != tuple(target.shape):
                 break
             converted.append((target, value))

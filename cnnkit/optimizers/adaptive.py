@@ -6,8 +6,10 @@ order), so 5-step trajectories agree with Keras to float32 rounding.
 
 import math
 
+import numpy as np
 import torch
 
+from cnnkit.ops import layout
 from cnnkit.optimizers.base import Optimizer
 
 
@@ -201,11 +203,13 @@ class Adafactor(Optimizer):
         clip_threshold: default 1.0.
 
     Note:
-        The factoring follows the weight's axes. For 1-D weights and Dense kernels (rank 2: the factored moment is
-        the same for a matrix and its transpose) this is Keras's update exactly; a convolution kernel is stored
-        (out, in, *kernel) in cnnkit and (*kernel, in, out) in Keras, so its second moment is factored over other
-        axes than Keras's, and its r / c slots in model files are cnnkit's, not Keras's.
+        The factoring depends on the order of a weight's axes, and cnnkit keeps kernels in torch's layout
+        ((out, in, *kernel) where Keras has (*kernel, in, out)). In `fit` / `train_on_batch` the model tells the
+        optimizer each weight's layout (`set_weight_layouts`) and Adafactor factors in Keras's layout, so updates
+        and the row / column slots in model files are Keras's; tensors it is not told about are factored as given.
     """
+
+    needs_weight_layouts = True
 
     def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
                  relative_step=True, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
@@ -215,9 +219,21 @@ class Adafactor(Optimizer):
         self.beta_2_decay, self.epsilon_1, self.epsilon_2 = beta_2_decay, epsilon_1, epsilon_2
         self.clip_threshold, self.relative_step = clip_threshold, relative_step
 
+    def _keras_order(self, variable):
+        """(flat indices giving the Keras-layout tensor from the flat torch one, their inverse), or None."""
+        kind = self._weight_layouts.get(id(variable))
+        if kind is None or variable.dim() < 2:
+            return None
+        to_keras = layout.WEIGHT_LAYOUTS[kind][1]
+        order = torch.as_tensor(to_keras(np.arange(variable.numel()).reshape(tuple(variable.shape))),
+                                device=variable.device)
+        return order, torch.argsort(order.reshape(-1))
+
     def build_state(self, variables):
-        self.rows = [v.new_zeros(v.shape[:-1] if v.dim() >= 2 else ()) for v in variables]
-        self.columns = [v.new_zeros((*v.shape[:-2], v.shape[-1]) if v.dim() >= 2 else ()) for v in variables]
+        self._orders = [self._keras_order(v) for v in variables]
+        shapes = [tuple(v.shape) if o is None else tuple(o[0].shape) for v, o in zip(variables, self._orders)]
+        self.rows = [variables[0].new_zeros(s[:-1] if len(s) >= 2 else ()) for s in shapes]
+        self.columns = [variables[0].new_zeros((*s[:-2], s[-1]) if len(s) >= 2 else ()) for s in shapes]
         self.velocities = self._zeros(variables)
 
     def update(self, variables, grads, lr):
@@ -226,17 +242,23 @@ class Adafactor(Optimizer):
             lr = min(lr, 1.0 / math.sqrt(t))
         rho_t = min(lr, 1.0 / math.sqrt(t))
         beta_2_t = 1.0 - t ** self.beta_2_decay
-        for w, g, r, c, v in zip(variables, grads, self.rows, self.columns, self.velocities):
+        for w, g, r, c, v, order in zip(variables, grads, self.rows, self.columns, self.velocities, self._orders):
             alpha_t = torch.clamp(w.square().mean().sqrt(), min=self.epsilon_2) * rho_t
+            if order is not None:  # work in Keras's layout
+                g = g.reshape(-1)[order[0]]
             squared = g.square() + self.epsilon_1
-            if w.dim() >= 2:
+            if g.dim() >= 2:
                 r.copy_(beta_2_t * r + (1.0 - beta_2_t) * squared.mean(dim=-1))
                 c.copy_(beta_2_t * c + (1.0 - beta_2_t) * squared.mean(dim=-2))
-                v.copy_((r / r.mean(dim=-1, keepdim=True)).unsqueeze(-1) * c.unsqueeze(-2))
+                velocity = (r / r.mean(dim=-1, keepdim=True)).unsqueeze(-1) * c.unsqueeze(-2)
             else:
-                v.copy_(beta_2_t * v + (1.0 - beta_2_t) * squared)
-            u_t = g / v.sqrt()
+                velocity = beta_2_t * v + (1.0 - beta_2_t) * squared
+            u_t = g / velocity.sqrt()
             u_t_hat = u_t / torch.clamp(u_t.square().mean().sqrt() / self.clip_threshold, min=1.0)
+            if order is not None:  # back to the variable's layout
+                velocity = velocity.reshape(-1)[order[1]].reshape(w.shape)
+                u_t_hat = u_t_hat.reshape(-1)[order[1]].reshape(w.shape)
+            v.copy_(velocity)
             w.sub_(alpha_t * u_t_hat)
 
     def slots(self):

@@ -36,6 +36,7 @@ class Optimizer:
     """
 
     _defaults = {}
+    needs_weight_layouts = False  # True where the update depends on how a weight's axes are laid out (Adafactor)
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, name=None, **kwargs):
@@ -71,6 +72,7 @@ class Optimizer:
         self.iterations = 0
         self._variables = None
         self._averages = None
+        self._weight_layouts = {}
 
     @classmethod
     def _accepted(cls):
@@ -98,6 +100,12 @@ class Optimizer:
     lr = learning_rate
 
     # ---- state ---------------------------------------------------------------------------------------------
+
+    def set_weight_layouts(self, layouts):
+        """Tells the optimizer how each variable is laid out: {id(variable): kind}, a kind of
+        `cnnkit.ops.layout.WEIGHT_LAYOUTS` ('dense', 'conv', ...). `fit` and `train_on_batch` call this when
+        `needs_weight_layouts` is True, so such an optimizer can compute in Keras's layout."""
+        self._weight_layouts = dict(layouts)
 
     def build(self, variables):
         """Creates the slot tensors for `variables` (called on the first update)."""

@@ -90,6 +90,13 @@ class LossScaleOptimizer(Optimizer):
     def slots(self):
         return self.inner_optimizer.slots()
 
+    @property
+    def needs_weight_layouts(self):
+        return self.inner_optimizer.needs_weight_layouts
+
+    def set_weight_layouts(self, layouts):
+        self.inner_optimizer.set_weight_layouts(layouts)
+
     def state_slots(self):
         return self.inner_optimizer.state_slots()
 

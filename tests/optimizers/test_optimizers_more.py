@@ -165,3 +165,28 @@ def test_swap_ema_weights_without_use_ema_is_refused(rng):
     with pytest.raises(ValueError, match="SwapEMAWeights must be used when `use_ema=True`"):
         model.evaluate(np.zeros((2, 2), np.float32), np.zeros((2, 1), np.float32), verbose=0,
                        callbacks=[SwapEMAWeights()])
+
+
+def test_adafactor_factors_conv_kernels_in_keras_layout(keras, rng):
+    """Adafactor's factored moment depends on the axis order: fit on a conv model gives Keras's trajectory."""
+    from cnnkit.layers import Conv2D
+    from cnnkit.layers import DepthwiseConv2D
+    from cnnkit.layers import Flatten
+    from cnnkit.layers import Input
+    from cnnkit.layers import Dense
+    from cnnkit.models import Sequential
+    ours = Sequential([Input((6, 6, 2)), Conv2D(3, 3), DepthwiseConv2D(2, depth_multiplier=2), Flatten(), Dense(2)])
+    L = keras.layers
+    theirs = keras.Sequential([keras.Input((6, 6, 2)), L.Conv2D(3, 3), L.DepthwiseConv2D(2, depth_multiplier=2),
+                               L.Flatten(), L.Dense(2)])
+    weights = [rng.normal(size=np.shape(w)).astype(np.float32) * 0.3 for w in theirs.get_weights()]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    x = rng.normal(size=(10, 6, 6, 2)).astype(np.float32)
+    y = rng.normal(size=(10, 2)).astype(np.float32)
+    ours.compile(optimizer=optimizers.Adafactor(learning_rate=0.1), loss="mse")
+    theirs.compile(optimizer=keras.optimizers.Adafactor(learning_rate=0.1), loss="mse")
+    ours.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    theirs.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
