@@ -76,7 +76,7 @@ def test_five_fit_steps_on_a_tiny_model_match_keras(keras, rng, name, kwargs):
     x = rng.normal(size=(20, 6)).astype(np.float32)
     y = rng.normal(size=(20, 3)).astype(np.float32)
     ours.compile(optimizer=getattr(optimizers, name)(**kwargs), loss="mse")
-    theirs.compile(optimizer=getattr(keras.optimizers, name)(**kwargs), loss="mse")
+    theirs.compile(optimizer=getattr(keras.optimizers, name)(**kwargs), loss="mse", run_eagerly=True)
     ours.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
     theirs.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
     assert ours.optimizer.iterations == int(theirs.optimizer.iterations) == 5
@@ -146,7 +146,8 @@ def test_swap_ema_weights_matches_keras(keras, rng, swap_on_epoch):
     x = rng.normal(size=(12, 6)).astype(np.float32)
     y = rng.normal(size=(12, 3)).astype(np.float32)
     ours.compile(optimizer=optimizers.SGD(0.1, momentum=0.5, use_ema=True, ema_momentum=0.5), loss="mse")
-    theirs.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5, use_ema=True, ema_momentum=0.5), loss="mse")
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5, use_ema=True, ema_momentum=0.5), loss="mse",
+                   run_eagerly=True)
     ours_history, ours_eval, ours_weights = _swap_run(ours_callbacks, ours, x, y, swap_on_epoch)
     theirs_history, theirs_eval, theirs_weights = _swap_run(keras.callbacks, theirs, x, y, swap_on_epoch)
     for key in theirs_history:
@@ -170,10 +171,10 @@ def test_swap_ema_weights_without_use_ema_is_refused(rng):
 def test_adafactor_factors_conv_kernels_in_keras_layout(keras, rng):
     """Adafactor's factored moment depends on the axis order: fit on a conv model gives Keras's trajectory."""
     from cnnkit.layers import Conv2D
+    from cnnkit.layers import Dense
     from cnnkit.layers import DepthwiseConv2D
     from cnnkit.layers import Flatten
     from cnnkit.layers import Input
-    from cnnkit.layers import Dense
     from cnnkit.models import Sequential
     ours = Sequential([Input((6, 6, 2)), Conv2D(3, 3), DepthwiseConv2D(2, depth_multiplier=2), Flatten(), Dense(2)])
     L = keras.layers
@@ -185,8 +186,25 @@ def test_adafactor_factors_conv_kernels_in_keras_layout(keras, rng):
     x = rng.normal(size=(10, 6, 6, 2)).astype(np.float32)
     y = rng.normal(size=(10, 2)).astype(np.float32)
     ours.compile(optimizer=optimizers.Adafactor(learning_rate=0.1), loss="mse")
-    theirs.compile(optimizer=keras.optimizers.Adafactor(learning_rate=0.1), loss="mse")
+    theirs.compile(optimizer=keras.optimizers.Adafactor(learning_rate=0.1), loss="mse", run_eagerly=True)
     ours.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
     theirs.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_loss_scale_optimizer_keeps_the_inner_moving_average(rng):
+    inner = optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5)
+    outer = optimizers.LossScaleOptimizer(inner, initial_scale=4.0)
+    variable = torch.zeros(3)
+    expected_average = np.zeros(3, np.float32)
+    for step in range(3):
+        grad = rng.normal(size=3).astype(np.float32)
+        outer.apply([torch.tensor(grad) * 4.0], [variable])  # scaled gradients, as the training step makes them
+        momentum = 0.5 if step else 0.0
+        expected_average = momentum * expected_average + (1 - momentum) * variable.numpy()
+    np.testing.assert_allclose(outer.state_slots()["average"][0].numpy(), expected_average, rtol=1e-6)
+    outer.finalize_variable_values([variable])
+    np.testing.assert_allclose(variable.numpy(), expected_average, rtol=1e-6)
+    again = optimizers.LossScaleOptimizer.from_config(json.loads(json.dumps(outer.get_config())))
+    assert again.inner_optimizer.use_ema and again.inner_optimizer.ema_momentum == 0.5
