@@ -131,3 +131,28 @@ def test_focal_loss_trains_a_model(rng):
     model.compile(optimizer="adam", loss="binary_focal_crossentropy")
     history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_new_loss_and_ema_optimizer_cross_to_keras_in_a_keras_file(keras, rng, tmp_path):
+    """A model compiled with a focal loss and an EMA optimizer: saved by cnnkit, Keras and cnnkit both restore the
+    loss (with its options) and the optimizer, and evaluate to the same loss."""
+    from cnnkit import optimizers
+    from cnnkit.layers import Dense
+    from cnnkit.layers import Input
+    from cnnkit.models import Sequential
+    from cnnkit.models import load_model
+    x = rng.normal(size=(8, 4)).astype(np.float32)
+    y = rng.integers(0, 2, size=(8, 2)).astype(np.float32)
+    model = Sequential([Input((4,)), Dense(2, activation="sigmoid")])
+    model.compile(optimizer=optimizers.Lion(0.01, use_ema=True),
+                  loss=losses.BinaryFocalCrossentropy(gamma=3.0, apply_class_balancing=True))
+    model.fit(x, y, epochs=1, verbose=0)
+    path = str(tmp_path / "focal.keras")
+    model.save(path)
+    theirs, mine = keras.models.load_model(path), load_model(path)
+    assert type(theirs.loss).__name__ == "BinaryFocalCrossentropy" and theirs.loss.gamma == 3.0
+    assert theirs.optimizer.use_ema and int(theirs.optimizer.iterations) == 1
+    assert mine.optimizer.use_ema and mine.optimizer.iterations == 1
+    expected = model.evaluate(x, y, verbose=0)
+    assert mine.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-6)
+    assert theirs.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-5)
