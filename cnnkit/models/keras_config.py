@@ -135,12 +135,6 @@ def compile_args(config):
     optimizer = config.get("optimizer", config.get("optimizer_config"))
     if isinstance(optimizer, dict):
         optimizer = _clean_object_config(optimizer)
-        options = optimizer["config"]
-        if options.pop("use_ema", False):
-            warn("The optimizer in the file uses an exponential moving average of the weights (use_ema=True), "
-                  "which cnnkit does not support; training continues without it.")
-        for key in ("ema_momentum", "ema_overwrite_frequency"):
-            options.pop(key, None)
     if optimizer is not None:
         args["optimizer"] = optimizer
     if config.get("loss") is not None:
@@ -166,14 +160,21 @@ _KERAS_SLOT_GROUPS = {
     "SGD": [["momentum"]],
     "Adagrad": [["accumulator"]],
     "Adadelta": [["accumulated_grad", "accumulated_delta_var"]],
+    "Adamax": [["momentum", "norm"]],
+    "Ftrl": [["accumulator", "linear"]],
+    "Lamb": [["momentum", "velocity"]],
+    "Lion": [["momentum"]],
+    "Adafactor": [["r", "c", "velocity"]],
 }
 
 
 def _slot_order(optimizer, count):
     """[(slot name, variable index)] in the order Keras stores the optimizer's slots."""
-    slots = list(optimizer.slots())
-    groups = [[name for name in group if name in slots]
-              for group in _KERAS_SLOT_GROUPS.get(type(optimizer).__name__, [slots])]
+    slots = list(optimizer.state_slots())
+    own = [name for name in slots if name != "average"]
+    # the moving averages (use_ema=True) come first: Keras's base `build` creates them before the subclass's slots
+    groups = [["average"], *_KERAS_SLOT_GROUPS.get(type(optimizer).__name__, [own])]
+    groups = [[name for name in group if name in slots] for group in groups]
     listed = {name for group in groups for name in group}
     groups.append([name for name in slots if name not in listed])
     return [(name, index) for group in groups if group for index in range(count) for name in group]
@@ -191,12 +192,14 @@ def optimizer_state(model):
     if optimizer._variables is None:
         return state
     refs = {id(ref.tensor): ref for ref in weight_refs(model)}
-    slots = optimizer.slots()
+    slots = optimizer.state_slots()
     for slot_name, index in _slot_order(optimizer, len(optimizer._variables)):
         ref = refs.get(id(optimizer._variables[index]))
         name = f"{ref.owner.name}_{ref.spec.attr}" if ref is not None else f"variable_{index}"
-        to_keras = layout.WEIGHT_LAYOUTS[ref.spec.kind if ref is not None else None][1]
-        state.append((f"{prefix}/{name}_{slot_name}", to_keras(slots[slot_name][index].detach().cpu().numpy())))
+        value = slots[slot_name][index].detach().cpu().numpy()
+        if value.ndim == optimizer._variables[index].dim():  # shaped like its variable (Adafactor's rows and
+            value = layout.WEIGHT_LAYOUTS[ref.spec.kind if ref is not None else None][1](value)  # columns: Keras's)
+        state.append((f"{prefix}/{name}_{slot_name}", value))
     if hasattr(optimizer, "u_product"):
         state.append((f"{prefix}/variable", np.array(optimizer.u_product, dtype=np.float32)))
     return state
@@ -211,9 +214,11 @@ def load_optimizer_state(model, values, source):
     if len(values) == 2:  # saved before the first training step: only the step count and learning rate
         optimizer.iterations = int(np.asarray(values[0]))
         return
-    optimizer.build(list(model.trainable_weights))
-    slots = optimizer.slots()
     kinds = {id(ref.tensor): ref.spec.kind for ref in weight_refs(model)}
+    if optimizer.needs_weight_layouts:
+        optimizer.set_weight_layouts(kinds)
+    optimizer.build(list(model.trainable_weights))
+    slots = optimizer.state_slots()
     order = _slot_order(optimizer, len(optimizer._variables))
     extra = 1 if hasattr(optimizer, "u_product") else 0
     expected = 2 + len(order) + extra
@@ -224,7 +229,8 @@ def load_optimizer_state(model, values, source):
             value = np.asarray(values[position])
             if value.size != target.numel():
                 break
-            value = layout.WEIGHT_LAYOUTS[kinds.get(id(optimizer._variables[index]))][0](value)
+            if value.ndim == optimizer._variables[index].dim():
+                value = layout.WEIGHT_LAYOUTS[kinds.get(id(optimizer._variables[index]))][0](value)
             if tuple(value.shape) != tuple(target.shape):
                 break
             converted.append((target, value))

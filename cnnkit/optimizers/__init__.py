@@ -5,6 +5,11 @@ from cnnkit.optimizers import schedules as schedules
 from cnnkit.optimizers.adam import Adam as Adam
 from cnnkit.optimizers.adam import AdamW as AdamW
 from cnnkit.optimizers.adam import Nadam as Nadam
+from cnnkit.optimizers.adaptive import Adafactor as Adafactor
+from cnnkit.optimizers.adaptive import Adamax as Adamax
+from cnnkit.optimizers.adaptive import Ftrl as Ftrl
+from cnnkit.optimizers.adaptive import Lamb as Lamb
+from cnnkit.optimizers.adaptive import Lion as Lion
 from cnnkit.optimizers.base import Optimizer as Optimizer
 from cnnkit.optimizers.loss_scale import LossScaleOptimizer as LossScaleOptimizer
 from cnnkit.optimizers.rmsprop import Adadelta as Adadelta
@@ -14,7 +19,7 @@ from cnnkit.optimizers.sgd import SGD as SGD
 from cnnkit.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
-for _cls in (SGD, Adam, AdamW, Nadam, RMSprop, Adagrad, Adadelta):
+for _cls in (SGD, Adam, AdamW, Nadam, RMSprop, Adagrad, Adadelta, Adamax, Ftrl, Lion, Lamb, Adafactor):
     OPTIMIZERS.register(_cls.__name__.lower(), _cls, aliases=(_cls.__name__,))
 
 

@@ -55,11 +55,7 @@ class LossScaleOptimizer(Optimizer):
             raise ValueError(f"LossScaleOptimizer does not support arguments: {sorted(kwargs)}.")
         if isinstance(inner_optimizer, dict):  # from a config (cnnkit's or Keras's: options None or EMA's dropped)
             from cnnkit import optimizers  # noqa: PLC0415 (the package imports this module)
-            options = {k: v for k, v in (inner_optimizer.get("config") or {}).items()
-                       if v is not None and k not in ("ema_momentum", "ema_overwrite_frequency")}
-            if options.pop("use_ema", False):
-                raise ValueError("LossScaleOptimizer: the inner optimizer uses use_ema=True, which cnnkit does not "
-                                 "support.")
+            options = {k: v for k, v in (inner_optimizer.get("config") or {}).items() if v is not None}
             inner_optimizer = optimizers.get({"class_name": inner_optimizer.get("class_name"), "config": options})
         if not isinstance(inner_optimizer, Optimizer) or isinstance(inner_optimizer, LossScaleOptimizer):
             raise TypeError(f"LossScaleOptimizer: inner_optimizer must be a cnnkit Optimizer (not itself a "
@@ -93,6 +89,19 @@ class LossScaleOptimizer(Optimizer):
 
     def slots(self):
         return self.inner_optimizer.slots()
+
+    @property
+    def needs_weight_layouts(self):
+        return self.inner_optimizer.needs_weight_layouts
+
+    def set_weight_layouts(self, layouts):
+        self.inner_optimizer.set_weight_layouts(layouts)
+
+    def state_slots(self):
+        return self.inner_optimizer.state_slots()
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
 
     def __getattr__(self, name):  # other state of the inner optimizer (Nadam's u_product, Adam's _steps)
         if name == "inner_optimizer":

@@ -22,6 +22,7 @@ class BatchMethods:
         bx, by, bsw = self._single_batch(x, y, sample_weight)
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
+        self._share_weight_layouts()
         self.reset_metrics()
         self.train()
         self.train_step(*self._to_device(bx, by, bsw, device))

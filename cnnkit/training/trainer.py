@@ -236,6 +236,12 @@ class Trainer(MetricLogs, BatchMethods):
             return moved if was_list else moved[0]
         return move(x), move(y), move(sample_weight)
 
+    def _share_weight_layouts(self):
+        """Gives the optimizer each weight's layout kind when its update depends on it (Adafactor)."""
+        if getattr(self.optimizer, "needs_weight_layouts", False):
+            from cnnkit.models.h5_weights import weight_refs  # noqa: PLC0415 (models import training)
+            self.optimizer.set_weight_layouts({id(ref.tensor): ref.spec.kind for ref in weight_refs(self)})
+
     def train_step(self, x, y, sample_weight=None):
         """One optimisation step on a batch (already on the device); returns nothing (metrics are updated)."""
         outputs = self._forward(x, training=True)
@@ -309,6 +315,7 @@ class Trainer(MetricLogs, BatchMethods):
         train, val = cache_policy.plan(self, train, val, cache_frozen, epochs - initial_epoch, verbose)
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
+        self._share_weight_layouts()
         train, val = distributed.prepare_fit(self, train, val)  # torchrun: DDP, each process its part
 
         callback_list = self._callback_list(callbacks, verbose, epochs, train.steps, add_history=True)
@@ -347,6 +354,8 @@ class Trainer(MetricLogs, BatchMethods):
             callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        if epochs > 0:  # Keras: use_ema=True puts the moving averages in the model
+            self.optimizer.finalize_variable_values(self._train_params)
         self.eval()
         distributed.end_fit(self)
         callback_list.on_train_end(epoch_logs)

@@ -397,6 +397,14 @@ OPTIMIZERS = {
     "adadelta": lambda k: k.optimizers.Adadelta(learning_rate=1.0),
     "sgd": lambda k: k.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
     "adagrad": lambda k: k.optimizers.Adagrad(learning_rate=0.1),
+    "adamax": lambda k: k.optimizers.Adamax(learning_rate=0.01),
+    "ftrl": lambda k: k.optimizers.Ftrl(learning_rate=0.1, l1_regularization_strength=0.01),
+    "lion": lambda k: k.optimizers.Lion(learning_rate=0.01),
+    "lamb": lambda k: k.optimizers.Lamb(learning_rate=0.01),
+    "adafactor": lambda k: k.optimizers.Adafactor(learning_rate=0.1),
+    # the 4th step overwrites the weights with their averages: the averages went across too
+    "adam_ema": lambda k: k.optimizers.Adam(learning_rate=0.01, use_ema=True, ema_momentum=0.5,
+                                            ema_overwrite_frequency=2),
 }
 
 

@@ -81,7 +81,7 @@ def test_lr_keyword_and_names():
     assert optimizers.Adam(lr=0.01).learning_rate == 0.01
     assert isinstance(optimizers.get("rmsprop"), optimizers.RMSprop)
     with pytest.raises(ValueError, match="Did you mean 'adam'"):
-        optimizers.get("adma")
+        optimizers.get("adamm")
     with pytest.raises(TypeError, match="Did you mean 'momentum'"):
         optimizers.SGD(momentun=0.9)
     with pytest.raises(ValueError, match="learning_rate"):
