@@ -12,3 +12,4 @@ from cnnkit.training.callbacks.monitor import LearningRateScheduler as LearningR
 from cnnkit.training.callbacks.monitor import ModelCheckpoint as ModelCheckpoint
 from cnnkit.training.callbacks.monitor import ReduceLROnPlateau as ReduceLROnPlateau
 from cnnkit.training.callbacks.progbar import ProgbarLogger as ProgbarLogger
+from cnnkit.training.callbacks.tensorboard import TensorBoard as TensorBoard
