@@ -66,9 +66,13 @@ def test_two_processes_train_as_one(kind, two_processes, image_dir, tmp_path):
     for key, values in single_logs.items():
         np.testing.assert_allclose(logs[0][key], values, rtol=1e-5, err_msg=key)
 
-    # one checkpoint and one log, written by process 0, and no temporary files left
-    assert sorted(os.listdir(folder)) == ["best.weights.h5", "log.csv", "rank0.json", "rank0.npz", "rank1.json",
-                                          "rank1.npz"]
+    # one checkpoint and one log, written by process 0, and no temporary files left; a user callback with
+    # chief_only = True ran on process 0 only, an ordinary one on both
+    files = ["best.weights.h5", "log.csv", "rank0.json", "rank0.npz", "rank1.json", "rank1.npz"]
+    if kind == "arrays":
+        files += ["chief_0.txt", "every_0.txt", "every_1.txt"] + (["tb"] if os.path.isdir(os.path.join(folder, "tb"))
+                                                                   else [])
+    assert sorted(os.listdir(folder)) == sorted(files)
     rows = list(csv.DictReader(open(os.path.join(folder, "log.csv"))))
     assert [float(r["val_loss"]) for r in rows] == pytest.approx(logs[0]["val_loss"], rel=1e-12)
     epochs = len(logs[0]["loss"])
@@ -143,3 +147,25 @@ def test_cli_train_nproc_checks_the_folder_first(tmp_path, capsys):
     from cnnkit import cli  # noqa: PLC0415
     assert cli.main(["train", str(tmp_path / "missing"), "--nproc", "2"]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_tensorboard_two_processes_one_set_of_files(two_processes):
+    """TensorBoard under torchrun: process 0 alone writes, one event file per run, holding the logs every process
+    ended with (summed over both processes' parts)."""
+    pytest.importorskip("tensorboard")
+    from test_tensorboard import read_logs  # noqa: PLC0415
+    out, _ = two_processes
+    folder = os.path.join(out, "arrays")
+    logs = json.load(open(os.path.join(folder, "rank0.json")))
+    board = os.path.join(folder, "tb")
+    assert sorted(os.listdir(board)) == ["train", "validation"]
+    for run in ("train", "validation"):
+        assert len(os.listdir(os.path.join(board, run))) == 1, run
+    found = read_logs(board)
+    for name, values in logs.items():
+        if name == "evaluate":
+            continue
+        run, tag = ("validation", f"epoch_{name[4:]}") if name.startswith("val_") else ("train", f"epoch_{name}")
+        assert found[run][tag] == [(epoch, pytest.approx(v, rel=1e-6)) for epoch, v in enumerate(values)], tag
+    assert [s for s, _ in found["train"]["batch_loss"]] == list(range(2, 16, 2))  # 5 batches an epoch, 3 epochs
+    assert "sequential/conv2d/kernel/histogram" in found["train"]

@@ -11,6 +11,7 @@ pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tensorboard.util import tensor_util  # noqa: E402
 
+import cnnkit  # noqa: E402
 from cnnkit import Sequential  # noqa: E402
 from cnnkit import callbacks  # noqa: E402
 from cnnkit import layers  # noqa: E402
@@ -45,10 +46,10 @@ def _data(rng):
 
 def test_tensorboard_files_match_keras_and_history(keras, rng, tmp_path):
     x, y = _data(rng)
-    kmodel = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
-                               keras.layers.Dense(3, activation="softmax")])
-    model = Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3), layers.Flatten(),
-                        layers.Dense(3, activation="softmax")])
+    def build(lib):  # names given: Keras's counters depend on what other tests built
+        return lib.Sequential([lib.Input((6, 6, 1)), lib.layers.Conv2D(2, 3, name="conv2d"), lib.layers.Flatten(),
+                               lib.layers.Dense(3, activation="softmax", name="dense")], name="sequential")
+    kmodel, model = build(keras), build(cnnkit)
     model.set_weights(kmodel.get_weights())
     settings = dict(histogram_freq=1, update_freq=2, write_images=True)
     # 2 batches per epoch and per validation: Keras's update_freq=2 then records every epoch's values too (Keras
