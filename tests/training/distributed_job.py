@@ -53,8 +53,8 @@ def marker_callbacks(out):
 
 
 def run(kind, out, data_dir=None):
-    """Trains; returns (final weights, history dict). Writes checkpoints, a CSV log, TensorBoard logs (arrays,
-    when tensorboard is installed) and the marker callbacks' files to `out`."""
+    """Trains; returns (final weights, history dict). Writes checkpoints, a CSV log, the marker callbacks' files
+    (arrays) and, under torchrun, TensorBoard logs (arrays, when tensorboard is installed) to `out`."""
     from cnnkit import callbacks, optimizers  # noqa: PLC0415
     from cnnkit.preprocessing.image import ImageDataGenerator  # noqa: PLC0415
     from cnnkit.utils import set_random_seed  # noqa: PLC0415
@@ -65,7 +65,7 @@ def run(kind, out, data_dir=None):
                callbacks.CSVLogger(os.path.join(out, "log.csv"))]
     if kind == "arrays":
         logging += marker_callbacks(out)
-        if importlib.util.find_spec("tensorboard") is not None:
+        if importlib.util.find_spec("tensorboard") is not None and "RANK" in os.environ:  # checked under torchrun
             logging.append(callbacks.TensorBoard(os.path.join(out, "tb"), histogram_freq=1, update_freq=2))
     if kind == "arrays":
         x, y, weights, xv, yv = arrays()
@@ -103,4 +103,6 @@ def main(out, data_dir):
 
 
 if __name__ == "__main__":
+    # as where cnnkit runs without TensorFlow: torch's SummaryWriter would otherwise import it (seconds per process)
+    sys.modules["tensorflow"] = None
     main(sys.argv[1], sys.argv[2])

@@ -169,3 +169,44 @@ def test_tensorboard_two_processes_one_set_of_files(two_processes):
         assert found[run][tag] == [(epoch, pytest.approx(v, rel=1e-6)) for epoch, v in enumerate(values)], tag
     assert [s for s, _ in found["train"]["batch_loss"]] == list(range(2, 16, 2))  # 5 batches an epoch, 3 epochs
     assert "sequential/conv2d/kernel/histogram" in found["train"]
+
+
+def test_strategy_filters_chief_only_callbacks(monkeypatch, tmp_path):
+    """On a process other than 0 the strategy drops the callbacks that declare chief_only (cnnkit's writers and
+    printers, a user's own) and silences the others; on process 0 it keeps them all. One process: SingleProcess."""
+    from cnnkit import callbacks  # noqa: PLC0415
+    from cnnkit.training import strategies  # noqa: PLC0415
+
+    class Samples(callbacks.Callback):
+        chief_only = True
+
+    assert isinstance(strategies.for_environment(), strategies.SingleProcess)
+    given = [callbacks.ModelCheckpoint(str(tmp_path / "m.keras")), callbacks.CSVLogger(str(tmp_path / "log.csv")),
+             callbacks.TensorBoard(tmp_path / "tb"), callbacks.ProgbarLogger(), Samples(),
+             callbacks.EarlyStopping(verbose=1), callbacks.History(), callbacks.BackupAndRestore(str(tmp_path))]
+    for rank in (0, 1):
+        monkeypatch.setattr(strategies.dist, "get_world_size", lambda: 2)
+        monkeypatch.setattr(strategies.dist, "get_rank", lambda rank=rank: rank)
+        kept, verbose = strategies.DataParallel().callbacks(list(given), 2)
+        if rank == 0:
+            assert kept == given and verbose == 2
+        else:
+            assert kept == given[5:] and verbose == 0 and given[5].verbose == 0
+
+
+def test_backup_written_by_the_chief_only(monkeypatch, rng, tmp_path):
+    """BackupAndRestore runs on every process (each restores) but only process 0 writes the backup."""
+    from cnnkit import callbacks  # noqa: PLC0415
+    from cnnkit.training import distributed as process  # noqa: PLC0415
+
+    model = distributed_job.model_for((8, 8, 1))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = rng.random((4, 8, 8, 1), dtype=np.float32), np.arange(4) % 3
+    monkeypatch.setattr(process, "is_chief", lambda: False)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.BackupAndRestore(str(tmp_path / "b"),
+                                                                               delete_checkpoint=False)])
+    assert not (tmp_path / "b").exists() and "_strategy" not in model.__dict__
+    monkeypatch.setattr(process, "is_chief", lambda: True)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.BackupAndRestore(str(tmp_path / "b"),
+                                                                               delete_checkpoint=False)])
+    assert os.listdir(tmp_path / "b") == ["backup.h5"]
