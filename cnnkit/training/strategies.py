@@ -1,7 +1,7 @@
 """How `fit`, `evaluate` and `predict` spread work over processes: one strategy object per call.
 
 `for_environment()` picks it: `SingleProcess` normally, `DataParallel` when the script runs under `torchrun` with
-several processes. The trainer asks the strategy to prepare the model and the data (`prepare_fit`, `shard`), for
+several processes (`PerProcess` for `predict`, which is not distributed). The trainer asks the strategy to prepare the model and the data (`prepare_fit`, `shard`), for
 the module a training forward goes through (`training_forward`), to weight the loss (`scale_loss`), to combine the
 metrics (`reduce_metrics`) and which callbacks run here (`callbacks`: those with `chief_only = True` run on process
 0 only). During `fit` the model's `_strategy` is the strategy in use (`train_step` reads it).
@@ -51,9 +51,12 @@ _module_call = torch.nn.Module.__call__
 _WARNED = set()
 
 
-def for_environment():
+def for_environment(collective=True):
     """`DataParallel` under torchrun with several processes (joining the process group on first use), else
-    `SingleProcess`."""
+    `SingleProcess`. With collective=False (`predict`, which each process runs on its own data, maybe on process 0
+    alone): `PerProcess` under torchrun, which joins nothing."""
+    if not collective:
+        return PerProcess() if distributed.world_size() > 1 else SingleProcess()
     return DataParallel() if distributed.init() else SingleProcess()
 
 
@@ -87,6 +90,29 @@ class SingleProcess:
 
     def finish(self):
         """At the end of `fit`: forgets what `prepare_fit` set up."""
+
+
+def _chief_filter(callbacks, verbose, is_chief):
+    """On processes other than 0: no `chief_only` callback (progress bar, files) and no messages."""
+    if is_chief:
+        return callbacks, verbose
+    kept = [cb for cb in callbacks if not getattr(cb, "chief_only", False)]
+    for cb in kept:
+        if isinstance(getattr(cb, "verbose", None), int) and not isinstance(cb.verbose, bool):
+            cb.verbose = 0
+    return kept, 0
+
+
+class PerProcess(SingleProcess):
+    """`predict` under torchrun: every process works on what it is given; `chief_only` callbacks (and the
+    progress bar) run on process 0 only."""
+
+    def __init__(self):
+        self.world_size, self.rank = distributed.world_size(), distributed.rank()
+        self.is_chief = self.rank == 0
+
+    def callbacks(self, callbacks, verbose):
+        return _chief_filter(callbacks, verbose, self.is_chief)
 
 
 class _Forward(torch.nn.Module):
@@ -162,13 +188,7 @@ class DataParallel(SingleProcess):
 
     def callbacks(self, callbacks, verbose):
         """On processes other than 0: no `chief_only` callback (progress bar, files) and no messages."""
-        if self.is_chief:
-            return callbacks, verbose
-        kept = [cb for cb in callbacks if not getattr(cb, "chief_only", False)]
-        for cb in kept:
-            if isinstance(getattr(cb, "verbose", None), int) and not isinstance(cb.verbose, bool):
-                cb.verbose = 0
-        return kept, 0
+        return _chief_filter(callbacks, verbose, self.is_chief)
 
     def finish(self):
         self.ddp, self._pending, self.scale = None, None, 1.0

@@ -423,7 +423,8 @@ class Trainer(MetricLogs, BatchMethods):
         device = self._device() if self.built and any(True for _ in self.parameters()) else config.get_device()
         if device.type == "cpu":
             config.reuse_large_allocations()
-        callback_list = self._callback_list(callbacks, verbose, 1, data.steps, strategies.for_environment())
+        callback_list = self._callback_list(callbacks, verbose, 1, data.steps,
+                                            strategies.for_environment(collective=False))
         chunks = None
         was_training = self.training
         self.eval()

@@ -182,7 +182,8 @@ def test_strategy_filters_chief_only_callbacks(monkeypatch, tmp_path):
 
     assert isinstance(strategies.for_environment(), strategies.SingleProcess)
     given = [callbacks.ModelCheckpoint(str(tmp_path / "m.keras")), callbacks.CSVLogger(str(tmp_path / "log.csv")),
-             callbacks.TensorBoard(tmp_path / "tb"), callbacks.ProgbarLogger(), Samples(),
+             callbacks.TensorBoard.__new__(callbacks.TensorBoard),  # not built: torch's writer imports TensorFlow
+             callbacks.ProgbarLogger(), Samples(),
              callbacks.EarlyStopping(verbose=1), callbacks.History(), callbacks.BackupAndRestore(str(tmp_path))]
     for rank in (0, 1):
         monkeypatch.setattr(strategies.dist, "get_world_size", lambda: 2)
@@ -210,3 +211,16 @@ def test_backup_written_by_the_chief_only(monkeypatch, rng, tmp_path):
     model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.BackupAndRestore(str(tmp_path / "b"),
                                                                                delete_checkpoint=False)])
     assert os.listdir(tmp_path / "b") == ["backup.h5"]
+
+
+def test_predict_joins_no_process_group(monkeypatch, capsys):
+    """predict under torchrun is per process (maybe called on process 0 alone): it must not wait for the others."""
+    from cnnkit.training import strategies  # noqa: PLC0415
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    strategy = strategies.for_environment(collective=False)
+    assert isinstance(strategy, strategies.PerProcess) and not strategy.is_chief
+    model = distributed_job.model_for((8, 8, 1))
+    assert model.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=1).shape == (2, 3)  # no hang
+    captured = capsys.readouterr()
+    assert "1/1" not in captured.out + captured.err  # the progress bar is process 0's
