@@ -12,4 +12,5 @@ from cnnkit.training.callbacks import ModelCheckpoint as ModelCheckpoint
 from cnnkit.training.callbacks import ProgbarLogger as ProgbarLogger
 from cnnkit.training.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
 from cnnkit.training.callbacks import SwapEMAWeights as SwapEMAWeights
+from cnnkit.training.callbacks import TensorBoard as TensorBoard
 from cnnkit.training.callbacks import TerminateOnNaN as TerminateOnNaN

@@ -1,4 +1,4 @@
-"""Which process am I? For scripts run under `torchrun` (see `cnnkit.training.distributed` for what `fit` does).
+"""Which process am I? For scripts run under `torchrun` (see `cnnkit.training.strategies` for what `fit` does).
 
 Example:
     >>> import cnnkit

@@ -22,11 +22,11 @@ from cnnkit.registry import check_kwargs
 from cnnkit.training import cache_policy
 from cnnkit.training import checks
 from cnnkit.training import data_adapter
-from cnnkit.training import distributed
 from cnnkit.training import frozen
 from cnnkit.training import hints
 from cnnkit.training import jit
 from cnnkit.training import precision
+from cnnkit.training import strategies
 from cnnkit.training.batches import BatchMethods
 from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import CallbackList
@@ -90,6 +90,7 @@ class Trainer(MetricLogs, BatchMethods):
     """Keras's training API for a model."""
 
     compiled = False
+    _strategy = strategies.SingleProcess()  # during fit: the strategy fit made (DataParallel under torchrun)
 
     # ---- compile -------------------------------------------------------------------------------------------
 
@@ -178,7 +179,7 @@ class Trainer(MetricLogs, BatchMethods):
             return x.run(training)
         items, was_list = flatten(x)
         internal = [layout.to_internal(t) for t in items]
-        ddp = distributed.wrapper(self) if training else None  # DistributedDataParallel in a distributed fit
+        ddp = self._strategy.training_forward() if training else None  # DistributedDataParallel under torchrun
         args = internal if was_list else internal[0]
         if ddp is not None:
             out = ddp(args, training=True)
@@ -248,7 +249,7 @@ class Trainer(MetricLogs, BatchMethods):
         loss = self._loss_and_track(y, outputs, sample_weight)
         for param in self._train_params:
             param.grad = None
-        self.optimizer.scale_loss(distributed.scaled(self, loss)).backward()
+        self.optimizer.scale_loss(self._strategy.scale_loss(loss)).backward()
         self.optimizer.step(self._train_params)
 
     def test_step(self, x, y, sample_weight=None):
@@ -257,13 +258,14 @@ class Trainer(MetricLogs, BatchMethods):
 
     # ---- callbacks ---------------------------------------------------------------------------------------
 
-    def _callback_list(self, callbacks, verbose, epochs, steps, add_history=False):
-        """The user's callbacks plus History (fit) and a ProgbarLogger (verbose != 0), as Keras's CallbackList."""
+    def _callback_list(self, callbacks, verbose, epochs, steps, strategy, add_history=False):
+        """The user's callbacks plus History (fit) and a ProgbarLogger (verbose != 0), as Keras's CallbackList;
+        under torchrun, callbacks with `chief_only = True` (and the progress bar) run on process 0 only."""
         if isinstance(callbacks, CallbackList):
             return callbacks  # as in Keras: used as given (fit passes its own list to the validation run)
         if isinstance(callbacks, Callback):
             callbacks = [callbacks]
-        callbacks, verbose = distributed.local_callbacks(list(callbacks or []), verbose)  # rank 0 prints, writes
+        callbacks, verbose = strategy.callbacks(list(callbacks or []), verbose)
         if add_history and not any(isinstance(cb, History) for cb in callbacks):
             callbacks.append(History())
         if verbose and not any(isinstance(cb, ProgbarLogger) for cb in callbacks):
@@ -316,9 +318,10 @@ class Trainer(MetricLogs, BatchMethods):
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
         self._share_weight_layouts()
-        train, val = distributed.prepare_fit(self, train, val)  # torchrun: DDP, each process its part
+        strategy = self._strategy = strategies.for_environment()  # under torchrun: DataParallel
+        train, val = strategy.prepare_fit(self, train, val)  # each process its part of every batch
 
-        callback_list = self._callback_list(callbacks, verbose, epochs, train.steps, add_history=True)
+        callback_list = self._callback_list(callbacks, verbose, epochs, train.steps, strategy, add_history=True)
         self.stop_training = False
         self._resume_epoch = None
         callback_list.on_train_begin()  # BackupAndRestore may set self._resume_epoch here
@@ -346,10 +349,10 @@ class Trainer(MetricLogs, BatchMethods):
                 self.stop_training = True
                 if steps_run == 0:
                     break
-            distributed.sync_metrics(self)
+            strategy.reduce_metrics(self)
             epoch_logs = self._logs()
             if val is not None and _should_eval(epoch, validation_freq):
-                val_logs = self._run_evaluation(val, device, callback_list)
+                val_logs = self._run_evaluation(val, device, callback_list, strategy)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -357,7 +360,8 @@ class Trainer(MetricLogs, BatchMethods):
         if epochs > 0:  # Keras: use_ema=True puts the moving averages in the model
             self.optimizer.finalize_variable_values(self._train_params)
         self.eval()
-        distributed.end_fit(self)
+        strategy.finish()
+        del self._strategy
         callback_list.on_train_end(epoch_logs)
         history = next((cb for cb in callback_list.callbacks if isinstance(cb, History)), None)
         self.history = history if history is not None else getattr(self, "history", None)
@@ -402,7 +406,7 @@ class Trainer(MetricLogs, BatchMethods):
             config.reuse_large_allocations()
         return device
 
-    def _run_evaluation(self, data, device, callbacks):
+    def _run_evaluation(self, data, device, callbacks, strategy):
         """One pass over `data` in inference mode with the test hooks; returns the logs (sorted keys)."""
         self.reset_metrics()
         was_training = self.training
@@ -417,7 +421,7 @@ class Trainer(MetricLogs, BatchMethods):
         self.train(was_training)
         if step < 0:
             raise checks.no_batch("the data", "evaluate")
-        distributed.sync_metrics(self)
+        strategy.reduce_metrics(self)
         logs = self._logs()
         callbacks.on_test_end(logs)
         return logs
@@ -441,8 +445,9 @@ class Trainer(MetricLogs, BatchMethods):
         checks.not_empty(data, "x", "evaluate")
         checks.labels_once(self, data)
         device = self._prepare_device()
-        data = distributed.shard(data, self)
-        self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, data.steps))
+        strategy = strategies.for_environment()
+        data = strategy.shard(data, self)
+        self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, data.steps, strategy), strategy)
         return self._logs_out(return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -457,7 +462,8 @@ class Trainer(MetricLogs, BatchMethods):
         device = self._device() if self.built and any(True for _ in self.parameters()) else config.get_device()
         if device.type == "cpu":
             config.reuse_large_allocations()
-        callback_list = self._callback_list(callbacks, verbose, 1, data.steps)
+        callback_list = self._callback_list(callbacks, verbose, 1, data.steps,
+                                            strategies.for_environment(collective=False))
         chunks = None
         was_training = self.training
         self.eval()

@@ -7,6 +7,7 @@ Every process seeds its generators with its rank, so only process 0's initial we
 match a single process seeded 0: the test checks that distributed training uses process 0's everywhere.
 """
 
+import importlib.util
 import json
 import os
 import sys
@@ -31,8 +32,29 @@ def model_for(input_shape):
                        Dense(3, activation="softmax")])
 
 
+def marker_callbacks(out):
+    """A user callback declared chief_only (writes chief_<rank>.txt) and an ordinary one (every_<rank>.txt)."""
+    from cnnkit import callbacks  # noqa: PLC0415
+    rank = os.environ.get("RANK", "0")
+
+    class Marker(callbacks.Callback):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def on_train_end(self, logs=None):
+            with open(os.path.join(out, f"{self.name}_{rank}.txt"), "w") as f:
+                f.write(json.dumps(logs))
+
+    class ChiefMarker(Marker):
+        chief_only = True
+
+    return [ChiefMarker("chief"), Marker("every")]
+
+
 def run(kind, out, data_dir=None):
-    """Trains; returns (final weights, history dict). Writes checkpoints and a CSV log to `out`."""
+    """Trains; returns (final weights, history dict). Writes checkpoints, a CSV log, the marker callbacks' files
+    (arrays) and, under torchrun, TensorBoard logs (arrays, when tensorboard is installed) to `out`."""
     from cnnkit import callbacks, metrics, optimizers  # noqa: PLC0415
     from cnnkit.preprocessing.image import ImageDataGenerator  # noqa: PLC0415
     from cnnkit.utils import set_random_seed  # noqa: PLC0415
@@ -41,6 +63,10 @@ def run(kind, out, data_dir=None):
     logging = [callbacks.ModelCheckpoint(os.path.join(out, "best.weights.h5"), monitor="val_loss",
                                          save_best_only=True, save_weights_only=True),
                callbacks.CSVLogger(os.path.join(out, "log.csv"))]
+    if kind == "arrays":
+        logging += marker_callbacks(out)
+        if importlib.util.find_spec("tensorboard") is not None and "RANK" in os.environ:  # checked under torchrun
+            logging.append(callbacks.TensorBoard(os.path.join(out, "tb"), histogram_freq=1, update_freq=2))
     if kind == "arrays":
         x, y, weights, xv, yv = arrays()
         model = model_for((8, 8, 1))
@@ -77,4 +103,6 @@ def main(out, data_dir):
 
 
 if __name__ == "__main__":
+    # as where cnnkit runs without TensorFlow: torch's SummaryWriter would otherwise import it (seconds per process)
+    sys.modules["tensorflow"] = None
     main(sys.argv[1], sys.argv[2])

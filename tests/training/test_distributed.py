@@ -66,9 +66,13 @@ def test_two_processes_train_as_one(kind, two_processes, image_dir, tmp_path):
     for key, values in single_logs.items():
         np.testing.assert_allclose(logs[0][key], values, rtol=1e-5, err_msg=key)
 
-    # one checkpoint and one log, written by process 0, and no temporary files left
-    assert sorted(os.listdir(folder)) == ["best.weights.h5", "log.csv", "rank0.json", "rank0.npz", "rank1.json",
-                                          "rank1.npz"]
+    # one checkpoint and one log, written by process 0, and no temporary files left; a user callback with
+    # chief_only = True ran on process 0 only, an ordinary one on both
+    files = ["best.weights.h5", "log.csv", "rank0.json", "rank0.npz", "rank1.json", "rank1.npz"]
+    if kind == "arrays":
+        files += ["chief_0.txt", "every_0.txt", "every_1.txt"] + (["tb"] if os.path.isdir(os.path.join(folder, "tb"))
+                                                                   else [])
+    assert sorted(os.listdir(folder)) == sorted(files)
     rows = list(csv.DictReader(open(os.path.join(folder, "log.csv"))))
     assert [float(r["val_loss"]) for r in rows] == pytest.approx(logs[0]["val_loss"], rel=1e-12)
     epochs = len(logs[0]["loss"])
@@ -143,3 +147,80 @@ def test_cli_train_nproc_checks_the_folder_first(tmp_path, capsys):
     from cnnkit import cli  # noqa: PLC0415
     assert cli.main(["train", str(tmp_path / "missing"), "--nproc", "2"]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_tensorboard_two_processes_one_set_of_files(two_processes):
+    """TensorBoard under torchrun: process 0 alone writes, one event file per run, holding the logs every process
+    ended with (summed over both processes' parts)."""
+    pytest.importorskip("tensorboard")
+    from test_tensorboard import read_logs  # noqa: PLC0415
+    out, _ = two_processes
+    folder = os.path.join(out, "arrays")
+    logs = json.load(open(os.path.join(folder, "rank0.json")))
+    board = os.path.join(folder, "tb")
+    assert sorted(os.listdir(board)) == ["train", "validation"]
+    for run in ("train", "validation"):
+        assert len(os.listdir(os.path.join(board, run))) == 1, run
+    found = read_logs(board)
+    for name, values in logs.items():
+        if name == "evaluate":
+            continue
+        run, tag = ("validation", f"epoch_{name[4:]}") if name.startswith("val_") else ("train", f"epoch_{name}")
+        assert found[run][tag] == [(epoch, pytest.approx(v, rel=1e-6)) for epoch, v in enumerate(values)], tag
+    assert [s for s, _ in found["train"]["batch_loss"]] == list(range(2, 16, 2))  # 5 batches an epoch, 3 epochs
+    assert "sequential/conv2d/kernel/histogram" in found["train"]
+
+
+def test_strategy_filters_chief_only_callbacks(monkeypatch, tmp_path):
+    """On a process other than 0 the strategy drops the callbacks that declare chief_only (cnnkit's writers and
+    printers, a user's own) and silences the others; on process 0 it keeps them all. One process: SingleProcess."""
+    from cnnkit import callbacks  # noqa: PLC0415
+    from cnnkit.training import strategies  # noqa: PLC0415
+
+    class Samples(callbacks.Callback):
+        chief_only = True
+
+    assert isinstance(strategies.for_environment(), strategies.SingleProcess)
+    given = [callbacks.ModelCheckpoint(str(tmp_path / "m.keras")), callbacks.CSVLogger(str(tmp_path / "log.csv")),
+             callbacks.TensorBoard.__new__(callbacks.TensorBoard),  # not built: torch's writer imports TensorFlow
+             callbacks.ProgbarLogger(), Samples(),
+             callbacks.EarlyStopping(verbose=1), callbacks.History(), callbacks.BackupAndRestore(str(tmp_path))]
+    for rank in (0, 1):
+        monkeypatch.setattr(strategies.dist, "get_world_size", lambda: 2)
+        monkeypatch.setattr(strategies.dist, "get_rank", lambda rank=rank: rank)
+        kept, verbose = strategies.DataParallel().callbacks(list(given), 2)
+        if rank == 0:
+            assert kept == given and verbose == 2
+        else:
+            assert kept == given[5:] and verbose == 0 and given[5].verbose == 0
+
+
+def test_backup_written_by_the_chief_only(monkeypatch, rng, tmp_path):
+    """BackupAndRestore runs on every process (each restores) but only process 0 writes the backup."""
+    from cnnkit import callbacks  # noqa: PLC0415
+    from cnnkit.training import distributed as process  # noqa: PLC0415
+
+    model = distributed_job.model_for((8, 8, 1))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = rng.random((4, 8, 8, 1), dtype=np.float32), np.arange(4) % 3
+    monkeypatch.setattr(process, "is_chief", lambda: False)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.BackupAndRestore(str(tmp_path / "b"),
+                                                                               delete_checkpoint=False)])
+    assert not (tmp_path / "b").exists() and "_strategy" not in model.__dict__
+    monkeypatch.setattr(process, "is_chief", lambda: True)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.BackupAndRestore(str(tmp_path / "b"),
+                                                                               delete_checkpoint=False)])
+    assert os.listdir(tmp_path / "b") == ["backup.h5"]
+
+
+def test_predict_joins_no_process_group(monkeypatch, capsys):
+    """predict under torchrun is per process (maybe called on process 0 alone): it must not wait for the others."""
+    from cnnkit.training import strategies  # noqa: PLC0415
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    strategy = strategies.for_environment(collective=False)
+    assert isinstance(strategy, strategies.PerProcess) and not strategy.is_chief
+    model = distributed_job.model_for((8, 8, 1))
+    assert model.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=1).shape == (2, 3)  # no hang
+    captured = capsys.readouterr()
+    assert "1/1" not in captured.out + captured.err  # the progress bar is process 0's

@@ -13,3 +13,4 @@ from cnnkit.training.callbacks.monitor import ModelCheckpoint as ModelCheckpoint
 from cnnkit.training.callbacks.monitor import ReduceLROnPlateau as ReduceLROnPlateau
 from cnnkit.training.callbacks.progbar import ProgbarLogger as ProgbarLogger
 from cnnkit.training.callbacks.swap_ema import SwapEMAWeights as SwapEMAWeights
+from cnnkit.training.callbacks.tensorboard import TensorBoard as TensorBoard

@@ -5,6 +5,7 @@ import shutil
 
 import h5py
 
+from cnnkit.training import distributed
 from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import check_save_freq
 
@@ -24,6 +25,8 @@ class BackupAndRestore(Callback):
         save_freq: 'epoch' or a number of batches.
         double_checkpoint: also keep the previous backup, used when the latest cannot be read.
         delete_checkpoint: remove the backup when training finishes normally (default True).
+
+    Under torchrun every process restores from the backup and process 0 alone writes (and deletes) it.
     """
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
@@ -73,6 +76,8 @@ class BackupAndRestore(Callback):
             self._save(epoch, finished=True)
 
     def _save(self, epoch, finished):
+        if not distributed.is_chief():
+            return
         from cnnkit.models import saving  # noqa: PLC0415
         from cnnkit.utils.io import atomic_path  # noqa: PLC0415
         if self.double_checkpoint and os.path.exists(self.path):
@@ -84,5 +89,5 @@ class BackupAndRestore(Callback):
             f.attrs["epoch_finished"] = finished
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+        if self.delete_checkpoint and distributed.is_chief() and os.path.isdir(self.backup_dir):
             shutil.rmtree(self.backup_dir, ignore_errors=True)

@@ -45,7 +45,21 @@ def check_save_freq(owner, save_freq):
 
 
 class Callback:
-    """Base class: override any of the `on_*` hooks. `self.model` and `self.params` are set by `fit`."""
+    """Base class: override any of the `on_*` hooks. `self.model` and `self.params` are set by `fit`.
+
+    Attributes:
+        chief_only: class attribute; True for a callback that prints or writes files (ModelCheckpoint, CSVLogger,
+            TensorBoard, ...): under distributed training (`torchrun`) it runs on process 0 only. False (the
+            default): it runs on every process, which all see the same epoch logs.
+
+    Example:
+        >>> class SaveSamples(cnnkit.callbacks.Callback):
+        ...     chief_only = True   # one copy of the files, written by process 0
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         np.save(f'samples_{epoch}.npy', self.model.predict(x[:8], verbose=0))
+    """
+
+    chief_only = False
 
     def __init__(self):
         self.model = None

@@ -167,6 +167,8 @@ class ModelCheckpoint(MonitorCallback):
     Every save writes a temporary file and renames it, so a crash never leaves a half-written checkpoint.
     """
 
+    chief_only = True  # under torchrun, process 0 alone writes
+
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__(monitor, mode)
@@ -253,6 +255,8 @@ class CSVLogger(Callback):
     with 'NA'), so a later run appending to the file with validation fits the same header. With `append=True` rows
     go after the existing ones (no second header) in the columns of the file's header.
     """
+
+    chief_only = True  # under torchrun, process 0 alone writes
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()

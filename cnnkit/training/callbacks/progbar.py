@@ -58,6 +58,8 @@ def _per_step(seconds, steps):
 class ProgbarLogger(Callback):
     """Prints progress; `fit`, `evaluate` and `predict` add one for verbose=1 or 2."""
 
+    chief_only = True
+
     def __init__(self, verbose=None):
         super().__init__()
         self._given_verbose = verbose
