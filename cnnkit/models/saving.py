@@ -28,6 +28,7 @@ import numpy as np
 from cnnkit.config import SafeModeScope
 from cnnkit.config import custom_object_scope
 from cnnkit.config import in_safe_mode
+from cnnkit.layers.serialization import config_field
 from cnnkit.layers.serialization import deserialize
 from cnnkit.models.h5_weights import KERAS_VERSION
 from cnnkit.models.h5_weights import decode_text
@@ -41,7 +42,15 @@ from cnnkit.models.keras_config import keras_model_config
 from cnnkit.models.keras_config import load_optimizer_state
 from cnnkit.models.keras_config import optimizer_state
 from cnnkit.models.keras_config import read_optimizer
+from cnnkit.models.keras_config import read_state_values
 from cnnkit.models.keras_config import write_optimizer
+from cnnkit.models.untrusted import ASSETS_LIMIT
+from cnnkit.models.untrusted import CONFIG_LIMIT
+from cnnkit.models.untrusted import METADATA_LIMIT
+from cnnkit.models.untrusted import Archive
+from cnnkit.models.untrusted import check_depth
+from cnnkit.models.untrusted import child
+from cnnkit.models.untrusted import weights_limit
 from cnnkit.utils.io import atomic_path
 
 WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
@@ -78,18 +87,35 @@ def _open_h5(path, what):
                          f"file): {err}") from None
 
 
-def _read_archive(path, what):
+def _open_archive(path, what):
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            config = json.loads(archive.read("config.json")) if "config.json" in names else None
-            if "model.weights.h5" not in names:
-                raise ValueError(f"{what}: {path} is not a valid .keras archive: it holds no model.weights.h5 "
-                                 f"(entries: {names}).")
-            return config, archive.read("model.weights.h5")
-    except (zipfile.BadZipFile, OSError, json.JSONDecodeError, UnicodeDecodeError, EOFError) as err:
+        archive = Archive(path, what)
+    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as err:
         raise ValueError(f"{what}: {path} is not a valid .keras archive (damaged, truncated, or another kind of "
                          f"file): {err}") from None
+    if "model.weights.h5" not in archive.members:
+        archive.close()
+        raise ValueError(f"{what}: {path} is not a valid .keras archive: it holds no model.weights.h5 "
+                         f"(entries: {archive.names()}).")
+    return archive
+
+
+def _read_weights_member(archive, model):
+    """model.weights.h5's bytes, within the limits `model`'s own size sets (checked before inflating)."""
+    limit = weights_limit(model)
+    archive.check_total(limit + CONFIG_LIMIT + METADATA_LIMIT + ASSETS_LIMIT)
+    return archive.read("model.weights.h5", limit)
+
+
+def _parse_json(text, path, what, member):
+    """JSON from a file's member or attribute; a ValueError naming them when it is not (or nested too deep)."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        reason = "nested too deeply" if isinstance(err, RecursionError) else f"{type(err).__name__}: {err}"
+        raise ValueError(f"{what}: {path}: {member} is not valid JSON ({reason}).") from None
+    check_depth(value, f"{what}: {path}: {member}")
+    return value
 
 
 def load_weights(model, filepath, skip_mismatch=False, by_name=False):
@@ -110,14 +136,15 @@ def load_weights(model, filepath, skip_mismatch=False, by_name=False):
         raise FileNotFoundError(f"load_weights: no such file: {path}")
     try:
         if path.endswith(".keras"):
-            _, data = _read_archive(path, "load_weights")
+            with _open_archive(path, "load_weights") as archive:
+                data = _read_weights_member(archive, model)
             with h5py.File(io.BytesIO(data), "r") as f:
                 read_keras3(f, model, path, skip_mismatch=skip_mismatch)
             return
         with _open_h5(path, "load_weights") as f:
             if "layer_names" in f.attrs:
                 read_legacy(f, model, path, by_name, skip_mismatch)
-            elif "model_weights" in f and "layer_names" in f["model_weights"].attrs:
+            elif "layer_names" in getattr(child(f, "model_weights", path, h5py.Group), "attrs", {}):
                 read_legacy(f["model_weights"], model, path, by_name, skip_mismatch)
             elif "layers" in f or "vars" in f:
                 if by_name:
@@ -236,19 +263,41 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 
 
 def _model_from_file_config(config, path):
+    """The model a file's config describes; any error (a wrong type, a missing key, an unknown class) becomes a
+    ValueError naming the file and the field."""
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"load_model: {path} holds no model architecture (config).")
-    return deserialize(config)
+    try:
+        return deserialize(config, "")
+    except Exception as err:  # noqa: BLE001 (untrusted input: every failure is reported as the file's fault)
+        raise _config_error(err, path, config_field(err) or "config") from None
+
+
+def _config_error(err, path, field):
+    kind = "" if isinstance(err, ValueError) else f"{type(err).__name__}: "
+    text = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+    return ValueError(f"load_model: {path}: {field}: {kind}{text}")
+
+
+def _compile_from_file(model, compiled, path, field):
+    try:
+        if not isinstance(compiled, dict):
+            raise ValueError(f"must be a dict. Received: {compiled!r}")
+        model.compile(**compile_args(compiled))
+    except Exception as err:  # noqa: BLE001 (untrusted input)
+        raise _config_error(err, path, field) from None
 
 
 def _load_keras_archive(path, compile):
-    config, weights = _read_archive(path, "load_model")
-    if config is None:
-        raise ValueError(f"load_model: {path} is not a valid .keras archive: it holds no config.json.")
-    model = _model_from_file_config(config, path)
+    with _open_archive(path, "load_model") as archive:
+        if "config.json" not in archive.members:
+            raise ValueError(f"load_model: {path} is not a valid .keras archive: it holds no config.json.")
+        config = _parse_json(archive.read("config.json", CONFIG_LIMIT), path, "load_model", "config.json")
+        model = _model_from_file_config(config, path)
+        weights = _read_weights_member(archive, model)
     compiled = config.get("compile_config")
     if compile and compiled:
-        model.compile(**compile_args(compiled))
+        _compile_from_file(model, compiled, path, "compile_config")
     with h5py.File(io.BytesIO(weights), "r") as f:
         read_keras3(f, model, path)
         if compile and compiled:
@@ -260,15 +309,19 @@ def _load_legacy_model(f, path, compile):
     if "model_config" not in f.attrs:
         raise ValueError(f"load_model: {path} holds weights only (no model_config); build the model and call "
                          "model.load_weights(path).")
-    model = _model_from_file_config(json.loads(decode_text(f.attrs["model_config"])), path)
-    if "model_weights" not in f:
+    model = _model_from_file_config(_parse_json(decode_text(f.attrs["model_config"]), path, "load_model",
+                                                "model_config"), path)
+    weights = child(f, "model_weights", path, h5py.Group)
+    if weights is None:
         raise ValueError(f"load_model: {path} is damaged: it has a model_config but no model_weights group.")
-    read_legacy(f["model_weights"], model, path)
+    read_legacy(weights, model, path)
     if compile and "training_config" in f.attrs:
-        model.compile(**compile_args(json.loads(decode_text(f.attrs["training_config"]))))
-        name = next((n for n in (LEGACY_OPTIMIZER_GROUP, "optimizer_weights") if n in f), None)
-        if name is not None:
-            group = f[name]
+        training = _parse_json(decode_text(f.attrs["training_config"]), path, "load_model", "training_config")
+        _compile_from_file(model, training, path, "training_config")
+        group = next((g for g in (child(f, n, path, h5py.Group) for n in (LEGACY_OPTIMIZER_GROUP,
+                                                                          "optimizer_weights")) if g is not None),
+                     None)
+        if group is not None:
             names = [decode_text(n) for n in group.attrs.get("weight_names", [])]
-            load_optimizer_state(model, [np.asarray(group[n]) for n in names], path)
+            load_optimizer_state(model, read_state_values(group, names, model, path), path)
     return model
