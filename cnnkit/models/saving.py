@@ -20,6 +20,7 @@ previous file intact.
 import io
 import json
 import os
+import re
 import zipfile
 
 import h5py
@@ -28,6 +29,7 @@ import numpy as np
 from cnnkit.config import SafeModeScope
 from cnnkit.config import custom_object_scope
 from cnnkit.config import in_safe_mode
+from cnnkit.layers import weight_budget
 from cnnkit.layers.serialization import config_field
 from cnnkit.layers.serialization import deserialize
 from cnnkit.models.h5_weights import KERAS_VERSION
@@ -46,7 +48,9 @@ from cnnkit.models.keras_config import read_state_values
 from cnnkit.models.keras_config import write_optimizer
 from cnnkit.models.untrusted import ASSETS_LIMIT
 from cnnkit.models.untrusted import CONFIG_LIMIT
+from cnnkit.models.untrusted import MAX_EXPANSION
 from cnnkit.models.untrusted import METADATA_LIMIT
+from cnnkit.models.untrusted import WEIGHTS_OVERHEAD
 from cnnkit.models.untrusted import Archive
 from cnnkit.models.untrusted import check_depth
 from cnnkit.models.untrusted import child
@@ -262,15 +266,45 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
                          f"{err}") from None
 
 
-def _model_from_file_config(config, path):
+def _model_from_file_config(config, path, stored_bytes):
     """The model a file's config describes; any error (a wrong type, a missing key, an unknown class) becomes a
-    ValueError naming the file and the field."""
+    ValueError naming the file and the field. The layers may allocate at most what `stored_bytes` of HDF5 can
+    hold (MAX_EXPANSION times, for compressed datasets) and never more than the machine's memory."""
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"load_model: {path} holds no model architecture (config).")
+    budget = MAX_EXPANSION * stored_bytes + WEIGHTS_OVERHEAD
+    why = f"what its {stored_bytes:,} bytes of weights data can hold"
+    memory = weight_budget.memory_bytes()
+    if memory is not None and memory < budget:
+        budget, why = memory, "the machine's memory"
     try:
-        return deserialize(config, "")
+        with weight_budget.limit(budget, why):
+            return deserialize(config, "")
     except Exception as err:  # noqa: BLE001 (untrusted input: every failure is reported as the file's fault)
-        raise _config_error(err, path, config_field(err) or "config") from None
+        field = config_field(err)
+        if field in ("", "config"):
+            field = _named_layer_field(config, str(err)) or "config"
+        raise _config_error(err, path, field) from None
+
+
+def _named_layer_field(config, text):
+    """The place in `config` of the layer an error message names ("Layer 'conv'"), for errors raised while the
+    graph is built rather than while a layer is made; None when the message names none or several."""
+    match = re.search(r"[Ll]ayer '([^']+)'", text)
+    if not match:
+        return None
+    found, stack = [], [(config, "")]
+    while stack:
+        spec, place = stack.pop()
+        layers = spec.get("config", {}).get("layers") if isinstance(spec.get("config"), dict) else None
+        for i, sub in enumerate(layers if isinstance(layers, list) else []):
+            if isinstance(sub, dict):
+                sub_place = f"{place}.config.layers[{i}]".lstrip(".")
+                if sub.get("name") == match.group(1) or (isinstance(sub.get("config"), dict)
+                                                         and sub["config"].get("name") == match.group(1)):
+                    found.append(sub_place)
+                stack.append((sub, sub_place))
+    return found[0] if len(found) == 1 else None
 
 
 def _config_error(err, path, field):
@@ -293,7 +327,7 @@ def _load_keras_archive(path, compile):
         if "config.json" not in archive.members:
             raise ValueError(f"load_model: {path} is not a valid .keras archive: it holds no config.json.")
         config = _parse_json(archive.read("config.json", CONFIG_LIMIT), path, "load_model", "config.json")
-        model = _model_from_file_config(config, path)
+        model = _model_from_file_config(config, path, archive.members["model.weights.h5"].file_size)
         weights = _read_weights_member(archive, model)
     compiled = config.get("compile_config")
     if compile and compiled:
@@ -310,7 +344,7 @@ def _load_legacy_model(f, path, compile):
         raise ValueError(f"load_model: {path} holds weights only (no model_config); build the model and call "
                          "model.load_weights(path).")
     model = _model_from_file_config(_parse_json(decode_text(f.attrs["model_config"]), path, "load_model",
-                                                "model_config"), path)
+                                                "model_config"), path, os.path.getsize(path))
     weights = child(f, "model_weights", path, h5py.Group)
     if weights is None:
         raise ValueError(f"load_model: {path} is damaged: it has a model_config but no model_weights group.")

@@ -13,6 +13,7 @@ Every refusal is a ValueError naming the file and the dataset or member.
 """
 
 import math
+import warnings
 import zipfile
 
 import h5py
@@ -174,7 +175,7 @@ class Archive:
     """A `.keras` archive opened for bounded reads.
 
     Member names are checked on opening (path-like names are refused, members Keras does not write are ignored
-    and never inflated), and each read checks the member's declared size, then reads at most that many bytes.
+    with a warning and never inflated), and each read checks the member's declared size, then reads at most that many bytes.
 
     Args:
         path: the archive.
@@ -188,14 +189,26 @@ class Archive:
     def __init__(self, path, what):
         self.path, self.what = path, what
         self._zip = zipfile.ZipFile(path)
+        try:
+            self._index(path, what)
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _index(self, path, what):
         infos = self._zip.infolist()
-        self.members, seen = {}, set()
+        self.members, seen, ignored = {}, set(), []
         for info in infos:
             if info.filename in seen:
                 raise ValueError(f"{what}: {path} holds member {info.filename!r} twice; refused.")
             seen.add(info.filename)
             if _check_name(info.filename, path):
                 self.members[info.filename] = info
+            elif not info.is_dir():
+                ignored.append(info.filename)
+        if ignored:
+            warnings.warn(f"{what}: {path} holds members a Keras archive does not have, ignored (never read): "
+                          f"{ignored[:10]}", UserWarning, stacklevel=4)
         self.total_declared = sum(info.file_size for info in self.members.values())
 
     def __enter__(self):
