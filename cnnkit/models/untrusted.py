@@ -175,7 +175,8 @@ class Archive:
     """A `.keras` archive opened for bounded reads.
 
     Member names are checked on opening (path-like names are refused, members Keras does not write are ignored
-    with a warning and never inflated), and each read checks the member's declared size, then reads at most that many bytes.
+    with a warning and never inflated), and each read checks the member's declared size, then reads at most that
+    many bytes.
 
     Args:
         path: the archive.

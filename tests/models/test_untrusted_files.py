@@ -392,7 +392,10 @@ def test_config_errors_name_the_field(tmp_path):
     conv = next(i for i, spec in enumerate(layers) if spec["class_name"] == "Conv2D")
     cases = [
         (("config", "layers", conv, "config", "filters"), "x", f"config.layers[{conv}].config.filters"),
-        (("config", "layers", conv, "config", "use_bias"), "x", f"config.layers[{conv}].config.use_bias: Conv2D: use_bias must be a bool"),
+        (("config", "layers", conv, "config", "use_bias"), "x",
+         f"config.layers[{conv}].config.use_bias: Conv2D: use_bias must be a bool"),
+        (("config", "layers", 1, "config", "layers", 1, "config", "kernel_size"), [3, "a"],
+         "config.layers[1].config.layers[1].config.kernel_size"),
         (("config", "layers", conv, "class_name"), "Conv2d", "Did you mean 'Conv2D'"),
         (("config", "layers", conv, "class_name"), 5, f"config.layers[{conv}].class_name must be a string"),
         (("config", "layers"), "x", "config.layers must be a list"),
