@@ -11,9 +11,11 @@
   `model.weights.h5` (weights and optimizer state), readable by Keras 3 for the layers both support.
 
 Weights are stored in Keras layout (conv kernels (*k, in, out), dense (in, out)); the conversion to cnnkit's torch
-layout happens here and in `Layer.get/set_weights` only. Loading never unpickles anything, checks every shape
-before it changes any weight (a failed load leaves the model as it was), and reports a damaged or foreign file as
-a ValueError naming the file. Every write goes to a temporary file renamed over the target, so a crash leaves the
+layout happens here and in `Layer.get/set_weights` only. Files are untrusted input: loading never unpickles
+anything, reads HDF5 datasets and archive members only through the checks of `cnnkit.models.untrusted`, checks
+every shape before it reads or changes any weight (a failed load leaves the model as it was), caps the weights a
+config may declare (`cnnkit.layers.weight_budget`), and reports a damaged, foreign or hostile file as a
+ValueError naming the file and the place in it (dataset, member or config field). Every write goes to a temporary file renamed over the target, so a crash leaves the
 previous file intact.
 """
 

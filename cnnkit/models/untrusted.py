@@ -105,32 +105,6 @@ def read_dataset(dset, source, expected_shape=None, max_bytes=None):
     return np.asarray(dset[()])
 
 
-def refuse_unsafe(group, source):
-    """Raises ValueError when any dataset under `group` is external or virtual, or any link leaves the file.
-
-    Used on files whose datasets are read later by structure (optimizer state, legacy layouts), so that a
-    hostile file is refused before anything of it is used.
-    """
-    problems = []
-
-    def visit(name, link):
-        if isinstance(link, h5py.ExternalLink):
-            problems.append(f"'{name}' is a link to another file ({link.filename!r})")
-            return None
-        if isinstance(link, h5py.HardLink):
-            obj = group.get(name)
-            if isinstance(obj, h5py.Dataset):
-                try:
-                    dataset_shape(obj, source)
-                except ValueError as err:
-                    problems.append(str(err).removeprefix(f"{source}: "))
-        return None if len(problems) < 1 else True
-
-    group.visititems_links(visit)
-    if problems:
-        raise ValueError(f"{source}: {problems[0]}")
-
-
 # ---- configs -----------------------------------------------------------------------------------------------
 
 MAX_CONFIG_DEPTH = 200  # a model nested in a model ... 20 deep is ~100 levels of JSON
