@@ -20,6 +20,7 @@ import numpy as np
 from cnnkit.models.model import Model
 from cnnkit.models.untrusted import child
 from cnnkit.models.untrusted import dataset_shape
+from cnnkit.models.untrusted import name_list
 from cnnkit.models.untrusted import read_dataset
 from cnnkit.utils.naming import to_snake_case
 
@@ -131,7 +132,7 @@ def _legacy_layer_plan(layer, file_group, source, skip_mismatch, by_name):
     A different number of weights raises (with by_name=True and skip_mismatch=True: skips the layer, warning);
     a weight of another shape raises (with skip_mismatch=True: skips that weight, warning), as Keras does.
     """
-    names = [decode_text(n) for n in file_group.attrs.get("weight_names", [])]
+    names = name_list(file_group, "weight_names", source)
     refs = legacy_refs(layer)
     if len(names) != len(refs):
         message = (f"Layer '{layer.name}' ({type(layer).__name__}) expects {len(refs)} weights "
@@ -169,7 +170,7 @@ def _legacy_layer_plan(layer, file_group, source, skip_mismatch, by_name):
 
 
 def read_legacy(group, model, source, by_name=False, skip_mismatch=False):
-    file_names = [decode_text(n) for n in group.attrs["layer_names"]]
+    file_names = name_list(group, "layer_names", source)
     absent = [n for n in file_names if child(group, n, source, h5py.Group) is None]
     if absent:
         raise ValueError(f"{source} is damaged: it lists layers {absent} but holds no weights group for them.")
@@ -181,7 +182,7 @@ def read_legacy(group, model, source, by_name=False, skip_mismatch=False):
             if name in layers:
                 plan += _legacy_layer_plan(layers[name], group[name], source, skip_mismatch, by_name=True)
     else:
-        file_layers = [n for n in file_names if len(group[n].attrs.get("weight_names", []))]
+        file_layers = [n for n in file_names if name_list(group[n], "weight_names", source)]
         model_layers = [layer for layer in model.layers if weight_refs(layer)]
         if len(file_layers) != len(model_layers):
             raise ValueError(

@@ -15,8 +15,8 @@ layout happens here and in `Layer.get/set_weights` only. Files are untrusted inp
 anything, reads HDF5 datasets and archive members only through the checks of `cnnkit.models.untrusted`, checks
 every shape before it reads or changes any weight (a failed load leaves the model as it was), caps the weights a
 config may declare (`cnnkit.layers.weight_budget`), and reports a damaged, foreign or hostile file as a
-ValueError naming the file and the place in it (dataset, member or config field). Every write goes to a temporary file renamed over the target, so a crash leaves the
-previous file intact.
+ValueError naming the file and the place in it (dataset, member or config field). Every write goes to a
+temporary file renamed over the target, so a crash leaves the previous file intact.
 """
 
 import io
@@ -56,6 +56,7 @@ from cnnkit.models.untrusted import WEIGHTS_OVERHEAD
 from cnnkit.models.untrusted import Archive
 from cnnkit.models.untrusted import check_depth
 from cnnkit.models.untrusted import child
+from cnnkit.models.untrusted import name_list
 from cnnkit.models.untrusted import weights_limit
 from cnnkit.utils.io import atomic_path
 
@@ -63,7 +64,9 @@ WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 LEGACY_OPTIMIZER_GROUP = "cnnkit_optimizer_weights"
 # What a damaged or foreign file raises from h5py / zipfile / json while it is read.
-_READ_ERRORS = (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError)
+# h5py raises RuntimeError (and TypeError, IndexError) on some damaged structures.
+_READ_ERRORS = (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError,
+                RuntimeError, TypeError, IndexError)
 
 
 # ---- public API --------------------------------------------------------------------------------------------
@@ -358,6 +361,6 @@ def _load_legacy_model(f, path, compile):
                                                                           "optimizer_weights")) if g is not None),
                      None)
         if group is not None:
-            names = [decode_text(n) for n in group.attrs.get("weight_names", [])]
+            names = name_list(group, "weight_names", path)
             load_optimizer_state(model, read_state_values(group, names, model, path), path)
     return model

@@ -44,7 +44,7 @@ def child(group, name, source, kind=None):
     """
     try:
         link = group.get(name, getlink=True)
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, RuntimeError, ValueError):
         return None
     if link is None:
         return None
@@ -56,6 +56,22 @@ def child(group, name, source, kind=None):
     if kind is not None and not isinstance(obj, kind):
         raise ValueError(f"{source} is damaged: '{where}' is not an HDF5 {kind.__name__.lower()}.")
     return obj
+
+
+def name_list(group, key, source):
+    """The attribute `key` of `group` as a list of names (a tf.keras file's 'layer_names' / 'weight_names');
+    [] when absent, a ValueError naming the file when it is not a list of strings."""
+    value = group.attrs.get(key)
+    if value is None:
+        return []
+    array = np.asarray(value)
+    if array.ndim != 1 or array.dtype.kind not in "SUO":
+        raise ValueError(f"{source} is damaged: attribute '{key}' of '{group.name}' must be a list of names. "
+                         f"Received: {array.dtype} of shape {array.shape}")
+    names = [n.decode("utf8") if isinstance(n, bytes) else n for n in array.tolist()]
+    if not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{source} is damaged: attribute '{key}' of '{group.name}' must be a list of names.")
+    return names
 
 
 def dataset_shape(dset, source):

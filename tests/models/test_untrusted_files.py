@@ -166,6 +166,27 @@ def test_non_numeric_dataset_is_refused(tmp_path):
         _small().load_weights(path)
 
 
+_DAMAGED_STRUCTURES = {
+    "h5": [lambda f: f.attrs.__setitem__("layer_names", 5),
+           lambda f: f["dense"].attrs.__setitem__("weight_names", np.array([1.5, 2.5])),
+           lambda f: f.attrs.__setitem__("layer_names", np.array([b"/"])),
+           lambda f: (f["dense"].__delitem__("dense/kernel"), f["dense"].create_group("dense/kernel"))],
+    "weights.h5": [lambda f: (f["layers/dense"].__delitem__("vars"), f["layers/dense"].create_dataset("vars", data=1)),
+                   lambda f: (f.__delitem__("layers"), f.create_dataset("layers", data=1)),
+                   lambda f: f["layers"].__setitem__("extra", f["/"])],  # the root linked under itself
+}
+
+
+@pytest.mark.parametrize("kind, case", [(k, i) for k, cases in _DAMAGED_STRUCTURES.items() for i in range(len(cases))])
+def test_damaged_hdf5_structures_give_value_errors_naming_the_file(tmp_path, kind, case):
+    _, path = _saved(tmp_path, kind)
+    _edit(path, kind, _DAMAGED_STRUCTURES[kind][case])
+    try:
+        _small().load_weights(path)
+    except ValueError as err:
+        assert path in str(err)
+
+
 # ---- HDF5: declared sizes far beyond what the file stores ----------------------------------------------------
 
 
