@@ -65,6 +65,8 @@ def name_list(group, key, source):
     if value is None:
         return []
     array = np.asarray(value)
+    if array.ndim == 1 and array.size == 0:
+        return []  # h5py stores an empty list as float64
     if array.ndim != 1 or array.dtype.kind not in "SUO":
         raise ValueError(f"{source} is damaged: attribute '{key}' of '{group.name}' must be a list of names. "
                          f"Received: {array.dtype} of shape {array.shape}")
