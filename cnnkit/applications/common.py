@@ -130,7 +130,7 @@ def _legacy_layer_names(path):
                 return None
             names = [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
             return {n for n in names if n in group and len(group[n].attrs.get("weight_names", []))}
-    except (OSError, KeyError):
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError):
         return None  # load_weights reports the damaged file
 
 

@@ -23,6 +23,7 @@ from cnnkit import initializers
 from cnnkit import mixed_precision
 from cnnkit import regularizers
 from cnnkit.layers import node as node_module
+from cnnkit.layers import weight_budget
 from cnnkit.ops import layout
 from cnnkit.registry import Registry
 from cnnkit.registry import check_kwargs
@@ -194,9 +195,10 @@ class Layer(torch.nn.Module):
         Returns:
             The torch.nn.Parameter (trainable) or buffer tensor.
         """
+        dtype = self._torch_dtype if dtype is None else config.torch_dtype(dtype)
+        weight_budget.spend(self, name, shape, max(dtype.itemsize, self._torch_dtype.itemsize))
         init = initializers.get(initializer) or initializers.Zeros()
         value = initializers.to_tensor(init, shape, self._torch_dtype)
-        dtype = self._torch_dtype if dtype is None else config.torch_dtype(dtype)
         value = torch.as_tensor(layout.WEIGHT_LAYOUTS[kind][0](value.numpy()), dtype=dtype)
         if trainable:
             tensor = torch.nn.Parameter(value, requires_grad=self._trainable)

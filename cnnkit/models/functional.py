@@ -23,7 +23,9 @@ from cnnkit.layers.base import register
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
 from cnnkit.layers.node import flatten
+from cnnkit.layers.serialization import config_place
 from cnnkit.layers.serialization import deserialize
+from cnnkit.layers.serialization import require
 from cnnkit.layers.serialization import serialize
 from cnnkit.models import fusion
 from cnnkit.models.connect import connect
@@ -362,9 +364,13 @@ def functional_from_config(config):
     """Rebuilds a functional Model from its config (new layers, new weights): Keras 3's functional config (also
     tf.keras 2's, and earlier cnnkit versions')."""
     created, tensors = {}, {}
-    for spec in config["layers"]:
-        layer = deserialize(spec)
-        created[spec["name"]] = layer
+    specs = require(config, "layers", list, "a list", field=config_place())
+    for i, spec in enumerate(specs):
+        layer = deserialize(spec, f"config.layers[{i}]")
+        name = require(spec, "name", str, "a string", field=f"{config_place()}.layers[{i}]")
+        if name in created:
+            raise ValueError(f"Model config: two layers are named '{name}'.")
+        created[name] = layer
         if isinstance(layer, InputLayer):
             tensors[(layer.name, 0, 0)] = layer.output
     # Calls are replayed as soon as their inputs exist (a shared layer's later call may need layers listed after

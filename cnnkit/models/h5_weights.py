@@ -6,8 +6,10 @@
 - Keras 3 `.weights.h5` (also inside `.keras` archives): `layers/<name>/vars/<i>`, where <name> is the snake_case
   class name made unique within its parent (conv2d, conv2d_1, ...), recursively for nested models.
 
-Weights are stored in Keras layout (conv kernels (*k, in, out), dense (in, out)). Reading checks every shape
-before it changes any weight, so a failed load leaves the model as it was.
+Weights are stored in Keras layout (conv kernels (*k, in, out), dense (in, out)). Reading checks every declared
+shape (and `cnnkit.models.untrusted`'s storage rules) before it reads any data, and every value before it changes
+any weight, so a failed load leaves the model as it was. Weights holding NaN or Inf are loaded (as Keras does),
+with a warning naming the layer and the weight.
 """
 
 import warnings
@@ -16,6 +18,10 @@ import h5py
 import numpy as np
 
 from cnnkit.models.model import Model
+from cnnkit.models.untrusted import child
+from cnnkit.models.untrusted import dataset_shape
+from cnnkit.models.untrusted import name_list
+from cnnkit.models.untrusted import read_dataset
 from cnnkit.utils.naming import to_snake_case
 
 KERAS_VERSION = "3.15.1"
@@ -41,18 +47,19 @@ class WeightRef:
     def read(self):
         return self.owner._weight_value(self.spec)
 
-    def mismatch(self, value, source, stored_as=None):
-        """A message naming the layer, the weight and both shapes when `value` does not fit; None when it does."""
-        if tuple(np.shape(value)) == self.spec.keras_shape:
+    def mismatch(self, shape, source, stored_as=None):
+        """A message naming the layer, the weight and both shapes when a value of `shape` does not fit; None
+        when it does."""
+        if tuple(shape) == self.spec.keras_shape:
             return None
         where = f" (as '{stored_as}')" if stored_as else ""
         return (f"Cannot load weight '{self.spec.attr}' of layer '{self.owner.name}' ({type(self.owner).__name__}) "
-                f"from {source}: the file has shape {tuple(np.shape(value))}{where}, the model expects "
+                f"from {source}: the file has shape {tuple(shape)}{where}, the model expects "
                 f"{self.spec.keras_shape}.")
 
     def write(self, value, source):
         value = np.asarray(value)
-        message = self.mismatch(value, source)
+        message = self.mismatch(np.shape(value), source)
         if message:
             raise ValueError(message)
         self.owner._assign_weight(self.spec, value)
@@ -86,8 +93,19 @@ def warn(message):
     warnings.warn(message, UserWarning, stacklevel=4)
 
 
+def _read_planned(plan, source):
+    """(ref, value) pairs from (ref, dataset) pairs whose declared shapes fit: reads each dataset (only now)."""
+    return [(ref, read_dataset(dset, source, ref.spec.keras_shape)) for ref, dset in plan]
+
+
 def _apply(plan, source):
-    """Writes (ref, value) pairs; every shape was checked before, so nothing is half loaded."""
+    """Writes (ref, value) pairs; every shape was checked before, so nothing is half loaded. Values holding
+    NaN or Inf are written too (as Keras does), with a warning naming the layer and the weight."""
+    for ref, value in plan:
+        if value.dtype.kind == "f" and value.size and not np.isfinite(value).all():
+            bad = int(value.size - np.isfinite(value).sum())
+            warn(f"{source}: weight '{ref.spec.attr}' of layer '{ref.owner.name}' ({type(ref.owner).__name__}) "
+                 f"holds {bad} NaN or Inf value(s) of {value.size}; loaded as they are (as Keras does).")
     for ref, value in plan:
         ref.write(value, source)
 
@@ -114,7 +132,7 @@ def _legacy_layer_plan(layer, file_group, source, skip_mismatch, by_name):
     A different number of weights raises (with by_name=True and skip_mismatch=True: skips the layer, warning);
     a weight of another shape raises (with skip_mismatch=True: skips that weight, warning), as Keras does.
     """
-    names = [decode_text(n) for n in file_group.attrs.get("weight_names", [])]
+    names = name_list(file_group, "weight_names", source)
     refs = legacy_refs(layer)
     if len(names) != len(refs):
         message = (f"Layer '{layer.name}' ({type(layer).__name__}) expects {len(refs)} weights "
@@ -123,35 +141,37 @@ def _legacy_layer_plan(layer, file_group, source, skip_mismatch, by_name):
             warn(message + " Skipped (skip_mismatch=True).")
             return []
         raise ValueError(message)
+    datasets = []
     for name in names:
-        if name not in file_group:
+        dset = child(file_group, name, source, h5py.Dataset)
+        if dset is None:
             raise ValueError(f"{source} is damaged: layer group '{file_group.name}' lists weight '{name}', which it "
                              "does not hold.")
-    values = [np.asarray(file_group[n]) for n in names]
+        datasets.append(dset)
     # Files name each weight 'layer/weight' (maybe under a prefix, maybe with ':0'); when those names match the
     # model's, pair by name, which also reads a nested model frozen in one file and trainable in the model.
     keyed = {}
-    for name, value in zip(names, values):
-        keyed.setdefault("/".join(name.split(":")[0].split("/")[-2:]), []).append((name, value))
+    for name, dset in zip(names, datasets):
+        keyed.setdefault("/".join(name.split(":")[0].split("/")[-2:]), []).append((name, dset))
     if all(len(keyed.get(r.name, [])) == 1 for r in refs):
         pairs = [keyed[r.name][0] for r in refs]
     else:
-        pairs = list(zip(names, values))
+        pairs = list(zip(names, datasets))
     plan = []
-    for ref, (name, value) in zip(refs, pairs):
-        message = ref.mismatch(value, source, name)
+    for ref, (name, dset) in zip(refs, pairs):
+        message = ref.mismatch(dataset_shape(dset, source), source, name)
         if message:
             if skip_mismatch:
                 warn(message + " Skipped (skip_mismatch=True).")
                 continue
             raise ValueError(message)
-        plan.append((ref, value))
-    return plan
+        plan.append((ref, dset))
+    return _read_planned(plan, source)
 
 
 def read_legacy(group, model, source, by_name=False, skip_mismatch=False):
-    file_names = [decode_text(n) for n in group.attrs["layer_names"]]
-    absent = [n for n in file_names if n not in group]
+    file_names = name_list(group, "layer_names", source)
+    absent = [n for n in file_names if child(group, n, source, h5py.Group) is None]
     if absent:
         raise ValueError(f"{source} is damaged: it lists layers {absent} but holds no weights group for them.")
     plan = []
@@ -162,7 +182,7 @@ def read_legacy(group, model, source, by_name=False, skip_mismatch=False):
             if name in layers:
                 plan += _legacy_layer_plan(layers[name], group[name], source, skip_mismatch, by_name=True)
     else:
-        file_layers = [n for n in file_names if len(group[n].attrs.get("weight_names", []))]
+        file_layers = [n for n in file_names if name_list(group[n], "weight_names", source)]
         model_layers = [layer for layer in model.layers if weight_refs(layer)]
         if len(file_layers) != len(model_layers):
             raise ValueError(
@@ -195,8 +215,8 @@ def _children(model):
 def write_keras3(group, layer):
     if isinstance(layer, Model):
         layers_group = group.create_group("layers")
-        for name, child in _children(layer):
-            write_keras3(layers_group.create_group(name), child)
+        for name, sub in _children(layer):
+            write_keras3(layers_group.create_group(name), sub)
         group.create_group("vars").attrs["name"] = layer.name
         return
     variables = group.create_group("vars")
@@ -205,12 +225,15 @@ def write_keras3(group, layer):
         variables.create_dataset(str(i), data=ref.read())
 
 
-def _holds_weights(group):
-    if not isinstance(group, h5py.Group):
+def _holds_weights(group, source, depth=0):
+    if not isinstance(group, h5py.Group) or depth > 64:  # deeper than any model: a link cycle
         return False
-    if "vars" in group and len(group["vars"]):
+    variables = child(group, "vars", source)
+    if isinstance(variables, h5py.Group) and len(variables):
         return True
-    return "layers" in group and any(_holds_weights(g) for g in group["layers"].values())
+    layers = child(group, "layers", source)
+    return isinstance(layers, h5py.Group) and any(_holds_weights(child(layers, n, source), source, depth + 1)
+                                                  for n in layers)
 
 
 def _keras3_plan(group, layer, source, path, skip_mismatch, plan):
@@ -221,21 +244,23 @@ def _keras3_plan(group, layer, source, path, skip_mismatch, plan):
     model does not have raise too (a file for another architecture), unless skip_mismatch=True.
     """
     if isinstance(layer, Model):
-        layers_group = group.get("layers")
+        layers_group = child(group, "layers", source, h5py.Group)
         children = _children(layer)
-        for name, child in children:
+        for name, sub in children:
             if layers_group is None or name not in layers_group:
-                if weight_refs(child):
-                    message = (f"{source} has no weights for layer '{child.name}' ({type(child).__name__}, expected "
+                if weight_refs(sub):
+                    message = (f"{source} has no weights for layer '{sub.name}' ({type(sub).__name__}, expected "
                                f"at '{path}layers/{name}'). Its entries there: "
                                f"{sorted(layers_group) if layers_group is not None else []}.")
                     if not skip_mismatch:
                         raise ValueError(message)
                     warn(message + " Skipped (skip_mismatch=True).")
                 continue
-            _keras3_plan(layers_group[name], child, source, f"{path}layers/{name}/", skip_mismatch, plan)
+            _keras3_plan(child(layers_group, name, source, h5py.Group), sub, source, f"{path}layers/{name}/",
+                         skip_mismatch, plan)
         known = {name for name, _ in children}
-        extra = sorted(n for n in (layers_group or {}) if n not in known and _holds_weights(layers_group[n]))
+        extra = sorted(n for n in (layers_group or {})
+                       if n not in known and _holds_weights(child(layers_group, n, source), source))
         if extra:
             message = (f"{source} holds weights for layers that model '{layer.name}' does not have: "
                        f"{[f'{path}layers/{n}' for n in extra]} (the model's layers there: {sorted(known)}). It "
@@ -245,7 +270,7 @@ def _keras3_plan(group, layer, source, path, skip_mismatch, plan):
             warn(message + " Ignored (skip_mismatch=True).")
         return
     refs = weight_refs(layer)
-    stored = group.get("vars")
+    stored = child(group, "vars", source, h5py.Group)
     count = len(stored) if stored is not None else 0
     if count != len(refs):
         message = (f"Layer '{layer.name}' ({type(layer).__name__}) expects {len(refs)} weights "
@@ -254,18 +279,23 @@ def _keras3_plan(group, layer, source, path, skip_mismatch, plan):
             raise ValueError(message)
         warn(message + " Skipped (skip_mismatch=True).")
         return
-    values = [np.asarray(stored[str(i)]) for i in range(len(refs))]
-    messages = [m for m in (r.mismatch(v, source, f"{path}vars/{i}") for i, (r, v) in enumerate(zip(refs, values)))
-                if m]
+    datasets = []
+    for i in range(len(refs)):
+        dset = child(stored, str(i), source, h5py.Dataset)
+        if dset is None:
+            raise ValueError(f"{source} is damaged: '{path}vars' holds {count} entries but no '{i}'.")
+        datasets.append(dset)
+    messages = [m for m in (r.mismatch(dataset_shape(d, source), source, f"{path}vars/{i}")
+                            for i, (r, d) in enumerate(zip(refs, datasets))) if m]
     if messages:
         if not skip_mismatch:
             raise ValueError(messages[0])
         warn(messages[0] + f" Layer '{layer.name}' skipped (skip_mismatch=True).")
         return
-    plan.extend(zip(refs, values))
+    plan.extend(zip(refs, datasets))
 
 
 def read_keras3(group, layer, source, path="", skip_mismatch=False):
     plan = []
     _keras3_plan(group, layer, source, path, skip_mismatch, plan)
-    _apply(plan, source)
+    _apply(_read_planned(plan, source), source)

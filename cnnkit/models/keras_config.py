@@ -1,6 +1,7 @@
 """Model and compile configs in Keras 3's form (so Keras opens cnnkit's files and the reverse), and optimizer
 state in Keras's variable order."""
 
+import h5py
 import numpy as np
 import torch
 
@@ -8,6 +9,8 @@ from cnnkit.layers.serialization import serialize
 from cnnkit.models.functional import Functional
 from cnnkit.models.h5_weights import warn
 from cnnkit.models.h5_weights import weight_refs
+from cnnkit.models.untrusted import child
+from cnnkit.models.untrusted import read_dataset
 from cnnkit.ops import layout
 from cnnkit.saving import object_registration
 from cnnkit.saving.serialization_lib import deserialize_keras_object
@@ -264,9 +267,30 @@ def write_optimizer(group, model):
         variables.create_dataset(str(i), data=value)
 
 
+def read_state_values(group, names, model, source):
+    """The datasets `names` of `group` (optimizer state), each checked before it is read: stored in the file,
+    numeric, and no larger than the model's largest weight in float64 (every optimizer value is a scalar or
+    the size of a weight)."""
+    limit = max([8 * int(np.prod(ref.spec.keras_shape)) for ref in weight_refs(model)] + [64])
+    if len(names) > 16 * len(weight_refs(model)) + 16:
+        raise ValueError(f"{source}: the optimizer state lists {len(names)} values, far more than this model's "
+                         "optimizer can hold; refused.")
+    values = []
+    for name in names:
+        dset = child(group, name, source, h5py.Dataset)
+        if dset is None:
+            raise ValueError(f"{source} is damaged: the optimizer state lists '{name}', which it does not hold.")
+        values.append(read_dataset(dset, source, max_bytes=limit))
+    return values
+
+
 def read_optimizer(group, model, source="the file"):
     """Restores the optimizer state written by `write_optimizer` (or by Keras in a `.keras` archive)."""
-    if getattr(model, "optimizer", None) is None or "optimizer/vars" not in group:
+    if getattr(model, "optimizer", None) is None:
         return
-    stored = group["optimizer/vars"]
-    load_optimizer_state(model, [np.asarray(stored[str(i)]) for i in range(len(stored))], source)
+    optimizer = child(group, "optimizer", source, h5py.Group)
+    stored = child(optimizer, "vars", source, h5py.Group) if optimizer is not None else None
+    if stored is None:
+        return
+    load_optimizer_state(model, read_state_values(stored, [str(i) for i in range(len(stored))], model, source),
+                         source)

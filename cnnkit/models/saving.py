@@ -11,15 +11,18 @@
   `model.weights.h5` (weights and optimizer state), readable by Keras 3 for the layers both support.
 
 Weights are stored in Keras layout (conv kernels (*k, in, out), dense (in, out)); the conversion to cnnkit's torch
-layout happens here and in `Layer.get/set_weights` only. Loading never unpickles anything, checks every shape
-before it changes any weight (a failed load leaves the model as it was), and reports a damaged or foreign file as
-a ValueError naming the file. Every write goes to a temporary file renamed over the target, so a crash leaves the
-previous file intact.
+layout happens here and in `Layer.get/set_weights` only. Files are untrusted input: loading never unpickles
+anything, reads HDF5 datasets and archive members only through the checks of `cnnkit.models.untrusted`, checks
+every shape before it reads or changes any weight (a failed load leaves the model as it was), caps the weights a
+config may declare (`cnnkit.layers.weight_budget`), and reports a damaged, foreign or hostile file as a
+ValueError naming the file and the place in it (dataset, member or config field). Every write goes to a
+temporary file renamed over the target, so a crash leaves the previous file intact.
 """
 
 import io
 import json
 import os
+import re
 import zipfile
 
 import h5py
@@ -28,6 +31,8 @@ import numpy as np
 from cnnkit.config import SafeModeScope
 from cnnkit.config import custom_object_scope
 from cnnkit.config import in_safe_mode
+from cnnkit.layers import weight_budget
+from cnnkit.layers.serialization import config_field
 from cnnkit.layers.serialization import deserialize
 from cnnkit.models.h5_weights import KERAS_VERSION
 from cnnkit.models.h5_weights import decode_text
@@ -41,14 +46,27 @@ from cnnkit.models.keras_config import keras_model_config
 from cnnkit.models.keras_config import load_optimizer_state
 from cnnkit.models.keras_config import optimizer_state
 from cnnkit.models.keras_config import read_optimizer
+from cnnkit.models.keras_config import read_state_values
 from cnnkit.models.keras_config import write_optimizer
+from cnnkit.models.untrusted import ASSETS_LIMIT
+from cnnkit.models.untrusted import CONFIG_LIMIT
+from cnnkit.models.untrusted import MAX_EXPANSION
+from cnnkit.models.untrusted import METADATA_LIMIT
+from cnnkit.models.untrusted import WEIGHTS_OVERHEAD
+from cnnkit.models.untrusted import Archive
+from cnnkit.models.untrusted import check_depth
+from cnnkit.models.untrusted import child
+from cnnkit.models.untrusted import name_list
+from cnnkit.models.untrusted import weights_limit
 from cnnkit.utils.io import atomic_path
 
 WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 LEGACY_OPTIMIZER_GROUP = "cnnkit_optimizer_weights"
 # What a damaged or foreign file raises from h5py / zipfile / json while it is read.
-_READ_ERRORS = (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError)
+# h5py raises RuntimeError (and TypeError, IndexError) on some damaged structures.
+_READ_ERRORS = (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError,
+                RuntimeError, TypeError, IndexError)
 
 
 # ---- public API --------------------------------------------------------------------------------------------
@@ -78,18 +96,35 @@ def _open_h5(path, what):
                          f"file): {err}") from None
 
 
-def _read_archive(path, what):
+def _open_archive(path, what):
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            config = json.loads(archive.read("config.json")) if "config.json" in names else None
-            if "model.weights.h5" not in names:
-                raise ValueError(f"{what}: {path} is not a valid .keras archive: it holds no model.weights.h5 "
-                                 f"(entries: {names}).")
-            return config, archive.read("model.weights.h5")
-    except (zipfile.BadZipFile, OSError, json.JSONDecodeError, UnicodeDecodeError, EOFError) as err:
+        archive = Archive(path, what)
+    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as err:
         raise ValueError(f"{what}: {path} is not a valid .keras archive (damaged, truncated, or another kind of "
                          f"file): {err}") from None
+    if "model.weights.h5" not in archive.members:
+        archive.close()
+        raise ValueError(f"{what}: {path} is not a valid .keras archive: it holds no model.weights.h5 "
+                         f"(entries: {archive.names()}).")
+    return archive
+
+
+def _read_weights_member(archive, model):
+    """model.weights.h5's bytes, within the limits `model`'s own size sets (checked before inflating)."""
+    limit = weights_limit(model)
+    archive.check_total(limit + CONFIG_LIMIT + METADATA_LIMIT + ASSETS_LIMIT)
+    return archive.read("model.weights.h5", limit)
+
+
+def _parse_json(text, path, what, member):
+    """JSON from a file's member or attribute; a ValueError naming them when it is not (or nested too deep)."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        reason = "nested too deeply" if isinstance(err, RecursionError) else f"{type(err).__name__}: {err}"
+        raise ValueError(f"{what}: {path}: {member} is not valid JSON ({reason}).") from None
+    check_depth(value, f"{what}: {path}: {member}")
+    return value
 
 
 def load_weights(model, filepath, skip_mismatch=False, by_name=False):
@@ -110,14 +145,15 @@ def load_weights(model, filepath, skip_mismatch=False, by_name=False):
         raise FileNotFoundError(f"load_weights: no such file: {path}")
     try:
         if path.endswith(".keras"):
-            _, data = _read_archive(path, "load_weights")
+            with _open_archive(path, "load_weights") as archive:
+                data = _read_weights_member(archive, model)
             with h5py.File(io.BytesIO(data), "r") as f:
                 read_keras3(f, model, path, skip_mismatch=skip_mismatch)
             return
         with _open_h5(path, "load_weights") as f:
             if "layer_names" in f.attrs:
                 read_legacy(f, model, path, by_name, skip_mismatch)
-            elif "model_weights" in f and "layer_names" in f["model_weights"].attrs:
+            elif "layer_names" in getattr(child(f, "model_weights", path, h5py.Group), "attrs", {}):
                 read_legacy(f["model_weights"], model, path, by_name, skip_mismatch)
             elif "layers" in f or "vars" in f:
                 if by_name:
@@ -235,20 +271,72 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
                          f"{err}") from None
 
 
-def _model_from_file_config(config, path):
+def _model_from_file_config(config, path, stored_bytes):
+    """The model a file's config describes; any error (a wrong type, a missing key, an unknown class) becomes a
+    ValueError naming the file and the field. The layers may allocate at most what `stored_bytes` of HDF5 can
+    hold (MAX_EXPANSION times, for compressed datasets) and never more than the machine's memory."""
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"load_model: {path} holds no model architecture (config).")
-    return deserialize(config)
+    budget = MAX_EXPANSION * stored_bytes + WEIGHTS_OVERHEAD
+    why = f"what its {stored_bytes:,} bytes of weights data can hold"
+    memory = weight_budget.memory_bytes()
+    if memory is not None and memory < budget:
+        budget, why = memory, "the machine's memory"
+    try:
+        with weight_budget.limit(budget, why):
+            return deserialize(config, "")
+    except Exception as err:  # noqa: BLE001 (untrusted input: every failure is reported as the file's fault)
+        field = config_field(err)
+        if field in ("", "config"):
+            field = _named_layer_field(config, str(err)) or "config"
+        raise _config_error(err, path, field) from None
+
+
+def _named_layer_field(config, text):
+    """The place in `config` of the layer an error message names ("Layer 'conv'"), for errors raised while the
+    graph is built rather than while a layer is made; None when the message names none or several."""
+    match = re.search(r"[Ll]ayer '([^']+)'", text)
+    if not match:
+        return None
+    found, stack = [], [(config, "")]
+    while stack:
+        spec, place = stack.pop()
+        layers = spec.get("config", {}).get("layers") if isinstance(spec.get("config"), dict) else None
+        for i, sub in enumerate(layers if isinstance(layers, list) else []):
+            if isinstance(sub, dict):
+                sub_place = f"{place}.config.layers[{i}]".lstrip(".")
+                if sub.get("name") == match.group(1) or (isinstance(sub.get("config"), dict)
+                                                         and sub["config"].get("name") == match.group(1)):
+                    found.append(sub_place)
+                stack.append((sub, sub_place))
+    return found[0] if len(found) == 1 else None
+
+
+def _config_error(err, path, field):
+    kind = "" if isinstance(err, ValueError) else f"{type(err).__name__}: "
+    text = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+    return ValueError(f"load_model: {path}: {field}: {kind}{text}")
+
+
+def _compile_from_file(model, compiled, path, field):
+    try:
+        if not isinstance(compiled, dict):
+            raise ValueError(f"must be a dict. Received: {compiled!r}")
+        model.compile(**compile_args(compiled))
+    except Exception as err:  # noqa: BLE001 (untrusted input)
+        raise _config_error(err, path, field) from None
 
 
 def _load_keras_archive(path, compile):
-    config, weights = _read_archive(path, "load_model")
-    if config is None:
-        raise ValueError(f"load_model: {path} is not a valid .keras archive: it holds no config.json.")
-    model = _model_from_file_config(config, path)
+    with _open_archive(path, "load_model") as archive:
+        if "config.json" not in archive.members:
+            raise ValueError(f"load_model: {path} is not a valid .keras archive: it holds no config.json.")
+        config = _parse_json(archive.read("config.json", CONFIG_LIMIT), path, "load_model", "config.json")
+        model = _model_from_file_config(config, path, archive.members["model.weights.h5"].file_size)
+        weights = _read_weights_member(archive, model)
     compiled = config.get("compile_config")
     if compile and compiled:
-        model.compile(**compile_args(compiled))
+        _compile_from_file(model, compiled, path, "compile_config")
     with h5py.File(io.BytesIO(weights), "r") as f:
         read_keras3(f, model, path)
         if compile and compiled:
@@ -260,15 +348,19 @@ def _load_legacy_model(f, path, compile):
     if "model_config" not in f.attrs:
         raise ValueError(f"load_model: {path} holds weights only (no model_config); build the model and call "
                          "model.load_weights(path).")
-    model = _model_from_file_config(json.loads(decode_text(f.attrs["model_config"])), path)
-    if "model_weights" not in f:
+    model = _model_from_file_config(_parse_json(decode_text(f.attrs["model_config"]), path, "load_model",
+                                                "model_config"), path, os.path.getsize(path))
+    weights = child(f, "model_weights", path, h5py.Group)
+    if weights is None:
         raise ValueError(f"load_model: {path} is damaged: it has a model_config but no model_weights group.")
-    read_legacy(f["model_weights"], model, path)
+    read_legacy(weights, model, path)
     if compile and "training_config" in f.attrs:
-        model.compile(**compile_args(json.loads(decode_text(f.attrs["training_config"]))))
-        name = next((n for n in (LEGACY_OPTIMIZER_GROUP, "optimizer_weights") if n in f), None)
-        if name is not None:
-            group = f[name]
-            names = [decode_text(n) for n in group.attrs.get("weight_names", [])]
-            load_optimizer_state(model, [np.asarray(group[n]) for n in names], path)
+        training = _parse_json(decode_text(f.attrs["training_config"]), path, "load_model", "training_config")
+        _compile_from_file(model, training, path, "training_config")
+        group = next((g for g in (child(f, n, path, h5py.Group) for n in (LEGACY_OPTIMIZER_GROUP,
+                                                                          "optimizer_weights")) if g is not None),
+                     None)
+        if group is not None:
+            names = name_list(group, "weight_names", path)
+            load_optimizer_state(model, read_state_values(group, names, model, path), path)
     return model

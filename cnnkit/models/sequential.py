@@ -4,7 +4,9 @@ from cnnkit.layers.base import Layer
 from cnnkit.layers.base import register
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.layers.node import SymbolicTensor
+from cnnkit.layers.serialization import config_place
 from cnnkit.layers.serialization import deserialize
+from cnnkit.layers.serialization import require
 from cnnkit.layers.serialization import serialize
 from cnnkit.models.functional import Functional
 
@@ -129,5 +131,6 @@ class Sequential(Functional):
 
     @classmethod
     def from_config(cls, config):
-        return cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"),
-                   trainable=config.get("trainable", True), dtype=config.get("dtype"))
+        specs = require(config, "layers", list, "a list", field=config_place())
+        return cls([deserialize(spec, f"config.layers[{i}]") for i, spec in enumerate(specs)],
+                   name=config.get("name"), trainable=config.get("trainable", True), dtype=config.get("dtype"))
