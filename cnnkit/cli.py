@@ -18,6 +18,8 @@ import sys
 import time
 
 from cnnkit.applications import APPLICATIONS
+from cnnkit.training.interrupts import Terminated
+from cnnkit.training.interrupts import sigterm_as_interrupt
 
 
 def _shape(text):
@@ -281,12 +283,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return args.run(args)
+        with sigterm_as_interrupt():  # SIGTERM stops like Ctrl-C: the best model so far stays in the run folder
+            return args.run(args)
     except (ValueError, TypeError, OSError) as err:
         print(f"cnnkit {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as stop:
+        return stop.code if isinstance(stop, Terminated) else 130  # 143 after SIGTERM, 130 after Ctrl-C
 
 
 if __name__ == "__main__":

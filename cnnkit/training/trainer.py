@@ -22,6 +22,7 @@ from cnnkit.registry import check_kwargs
 from cnnkit.training import data_adapter
 from cnnkit.training import distributed
 from cnnkit.training import frozen
+from cnnkit.training import interrupts
 from cnnkit.training import jit
 from cnnkit.training import precision
 from cnnkit.training.batches import BatchMethods
@@ -249,6 +250,7 @@ class Trainer(MetricLogs, BatchMethods):
 
     # ---- fit -----------------------------------------------------------------------------------------------
 
+    @interrupts.sigterm_as_interrupt()  # SIGTERM stops training as Ctrl-C does (see cnnkit.training.interrupts)
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
@@ -289,6 +291,7 @@ class Trainer(MetricLogs, BatchMethods):
         train, val = distributed.prepare_fit(self, train, val)  # torchrun: DDP, each process its part
 
         callback_list = self._callback_list(callbacks, verbose, epochs, train.steps, add_history=True)
+        self._fit_inputs = (x, validation_data)  # BackupAndRestore saves and restores their epoch state
         self.stop_training = False
         self._resume_epoch = None
         callback_list.on_train_begin()  # BackupAndRestore may set self._resume_epoch here
