@@ -4,7 +4,8 @@ The state is what decides the rest of a run besides weights and optimizer: torch
 shuffle order of arrays and Sequences, dropout, a DataLoader's default sampler, random layers), CUDA's generators
 when CUDA is in use, numpy's and Python's global generators (user code, augmentation of arrays), and the epoch and
 seed of cnnkit's image iterators passed to `fit` (their sample order and augmentation are a function of those).
-In a backup file it is plain arrays and numbers (never pickled objects), checked before use.
+In a backup file it is plain arrays and numbers (never pickled objects), checked before use. Under torchrun the
+backup holds process 0's generators, which draw the shuffle order; the other processes keep their own.
 """
 
 import random
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 
 from cnnkit.data.iterators import Iterator
+from cnnkit.training import distributed
 
 _TORCH_BYTES = torch.get_rng_state().numel()
 
@@ -83,11 +85,12 @@ def restore(group, sources, path):
         cuda = None
         if "cuda" in group and torch.cuda.is_available():
             cuda = _array(group, "cuda", np.uint8, None, path)
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
-        torch.set_rng_state(torch.from_numpy(torch_state))
-        if cuda is not None and len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all([torch.from_numpy(row) for row in cuda])
+        if distributed.is_chief():  # the backup holds process 0's generators (which draw the shuffle order)
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+            torch.set_rng_state(torch.from_numpy(torch_state))
+            if cuda is not None and len(cuda) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all([torch.from_numpy(row) for row in cuda])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"BackupAndRestore: {path} has an unusable random state ({err}).") from None
     for i, iterator in _iterators(sources).items():
