@@ -16,9 +16,6 @@ import cnnkit
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.utils import io
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cnnkit.__file__)))
-
-
 class _Crash(Exception):
     pass
 
