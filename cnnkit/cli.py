@@ -280,6 +280,8 @@ def build_parser():
 
 
 def main(argv=None):
+    """Runs the command line `argv` (default sys.argv[1:]); returns the exit status: 0, 2 for a usage or input
+    error, 130 after Ctrl-C, 143 after SIGTERM (an in-process caller gets SIGTERM as this return value)."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:

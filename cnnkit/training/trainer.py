@@ -9,6 +9,7 @@ callback asks for batch logs (the progress bar reads them a few times a second).
 """
 
 import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -34,6 +35,17 @@ from cnnkit.training.callbacks.progbar import ProgbarLogger
 from cnnkit.training.metric_logs import MetricLogs
 
 _module_call = torch.nn.Module.__call__
+
+
+def _weak_refs(*values):
+    """Weak references to `values` (None where one cannot be made): the model does not keep fit's data alive."""
+    refs = []
+    for value in values:
+        try:
+            refs.append(weakref.ref(value))
+        except TypeError:  # tuples, lists, None
+            refs.append(None)
+    return tuple(refs)
 
 
 def _resolve_verbose(verbose):
@@ -291,7 +303,7 @@ class Trainer(MetricLogs, BatchMethods):
         train, val = distributed.prepare_fit(self, train, val)  # torchrun: DDP, each process its part
 
         callback_list = self._callback_list(callbacks, verbose, epochs, train.steps, add_history=True)
-        self._fit_inputs = (x, validation_data)  # BackupAndRestore saves and restores their epoch state
+        self._fit_inputs = _weak_refs(x, validation_data)  # BackupAndRestore keeps their epoch state
         self.stop_training = False
         self._resume_epoch = None
         callback_list.on_train_begin()  # BackupAndRestore may set self._resume_epoch here

@@ -73,7 +73,8 @@ class BackupAndRestore(Callback):
         self.model._resume_epoch = epoch + 1 if finished else epoch
 
     def _data_sources(self):
-        return list(getattr(self.model, "_fit_inputs", ()) or ())
+        """fit's x and validation_data (weak references kept by fit), for their epoch state."""
+        return [None if ref is None else ref() for ref in getattr(self.model, "_fit_inputs", ()) or ()]
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
