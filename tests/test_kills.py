@@ -21,7 +21,7 @@ from cnnkit.models import load_model
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; fork workers are Linux's")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cnnkit.__file__)))
-DEADLINE = 5.0  # seconds the workers and the pipe get after the parent ends
+DEADLINE = 10.0  # seconds the workers and the pipe get after the parent ends (about 1 s on a quiet machine)
 
 
 def _image_folder(root, per_class=6, size=12):
@@ -81,16 +81,20 @@ def _start(script, *args, cwd=None):
 
 
 def _end(process, signum):
-    """Sends `signum`; returns (exit status, the rest of the output, seconds until the pipe reached EOF or None)."""
+    """Sends `signum`; returns (exit status, the rest of the output, seconds from the process's exit until its
+    pipe reached EOF, or None when it did not within a minute)."""
     start = time.monotonic()
     process.send_signal(signum)
-    output = b""
+    output, exited = b"", None
     while time.monotonic() - start < 60:
-        ready, _, _ = select.select([process.stdout], [], [], 0.1)
+        ready, _, _ = select.select([process.stdout], [], [], 0.05)
+        if exited is None and process.poll() is not None:
+            exited = time.monotonic()
         if ready:
             chunk = os.read(process.stdout.fileno(), 65536)
             if not chunk:
-                return process.wait(10), output.decode(errors="replace"), time.monotonic() - start
+                status = process.wait(10)
+                return status, output.decode(errors="replace"), time.monotonic() - (exited or time.monotonic())
             output += chunk
     return process.wait(10), output.decode(errors="replace"), None
 

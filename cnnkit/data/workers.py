@@ -9,10 +9,11 @@ for the cores.
 Workers die with their parent: however the parent ends (SIGKILL included), its workers do not live on holding its
 stdout/stderr or memory. On Linux a worker forked by the parent's main thread asks the kernel for SIGKILL when the
 parent dies (prctl PR_SET_PDEATHSIG), and every worker also watches its parent's pid from a thread and exits
-within `PARENT_POLL` seconds of being re-parented. Workers ignore SIGINT and SIGTERM: those are for the training
-process, which then shuts its pools down (a worker killed by a terminal's Ctrl-C or a service manager's SIGTERM to
-the whole group would break the pool mid-epoch). The shared-memory slots belong to the parent: released when
-the iterator's pool closes or at exit, and, after a SIGKILL of the parent, by multiprocessing's resource tracker.
+within `PARENT_POLL` seconds of being re-parented. Workers ignore SIGINT (a terminal's Ctrl-C is for the training
+process, which then shuts its pools down); SIGTERM ends them as usual (multiprocessing stops the workers of a
+broken pool with it, so a worker must not ignore it). The shared-memory slots belong to the parent: released
+when the iterator's pool closes or at exit, and, after a SIGKILL of the parent, by multiprocessing's resource
+tracker.
 """
 
 import atexit
@@ -78,10 +79,9 @@ def _watch_parent(parent):
 
 def _worker_init(parent):
     torch.set_num_threads(1)
-    # Ctrl-C and SIGTERM are for the training process (it stops fit cleanly and closes the pool); a worker killed by
-    # them (a terminal's Ctrl-C, a service manager's SIGTERM reach the whole group) would break the pool mid-epoch
+    # Ctrl-C is for the training process (it stops fit cleanly); a worker killed by it would break the pool. SIGTERM
+    # keeps its default: multiprocessing terminates the workers of a broken pool with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if _forked_from_main_thread:
         _set_parent_death_signal()
     if os.getppid() != parent:  # the parent died before the death signal was set up
