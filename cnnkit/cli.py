@@ -474,16 +474,21 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    """Runs the command line `argv` (default sys.argv[1:]); returns the exit status: 0, 2 for a usage or input
+    error, 130 after Ctrl-C, 143 after SIGTERM (an in-process caller gets SIGTERM as this return value)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     args.argv = argv
+    from cnnkit.training.interrupts import Terminated, sigterm_as_interrupt  # noqa: PLC0415 (after --help)
+
     try:
-        return args.run(args)
+        with sigterm_as_interrupt():  # SIGTERM stops like Ctrl-C: the best model so far stays in the run folder
+            return args.run(args)
     except (ValueError, TypeError, OSError) as err:
         print(f"cnnkit {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as stop:
+        return stop.code if isinstance(stop, Terminated) else 130  # 143 after SIGTERM, 130 after Ctrl-C
 
 
 if __name__ == "__main__":

@@ -190,6 +190,18 @@ class Iterator:
         """Goes back to the first batch for `next()`."""
         self.batch_index = 0
 
+    def state_dict(self):
+        """What makes the next epoch's sample order and augmentation: {'epoch': int, 'seed': int} (saved by
+        `BackupAndRestore`, so a resumed run continues with the epoch it stopped at)."""
+        return {"epoch": int(self.epoch), "seed": int(self._seed)}
+
+    def load_state_dict(self, state):
+        """Continues from `state_dict()`'s state: the next batches are those of that epoch and seed."""
+        with self.lock:
+            self.epoch, self._seed = int(state["epoch"]), int(state["seed"])
+            self.index_array = None
+            self.batch_index = 0
+
     def _batch(self, index_array, rng):
         raise NotImplementedError
 

@@ -5,6 +5,15 @@ Linux: the workers inherit the iterator (file list, generator settings, preproce
 indices and random parameters travel to them, and the decoded pixels come back through a shared-memory slot
 instead of a pipe. A worker runs torch with one thread, so workers never fight each other or the training step
 for the cores.
+
+Workers die with their parent: however the parent ends (SIGKILL included), its workers do not live on holding its
+stdout/stderr or memory. On Linux a worker forked by the parent's main thread asks the kernel for SIGKILL when the
+parent dies (prctl PR_SET_PDEATHSIG), and every worker also watches its parent's pid from a thread and exits
+within `PARENT_POLL` seconds of being re-parented. Workers ignore SIGINT (a terminal's Ctrl-C is for the training
+process, which then shuts its pools down); SIGTERM ends them as usual (multiprocessing stops the workers of a
+broken pool with it, so a worker must not ignore it). The shared-memory slots belong to the parent: released
+when the iterator's pool closes or at exit, and, after a SIGKILL of the parent, by multiprocessing's resource
+tracker.
 """
 
 import atexit
@@ -16,6 +25,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import weakref
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import shared_memory
@@ -34,12 +44,49 @@ _DECODERS = weakref.WeakSet()  # the parent's live decoders, closed at exit
 _CLOSING = weakref.WeakSet()  # manager threads of pools shut down without waiting
 _ATTACHED = {}  # in a worker: shared-memory name -> SharedMemory
 _KEYS = itertools.count()
+PARENT_POLL = 0.25  # seconds between a worker's checks that its parent is alive
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_forked_from_main_thread = False  # set in the parent just before each fork; a forked child sees the value
 
 
-def _worker_init():
+def _before_fork():
+    global _forked_from_main_thread  # noqa: PLW0603
+    _forked_from_main_thread = threading.current_thread() is threading.main_thread()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)
+
+
+def _set_parent_death_signal():
+    """Linux: the kernel sends this process SIGKILL when the thread that forked it ends. Only used for a worker
+    forked by the parent's main thread (a worker forked by a short-lived thread would be killed with it)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # noqa: PLC0415 (Linux workers only)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl (another libc): the pid watch below still ends the worker
+        pass
+
+
+def _watch_parent(parent):
+    while True:
+        time.sleep(PARENT_POLL)
+        if os.getppid() != parent:  # re-parented: the parent is gone
+            os._exit(1)
+
+
+def _worker_init(parent):
     torch.set_num_threads(1)
-    # Ctrl-C is for the training process (it stops fit cleanly); a worker killed by it would break the pool
+    # Ctrl-C is for the training process (it stops fit cleanly); a worker killed by it would break the pool. SIGTERM
+    # keeps its default: multiprocessing terminates the workers of a broken pool with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _forked_from_main_thread:
+        _set_parent_death_signal()
+    if os.getppid() != parent:  # the parent died before the death signal was set up
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="cnnkit-parent-watch", daemon=True).start()
 
 
 def _ready():
@@ -114,7 +161,7 @@ class ProcessDecoder:
         self.free, self.slots = [], []
         self.lock = threading.Lock()
         self.pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                                           initializer=_worker_init)
+                                                           initializer=_worker_init, initargs=(os.getpid(),))
         _DECODERS.add(self)
 
     def start(self):

@@ -9,6 +9,7 @@ callback asks for batch logs (the progress bar reads them a few times a second).
 """
 
 import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from cnnkit.training import checks
 from cnnkit.training import data_adapter
 from cnnkit.training import frozen
 from cnnkit.training import hints
+from cnnkit.training import interrupts
 from cnnkit.training import jit
 from cnnkit.training import precision
 from cnnkit.training import strategies
@@ -36,6 +38,17 @@ from cnnkit.training.callbacks.progbar import ProgbarLogger
 from cnnkit.training.metric_logs import MetricLogs
 
 _module_call = torch.nn.Module.__call__
+
+
+def _weak_refs(*values):
+    """Weak references to `values` (None where one cannot be made): the model does not keep fit's data alive."""
+    refs = []
+    for value in values:
+        try:
+            refs.append(weakref.ref(value))
+        except TypeError:  # tuples, lists, None
+            refs.append(None)
+    return tuple(refs)
 
 
 def _resolve_verbose(verbose):
@@ -274,6 +287,7 @@ class Trainer(MetricLogs, BatchMethods):
 
     # ---- fit -----------------------------------------------------------------------------------------------
 
+    @interrupts.sigterm_as_interrupt()  # SIGTERM stops training as Ctrl-C does (see cnnkit.training.interrupts)
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
@@ -322,6 +336,7 @@ class Trainer(MetricLogs, BatchMethods):
         train, val = strategy.prepare_fit(self, train, val)  # each process its part of every batch
 
         callback_list = self._callback_list(callbacks, verbose, epochs, train.steps, strategy, add_history=True)
+        self._fit_inputs = _weak_refs(x, validation_data)  # BackupAndRestore keeps their epoch state
         self.stop_training = False
         self._resume_epoch = None
         callback_list.on_train_begin()  # BackupAndRestore may set self._resume_epoch here

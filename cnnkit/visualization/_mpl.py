@@ -7,8 +7,9 @@ the returned value).
 
 import os
 import sys
-import uuid
 from pathlib import Path
+
+from cnnkit.utils.io import atomic_path
 
 INSTALL_HINT = "cnnkit.visualization needs matplotlib to draw plots: pip install matplotlib"
 
@@ -101,12 +102,6 @@ def finish(fig, path=None, to_file=None, dpi=100):
         raise ValueError(f"Cannot save a figure as '.{fmt}' ({target}): use one of "
                          f"{', '.join('.' + ext for ext in sorted(supported))}.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_path(target) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return fig

@@ -36,6 +36,13 @@ def _compiled_direction(model, monitor):
     return None
 
 
+def _is_nan(value):
+    try:
+        return bool(np.isnan(value))
+    except TypeError:
+        return False
+
+
 class MonitorCallback(Callback):
     """Base: tracks the best value of `monitor` ('val_loss' by default) in direction `mode`."""
 
@@ -47,11 +54,15 @@ class MonitorCallback(Callback):
         self.best = None
 
     def improved(self, current, reference):
+        """Whether `current` beats `reference` (None: nothing yet) by `min_delta`. A NaN is never an improvement,
+        so a NaN epoch is never "best" (Keras 3 takes a first NaN as best, and then nothing beats it)."""
         if self._auto:
             direction = _compiled_direction(self.model, self.monitor)
             if direction is not None:
                 self.maximize, self._auto = direction == "up", False
-        if reference is None:
+        if _is_nan(current):
+            return False
+        if reference is None or _is_nan(reference):
             return True
         if self.maximize:
             return current - self.min_delta > reference
@@ -75,6 +86,9 @@ class EarlyStopping(MonitorCallback):
             F-scores, IoUs, R2Score; min for the loss, errors and crossentropies; otherwise max for names of
             accuracies, min for the rest), 'min' or 'max'.
         restore_best_weights: put back the weights of the best epoch when training ends.
+
+    A NaN monitored value counts as an epoch without improvement and is never the best (Keras 3 keeps a first
+    NaN as best for the whole run, so restore_best_weights would put back that epoch's weights).
     """
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
@@ -114,7 +128,8 @@ class EarlyStopping(MonitorCallback):
 
 
 class ReduceLROnPlateau(MonitorCallback):
-    """Multiplies the learning rate by `factor` when `monitor` stalls for `patience` epochs (Keras's rules)."""
+    """Multiplies the learning rate by `factor` when `monitor` stalls for `patience` epochs (Keras's rules; a NaN
+    monitored value counts as an epoch without improvement, where Keras 3 keeps a first NaN as best)."""
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
                  cooldown=0, min_lr=0.0, **kwargs):
@@ -163,6 +178,9 @@ class ModelCheckpoint(MonitorCallback):
         save_weights_only: save only the weights.
         save_freq: 'epoch' or an int number of batches.
         initial_value_threshold: a value the first saved result must beat.
+
+    With save_best_only an epoch whose monitored value is NaN is never saved and never becomes the best (Keras 3
+    saves a first NaN epoch and then never saves again).
 
     Every save writes a temporary file and renames it, so a crash never leaves a half-written checkpoint.
     """
