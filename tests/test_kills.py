@@ -202,4 +202,4 @@ def test_sigterm_stops_cnnkit_train_keeping_the_best_model(tmp_path):
     _assert_gone(children)
     assert eof_after is not None and eof_after < DEADLINE
     assert load_model(str(out / "model.keras")).output_shape == (None, 2)
-    assert sorted(os.listdir(out)) == ["history.csv", "labels.json", "model.keras"]
+    assert sorted(os.listdir(out)) == ["history.csv", "labels.json", "model.keras", "report.html"]  # report too
