@@ -67,7 +67,15 @@ class Layer(torch.nn.Module):
 
     Note:
         Unlike torch.nn.Module, `layer(x)` takes Keras-layout (channels_last) data and the `training` flag is
-        an argument (default False: inference), not the module's train()/eval() mode.
+        an argument (default False: inference), not the module's train()/eval() mode. A subclass's `call` gets
+        Keras-layout tensors (see `call_layout`), as in Keras.
+
+    Example:
+        >>> class ChannelMean(Layer):
+        ...     def call(self, x):
+        ...         return ops.mean(x, axis=-1, keepdims=True)  # the channels, as in Keras
+        >>> ChannelMean()(np.ones((2, 5, 6, 3))).shape
+        torch.Size([2, 5, 6, 1])
     """
 
     # Declared properties (read by the frozen-feature cache and the fusion pass, `cnnkit.models.fusion`; never
