@@ -7,6 +7,7 @@ import pkgutil
 
 import numpy as np
 import pytest
+import torch
 
 import cnnkit
 from cnnkit import layers
@@ -195,3 +196,18 @@ def test_cnnkits_own_layers_declare_the_internal_layout():
 def test_unknown_call_layout_is_refused():
     with pytest.raises(ValueError, match=r"Odd: call_layout must be one of .*Received: call_layout='nchw'"):
         type("Odd", (Layer,), {"call_layout": "nchw"})
+
+
+def test_the_conversion_around_call_is_a_view_also_for_dicts(rng):
+    class Probe(Layer):
+        takes_dict = True  # declared: `layer({...})` reaches call
+
+        def call(self, inputs):
+            self.seen = {key: (tuple(value.shape), value.data_ptr()) for key, value in inputs.items()}
+            return {key: ops.mean(value, axis=-1, keepdims=True) for key, value in inputs.items()}
+
+    x = torch.as_tensor(rng.normal(size=(2, *SHAPE)).astype("float32"))
+    probe = Probe()
+    out = probe({"images": x})
+    assert probe.seen == {"images": ((2, 5, 6, 3), x.data_ptr())}  # the caller's storage: no copy
+    np.testing.assert_allclose(out["images"].numpy(), x.numpy().mean(-1, keepdims=True), rtol=1e-6, atol=1e-6)
