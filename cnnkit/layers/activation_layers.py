@@ -49,6 +49,8 @@ class ReLU(Layer):
         tensor([[-5.0000, -2.5000,  0.0000,  5.0000, 10.0000]])
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         self.max_value = normalize_float(max_value, "max_value", "ReLU", low=0.0, allow_none=True)
@@ -94,6 +96,8 @@ class LeakyReLU(Layer):
         >>> LeakyReLU(negative_slope=0.5)(np.array([[-10.0, 0.0, 10.0]]))
         tensor([[-5.,  0., 10.]])
     """
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:
@@ -150,6 +154,8 @@ class PReLU(Layer):
         >>> PReLU(shared_axes=[1, 2])(np.zeros((2, 8, 8, 3))).shape
         torch.Size([2, 8, 8, 3])
     """
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     monotonic = False  # alpha is learned and may become negative
 
@@ -215,6 +221,8 @@ class ELU(Layer):
         tensor([[-0.3161,  2.0000]])
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha = normalize_float(alpha, "alpha", "ELU")
@@ -260,6 +268,8 @@ class Softmax(Layer):
         >>> Softmax()(np.array([[1.0, 2.0, 1.0]]))
         tensor([[0.2119, 0.5761, 0.2119]])
     """
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     monotonic = False  # not elementwise
 

@@ -33,6 +33,8 @@ class BaseAdaptivePooling(Layer):
         bins are exported as fixed-window pools and a gather when the sizes do not divide).
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     resamples = True
 
     def __init__(self, rank, mode, output_size, data_format=None, **kwargs):

@@ -7,8 +7,10 @@ Two ways in:
   layout (channels first, see `cnnkit.ops.layout`), so a model converts layouts once, at its edges.
 
 Subclasses implement `build(input_shape)` (the only place weights are created, with `add_weight`),
-`call(inputs, training=False)` on internal-layout tensors, `compute_output_shape(input_shape)` on Keras-layout
-shapes, and `get_config()`.
+`call(inputs, training=False)`, `compute_output_shape(input_shape)` on Keras-layout shapes, and `get_config()`.
+The class attribute `call_layout` declares what `call` sees: "keras" (the default, so a user's layer gets and
+returns (N, *spatial, C) tensors as in Keras; `forward` converts around it with views) or "internal" (declared by
+cnnkit's own layers, which compute on (N, C, *spatial)).
 """
 
 import contextlib
@@ -34,6 +36,7 @@ from cnnkit.utils.naming import unique_name
 LAYERS = Registry("layer")
 
 _BASE_KWARGS = ("input_shape", "input_dim", "batch_size", "batch_input_shape")
+CALL_LAYOUTS = ("keras", "internal")
 
 
 class WeightSpec:
@@ -65,7 +68,15 @@ class Layer(torch.nn.Module):
 
     Note:
         Unlike torch.nn.Module, `layer(x)` takes Keras-layout (channels_last) data and the `training` flag is
-        an argument (default False: inference), not the module's train()/eval() mode.
+        an argument (default False: inference), not the module's train()/eval() mode. A subclass's `call` gets
+        Keras-layout tensors (see `call_layout`), as in Keras.
+
+    Example:
+        >>> class ChannelMean(Layer):
+        ...     def call(self, x):
+        ...         return ops.mean(x, axis=-1, keepdims=True)  # the channels, as in Keras
+        >>> ChannelMean()(np.ones((2, 5, 6, 3))).shape
+        torch.Size([2, 5, 6, 1])
     """
 
     # Declared properties (read by the frozen-feature cache and the fusion pass, `cnnkit.models.fusion`; never
@@ -97,6 +108,11 @@ class Layer(torch.nn.Module):
     takes_dict = False
     # is_operation: a graph node that is not a layer (Keras 3's symbolic arithmetic, `cnnkit.layers.operations`).
     is_operation = False
+    # call_layout: the layout of the rank >= 3 tensors `call` receives and returns. "keras" (the default: a user's
+    # layer): channels_last (N, *spatial, C), as in Keras; `forward` converts around the call (views, no copies).
+    # "internal": cnnkit's channels-first (N, C, *spatial); cnnkit's own layers declare it (their family base
+    # classes, an explicit attribute on the others). A subclass of one of cnnkit's layers inherits its layout.
+    call_layout = "keras"
 
     def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
         super().__init__()
@@ -129,6 +145,9 @@ class Layer(torch.nn.Module):
     def __init_subclass__(cls, **kwargs):
         """Every `build` marks the layer built once it returns, also when called directly (as Keras does)."""
         super().__init_subclass__(**kwargs)
+        if cls.call_layout not in CALL_LAYOUTS:
+            raise ValueError(f"{cls.__name__}: call_layout must be one of {CALL_LAYOUTS}. "
+                             f"Received: call_layout={cls.call_layout!r}")
         build = cls.__dict__.get("build")
         if build is not None and not getattr(build, "_marks_built", False):
             @functools.wraps(build)
@@ -307,8 +326,20 @@ class Layer(torch.nn.Module):
         return input_shape
 
     def call(self, inputs, training=False):
-        """The computation, on internal-layout tensors. Default: identity."""
+        """The computation, on tensors in the layout declared by `call_layout` (Keras's, unless the class says
+        "internal"). Default: identity."""
         return inputs
+
+    def _call_in_keras_layout(self, inputs, training=False):
+        """`call` of a layer whose `call_layout` is "keras", on internal-layout tensors: the inputs (a tensor, or
+        lists / tuples / dicts of them) are turned into Keras-layout views, the outputs back (views, no copies).
+        `training` is passed only when `call` takes it (Keras's `def call(self, x)`)."""
+        keras_inputs = map_tensors(layout.to_keras, inputs)
+        if call_takes_training(type(self)):
+            out = self.call(keras_inputs, training=training)
+        else:
+            out = self.call(keras_inputs)
+        return map_tensors(layout.to_internal, out)
 
     def _maybe_build(self, input_shape):
         if not self.built:
@@ -320,9 +351,10 @@ class Layer(torch.nn.Module):
             training = call_training_default(type(self))
         if not self.built:
             self._maybe_build(_structure_shapes(inputs, internal=True))
+        call = self.call if self.call_layout == "internal" else self._call_in_keras_layout
         if mixed_precision.in_use():  # a policy other than float32 exists: run under this layer's policy
-            return mixed_precision.call_with_policy(self, inputs, training)
-        return self.call(inputs, training=training)
+            return mixed_precision.call_with_policy(self, inputs, training, call=call)
+        return call(inputs, training=training)
 
     def __call__(self, inputs, training=None, **kwargs):
         check_kwargs(f"{self.name} ({type(self).__name__}).__call__", kwargs, ("mask",))
@@ -503,3 +535,23 @@ def call_training_default(cls):
     if parameter is None or parameter.default is inspect.Parameter.empty:
         return None
     return parameter.default
+
+
+def map_tensors(fn, structure):
+    """`fn` applied to every torch tensor of `structure` (a tensor, or nested lists / tuples / dicts of them);
+    other values are kept."""
+    if isinstance(structure, torch.Tensor):
+        return fn(structure)
+    if isinstance(structure, dict):
+        return {key: map_tensors(fn, value) for key, value in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        values = [map_tensors(fn, value) for value in structure]
+        return type(structure)(*values) if hasattr(structure, "_fields") else type(structure)(values)
+    return structure
+
+
+@functools.lru_cache(maxsize=None)
+def call_takes_training(cls):
+    """Whether `cls.call` accepts a `training` argument (by name, or through **kwargs)."""
+    parameters = inspect.signature(cls.call).parameters
+    return "training" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())

@@ -26,6 +26,8 @@ class ConvLayer(Layer):
     list the prefixes of their '<prefix>_initializer' / '<prefix>_regularizer' options in `_weight_options`.
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     _paddings = ("valid", "same")
     _weight_options = ("kernel", "bias")
 

@@ -45,6 +45,8 @@ class Dense(Layer):
         torch.Size([4, 10])
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
@@ -98,6 +100,8 @@ class Activation(Layer):
         tensor([[0., 2.]])
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -124,6 +128,8 @@ class BaseRandomLayer(Layer):
     """A layer whose output in training depends on random draws (`stochastic`), with Keras's `seed` argument: an
     int or None, accepted and kept in the config as Keras writes it, but the draws come from torch's global
     generator (`cnnkit.utils.set_random_seed` makes runs repeatable)."""
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     resamples = True
 
@@ -186,6 +192,8 @@ class Rescaling(Layer):
         tensor([[1.]])
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
         self.scale, self.offset = _float_or_list(scale, "scale"), _float_or_list(offset, "offset")
@@ -219,6 +227,8 @@ class Identity(Layer):
         >>> Identity()(np.ones((2, 3))).shape
         torch.Size([2, 3])
     """
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     def call(self, inputs, training=False):
         return list(inputs) if isinstance(inputs, (list, tuple)) else inputs

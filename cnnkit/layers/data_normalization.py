@@ -46,6 +46,8 @@ class Normalization(Layer):
         float64 (Keras: float32).
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)
         axis = normalize_axes([] if axis is None else axis, "axis", "Normalization", allow_empty=True, keep_int=True)

@@ -19,6 +19,8 @@ class InputLayer(Layer):
         name: optional name.
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     config_renames = {"batch_input_shape": "batch_shape"}  # tf.keras 2's name
 
     def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, input_tensor=None,

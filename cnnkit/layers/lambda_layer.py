@@ -204,6 +204,8 @@ class Lambda(Layer):
                 [1., 1., 1.]])
     """
 
+    call_layout = "internal"  # `call` itself gives the function Keras-layout tensors
+
     runs_user_code = True  # cnnkit cannot tell whether the function is random in training
     # tf.keras 2 Lambda config entries, read (and dropped) by from_config.
     config_only_options = ("module", "function_type", "output_shape_type", "output_shape_module")

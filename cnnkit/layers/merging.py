@@ -27,6 +27,8 @@ def _broadcast_shapes(shapes, owner):
 class Merge(Layer):
     """Base of the element-wise merges: checks the inputs are a list of >= 2 tensors with broadcastable shapes."""
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     min_inputs = 2
 
     def _check_inputs(self, input_shape):

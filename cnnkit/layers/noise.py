@@ -212,6 +212,8 @@ class ActivityRegularization(Layer):
         0.4000000059604645
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     input_losses = True
 
     def __init__(self, l1=0.0, l2=0.0, **kwargs):

@@ -38,6 +38,8 @@ class BatchNormalization(Layer):
         Training uses batch statistics only when called with training=True (as `fit` does).
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,

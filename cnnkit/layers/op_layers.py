@@ -48,6 +48,8 @@ class OpLayer(Layer):
         **config: the op's constructor arguments, as Keras saves them (e.g. axis=-1, keepdims=False).
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     is_operation = True
     op_name = None
     call_params = ()

@@ -46,6 +46,8 @@ class Operation(Layer):
         name: default the snake_case Keras class name ('add', 'true_divide', ...), made unique.
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     keras_module = KERAS_MODULE
     is_operation = True
     function = None

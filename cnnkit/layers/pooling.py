@@ -32,6 +32,8 @@ class BasePooling(Layer):
         cnnkit follows Keras.
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     resamples = True
 
     def __init__(self, rank, mode, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
@@ -133,6 +135,8 @@ class BaseGlobalPooling(Layer):
     Output shape:
         (batch, channels), or (batch, 1, ..., 1, channels) with keepdims.
     """
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     resamples = True
 

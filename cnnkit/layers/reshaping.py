@@ -22,6 +22,8 @@ class Flatten(Layer):
         torch.Size([2, 576])
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         check_data_format(data_format, "Flatten")
@@ -47,6 +49,8 @@ class Reshape(Layer):
         >>> Reshape((7, 7, 16))(np.zeros((2, 784))).shape
         torch.Size([2, 7, 7, 16])
     """
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -109,6 +113,8 @@ class Permute(Layer):
         torch.Size([2, 64, 10])
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
         try:
@@ -160,6 +166,8 @@ class RepeatVector(Layer):
         torch.Size([2, 3, 32])
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
         self.n = check_positive_int(n, "n", "RepeatVector")
@@ -189,6 +197,8 @@ class BaseZeroPadding(Layer):
         padding: int (same on every side), a tuple of `rank` ints (symmetric per axis), or a tuple of `rank`
             (before, after) pairs.
     """
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     resamples = True
 

@@ -35,6 +35,8 @@ class LayerScale(Layer):
         (..., projection_dim); output shape: the same.
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     keras_module = KERAS_MODULE
     keras_registered_name = "LayerScale"
 
@@ -77,6 +79,8 @@ class StochasticDepth(Layer):
         drop_path_rate: float in [0, 1). At 0 the layer is deterministic (`stochastic` is False), so a frozen
             model holding it can be cached by `fit(cache_frozen=True)`.
     """
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     keras_module = KERAS_MODULE
     keras_registered_name = "StochasticDepth"
@@ -126,6 +130,8 @@ class CustomScaleLayer(Layer):
         >>> CustomScaleLayer(0.5)([np.ones((1, 2)), np.ones((1, 2))])
         tensor([[1.5000, 1.5000]])
     """
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     keras_module = "keras.src.applications.inception_resnet_v2"  # how Keras's files name the class
     keras_registered_name = "CustomScaleLayer"

@@ -35,6 +35,8 @@ class BaseUpSampling(Layer):
         (batch, *[n * s for n, s in zip(spatial, size)], channels).
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     resamples = True
 
     def __init__(self, rank, size, data_format=None, interpolation="nearest", **kwargs):
@@ -130,6 +132,8 @@ class BaseCropping(Layer):
         ValueError when the layer is built (and on a later call with such an input).
     """
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     resamples = True
 
     def __init__(self, rank, cropping, data_format=None, **kwargs):
@@ -198,6 +202,8 @@ class Cropping3D(BaseCropping):
 class _ImageLayer(Layer):
     """Shared by Resizing and CenterCrop: a (height, width) target for a batch (batch, H, W, C) or one image
     (H, W, C)."""
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     resamples = True
 

@@ -18,6 +18,8 @@ from cnnkit.ops.arguments import normalize_axes
 class ScaleAndShift(Layer):
     """Base of the normalisations that learn a scale `gamma` and an offset `beta` (Keras's arguments)."""
 
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
+
     def __init__(self, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros", gamma_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
                  **kwargs):
@@ -215,6 +217,8 @@ class UnitNormalization(Layer):
         Keras's `ops.normalize(order=2, epsilon=1e-12)`, computed as torch.nn.functional.normalize does, over
         Keras-layout axes (a list of axes is allowed).
     """
+
+    call_layout = "internal"  # cnnkit's own layer: computes on channels-first tensors
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

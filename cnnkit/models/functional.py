@@ -53,6 +53,8 @@ class Functional(Model):
         (None, 4, 4, 1024)
     """
 
+    call_layout = "internal"  # runs the graph of layers on channels-first tensors
+
     has_graph = True
     keras_module = "keras.src.models.functional"  # how Keras's files name the class
     keras_registered_name = "Functional"

@@ -11,6 +11,7 @@ import json
 import torch
 
 from cnnkit.layers.base import Layer
+from cnnkit.layers.base import call_takes_training
 from cnnkit.layers.base import call_training_default
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
@@ -205,21 +206,28 @@ class Model(Trainer, Layer):
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         zeros = [torch.zeros([1 if d is None else int(d) for d in shape], dtype=self._torch_dtype) for shape in shapes]
         with torch.no_grad():
-            self.call(zeros if isinstance(input_shape, list) else zeros[0], training=False)
+            self._call_with_training(zeros if isinstance(input_shape, list) else zeros[0], False)
 
     def _maybe_build(self, input_shape):
         self.built = True  # the call that follows builds the layers (no extra pass on zeros)
 
     def forward(self, inputs, training=False):
-        """Internal layout in and out; a subclassed model's `call` sees Keras-layout tensors."""
+        """Internal layout in and out; a subclassed model's `call` sees Keras-layout tensors (its `call_layout` is
+        "keras", Layer's default), and so do the user's layers it calls."""
         if training is None:  # unset: the subclass's own default, as Keras
             training = call_training_default(type(self))
         items, was_list = flatten(inputs)
         keras_in = [layout.to_keras(t) for t in items]
-        out = self.call(keras_in if was_list else keras_in[0], training=training)
+        out = self._call_with_training(keras_in if was_list else keras_in[0], training)
         out_items, out_list = flatten(out)
         internal = [layout.to_internal(t) for t in out_items]
         return internal if out_list else internal[0]
+
+    def _call_with_training(self, inputs, training):
+        """`call`, given `training` only when it takes it (Keras's `def call(self, x)`)."""
+        if call_takes_training(type(self)):
+            return self.call(inputs, training=training)
+        return self.call(inputs)
 
     # ---- files and reports ---------------------------------------------------------------------------------
 

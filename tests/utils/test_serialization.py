@@ -33,8 +33,7 @@ class ScaleBy(Layer):
         return tuple(input_shape)
 
     def call(self, inputs, training=False):
-        w = self.w.view(1, -1, *([1] * (inputs.dim() - 2))) if inputs.dim() > 2 else self.w
-        return inputs * self.factor * w
+        return inputs * self.factor * self.w  # Keras layout: w broadcasts over the last (channels) axis
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
