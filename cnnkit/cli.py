@@ -18,6 +18,7 @@ import sys
 import time
 
 from cnnkit.applications import APPLICATIONS
+from cnnkit.precision_support import PRECISIONS, precision_help
 
 
 def _shape(text):
@@ -88,7 +89,7 @@ def _train(args):
         return launch(args.nproc, args.argv, args.data_dir, args.img_size, args.augment, args.out)
     options = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, img_size=args.img_size,
                    augment=args.augment, validation_split=args.validation_split, out=args.out, seed=args.seed,
-                   verbose=args.verbose, weights=args.weights, freeze=args.freeze)
+                   verbose=args.verbose, weights=args.weights, freeze=args.freeze, precision=args.precision)
     if not is_chief():  # under torchrun: only process 0 prints
         with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             train(args.data_dir, **{**options, "verbose": 0})
@@ -222,6 +223,7 @@ def _add_train(sub):
     train.add_argument("--out", default=None, help="run folder (default runs/<date-time>)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress display (default 1)")
+    train.add_argument("--precision", default="float32", choices=PRECISIONS, help=precision_help())
     train.add_argument("--nproc", type=_positive, default=1,
                        help="training processes on this machine (data parallel, via torch.distributed.run; "
                             "default 1). --batch-size stays the global batch")

@@ -25,6 +25,7 @@ from cnnkit.callbacks import CSVLogger, ModelCheckpoint
 from cnnkit.data.directory import index_directory, list_classes, list_images
 from cnnkit.data.image_io import DECODE_ERRORS, img_to_array, load_img
 from cnnkit.layers import Dense, GlobalAveragePooling2D, Input
+from cnnkit.mixed_precision import global_policy, set_global_policy
 from cnnkit.models import Model, Sequential
 from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
@@ -148,17 +149,24 @@ def build(model, input_shape, classes, weights=None, freeze=False):
 
 
 def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augment=(), validation_split=0.2,
-          out=None, seed=0, verbose=1, weights=None, freeze=False):
+          out=None, seed=0, verbose=1, weights=None, freeze=False, precision="float32"):
     """Trains a built-in architecture on a class-folder tree and writes the run folder; returns (model, history,
     run folder). `weights`: None, 'imagenet' (architectures with ImageNet weights) or a weights file; `freeze`
-    keeps a pretrained backbone's weights and BatchNormalization statistics fixed. Ctrl-C stops training; the best model so far stays in the
+    keeps a pretrained backbone's weights and BatchNormalization statistics fixed. `precision`: the dtype
+    policy the model's layers are built with ('float32', 'mixed_bfloat16', 'mixed_float16'; see
+    `cnnkit.precision_support`). Ctrl-C stops training; the best model so far stays in the
     run folder (KeyboardInterrupt is re-raised after saying so)."""
     classes, count, size, color_mode = probe_folder(data_dir, img_size)
     entry = APPLICATIONS.lookup(model)
     if entry.pretrained:  # ImageNet-style: colour input, at least the architecture's minimum size
         color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
     channels = 1 if color_mode == "grayscale" else 3
-    net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze)
+    previous = global_policy()
+    set_global_policy(precision)  # layers take the global policy when they are created
+    try:
+        net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze)
+    finally:
+        set_global_policy(previous)
     out = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)  # after the checks: a failed start leaves no empty run folder
     flow = dict(target_size=size, color_mode=color_mode, class_mode="sparse", batch_size=batch_size, seed=seed)
@@ -169,7 +177,8 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
                                   ).flow_from_directory(data_dir, subset="validation", shuffle=False, **flow)
     net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     labels = {"class_names": classes, "image_size": list(size), "color_mode": color_mode, "rescale": RESCALE,
-              "preprocessing": preprocessing, "model": model, "data_dir": os.path.abspath(data_dir)}
+              "preprocessing": preprocessing, "model": model, "data_dir": os.path.abspath(data_dir),
+              "precision": precision}
     if is_chief():  # under torchrun, process 0 writes the run folder
         with atomic_path(os.path.join(out, "labels.json")) as tmp, open(tmp, "w") as f:
             json.dump(labels, f, indent=2)
@@ -190,7 +199,7 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
     info = {"data": os.path.abspath(data_dir), "images": f"{train_flow.samples} training, {val_flow.samples} "
             f"validation", "input": f"{size[0]}x{size[1]} {color_mode}", "epochs": epochs,
             "augmentation": ", ".join(augment) or "none", "weights": weights or "random",
-            "frozen backbone": "yes" if freeze else "no", "model file": model_path}
+            "frozen backbone": "yes" if freeze else "no", "precision": precision, "model file": model_path}
     write_report(os.path.join(out, "report.html"), best, history, x_val, y_val, class_names=classes,
                  train_data=train_flow, title=f"cnnkit train: {os.path.basename(os.path.abspath(data_dir))}",
                  info=info, deprocess=entry.deprocess, gradcam_layer=entry.last_conv)
