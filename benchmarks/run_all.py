@@ -18,8 +18,10 @@ average before and after are printed with the table: ratios from a busy machine 
 """
 
 import argparse
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -71,13 +73,21 @@ def run_one(name, args, timeout, log_dir=None):
     """Run benchmarks/NAME.py with ARGS: (rows, seconds); a failure is one row (name, '-', error, None)."""
     start = time.perf_counter()
     cmd = [sys.executable, os.path.join(HERE, name + ".py"), *args]
+    # its own session, so that on a timeout its worker processes are stopped with it (the whole process group)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(HERE), start_new_session=True)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
-                              cwd=os.path.dirname(HERE))
-        out, err, code = proc.stdout, proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        out, err = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
         err, code = f"timed out after {timeout:.0f} s", None
+    except BaseException:  # Ctrl-C: stop the script's processes too
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
     seconds = time.perf_counter() - start
     if log_dir:
         with open(os.path.join(log_dir, name + ".log"), "w") as f:

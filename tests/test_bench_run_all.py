@@ -4,6 +4,7 @@ reported as a row instead of stopping the run (fake scripts here: nothing is tim
 import importlib.util
 import math
 import os
+import time
 
 import pytest
 
@@ -38,7 +39,12 @@ def test_failing_script_is_a_row(run_all, tmp_path, monkeypatch, capsys):
     (tmp_path / "good.py").write_text("print('table')\nprint('RATIO mnist cnnkit/keras 1.5')\n")
     (tmp_path / "boom.py").write_text("print('RATIO partial cnnkit/keras 2.0')\nraise SystemExit('worker died')\n")
     (tmp_path / "quiet.py").write_text("print('no ratios here')\n")
-    (tmp_path / "slow.py").write_text("import time\ntime.sleep(30)\n")
+    (tmp_path / "slow.py").write_text(  # a script whose worker process outlives it unless its group is stopped
+        "import subprocess, sys, time\n"
+        "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], "
+        "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        f"open({str(tmp_path / 'worker.pid')!r}, 'w').write(str(worker.pid))\n"
+        "time.sleep(60)\n")
     monkeypatch.setattr(run_all, "HERE", str(tmp_path))
     monkeypatch.setattr(run_all, "BENCHMARKS", {n: ([], []) for n in ("good", "boom", "quiet", "slow")})
     assert run_all.main(["--quick", "--timeout", "3", "--log-dir", str(tmp_path / "logs")]) == 1
@@ -48,8 +54,23 @@ def test_failing_script_is_a_row(run_all, tmp_path, monkeypatch, capsys):
     assert "partial" in table and "exit 1: worker died" in table
     assert "no RATIO lines: no ratios here" in table
     assert "timed out after 3 s" in table
+    assert not _running(int((tmp_path / "worker.pid").read_text()))  # the timed-out script's worker is stopped too
     assert "load average before" in out and "load average after" in out
     assert sorted(os.listdir(tmp_path / "logs")) == ["boom.log", "good.log", "quiet.log", "slow.log"]
     assert run_all.main(["--only", "good"]) == 0
     with pytest.raises(SystemExit):
         run_all.main(["--only", "nope"])
+
+
+def _running(pid, wait=5.0):
+    """Whether process `pid` still runs (not a zombie) after up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return False
+        except FileNotFoundError:
+            return False
+        time.sleep(0.1)
+    return True
