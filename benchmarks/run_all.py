@@ -3,7 +3,7 @@
 Run from the repository root (in the project's venv):
 
     python benchmarks/run_all.py --quick      # small settings: every script runs, about 10 minutes on 2 cores
-    python benchmarks/run_all.py              # the scripts' default settings (an hour or more on 2 cores)
+    python benchmarks/run_all.py              # the scripts' default settings (about 1.5 hours on 2 cores)
     python benchmarks/run_all.py --quick --only train_throughput,transfer
 
 Each script runs as its own subprocess (one at a time, its output kept in --log-dir when given) and prints its
@@ -36,7 +36,8 @@ BENCHMARKS = {
     "transfer": (["--quick"], []),
     "mixed_precision": (["--quick"], []),
     "layers": (["--quick", "--budget", "30"], []),
-    "applications": (["--quick", "--models", "MobileNetV2,EfficientNetB0", "--samples", "16"], []),
+    "applications": (["--quick", "--models", "MobileNetV2,EfficientNetB0", "--samples", "16", "--configs",
+                      "cnnkit,keras"], []),
     "augmentation": (["--rounds", "1", "--samples", "256", "--epochs", "2"], []),
 }
 
@@ -111,12 +112,12 @@ def cpu_model():
 
 def format_table(results):
     """The table: results is [(benchmark, seconds, [(workload, comparison, value or error text)])]."""
-    lines = [f"{'benchmark':17} {'workload':24} {'comparison':28} {'ratio':>8}"]
+    lines = [f"{'benchmark':24} {'workload':24} {'comparison':30} {'ratio':>8}"]
     for name, seconds, rows in results:
         for i, (workload, comparison, value) in enumerate(rows):
             label = f"{name} ({seconds:.0f} s)" if i == 0 else ""
             cell = f"{value:8.2f}" if isinstance(value, float) else f"  {value}"
-            lines.append(f"{label:17} {workload:24} {comparison:28} {cell}")
+            lines.append(f"{label:24} {workload:24} {comparison:30} {cell}")
     return "\n".join(lines)
 
 
