@@ -242,6 +242,8 @@ def main():
             rates = {c: statistics.median(results[(name, mode, c)]) for c in configs}
             print(f"{name:15} {mode:5} " + " ".join(f"{rates[c]:8.2f}" for c in configs)
                   + "".join(f"  {paired(name, mode, c):11.2f}x" for c in others))
+            for c in others:
+                print(f"RATIO {name}:{mode} cnnkit/{c} {paired(name, mode, c):.4f}")
 
 
 if __name__ == "__main__":

@@ -166,6 +166,7 @@ def main():
         ours, theirs = rates[(variant, "cnnkit")], rates[(variant, "keras")]
         ratio = statistics.median(a / b for a, b in zip(ours, theirs))
         print(f"{variant:8} {statistics.median(ours):10.0f} {statistics.median(theirs):10.0f}  {ratio:12.2f}")
+        print(f"RATIO {variant} cnnkit/keras {ratio:.4f}")
 
 
 if __name__ == "__main__":

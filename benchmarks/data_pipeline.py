@@ -231,6 +231,7 @@ def main():
                 if pairs:
                     print(f"{mine + ' / ' + other:30s}{s:>8s}  median {statistics.median(pairs):6.2f}x   rounds "
                           + ", ".join(f"{p:.2f}x" for p in pairs))
+                    print(f"RATIO {s} {mine}/{other} {statistics.median(pairs):.4f}")
 
 
 if __name__ == "__main__":

@@ -451,6 +451,7 @@ def report(workload, times, n):
                                  key=best.get)
                 print(f"    cnnkit / {label} ({other}): {ratios[label][0]:.2f}x   "
                       f"[best-round figures: {best['cnnkit'] / best[best_other]:.2f}x vs {best_other}]")
+                print(f"RATIO {workload} cnnkit/{owner_group(other)} {ratios[label][0]:.4f}")
     return rate, ratios
 
 

@@ -321,6 +321,7 @@ def report(block, times, steps):
         if "cnnkit" in rate and other in rate:
             ratios[other] = rate["cnnkit"] / rate[other]
             print(f"    cnnkit / {other}: {ratios[other]:.2f}x   [best rounds: {best['cnnkit'] / best[other]:.2f}x]")
+            print(f"RATIO {block} cnnkit/{other} {ratios[other]:.4f}")
     return rate, ratios
 
 

@@ -292,12 +292,15 @@ def main():
                 drift = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(r["losses"], base["losses"]))
                 print(f"{framework} {policy} / float32: {r['images_per_s'] / base['images_per_s']:.2f}x speed, "
                       f"largest relative loss difference {drift:.2%}")
+                print(f"RATIO {framework} {policy}/float32 {r['images_per_s'] / base['images_per_s']:.4f}")
+                print(f"RATIO {framework} {policy}-loss-drift {drift:.4f}")
     for policy in policies:
         ours = results.get(("cnnkit", policy))
         for other in ("torch", "keras"):
             theirs = results.get((other, policy))
             if ours and theirs:
                 print(f"{policy}: cnnkit / {other} = {ours['images_per_s'] / theirs['images_per_s']:.2f}x")
+                print(f"RATIO {policy} cnnkit/{other} {ours['images_per_s'] / theirs['images_per_s']:.4f}")
 
 
 if __name__ == "__main__":

@@ -201,6 +201,8 @@ def main():
         ours, keras = rates.get("cnnkit", float("nan")), rates.get("keras", float("nan"))
         print(f"{workload:8} " + " ".join(f"{rates[c]:11.0f}" for c in args.configs)
               + f"  {ours / torch_best:12.2f}  {ours / keras:12.2f}")
+        print(f"RATIO {workload} cnnkit/torch {ours / torch_best:.4f}")
+        print(f"RATIO {workload} cnnkit/keras {ours / keras:.4f}")
 
 
 if __name__ == "__main__":

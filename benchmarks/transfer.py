@@ -259,12 +259,15 @@ def main():
         ours = rates.get("cnnkit", float("nan"))
         if "torch" in rates:
             print(f"       cnnkit / torch {ours / rates['torch']:.2f}x")
+            print(f"RATIO {task} cnnkit/torch {ours / rates['torch']:.4f}")
         if "keras" in rates:
             print(f"       cnnkit / keras {ours / rates['keras']:.2f}x")
+            print(f"RATIO {task} cnnkit/keras {ours / rates['keras']:.4f}")
         if "cnnkit-cache" in rates:
             first = statistics.median(r["first"] for r in results[(task, "cnnkit-cache")])
             print(f"       cnnkit-cache later epochs / cnnkit {rates['cnnkit-cache'] / ours:.1f}x (its first epoch: "
                   f"{first:.1f} images/s)")
+            print(f"RATIO {task} cnnkit-cache/cnnkit {rates['cnnkit-cache'] / ours:.4f}")
 
 
 if __name__ == "__main__":

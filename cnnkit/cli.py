@@ -20,6 +20,7 @@ import sys
 import time
 
 import cnnkit  # light: the sub-packages (and torch) load on first use, so --help and --version start at once
+from cnnkit.precision_support import PRECISIONS, precision_help
 
 # The architectures `--model`, `summary`, `plot` and `export` take: the names of cnnkit.applications.APPLICATIONS,
 # listed here so that `--help` needs no torch (a test checks the two lists are equal).
@@ -109,7 +110,7 @@ def _train(args):
                    augment=args.augment, validation_split=args.validation_split, out=args.out, seed=args.seed,
                    verbose=args.verbose, weights=args.weights, freeze=args.freeze, optimizer=args.optimizer,
                    learning_rate=args.lr, patience=args.patience, cache=args.cache, fine_tune=args.fine_tune,
-                   command="cnnkit " + " ".join(args.argv))
+                   command="cnnkit " + " ".join(args.argv), precision=args.precision)
     if not is_chief():  # under torchrun: only process 0 prints
         with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             train(args.data_dir, **{**options, "verbose": 0})
@@ -370,6 +371,7 @@ def _add_train(sub):
     train.add_argument("--verbose", type=_verbose, default="auto", metavar="{auto,0,1,2}",
                        help="progress display: 1 a bar, 2 one line per epoch, 0 none (default auto: a bar on a "
                             "terminal, one line per epoch in a redirected log)")
+    train.add_argument("--precision", default="float32", choices=PRECISIONS, help=precision_help())
     train.add_argument("--nproc", type=_positive, default=1,
                        help="training processes on this machine (data parallel, via torch.distributed.run; "
                             "default 1). --batch-size stays the global batch")

@@ -25,6 +25,7 @@ from cnnkit.callbacks import CSVLogger, EarlyStopping, History, ModelCheckpoint
 from cnnkit.data.directory import index_directory
 from cnnkit.data.image_io import DECODE_ERRORS, has_image_extension
 from cnnkit.layers import Dense, GlobalAveragePooling2D, Input, InputLayer
+from cnnkit.mixed_precision import global_policy, set_global_policy
 from cnnkit.models import Model, Sequential
 from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
@@ -229,7 +230,7 @@ def find_learning_rate(data_dir, model="small", batch_size=16, img_size=None, va
 
 def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augment=(), validation_split=0.2,
           out=None, seed=0, verbose=1, weights=None, freeze=False, optimizer="adam", learning_rate=None,
-          patience=None, cache=False, fine_tune=0, command=None):
+          patience=None, cache=False, fine_tune=0, command=None, precision="float32"):
     """Trains a built-in architecture on a class-folder tree and writes the run folder; returns (model, history,
     run folder).
 
@@ -243,6 +244,8 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
         fine_tune: after `epochs` on a frozen backbone, unfreeze its last block (`last_block`) and train this many
             more epochs at a tenth of the learning rate (the freeze-then-unfreeze recipe); needs pretrained weights.
         command: the command line, recorded in the report.
+        precision: the dtype policy the model's layers are built with ('float32', 'mixed_bfloat16',
+            'mixed_float16'; see `cnnkit.precision_support`).
 
     Ctrl-C stops training; the best model so far stays in the run folder and the report is written for it
     (KeyboardInterrupt is re-raised after saying so).
@@ -261,7 +264,12 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
     if entry.pretrained:  # ImageNet-style: colour input, at least the architecture's minimum size
         color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
     channels = 1 if color_mode == "grayscale" else 3
-    net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze or bool(fine_tune))
+    previous = global_policy()
+    set_global_policy(precision)  # layers take the global policy when they are created
+    try:
+        net, preprocessing = build(model, size + (channels,), len(classes), weights, freeze or bool(fine_tune))
+    finally:
+        set_global_policy(previous)
     settings, rate = _settings(optimizer, learning_rate, batch_size, seed, patience, fine_tune, cache)
     train_flow, val_flow = flows(data_dir, size, color_mode, batch_size, seed, validation_split, preprocessing,
                                  augment)
@@ -279,7 +287,8 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
               f"{len(classes)} classes, {epochs + fine_tune} epoch{'s' * (epochs + fine_tune != 1)}; run folder: "
               f"{out}", flush=True)
     labels = {"class_names": classes, "image_size": list(size), "color_mode": color_mode, "rescale": RESCALE,
-              "preprocessing": preprocessing, "model": model, "data_dir": os.path.abspath(data_dir)}
+              "preprocessing": preprocessing, "model": model, "data_dir": os.path.abspath(data_dir),
+              "precision": precision}
     if is_chief():  # under torchrun, process 0 writes the run folder
         with atomic_path(os.path.join(out, "labels.json")) as tmp, open(tmp, "w") as f:
             json.dump(labels, f, indent=2)
@@ -298,7 +307,8 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
         info = {"data": os.path.abspath(data_dir), "images": f"{train_flow.samples} training, {val_flow.samples} "
                 f"validation", "input": f"{size[0]}x{size[1]} {color_mode}", "epochs": epochs + fine_tune,
                 "augmentation": ", ".join(augment) or "none", "weights": weights or "random",
-                "frozen backbone": "yes" if freeze or fine_tune else "no", **settings, "model file": model_path,
+                "frozen backbone": "yes" if freeze or fine_tune else "no", **settings, "precision": precision,
+                "model file": model_path,
                 "duration": f"{time.perf_counter() - started:.0f} s" + (" (interrupted with Ctrl-C)" if interrupted
                                                                          else "")}
         if command:
