@@ -9,43 +9,16 @@ KL divergence are cnnkit.losses' functions.
 import torch
 
 from cnnkit import losses
-from cnnkit.metrics.base import EPSILON
 from cnnkit.metrics.base import MeanMetricWrapper
 from cnnkit.metrics.base import as_float
-from cnnkit.metrics.base import pair
 from cnnkit.metrics.base import squeeze_or_expand_to_same_rank
 
 
-def poisson(y_true, y_pred):
-    """Mean over the last axis of y_pred - y_true * log(y_pred + 1e-7)."""
-    y_true, y_pred = pair(y_true, y_pred)
-    return (y_pred - y_true * torch.log(y_pred + EPSILON)).mean(dim=-1)
-
-
-def _hinge_labels(y_true):
-    """Labels in {0, 1} become {-1, 1} (only when every label is 0 or 1, as Keras; decided on the device)."""
-    is_binary = ((y_true == 0) | (y_true == 1)).all()
-    return torch.where(is_binary, 2.0 * y_true - 1.0, y_true)
-
-
-def hinge(y_true, y_pred):
-    """Mean over the last axis of max(1 - y_true * y_pred, 0), labels -1/1 (0/1 converted)."""
-    y_true, y_pred = pair(y_true, y_pred)
-    return (1.0 - _hinge_labels(y_true) * y_pred).clamp(min=0.0).mean(dim=-1)
-
-
-def squared_hinge(y_true, y_pred):
-    """Mean over the last axis of max(1 - y_true * y_pred, 0)^2, labels -1/1 (0/1 converted)."""
-    y_true, y_pred = pair(y_true, y_pred)
-    return (1.0 - _hinge_labels(y_true) * y_pred).clamp(min=0.0).square().mean(dim=-1)
-
-
-def categorical_hinge(y_true, y_pred):
-    """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) over the last axis, y_true one-hot."""
-    y_true, y_pred = pair(y_true, y_pred)
-    pos = (y_true * y_pred).sum(dim=-1)
-    neg = ((1.0 - y_true) * y_pred).max(dim=-1).values
-    return (neg - pos + 1.0).clamp(min=0.0)
+# The per-sample functions are the losses' (Keras's metrics.hinge is losses.hinge, and so on).
+poisson = losses.poisson
+hinge = losses.hinge
+squared_hinge = losses.squared_hinge
+categorical_hinge = losses.categorical_hinge
 
 
 class _Wrapper(MeanMetricWrapper):

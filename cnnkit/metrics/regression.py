@@ -6,8 +6,8 @@ import math
 import warnings
 
 import torch
-import torch.nn.functional as F
 
+from cnnkit import losses
 from cnnkit.metrics.base import EPSILON
 from cnnkit.metrics.base import Mean
 from cnnkit.metrics.base import MeanMetricWrapper
@@ -34,24 +34,10 @@ def mean_absolute_error(y_true, y_pred):
     return (y_true - y_pred).abs().mean(dim=-1)
 
 
-def mean_absolute_percentage_error(y_true, y_pred):
-    """100 * mean over the last axis of |(y_true - y_pred) / max(|y_true|, 1e-7)|."""
-    y_true, y_pred = _aligned(y_true, y_pred)
-    return 100.0 * ((y_true - y_pred) / y_true.abs().clamp(min=EPSILON)).abs().mean(dim=-1)
-
-
-def mean_squared_logarithmic_error(y_true, y_pred):
-    """Mean over the last axis of (log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2."""
-    y_true, y_pred = _aligned(y_true, y_pred)
-    first, second = torch.log(y_pred.clamp(min=EPSILON) + 1.0), torch.log(y_true.clamp(min=EPSILON) + 1.0)
-    return (first - second).square().mean(dim=-1)
-
-
-def log_cosh(y_true, y_pred):
-    """Mean over the last axis of log(cosh(y_pred - y_true)), computed as x + softplus(-2x) - log 2."""
-    y_true, y_pred = _aligned(y_true, y_pred)
-    x = y_pred - y_true
-    return (x + F.softplus(-2.0 * x) - math.log(2.0)).mean(dim=-1)
+# Keras's metric functions are its loss functions.
+mean_absolute_percentage_error = losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = losses.mean_squared_logarithmic_error
+log_cosh = losses.log_cosh
 
 
 def _l2_normalize(x, axis):
