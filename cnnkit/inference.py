@@ -38,6 +38,10 @@ def load_run(model_path):
     labels.setdefault("rescale", RESCALE)
     labels.setdefault("preprocessing", "rescale")
     labels.setdefault("class_names", [str(i) for i in range(model.output_shape[-1])])
+    if len(labels["class_names"]) != model.output_shape[-1]:
+        raise RunError(f"{labels_path!r} names {len(labels['class_names'])} classes but the model "
+                       f"{model_path!r} has {model.output_shape[-1]} outputs: the model and its labels.json come "
+                       "from different runs.")
     return model, labels
 
 

@@ -320,7 +320,7 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
 
     try:
         net.fit(train_flow, validation_data=val_flow, epochs=epochs, callbacks=[*callbacks, history],
-                verbose=verbose, cache_frozen=cache)
+                verbose=verbose, cache_frozen=True if cache else "auto")
         if fine_tune and not net.stop_training:
             backbone = net.layers[1] if isinstance(net.layers[0], InputLayer) else net.layers[0]
             backbone.trainable = True

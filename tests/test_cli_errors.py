@@ -72,3 +72,15 @@ def test_predict_names_a_truncated_image(saved, folder, capsys):
     err = capsys.readouterr().err
     skipped = [line for line in err.splitlines() if line.startswith("skipped ")]
     assert len(skipped) == 1 and "1.png: cannot read it as an image" in skipped[0] and "Traceback" not in err
+
+
+def test_labels_json_naming_a_different_number_of_classes_is_one_line(saved, folder, capsys):
+    import json  # noqa: PLC0415
+
+    labels_path = os.path.join(os.path.dirname(str(saved)), "labels.json")
+    labels = json.load(open(labels_path)) if os.path.exists(labels_path) else {}
+    labels["class_names"] = ["only_one"]
+    with open(labels_path, "w") as f:
+        json.dump(labels, f)
+    assert cli.main(["predict", str(saved), str(folder / "a")]) == 2
+    _one_line(capsys, "names 1 classes but the model", "outputs")

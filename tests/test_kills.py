@@ -203,3 +203,28 @@ def test_sigterm_stops_cnnkit_train_keeping_the_best_model(tmp_path):
     assert eof_after is not None and eof_after < DEADLINE
     assert load_model(str(out / "model.keras")).output_shape == (None, 2)
     assert sorted(os.listdir(out)) == ["history.csv", "labels.json", "model.keras", "report.html"]  # report too
+
+
+def _sigterm_self():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(2)
+    return "survived"
+
+
+def test_a_worker_forked_inside_fit_dies_of_sigterm_instead_of_interrupting_the_parent():
+    """fit turns SIGTERM into an interrupt; a decoding worker forked while fit runs must not inherit that (it would
+    send the interrupt back to the parent as its task's result)."""
+    import concurrent.futures  # noqa: PLC0415
+    import multiprocessing  # noqa: PLC0415
+
+    from cnnkit.data import workers  # noqa: PLC0415
+    from cnnkit.training.interrupts import sigterm_as_interrupt  # noqa: PLC0415
+
+    with sigterm_as_interrupt():
+        pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
+                                                      initializer=workers._worker_init, initargs=(os.getpid(),))
+        try:
+            with pytest.raises(concurrent.futures.process.BrokenProcessPool):  # the worker died, the parent lives
+                pool.submit(_sigterm_self).result(timeout=60)
+        finally:
+            pool.shutdown()

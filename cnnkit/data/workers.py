@@ -80,8 +80,10 @@ def _watch_parent(parent):
 def _worker_init(parent):
     torch.set_num_threads(1)
     # Ctrl-C is for the training process (it stops fit cleanly); a worker killed by it would break the pool. SIGTERM
-    # keeps its default: multiprocessing terminates the workers of a broken pool with it
+    # gets its default back (a worker forked inside fit inherits fit's SIGTERM-as-interrupt handler, which would
+    # send the interrupt to the parent as a task result): multiprocessing terminates a broken pool's workers with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if _forked_from_main_thread:
         _set_parent_death_signal()
     if os.getppid() != parent:  # the parent died before the death signal was set up

@@ -341,8 +341,25 @@ class Trainer(MetricLogs, BatchMethods):
         self._resume_epoch = None
         callback_list.on_train_begin()  # BackupAndRestore may set self._resume_epoch here
         initial_epoch = max(initial_epoch, self._resume_epoch or 0)
-        epoch_logs = {}
         self.train()
+        try:
+            epoch_logs = self._run_epochs(train, val, device, callback_list, strategy, initial_epoch, epochs,
+                                          validation_freq)
+            if epochs > 0:  # Keras: use_ema=True puts the moving averages in the model
+                self.optimizer.finalize_variable_values(self._train_params)
+        finally:  # also after an error, Ctrl-C or SIGTERM: no DDP wrapper or training mode left behind
+            self.eval()
+            strategy.finish()
+            self.__dict__.pop("_strategy", None)
+        callback_list.on_train_end(epoch_logs)
+        history = next((cb for cb in callback_list.callbacks if isinstance(cb, History)), None)
+        self.history = history if history is not None else getattr(self, "history", None)
+        return self.history
+
+    def _run_epochs(self, train, val, device, callback_list, strategy, initial_epoch, epochs, validation_freq):
+        """fit's epochs: the training steps, the metrics reduced across processes, validation and the epoch
+        callbacks; returns the last epoch's logs."""
+        epoch_logs = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             callback_list.on_epoch_begin(epoch)
@@ -360,7 +377,7 @@ class Trainer(MetricLogs, BatchMethods):
                 of = "" if train.steps is None else f" of {train.steps}"
                 warnings.warn(f"Your input ran out of data after {steps_run}{of} steps in epoch {epoch + 1}; "
                               "interrupting training. Make sure that your generator can produce at least "
-                              "steps_per_epoch * epochs batches.", stacklevel=2)
+                              "steps_per_epoch * epochs batches.", stacklevel=4)
                 self.stop_training = True
                 if steps_run == 0:
                     break
@@ -372,15 +389,7 @@ class Trainer(MetricLogs, BatchMethods):
             callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
-        if epochs > 0:  # Keras: use_ema=True puts the moving averages in the model
-            self.optimizer.finalize_variable_values(self._train_params)
-        self.eval()
-        strategy.finish()
-        del self._strategy
-        callback_list.on_train_end(epoch_logs)
-        history = next((cb for cb in callback_list.callbacks if isinstance(cb, History)), None)
-        self.history = history if history is not None else getattr(self, "history", None)
-        return self.history
+        return epoch_logs
 
     def _class_weight_to_sample_weight(self, y, class_weight, sample_weight):
         if y is None:

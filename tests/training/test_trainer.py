@@ -358,3 +358,18 @@ def test_set_random_seed_makes_runs_identical():
     for a, b in zip(first[1], second[1]):
         np.testing.assert_array_equal(a, b)
     assert first[0]["loss"] != other[0]["loss"]
+
+
+def test_fit_that_raises_leaves_no_strategy_and_eval_mode():
+    """An error inside fit (here from a callback) still ends in inference mode with no training strategy left on the
+    model (under torchrun that would be a stale DDP wrapper)."""
+    model = cnnkit.Sequential([cnnkit.layers.Input((3,)), cnnkit.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+
+    def fail(batch, logs):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(np.zeros((4, 3)), np.zeros((4, 2)), verbose=0,
+                  callbacks=[cnnkit.callbacks.LambdaCallback(on_train_batch_end=fail)])
+    assert "_strategy" not in model.__dict__ and not model.training
