@@ -146,3 +146,12 @@ def test_readme_python_block_runs(line, code, not_run, workdir, predefined, monk
         from cnnkit import mixed_precision
 
         mixed_precision.set_global_policy("float32")
+
+
+def test_readme_contents_links_reach_headings():
+    text = README.read_text()
+    outside_code = re.sub(r"```.*?```", "", text, flags=re.S)
+    anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+               for h in re.findall(r"^#{2,3} (.+)$", outside_code, flags=re.M)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert links and links <= anchors, sorted(links - anchors)
