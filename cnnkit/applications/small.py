@@ -1,4 +1,4 @@
-"""The seeds' small MNIST convnet: conv 32/64/64 (3x3, relu) with 2x2 max pooling, dense 64, softmax."""
+"""A small MNIST convnet: conv 32/64/64 (3x3, relu) with 2x2 max pooling, dense 64, softmax."""
 
 from cnnkit.layers import Conv2D
 from cnnkit.layers import Dense
@@ -8,7 +8,7 @@ from cnnkit.models import Sequential
 
 
 def SmallConvNet(input_shape=(28, 28, 1), classes=10, classifier_activation="softmax", name="small_convnet"):
-    """The convnet of the seeds' MNIST notebook (93,322 parameters for 28x28x1 inputs and 10 classes).
+    """The classic small MNIST convnet (93,322 parameters for 28x28x1 inputs and 10 classes).
 
     Args:
         input_shape: (height, width, channels); at least 22x22 so three 3x3 convolutions and two poolings fit.
