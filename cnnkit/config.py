@@ -85,6 +85,14 @@ def torch_dtype(name=None):
     return table[str(name)]
 
 
+def in_notebook():
+    """True inside a running Jupyter (IPython) kernel (not merely when ipykernel has been imported)."""
+    shell_module = sys.modules.get("IPython")
+    get = getattr(shell_module, "get_ipython", None) if shell_module is not None else None
+    shell = get() if get is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def _available_memory():
     """Bytes of memory available now (Linux's MemAvailable; elsewhere, or unreadable, 4 GiB)."""
     try:

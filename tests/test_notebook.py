@@ -1,14 +1,16 @@
 """cnnkit in a real Jupyter kernel (nbclient + ipykernel): a live progress bar without warnings, the model and its
 summary as HTML tables, History's last metrics, and each plot shown once."""
 
+import importlib.util
 import os
 
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-pytest.importorskip("matplotlib")
+if importlib.util.find_spec("ipykernel") is None or importlib.util.find_spec("matplotlib") is None:
+    pytest.skip("needs ipykernel and matplotlib", allow_module_level=True)  # (found, not imported: importing
+    # ipykernel here would make this process look like a notebook to every later test)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -3,8 +3,8 @@ table in a notebook, which is also how a model shows there)."""
 
 import html
 import shutil
-import sys
 
+from cnnkit import config
 from cnnkit.layers.input_layer import InputLayer
 from cnnkit.models.functional import Functional
 
@@ -152,18 +152,11 @@ def summary_html(model, show_trainable=False, layer_range=None):
             f"<tbody>{body}</tbody></table><p style=\"font-family:monospace\">{foot}</p></div>")
 
 
-def in_notebook():
-    """True inside a running Jupyter (IPython) kernel."""
-    shell = sys.modules.get("IPython")
-    get = getattr(shell, "get_ipython", None) if shell is not None else None
-    return bool(get is not None and get() is not None and "ipykernel" in sys.modules)
-
-
 def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
                   show_trainable=False, layer_range=None):
     """Prints (or passes line by line to `print_fn`) the summary table of `model`; in a notebook, without
     `print_fn`, shows it as an HTML table."""
-    if print_fn is None and in_notebook():
+    if print_fn is None and config.in_notebook():
         from IPython.display import HTML, display  # noqa: PLC0415 (only inside a notebook)
 
         display(HTML(summary_html(model, show_trainable, layer_range)))

@@ -54,7 +54,7 @@ def _weak_refs(*values):
 def _resolve_verbose(verbose):
     if verbose == "auto":  # a live bar on a terminal or in a notebook, one line per epoch in a redirected log
         import sys  # noqa: PLC0415
-        return 1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2
+        return 1 if sys.stdout.isatty() or config.in_notebook() else 2
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
     return verbose

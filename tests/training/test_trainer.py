@@ -373,3 +373,14 @@ def test_fit_that_raises_leaves_no_strategy_and_eval_mode():
         model.fit(np.zeros((4, 3)), np.zeros((4, 2)), verbose=0,
                   callbacks=[cnnkit.callbacks.LambdaCallback(on_train_batch_end=fail)])
     assert "_strategy" not in model.__dict__ and not model.training
+
+
+def test_auto_verbose_is_not_fooled_by_an_imported_ipykernel(monkeypatch):
+    """Only a running notebook kernel makes 'auto' draw a bar in a redirected output; an imported module does not."""
+    import sys  # noqa: PLC0415
+    import types  # noqa: PLC0415
+
+    from cnnkit.training.trainer import _resolve_verbose  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert _resolve_verbose("auto") == 2  # pytest captures stdout: not a terminal

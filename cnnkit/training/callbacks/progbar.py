@@ -21,9 +21,21 @@ from tqdm.std import tqdm  # text bar (also live in Jupyter, which renders '\r')
 from cnnkit.training.callbacks.callback import Callback
 
 REFRESH_SECONDS = 0.25
-KNOWN_FORMAT = "{n_fmt}/{total_fmt} {bar:20}{postfix}"
-UNKNOWN_FORMAT = "{n:7d}/Unknown{postfix}"  # Keras's `%7d/Unknown`
+KNOWN_FORMAT = "{n_fmt}/{total_fmt} {bar:20}{keras}"
+UNKNOWN_FORMAT = "{n:7d}/Unknown{keras}"  # Keras's `%7d/Unknown`
 BAR_WIDTH = 20
+
+
+class _Bar(tqdm):
+    """tqdm's bar with Keras's text after it (tqdm's own postfix would add ', ')."""
+
+    text = ""
+
+    @property
+    def format_dict(self):
+        values = super().format_dict
+        values["keras"] = self.text
+        return values
 
 
 def terminal_columns():
@@ -130,7 +142,7 @@ class ProgbarLogger(Callback):
         self.seen = 0
         self._active = True
         if self.verbose == 1:
-            self.bar = tqdm(total=self.steps, file=sys.stdout, ascii=" ━", ncols=terminal_columns(), leave=False,
+            self.bar = _Bar(total=self.steps, file=sys.stdout, ascii=" ━", ncols=terminal_columns(), leave=False,
                             bar_format=KNOWN_FORMAT if self.steps is not None else UNKNOWN_FORMAT)
 
     def _update(self, batch, logs):
@@ -148,7 +160,7 @@ class ProgbarLogger(Callback):
             postfix = f" {clock} {_per_step(elapsed, self.seen)}"
             if logs:
                 postfix += " - " + format_logs(logs)
-            self.bar.set_postfix_str(postfix, refresh=False)
+            self.bar.text = postfix
             self.bar.n = self.seen
             self.bar.ncols = terminal_columns()  # follows a resized terminal
             self.bar.refresh()
