@@ -200,6 +200,9 @@ def test_train_any_application_as_a_frozen_backbone(digits_dir, tmp_path, capsys
                      "--out", out, "--verbose", "0"]) == 0
     labels = json.load(open(os.path.join(out, "labels.json")))
     assert labels["preprocessing"] == mode and labels["image_size"] == [32, 32]
+    report = open(os.path.join(out, "report.html")).read()  # looks inside the backbone like a small model's
+    assert "Not available" not in report
+    assert all(f"<h2>{title}" in report for title in ("First-layer filters (", "Feature maps", "Grad-CAM"))
     trained = load_model(os.path.join(out, "model.keras"))
     for saved, original in zip(trained.get_layer(source.name).get_weights(), source.get_weights()):
         np.testing.assert_array_equal(saved, original)

@@ -75,6 +75,8 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert rendered, out.stderr[-2000:]
     assert rendered.group(1) == rendered.group(2) == "10"
     assert "<h2>Grad-CAM</h2>" in out.stdout
+    headline = re.search(r"<p class=\"headline\">(.*?)</p>", out.stdout)  # rendered as the page's first words
+    assert headline and "Validation accuracy: <b>" in headline.group(1) and "best epoch: " in headline.group(1)
 
 
 def test_broken_image_would_be_caught(tmp_path):
