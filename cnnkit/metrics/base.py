@@ -285,6 +285,21 @@ class MeanMetricWrapper(Mean):
         return {"name": self.name, "dtype": self.dtype, **self.fn_kwargs}
 
 
+class ErrorMetric(MeanMetricWrapper):
+    """A Keras metric class averaging the per-sample function `_fn` (a class attribute, with the default name
+    `_default_name`), lower is better; its only arguments are name and dtype (MSE, MAE, the hinges, Poisson, ...)."""
+
+    _fn = None
+    _default_name = None
+    _direction = "down"
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(type(self)._fn, name=name or self._default_name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
 def wrapper_init(fn, default_name, doc, **defaults):
     """Builds the __init__ of a Keras metric class averaging the per-sample function `fn` (with keyword
     arguments `defaults`)."""

@@ -9,6 +9,7 @@ KL divergence are cnnkit.losses' functions.
 import torch
 
 from cnnkit import losses
+from cnnkit.metrics.base import ErrorMetric
 from cnnkit.metrics.base import MeanMetricWrapper
 from cnnkit.metrics.base import as_float
 from cnnkit.metrics.base import squeeze_or_expand_to_same_rank
@@ -21,24 +22,12 @@ squared_hinge = losses.squared_hinge
 categorical_hinge = losses.categorical_hinge
 
 
-class _Wrapper(MeanMetricWrapper):
-    _fn = None
-    _default_name = None
-    _direction = "down"
-
-    def __init__(self, name=None, dtype=None):
-        super().__init__(type(self)._fn, name=name or self._default_name, dtype=dtype)
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
-
-
-class KLDivergence(_Wrapper):
+class KLDivergence(ErrorMetric):
     """Mean Kullback-Leibler divergence, sum(y_true * log(y_true / y_pred)) (name 'kl_divergence')."""
     _fn, _default_name = staticmethod(losses.kl_divergence), "kl_divergence"
 
 
-class Poisson(_Wrapper):
+class Poisson(ErrorMetric):
     """Mean Poisson deviance term, y_pred - y_true * log(y_pred) (name 'poisson').
 
     Example:
@@ -50,17 +39,17 @@ class Poisson(_Wrapper):
     _fn, _default_name = staticmethod(poisson), "poisson"
 
 
-class Hinge(_Wrapper):
+class Hinge(ErrorMetric):
     """Mean hinge loss, max(1 - y_true * y_pred, 0) with labels -1/1 (or 0/1) (name 'hinge')."""
     _fn, _default_name = staticmethod(hinge), "hinge"
 
 
-class SquaredHinge(_Wrapper):
+class SquaredHinge(ErrorMetric):
     """Mean squared hinge loss, max(1 - y_true * y_pred, 0)^2 (name 'squared_hinge')."""
     _fn, _default_name = staticmethod(squared_hinge), "squared_hinge"
 
 
-class CategoricalHinge(_Wrapper):
+class CategoricalHinge(ErrorMetric):
     """Mean categorical hinge loss for one-hot labels (name 'categorical_hinge')."""
     _fn, _default_name = staticmethod(categorical_hinge), "categorical_hinge"
 

@@ -10,6 +10,7 @@ import torch
 from cnnkit import losses
 from cnnkit.metrics.base import EPSILON
 from cnnkit.metrics.base import Mean
+from cnnkit.metrics.base import ErrorMetric
 from cnnkit.metrics.base import MeanMetricWrapper
 from cnnkit.metrics.base import Metric
 from cnnkit.metrics.base import pair
@@ -73,29 +74,17 @@ def concordance_correlation(y_true, y_pred, axis=-1):
     return (2 * covar / (norm + EPSILON)).mean(dim=axis)
 
 
-class _Wrapper(MeanMetricWrapper):
-    _fn = None
-    _default_name = None
-    _direction = "down"
-
-    def __init__(self, name=None, dtype=None):
-        super().__init__(type(self)._fn, name=name or self._default_name, dtype=dtype)
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
-
-
-class MeanSquaredError(_Wrapper):
+class MeanSquaredError(ErrorMetric):
     """Mean of the squared errors (name 'mean_squared_error'; string 'mse')."""
     _fn, _default_name = staticmethod(mean_squared_error), "mean_squared_error"
 
 
-class MeanAbsoluteError(_Wrapper):
+class MeanAbsoluteError(ErrorMetric):
     """Mean of the absolute errors (name 'mean_absolute_error'; string 'mae')."""
     _fn, _default_name = staticmethod(mean_absolute_error), "mean_absolute_error"
 
 
-class MeanAbsolutePercentageError(_Wrapper):
+class MeanAbsolutePercentageError(ErrorMetric):
     """Mean absolute percentage error, 100 * |(y_true - y_pred) / y_true| (name
     'mean_absolute_percentage_error'; string 'mape').
 
@@ -108,12 +97,12 @@ class MeanAbsolutePercentageError(_Wrapper):
     _fn, _default_name = staticmethod(mean_absolute_percentage_error), "mean_absolute_percentage_error"
 
 
-class MeanSquaredLogarithmicError(_Wrapper):
+class MeanSquaredLogarithmicError(ErrorMetric):
     """Mean squared error of log(1 + y) (name 'mean_squared_logarithmic_error'; string 'msle')."""
     _fn, _default_name = staticmethod(mean_squared_logarithmic_error), "mean_squared_logarithmic_error"
 
 
-class LogCoshError(_Wrapper):
+class LogCoshError(ErrorMetric):
     """Mean of log(cosh(y_pred - y_true)) (name 'logcosh', as Keras; string 'log_cosh_error')."""
     _fn, _default_name = staticmethod(log_cosh), "logcosh"
 
