@@ -155,11 +155,10 @@ def _evaluate(args):
     if result["most_confused"]:
         print("most confused: " + ", ".join(f"{t} taken for {p} ({n})" for t, p, n in result["most_confused"][:5]))
     if args.report:
-        from cnnkit.inference import load_run  # noqa: PLC0415
         from cnnkit.runs import collect  # noqa: PLC0415
         from cnnkit.visualization.report import write_report  # noqa: PLC0415
 
-        model, labels = load_run(args.model)
+        model, labels = result["model"], result["labels"]
         x, y = collect(result["flow"])
         write_report(args.report, model, None, x, y, class_names=names, info={"data": os.path.abspath(args.data_dir),
                      "model file": os.path.abspath(args.model)}, title=f"cnnkit evaluate: {args.data_dir}",

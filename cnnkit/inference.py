@@ -17,8 +17,8 @@ from cnnkit.data.image_io import DECODE_ERRORS, img_to_array, load_img
 from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.runs import RESCALE, RunError, pixel_arguments
-from cnnkit.training.tta import evaluate_tta
 from cnnkit.training.tta import predict_tta
+from cnnkit.training.tta import scores as tta_scores
 from cnnkit.visualization.evaluation import classification_report, confusion_matrix, most_confused
 
 
@@ -135,7 +135,9 @@ def evaluate_folder(model_path, data_dir, batch_size=32, tta=()):
 
     Returns:
         {'loss', 'accuracy', 'samples', 'class_names', 'confusion_matrix' ((K, K) list), 'report' (the
-        classification report as text), 'most_confused', 'flow' (the iterator, in file order)}.
+        classification report as text), 'most_confused', 'model' and 'labels' (`load_run`'s), 'flow' (the
+        iterator, in file order)}; loss (categorical cross-entropy) and accuracy are those of the (test-time
+        augmented) predictions.
     """
     model, labels = load_run(model_path)
     classes = list_classes(data_dir) if os.path.isdir(data_dir) else None
@@ -150,17 +152,12 @@ def evaluate_folder(model_path, data_dir, batch_size=32, tta=()):
         class_mode="sparse", batch_size=batch_size, shuffle=False)
     if flow.samples == 0:
         raise RunError(f"no images found in {data_dir!r}.")
-    if tta:
-        scores = evaluate_tta(model, flow, transforms=tta)
-        probabilities = predict_tta(model, flow, transforms=tta)
-    else:
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        loss, accuracy = model.evaluate(flow, verbose=0)
-        scores = {"loss": float(loss), "accuracy": float(accuracy), "samples": flow.samples}
-        probabilities = np.asarray(model.predict(flow, verbose=0))
-    truth, predicted = np.asarray(flow.classes)[:len(probabilities)], probabilities.argmax(-1)
-    return {**scores, "class_names": names,
+    # one pass over the images: loss and accuracy come from the same predictions as the confusion matrix
+    probabilities = predict_tta(model, flow, transforms=tta) if tta else np.asarray(model.predict(flow, verbose=0))
+    truth, predicted = np.asarray(flow.classes), probabilities.argmax(-1)
+    return {**tta_scores(probabilities, truth), "class_names": names,
             "confusion_matrix": confusion_matrix(truth, predicted, num_classes=len(names)).tolist(),
             "report": classification_report(truth, predicted, class_names=names),
             "most_confused": most_confused(truth, predicted, class_names=names, num_classes=len(names)),
+            "model": model, "labels": labels,
             "flow": flow}

@@ -200,6 +200,14 @@ def _settings(optimizer, learning_rate, batch_size, seed, patience, fine_tune, c
     return text, rate
 
 
+def input_for(entry, color_mode, size):
+    """(colour mode, size) the architecture `entry` is built for from a folder's: ImageNet architectures take
+    colour input of at least their minimum size."""
+    if entry.pretrained:
+        return "rgb", tuple(max(entry.min_size, v) for v in size)
+    return color_mode, size
+
+
 def flows(data_dir, size, color_mode, batch_size, seed, validation_split, preprocessing, augment=()):
     """(training iterator (augmented, shuffled), validation iterator (in order)) over a class-folder tree."""
     flow = dict(target_size=size, color_mode=color_mode, class_mode="sparse", batch_size=batch_size, seed=seed)
@@ -217,8 +225,7 @@ def find_learning_rate(data_dir, model="small", batch_size=16, img_size=None, va
     build with these arguments, on its training images; writes the plot to `out` and returns the result."""
     classes, _, size, color_mode = probe_folder(data_dir, img_size)
     entry = APPLICATIONS.lookup(model)
-    if entry.pretrained:
-        color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
+    color_mode, size = input_for(entry, color_mode, size)
     net, preprocessing = build(model, size + ((1 if color_mode == "grayscale" else 3),), len(classes), weights,
                                freeze)
     train_flow, _ = flows(data_dir, size, color_mode, batch_size, seed, validation_split, preprocessing)
@@ -261,8 +268,7 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
     if cache and augment:
         raise RunError("--cache computes each image's backbone features once, so it cannot be combined with "
                        "--augment (every epoch would see new images).")
-    if entry.pretrained:  # ImageNet-style: colour input, at least the architecture's minimum size
-        color_mode, size = "rgb", tuple(max(entry.min_size, v) for v in size)
+    color_mode, size = input_for(entry, color_mode, size)
     channels = 1 if color_mode == "grayscale" else 3
     previous = global_policy()
     set_global_policy(precision)  # layers take the global policy when they are created

@@ -96,7 +96,12 @@ def evaluate_tta(model, x, y=None, transforms=("hflip",), batch_size=32):
         probabilities.append(_tta_batch(model, xb, transforms))
         yb = np.asarray(yb)
         labels.append(yb.argmax(-1) if yb.ndim == 2 and yb.shape[-1] > 1 else yb.reshape(len(yb)).astype(np.int64))
-    p, labels = np.concatenate(probabilities), np.concatenate(labels)
-    picked = np.clip(p[np.arange(len(labels)), labels], 1e-7, 1.0)
-    return {"accuracy": float(np.mean(p.argmax(-1) == labels)), "loss": float(-np.log(picked).mean()),
+    return scores(np.concatenate(probabilities), np.concatenate(labels))
+
+
+def scores(probabilities, labels):
+    """{'accuracy', 'loss' (mean categorical cross-entropy, probabilities clipped at 1e-7), 'samples'} of
+    (N, classes) probabilities against N integer labels."""
+    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+    return {"accuracy": float(np.mean(probabilities.argmax(-1) == labels)), "loss": float(-np.log(picked).mean()),
             "samples": len(labels)}
