@@ -4,13 +4,18 @@ safe and pays, without being asked.
 It caches when the model has a frozen first part (a backbone with `trainable = False`) whose output is
 deterministic in training (no random layers, no dropout, no BatchNormalization updating its statistics), there is
 something left to train, the training data is index-based and not augmented (arrays, cnnkit's image iterators
-without random transforms), more than one epoch runs, training is in one process, and the features fit the memory
-budget (`cnnkit.config.set_frozen_cache_budget`; default a quarter of the memory available when fit starts). The
-results equal those of the same fit without the cache (float rounding aside). With verbose >= 1 it says in one line
-that it caches, or, for a model with a frozen part, why it does not; a model with no frozen part is trained as
+without random transforms: `rescale`, normalisation and cnnkit's own `preprocess_input` functions are deterministic;
+a user's `preprocessing_function` is code that cnnkit cannot tell is, so 'auto' leaves it alone and
+`cache_frozen=True` caches it), more than one epoch runs, training is in one process, and the features fit the
+memory budget (`cnnkit.config.set_frozen_cache_budget`; default a quarter of the memory available when fit starts).
+Validation data is cached with the training data when it can be; when only the training data cannot (augmented),
+the validation data's features are still cached (validation never augments, and the frozen part never changes).
+The results equal those of the same fit without the cache (float rounding aside). With verbose >= 1 it says in one
+line that it caches, or, for a model with a frozen part, why it does not; a model with no frozen part is trained as
 always, silently.
 """
 
+import functools
 import math
 
 from cnnkit import config
@@ -25,6 +30,31 @@ def _samples(adapter):
     if isinstance(adapter, data_adapter.ArrayData):
         return adapter.num_samples
     return getattr(adapter.data, "n", None)
+
+
+def _user_function(adapter):
+    """The name of the user-written preprocessing_function of an image iterator's generator, else None (none, or
+    one of cnnkit's own functions, e.g. an application's preprocess_input, possibly in a functools.partial)."""
+    generator = getattr(getattr(adapter, "data", None), "image_data_generator", None)
+    function = getattr(generator, "preprocessing_function", None)
+    if function is None:
+        return None
+    inner = function
+    while isinstance(inner, functools.partial):
+        inner = inner.func
+    if (getattr(inner, "__module__", None) or "").startswith("cnnkit."):
+        return None
+    return getattr(inner, "__qualname__", None) or type(inner).__name__
+
+
+def why_not_automatic(adapter):
+    """None when 'auto' may cache `adapter`'s samples, else the reason (`frozen.why_not_cacheable`'s, or a user's
+    preprocessing_function)."""
+    reason = frozen.why_not_cacheable(adapter)
+    if reason is None and _user_function(adapter):
+        reason = (f"its ImageDataGenerator's preprocessing_function ({_user_function(adapter)}) is code that cnnkit "
+                  "cannot tell is deterministic; pass cache_frozen=True if it is")
+    return reason
 
 
 def _feature_bytes(split, samples):
@@ -65,22 +95,31 @@ def plan(model, train, val, cache_frozen, epochs, verbose):
     frozen_nodes, rest_nodes, _, _ = frozen.partition(model)
     if not frozen_nodes or not rest_nodes or epochs <= 1:
         return train, val  # nothing frozen, nothing to train, or no later epoch to gain: as always, silently
-    reason = frozen.why_not_cacheable(train)
+    reason = why_not_automatic(train)
     if distributed.world_size() > 1:
-        reason = "training runs in several processes"
-    if reason:
+        _say(verbose, "not caching the frozen part's features (cache_frozen='auto'): training runs in several "
+                      "processes.")
+        return train, val
+    cache_val = val is not None and why_not_automatic(val) is None
+    if reason and not cache_val:
         _say(verbose, f"not caching the frozen part's features (cache_frozen='auto'): {reason}.")
         return train, val
     split = frozen.FrozenSplit(model)
-    samples = _samples(train) + ((_samples(val) or 0) if val is not None and not frozen.why_not_cacheable(val)
-                                 else 0)
-    size, per_sample = _feature_bytes(split, samples)
+    n_train = 0 if reason else _samples(train)
+    n_val = (_samples(val) or 0) if cache_val else 0
+    size, per_sample = _feature_bytes(split, n_train + n_val)
     budget = config.frozen_cache_budget()
     if size > budget:
         _say(verbose, f"not caching the frozen part's features (cache_frozen='auto'): {_megabytes(size)} for "
-                      f"{samples:,} samples would exceed the budget of {_megabytes(budget)} "
+                      f"{n_train + n_val:,} samples would exceed the budget of {_megabytes(budget)} "
                       "(cnnkit.config.set_frozen_cache_budget).")
         return train, val
-    _say(verbose, f"caching the frozen part's output ({per_sample:,} floats per sample, {_megabytes(size)}) during "
-                  "epoch 1; later epochs train only the rest (cache_frozen='auto'; False turns it off).")
-    return frozen.cache(model, train, val)
+    if reason:
+        _say(verbose, f"caching the frozen part's output for the validation data only ({n_val:,} samples, "
+                      f"{_megabytes(size)}; cache_frozen='auto'), not for the training data: {reason}.")
+        return train, frozen.wrap(val, split)
+    what = f"{n_train:,} training + {n_val:,} validation samples" if n_val else f"{n_train:,} samples"
+    _say(verbose, f"caching the frozen part's output ({per_sample:,} floats per sample, {_megabytes(size)} for "
+                  f"{what}) during epoch 1; later epochs train only the rest (cache_frozen='auto'; False turns it "
+                  "off).")
+    return frozen.cache(model, train, val, split=split, cache_val=cache_val)

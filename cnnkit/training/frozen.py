@@ -281,8 +281,10 @@ def why_not_cacheable(adapter):
     return "a Python generator does not say which samples a batch holds, nor whether it changes them"
 
 
-def cache(model, train, val):
-    """The (train, validation) adapters of `fit(..., cache_frozen=True)`.
+def cache(model, train, val, split=None, cache_val=True):
+    """The (train, validation) adapters of `fit(..., cache_frozen=True)`: `split` the model's FrozenSplit (made
+    when None); validation data is cached when it can be and `cache_val`, else it runs through the frozen part
+    every time.
 
     Raises:
         ValueError: the model cannot be split (see FrozenSplit) or the training data cannot be cached.
@@ -296,11 +298,14 @@ def cache(model, train, val):
         raise ValueError(f"fit(cache_frozen=True) needs data whose samples it can cache: numpy arrays / tensors, "
                          f"or an iterator from ImageDataGenerator.flow / flow_from_directory without augmentation; "
                          f"{reason}. Received: {type(getattr(train, 'data', train)).__name__}")
-    split = FrozenSplit(model)
-    return _wrap(train, split), None if val is None else _wrap(val, split)
+    split = split or FrozenSplit(model)
+    if val is not None:
+        val = wrap(val, split) if cache_val else PrefixData(val, split)
+    return wrap(train, split), val
 
 
-def _wrap(adapter, split):
+def wrap(adapter, split):
+    """`adapter` cached by sample index when it can be, else run through the frozen part every time."""
     if isinstance(adapter, data_adapter.ArrayData):
         return CachedArrayData(adapter, split)
     if why_not_cacheable(adapter) is None:
