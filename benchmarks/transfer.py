@@ -7,11 +7,15 @@ Run from the repository root (in the project's venv):
     python benchmarks/transfer.py                 # 3 rounds, 128 images, 3 passes per run (~10-15 min on 2 cores)
     python benchmarks/transfer.py --quick         # 1 round, 32 images, 2 passes: checks that everything runs
     python benchmarks/transfer.py --tasks train --configs cnnkit,cnnkit-cache
+    python benchmarks/transfer.py --tasks e2e     # the notes' script end to end, 1,000 JPEGs, 5 epochs, 3 rounds
 
 Tasks (random images, batch 16, 150x150x3):
     infer  images/s of predict (inference mode) over the images
     train  images/s of training with the backbone frozen (backbone.trainable = False; adam, sparse categorical
            cross-entropy on 12 classes)
+    e2e    the notes' frozen-ResNet50 script end to end on a generated folder of JPEGs (flow_from_directory), the
+           same text run by Keras and by cnnkit: seconds from building the iterators to the end of fit, first
+           epoch included (see transfer_e2e.py; not in the default --tasks: `--tasks e2e`)
 
 Configurations:
     cnnkit        model.predict(x, batch_size=16, verbose=0) / model.fit(x, y, batch_size=16, verbose=0)
@@ -40,6 +44,8 @@ import sys
 import time
 
 import numpy as np
+
+import transfer_e2e
 
 SHAPE, BATCH, CLASSES = (150, 150, 3), 16, 12
 CONFIGS = {"infer": ["cnnkit", "torch", "keras"], "train": ["cnnkit", "cnnkit-cache", "torch", "keras"]}
@@ -219,15 +225,31 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3, help="passes per run; the first is warm-up")
     parser.add_argument("--samples", type=int, default=128)
-    parser.add_argument("--quick", action="store_true", help="1 round, 2 passes, 32 images")
+    parser.add_argument("--e2e-images", type=int, default=None, help="e2e: JPEGs in the folder (default 1000)")
+    parser.add_argument("--e2e-epochs", type=int, default=None, help="e2e: epochs of fit (default 5)")
+    parser.add_argument("--e2e-validation-split", type=float, default=0.25,
+                        help="e2e: the notes' validation_split (0: the notes' fit on the whole folder)")
+    parser.add_argument("--quick", action="store_true", help="1 round, 2 passes, 32 images (e2e: 96 images, 2 "
+                        "epochs)")
     parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.epochs, args.samples = 1, 2, 32
+    default_images, default_epochs = (96, 2) if args.quick else (1000, 5)
+    args.e2e_images = args.e2e_images or default_images
+    args.e2e_epochs = args.e2e_epochs or default_epochs
     if args.worker:
         worker(args.worker[0], args.worker[1], args.samples, args.epochs)
         return
     tasks = args.tasks.split(",")
+    unknown = [t for t in tasks if t not in CONFIGS and t != "e2e"]
+    if unknown:
+        parser.error(f"unknown task(s) {unknown}; choose from infer, train, e2e")
+    if "e2e" in tasks:
+        tasks.remove("e2e")
+        transfer_e2e.run(args, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        if not tasks:
+            return
     wanted = args.configs.split(",") if args.configs else None
     plan = {t: [c for c in CONFIGS[t] if wanted is None or c in wanted] for t in tasks}
     results = {(t, c): [] for t in tasks for c in plan[t]}
