@@ -33,7 +33,7 @@ BENCHMARKS = {
     "train_throughput": (["--rounds", "1", "--epochs", "2", "--samples", "512"], []),
     "inference": (["--quick", "--n", "512", "--budget", "30"], []),
     "data_pipeline": (["--rounds", "1", "--epochs", "2"], []),
-    "transfer": (["--quick"], []),
+    "transfer": (["--quick", "--tasks", "infer,train,e2e"], ["--tasks", "infer,train,e2e"]),
     "mixed_precision": (["--quick"], []),
     "layers": (["--quick", "--budget", "30"], []),
     "applications": (["--quick", "--models", "MobileNetV2,EfficientNetB0", "--samples", "16", "--configs",

@@ -158,8 +158,9 @@ def report(args, results, said):
         print(f"{framework:8} {statistics.median(r['build'] for r in runs):12.1f} "
               f"{statistics.median(r['e2e'] for r in runs):16.1f} {statistics.median(r['first'] for r in runs):12.1f} "
               f"{(statistics.median(later) if later else float('nan')):20.2f}")
-    ratios = [k["e2e"] / c["e2e"] for c, k in zip(results["cnnkit"], results["keras"])]
-    with_build = [(k["e2e"] + k["build"]) / (c["e2e"] + c["build"]) for c, k in zip(results["cnnkit"], results["keras"])]
+    pairs = list(zip(results["cnnkit"], results["keras"]))
+    ratios = [k["e2e"] / c["e2e"] for c, k in pairs]
+    with_build = [(k["e2e"] + k["build"]) / (c["e2e"] + c["build"]) for c, k in pairs]
     print(f"cnnkit: {said or 'fit printed no caching line: the frozen part was NOT cached'}")
     print(f"cnnkit / keras end to end {statistics.median(ratios):.2f}x (rounds: "
           f"{', '.join(f'{r:.2f}' for r in ratios)}); with model building {statistics.median(with_build):.2f}x")
