@@ -124,3 +124,15 @@ def test_a_user_preprocessing_function_is_not_cached_automatically(capsys, folde
     assert _fit(capsys, _flows(folder, preprocessing_function=scale), True, 2)[2] == IMAGES  # True: the user says so
     _, cached, lines = _auto_equals_no_cache(capsys, _flows(folder, preprocessing_function=preprocess_input), 2)
     assert cached == IMAGES and "during epoch 1" in lines[0]  # cnnkit's own preprocess_input is deterministic
+
+
+def test_augmented_array_flow_caches_validation_arrays(capsys):
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(size=(12, SIZE, SIZE, 3)).astype("float32"), np.arange(12) % CLASSES
+    xv, yv = rng.uniform(size=(6, SIZE, SIZE, 3)).astype("float32"), np.arange(6) % CLASSES
+
+    def data():
+        return ImageDataGenerator(horizontal_flip=True).flow(x, y, batch_size=4, seed=3), (xv, yv)
+    plain, cached, lines = _auto_equals_no_cache(capsys, data, epochs=2)
+    assert plain == 2 * 18 and cached == 2 * 12 + 6
+    assert len(lines) == 1 and "for the validation data only (6 samples" in lines[0]
