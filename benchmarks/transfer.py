@@ -219,7 +219,7 @@ def worker(config, task, samples, epochs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tasks", default="infer,train", help="comma-separated: infer, train")
+    parser.add_argument("--tasks", default="infer,train", help="comma-separated: infer, train, e2e")
     parser.add_argument("--configs", default=None, help="comma-separated subset of cnnkit, cnnkit-cache, torch, "
                         "keras")
     parser.add_argument("--rounds", type=int, default=3)
@@ -246,6 +246,12 @@ def main():
     if unknown:
         parser.error(f"unknown task(s) {unknown}; choose from infer, train, e2e")
     if "e2e" in tasks:
+        split = args.e2e_validation_split
+        if not 0 <= split < 1 or args.e2e_images * split < (transfer_e2e.CLASSES if split else 0):
+            parser.error(f"--e2e-validation-split must be in [0, 1) and leave every one of the "
+                         f"{transfer_e2e.CLASSES} classes a validation image (--e2e-images at least "
+                         f"{transfer_e2e.CLASSES / split if split else 0:.0f}); received {split} with "
+                         f"{args.e2e_images} images")
         tasks.remove("e2e")
         transfer_e2e.run(args, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         if not tasks:
