@@ -9,7 +9,7 @@ a user's `preprocessing_function` is code that cnnkit cannot tell is, so 'auto' 
 `cache_frozen=True` caches it), more than one epoch runs, training is in one process, and the features fit the
 memory budget (`cnnkit.config.set_frozen_cache_budget`; default a quarter of the memory available when fit starts).
 Validation data is cached with the training data when it can be; when only the training data cannot (augmented),
-the validation data's features are still cached (validation never augments, and the frozen part never changes).
+the validation data's features are still cached when they can be (no random transforms: they never change).
 The results equal those of the same fit without the cache (float rounding aside). With verbose >= 1 it says in one
 line that it caches, or, for a model with a frozen part, why it does not; a model with no frozen part is trained as
 always, silently.
