@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnkit.ops import layout
+from cnnkit.ops import one_channel_conv
 from cnnkit.ops.shapes import adaptive_windows
 from cnnkit.ops.shapes import conv_transpose_crops
 from cnnkit.ops.shapes import padding_amounts
@@ -94,9 +95,11 @@ def conv(x, kernel, bias, strides, padding, dilation, groups=1):
         # channels_last view, so the network stays on torch's fast channels_last kernels.
         x = x.reshape(x.shape[0], math.prod(x.shape[1:])).view(x.shape)
     pads = padding_amounts(x.shape[2:], kernel.shape[2:], strides, dilation, padding)
-    if all(before == after for before, after in pads):
-        return _CONV[rank](x, kernel, bias, strides, [p[0] for p in pads], dilation, groups)
-    return _CONV[rank](pad(x, pads), kernel, bias, strides, 0, dilation, groups)
+    if not all(before == after for before, after in pads):
+        x, pads = pad(x, pads), [(0, 0)] * rank
+    if one_channel_conv.applies(x, kernel, groups):
+        return one_channel_conv.conv_one_channel(x, kernel, bias, strides, [p[0] for p in pads], dilation)
+    return _CONV[rank](x, kernel, bias, strides, [p[0] for p in pads], dilation, groups)
 
 
 def _pool_pads(x, pool_size, strides, padding):
