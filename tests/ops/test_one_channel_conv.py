@@ -16,7 +16,7 @@ def _reference(x, kernel, bias, strides, padding, dilation):
 
 @pytest.mark.parametrize("filters, size, strides, padding, dilation, bias", [
     (32, 3, (1, 1), (0, 0), (1, 1), True),     # the notes' MNIST first layer
-    (6, 5, (1, 1), (2, 2), (1, 1), True),      # LeNet's, 'same'
+    (16, 5, (1, 1), (2, 2), (1, 1), True),     # 'same'
     (16, 3, (2, 1), (1, 1), (2, 2), False),    # strides, dilation, no bias
 ])
 def test_values_and_gradients_equal_torchs_reference(filters, size, strides, padding, dilation, bias):
@@ -37,17 +37,18 @@ def test_values_and_gradients_equal_torchs_reference(filters, size, strides, pad
 
 
 def test_only_float32_one_channel_ungrouped_cpu_inputs_take_the_path():
-    kernel = torch.zeros(8, 1, 3, 3)
+    kernel = torch.zeros(16, 1, 3, 3)
+    assert not one_channel_conv.applies(torch.zeros(2, 1, 8, 8), torch.zeros(6, 1, 5, 5), 1)  # LeNet's 6 filters
     assert not one_channel_conv.applies(torch.zeros(2, 3, 8, 8), torch.zeros(8, 3, 3, 3), 1)
     assert not one_channel_conv.applies(torch.zeros(2, 1, 8, 8, dtype=torch.float64), kernel.double(), 1)
-    assert not one_channel_conv.applies(torch.zeros(2, 1, 8), torch.zeros(8, 1, 3), 1)
+    assert not one_channel_conv.applies(torch.zeros(2, 1, 8), torch.zeros(16, 1, 3), 1)
 
 
 def test_keras_same_padding_with_an_odd_total_goes_through_it():
     # 'same' with stride 2 on an even size pads (0, 1): functional.conv pads explicitly, then the path runs.
     torch.manual_seed(1)
     x = torch.rand(2, 1, 8, 8)
-    kernel = torch.randn(4, 1, 3, 3)
+    kernel = torch.randn(16, 1, 3, 3)
     got = functional.conv(x, kernel, None, (2, 2), "same", (1, 1))
     want = _reference(F.pad(x, (0, 1, 0, 1)), kernel, None, (2, 2), (0, 0), (1, 1))
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
