@@ -70,6 +70,34 @@ def build_layers(lib, workload):
             L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
 
 
+def training_flops(workload):
+    """Floating-point operations of one training sample (a multiply-add is 2): each convolution and dense layer
+    once forward, once for its weight gradient and once for its input gradient (not for the first layer, whose
+    input needs none); pooling, activations and the optimizer are left out (they are memory-bound)."""
+    side, _, channels = WORKLOADS[workload]["shape"]
+    if workload == "lenet":  # (output side, filters, kernel, input channels) per conv; then the dense layers
+        convs, dense = [(side, 6, 5, channels), (side // 2 - 4, 16, 5, 6)], [(400, 120), (120, 84), (84, 10)]
+    else:
+        sides = [side - 2, (side - 2) // 2 - 2, ((side - 2) // 2 - 2) // 2 - 2]
+        convs = [(sides[0], 32, 3, channels), (sides[1], 64, 3, 32), (sides[2], 64, 3, 64)]
+        dense = [(64 * sides[2] ** 2, 64), (64, 10)]
+    forward = [2 * s * s * f * k * k * c for s, f, k, c in convs] + [2 * i * o for i, o in dense]
+    return sum(3 * f for f in forward) - forward[0]
+
+
+def matmul_peak():
+    """This machine's float32 matrix-multiply rate (GFLOP/s): torch, 2048x2048 matrices, best of 10, with torch's
+    default threads (as the training runs)."""
+    import torch  # noqa: PLC0415
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    best = float("inf")
+    for _ in range(12):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2048 ** 3 / best / 1e9
+
+
 def run_framework(lib, workload, x, y, epochs):
     if lib.__name__ == "cnnkit":
         lib.config.set_device(os.environ.get("BENCH_DEVICE", "cpu"))
@@ -177,6 +205,9 @@ def main():
         print("keras: left out on the GPU (tensorflow-cpu is installed: TensorFlow has no GPU here)")
         args.configs = [c for c in args.configs if c != "keras"]
     if args.worker:
+        if args.worker[0] == "matmul":
+            print(json.dumps({"rate": matmul_peak()}))
+            return
         worker(args.worker[0], args.worker[1], args.samples, args.epochs)
         return
     results = {(w, c): [] for w in args.workloads for c in args.configs}
@@ -191,6 +222,10 @@ def main():
                 if proc.returncode or not lines:
                     sys.exit(f"{config} on {workload} failed:\n{proc.stderr[-3000:]}")
                 results[(workload, config)].append(json.loads(lines[-1])["rate"])
+        if args.device == "cpu":
+            proc = subprocess.run([sys.executable, __file__, "--worker", "matmul", "-"], capture_output=True,
+                                  text=True, check=True)
+            results.setdefault("matmul", []).append(json.loads(proc.stdout.splitlines()[-1])["rate"])
         print(f"round {round_index + 1}/{args.rounds} done (load average {os.getloadavg()[0]:.2f})", flush=True)
     print(f"\ndevice {args.device}, policy {args.policy}")
     print(f"training samples/s, median of {args.rounds} rounds (each the median of {args.epochs - 1} epochs)")
@@ -203,6 +238,15 @@ def main():
               + f"  {ours / torch_best:12.2f}  {ours / keras:12.2f}")
         print(f"RATIO {workload} cnnkit/torch {ours / torch_best:.4f}")
         print(f"RATIO {workload} cnnkit/keras {ours / keras:.4f}")
+    if "matmul" in results:
+        peak = max(results["matmul"])
+        print(f"\nFLOP rate (convolutions and dense layers, forward + both gradients) against this machine's measured "
+              f"float32 matrix-multiply peak, {peak:.0f} GFLOP/s (torch, 2048x2048, best over the rounds):")
+        for workload in args.workloads:
+            flops = training_flops(workload)
+            cells = [f"{c} {statistics.median(results[(workload, c)]) * flops / 1e9:.0f} GFLOP/s "
+                     f"({statistics.median(results[(workload, c)]) * flops / 1e9 / peak:.0%})" for c in args.configs]
+            print(f"{workload:8} {flops / 1e6:.1f} MFLOP/sample: " + ", ".join(cells))
 
 
 if __name__ == "__main__":
