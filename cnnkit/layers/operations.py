@@ -72,14 +72,14 @@ class Operation(Layer):
             raise ValueError(f"{self._owner()}: expected two operands, at least one a tensor. Received: {arguments}")
         template = []
         for a in arguments:
-            if isinstance(a, (np.ndarray, torch.Tensor)):
-                a = torch.as_tensor(a).detach().cpu()
-                if a.dtype == torch.float64:
-                    a = a.float()
+            if isinstance(a, torch.Tensor):
+                a = a.detach().cpu()
+            elif isinstance(a, np.ndarray):
+                pass  # kept as numpy (Keras writes it as '__numpy__'); it computes with its dtype, as Keras's
             elif a is not None and (isinstance(a, bool) or not isinstance(a, numbers.Real)):
                 raise TypeError(f"{self._owner()}: a constant operand must be a Python number or an array. "
                                 f"Received: {a!r}")
-            template.append(None if a is None else a if isinstance(a, torch.Tensor) else float(a))
+            template.append(None if a is None else a if isinstance(a, (np.ndarray, torch.Tensor)) else float(a))
         self.arguments = template
         self._placed = (None, template)
 
@@ -92,7 +92,7 @@ class Operation(Layer):
         return [next(it) if a is None else a for a in template]
 
     def _array_constants(self):
-        return [a for a in self.arguments or () if isinstance(a, torch.Tensor)]
+        return [a for a in self.arguments or () if isinstance(a, (np.ndarray, torch.Tensor))]
 
     def compute_output_shape(self, input_shape):
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
@@ -106,7 +106,8 @@ class Operation(Layer):
         tensors = [layout.to_keras(t) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
         device = tensors[0].device
         if self._placed[0] != device:  # the constants copied to the data's device once, not every call
-            self._placed = (device, [a.to(device) if isinstance(a, torch.Tensor) else a for a in self.arguments])
+            self._placed = (device, [torch.as_tensor(a).to(device) if isinstance(a, (np.ndarray, torch.Tensor)) else a
+                                     for a in self.arguments])
         it = iter(tensors)
         a, b = (next(it) if c is None else c for c in self._placed[1])
         return layout.to_internal(type(self).function(a, b))

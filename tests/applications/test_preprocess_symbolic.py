@@ -65,3 +65,26 @@ def test_preprocess_input_symbolic_channels_first_caffe(keras):
     np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-6, atol=1e-4)
     np.testing.assert_allclose(ours.predict(x, verbose=0), imagenet_utils.preprocess_input(x, "channels_first"),
                                rtol=1e-6, atol=1e-4)
+
+
+def test_indexing_and_array_constants_interchange_with_keras(keras, tmp_path):
+    """`x[:, 1:, 0]` (a GetItem with a slice) and `x * np.array` (a Multiply with a '__numpy__' constant) as
+    Keras records them; Keras's file loads in cnnkit and predicts the same."""
+    def build(kit):
+        inputs = kit.Input((3, 4))
+        scaled = inputs * np.array([1.0, -2.0, 0.5, 3.0], "float32")
+        return kit.Model(inputs, [scaled[:, 1:, 0], scaled[..., ::2]])
+
+    keras.backend.clear_session()
+    theirs, ours = build(keras), build(cnnkit)
+    theirs.save(tmp_path / "keras.keras")
+    from_keras = cnnkit.models.load_model(tmp_path / "keras.keras")
+    assert _ops(from_keras) == _ops(ours)
+    x = np.random.default_rng(2).normal(size=(2, 3, 4)).astype("float32")
+    expected = theirs.predict(x, verbose=0)
+    for model in (ours, from_keras):
+        for got, want in zip(model.predict(x, verbose=0), expected):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    ours.save(tmp_path / "cnnkit.keras")
+    for got, want in zip(keras.models.load_model(tmp_path / "cnnkit.keras").predict(x, verbose=0), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
