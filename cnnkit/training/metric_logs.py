@@ -1,6 +1,7 @@
 """`MetricLogs`: the trainer's metric objects and the logs made from them (Keras 3's names and orders)."""
 
 from cnnkit import metrics as metrics_module
+from cnnkit.metrics.base import log_value
 
 
 class MetricLogs:
@@ -50,7 +51,11 @@ class MetricLogs:
         for tracker in self._output_loss_trackers:
             logs[tracker.name] = tracker.result()
         for _, metric, _, name in self._metrics:
-            logs[name] = metric.result()
+            result = log_value(metric.result())  # a Keras-style metric may give a tensor, a Variable or a dict
+            if isinstance(result, dict):
+                logs.update(result)
+            else:
+                logs[name] = result
         return logs
 
     def _logs(self):
