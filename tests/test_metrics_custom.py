@@ -106,3 +106,12 @@ def test_older_form_variables_and_arithmetic_match_keras(keras):
     assert float(ours.result()) == float(theirs.result()) == 0.0
     with pytest.raises(ValueError, match="must match"):
         ours.seen.assign(np.zeros(2))
+
+
+@pytest.mark.parametrize("name", ["Precision", "AUC", "F1Score", "R2Score", "MeanIoU", "CategoricalAccuracy",
+                                  "MeanSquaredError", "CategoricalCrossentropy", "Mean"])
+def test_direction_is_keras_direction(keras, name):
+    """`Metric.direction` (what mode='auto' reads) is the direction Keras gives the same metric."""
+    kwargs = {"num_classes": 2} if name == "MeanIoU" else {}
+    ours, theirs = getattr(cnnkit.metrics, name)(**kwargs), getattr(keras.metrics, name)(**kwargs)
+    assert ours.direction == getattr(theirs, "_direction", None)

@@ -175,6 +175,13 @@ class Metric:
     def dtype(self):
         return self._dtype
 
+    @property
+    def direction(self):
+        """'up' when a higher value is better (accuracies, Precision, AUC, F1Score, IoU, R2Score, ...), 'down' when
+        lower is (errors, crossentropies, losses), None when unknown: what callbacks' mode='auto' reads, as Keras
+        reads its metrics' direction."""
+        return self._direction
+
     def _state_shape(self, name):
         return ()
 
