@@ -1,5 +1,6 @@
 """Keras-style custom metrics (keras.io's "Writing your own metrics"): the guide's code, written once for both
-libraries (`kit` is keras or cnnkit), run in compile / fit / evaluate and standalone, against Keras running it."""
+libraries (`kit` is keras or cnnkit), run in compile / fit / evaluate and standalone, against Keras running it;
+and `Metric.direction` (what callbacks' mode='auto' reads) against Keras's."""
 
 import numpy as np
 import pytest
