@@ -58,7 +58,8 @@ class SymbolicTensor:
         return self._keras_op("get_item", self, key)
 
     def __iter__(self):
-        raise NotImplementedError(f"Iterating over a symbolic tensor is not supported ({self!r}); index it instead (x[..., 0]).")
+        raise NotImplementedError(f"Iterating over a symbolic tensor is not supported ({self!r}); index it instead "
+                                  "(x[..., 0]).")
 
     # Arithmetic records Keras's numpy operations (`cnnkit.layers.operations`): graph nodes that are not layers.
     def _op(self, name, left, right):
