@@ -154,8 +154,8 @@ def decode_constant(value):
             return Ellipsis
         if kind == "__slice__":
             return slice(*(decode_constant(inner.get(k)) for k in ("start", "stop", "step")))
-        if kind == "__tensor__":
-            return torch.as_tensor(np.asarray(inner["value"], dtype=inner.get("dtype", "float32")))
+        if kind == "__tensor__":  # torch's dtype names are Keras's (bfloat16 too, which numpy lacks)
+            return torch.as_tensor(np.asarray(inner["value"])).to(getattr(torch, inner.get("dtype", "float32")))
         if kind == "__numpy__":
             return np.asarray(inner["value"], dtype=inner.get("dtype"))
     if isinstance(value, (list, tuple)):
