@@ -9,17 +9,21 @@
     cnnkit plot runs/fruits/model.keras model.png --show-shapes
     cnnkit export runs/fruits/model.keras --onnx  # writes runs/fruits/model.onnx
     cnnkit summary small --input-shape 32,32,3 --classes 10
+
+This module parses the command line and dispatches; the sub-commands are in `cnnkit.commands` (demo, training,
+inference, models), which import torch only when a command runs.
 """
 
 import argparse
-import contextlib
-import csv
-import json
 import os
 import sys
-import time
 
 import cnnkit  # light: the sub-packages (and torch) load on first use, so --help and --version start at once
+from cnnkit.commands import applications
+from cnnkit.commands import demo as demo_command
+from cnnkit.commands import inference
+from cnnkit.commands import models
+from cnnkit.commands import training
 from cnnkit.precision_support import PRECISIONS, precision_help
 
 # The architectures `--model`, `summary`, `plot` and `export` take: the names of cnnkit.applications.APPLICATIONS,
@@ -34,12 +38,6 @@ ARCHITECTURES = (
     "xception")
 
 
-def _applications():
-    from cnnkit.applications import APPLICATIONS  # noqa: PLC0415 (loads torch)
-
-    return APPLICATIONS
-
-
 def _shape(text):
     try:
         shape = tuple(int(v) for v in text.split(","))
@@ -50,206 +48,8 @@ def _shape(text):
     return shape
 
 
-def _summary(args):
-    if os.path.sep in args.model or os.path.isfile(args.model):
-        from cnnkit.inference import load_run  # noqa: PLC0415
-
-        load_run(args.model)[0].summary()
-        return 0
-    build = _applications().lookup(args.model)
-    kwargs = {"classes": args.classes}
-    if args.input_shape:
-        kwargs["input_shape"] = args.input_shape
-    model = build(**kwargs)
-    model.summary()
-    return 0
-
-
-def _demo(args):
-    from cnnkit.applications import SmallConvNet  # noqa: PLC0415
-    from cnnkit.datasets import mnist_5k  # noqa: PLC0415
-    from cnnkit.utils import set_random_seed  # noqa: PLC0415
-    from cnnkit.utils import to_categorical  # noqa: PLC0415
-
-    start = time.perf_counter()
-    set_random_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = mnist_5k.load_data()
-    print(f"mnist_5k: {len(x_train)} training and {len(x_test)} test digits (28x28, 10 classes)")
-    x_train = x_train.reshape(-1, 28, 28, 1).astype("float32") / 255
-    x_test = x_test.reshape(-1, 28, 28, 1).astype("float32") / 255
-    model = SmallConvNet()
-    model.summary()
-    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(x_train, to_categorical(y_train, 10), batch_size=args.batch_size, epochs=args.epochs,
-                        verbose=args.verbose)
-    test_loss, test_acc = model.evaluate(x_test, to_categorical(y_test, 10), verbose=0)
-    print(f"test loss: {test_loss:.4f} - test accuracy: {test_acc:.4f} ({time.perf_counter() - start:.0f}s in all)")
-    if args.out:
-        from cnnkit.visualization.report import write_report  # noqa: PLC0415
-
-        path = write_report(os.path.join(args.out, "report.html"), model, history, x_test, y_test,
-                            train_data=(x_train[:16], y_train[:16]),
-                            title="cnnkit demo: a small convnet on 5,000 handwritten digits (mnist_5k)",
-                            info={"data": "mnist_5k: 4,000 training, 1,000 test digits (the report's validation)",
-                                  "epochs": args.epochs, "test accuracy": f"{test_acc:.4f}"})
-        print(f"report: {path}")
-    return 0
-
-
 def _augment_list(text):
     return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def _train(args):
-    from cnnkit.runs import launch, train  # noqa: PLC0415
-    from cnnkit.training.distributed import is_chief  # noqa: PLC0415
-
-    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start N copies of this command
-        return launch(args.nproc, args.argv, args.data_dir, args.img_size, args.augment, args.out)
-    options = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, img_size=args.img_size,
-                   augment=args.augment, validation_split=args.validation_split, out=args.out, seed=args.seed,
-                   verbose=args.verbose, weights=args.weights, freeze=args.freeze, optimizer=args.optimizer,
-                   learning_rate=args.lr, patience=args.patience, cache=args.cache, fine_tune=args.fine_tune,
-                   command="cnnkit " + " ".join(args.argv), precision=args.precision)
-    if not is_chief():  # under torchrun: only process 0 prints
-        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
-            train(args.data_dir, **{**options, "verbose": 0})
-        return 0
-    start = time.perf_counter()
-    model, history, out = train(args.data_dir, **options)
-    logs = history.history
-    best = max(logs.get("val_accuracy", [float("nan")]))
-    print(f"best validation accuracy: {best:.4f} ({time.perf_counter() - start:.0f}s); model, history and labels "
-          f"in {out}")
-    report = os.path.join(out, "report.html")
-    if os.path.exists(report):
-        print(f"report: {report}")
-    return 0
-
-
-def _lr_find(args):
-    from cnnkit.runs import find_learning_rate  # noqa: PLC0415
-
-    result = find_learning_rate(args.data_dir, model=args.model, batch_size=args.batch_size, img_size=args.img_size,
-                                seed=args.seed, weights=args.weights, freeze=args.freeze, optimizer=args.optimizer,
-                                steps=args.steps, out=args.out)
-    print(f"suggested learning rate: {result.suggestion:.2g} (steepest fall of the loss; the lowest loss was at "
-          f"{result.min_loss_learning_rate:.2g}); plot: {args.out}")
-    print(f"train with it: cnnkit train {args.data_dir} --model {args.model} --lr {result.suggestion:.2g}")
-    return 0
-
-
-def _evaluate(args):
-    from cnnkit.inference import evaluate_folder  # noqa: PLC0415
-
-    result = evaluate_folder(args.model, args.data_dir, batch_size=args.batch_size, tta=args.tta)
-    tta = f" (test-time augmentation: {', '.join(args.tta)})" if args.tta else ""
-    print(f"{result['samples']} images - loss: {result['loss']:.4f} - accuracy: {result['accuracy']:.4f}{tta}")
-    print(result["report"])
-    names = result["class_names"]
-    width = max(len(n) for n in names)
-    print("confusion matrix (rows: true class, columns: predicted class):")
-    print(" " * (width + 1) + " ".join(f"{n[:6]:>6}" for n in names))
-    for name, row in zip(names, result["confusion_matrix"]):
-        print(f"{name:>{width}} " + " ".join(f"{v:>6}" for v in row))
-    if result["most_confused"]:
-        print("most confused: " + ", ".join(f"{t} taken for {p} ({n})" for t, p, n in result["most_confused"][:5]))
-    if args.report:
-        from cnnkit.runs import collect  # noqa: PLC0415
-        from cnnkit.visualization.report import write_report  # noqa: PLC0415
-
-        model, labels = result["model"], result["labels"]
-        x, y = collect(result["flow"])
-        write_report(args.report, model, None, x, y, class_names=names, info={"data": os.path.abspath(args.data_dir),
-                     "model file": os.path.abspath(args.model)}, title=f"cnnkit evaluate: {args.data_dir}",
-                     deprocess=_applications().lookup(labels.get("model", "small")).deprocess)
-        print(f"report: {args.report}")
-    return 0
-
-
-def _predict(args):
-    from cnnkit.inference import image_paths, load_run, predict_files  # noqa: PLC0415
-
-    model, labels = load_run(args.model)
-    files = image_paths(args.images)
-    results = predict_files(model, labels, files, top=args.top, batch_size=args.batch_size, tta=args.tta)
-    if sys.stderr.isatty() and not args.json:
-        from tqdm.std import tqdm  # noqa: PLC0415
-
-        results = tqdm(results, total=len(files), file=sys.stderr, unit="image", leave=False)
-    writer = csv_file = None
-    if args.csv:
-        csv_file = open(args.csv, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
-        writer = csv.writer(csv_file)
-        writer.writerow(["path", *[f"{kind}_{i + 1}" for i in range(args.top) for kind in ("class", "probability")]])
-    rows, skipped = [], 0
-    try:
-        for r in results:
-            if "error" in r:
-                skipped += 1
-                print(f"skipped {r['path']}: {r['error']}", file=sys.stderr)
-                continue
-            if writer is not None:
-                writer.writerow([r["path"], *[v for c, p in r["predictions"] for v in (c, f"{p:.6f}")]])
-            if args.json:
-                rows.append({"path": r["path"], "predictions": [{"class": c, "probability": p}
-                                                                for c, p in r["predictions"]]})
-            elif writer is None:
-                print(f"{r['path']}: " + ", ".join(f"{c} {p:.3f}" for c, p in r["predictions"]), flush=True)
-    finally:
-        if csv_file is not None:
-            csv_file.close()
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    if args.csv:
-        print(f"{len(files) - skipped} predictions written to {args.csv}")
-    if skipped:
-        print(f"{skipped} of {len(files)} files skipped (not readable as images)", file=sys.stderr)
-    return 0
-
-
-def _plot(args):
-    from cnnkit.inference import load_run  # noqa: PLC0415
-    from cnnkit.visualization.plot_model import plot_model  # noqa: PLC0415
-
-    model = load_run(args.model)[0] if os.path.isfile(args.model) or os.path.sep in args.model else \
-        _applications().lookup(args.model)()
-    plot_model(model, to_file=args.out, show_shapes=args.show_shapes, rankdir=args.rankdir)
-    print(f"model diagram: {args.out}")
-    return 0
-
-
-def _export(args):
-    metadata = None
-    if os.path.isfile(args.model) or os.path.sep in args.model or args.model.endswith((".keras", ".h5", ".hdf5")):
-        from cnnkit.models import load_model  # noqa: PLC0415
-
-        if not os.path.isfile(args.model):
-            raise ValueError(f"model file {args.model!r} not found.")
-        model = load_model(args.model, compile=False)
-        default_out = os.path.splitext(args.model)[0] + ".onnx"
-        labels_path = os.path.join(os.path.dirname(os.path.abspath(args.model)), "labels.json")
-        if os.path.isfile(labels_path):  # a run's model: its classes and pixel preprocessing travel with it
-            from cnnkit.inference import load_run  # noqa: PLC0415
-
-            labels = load_run(args.model)[1]
-            metadata = {key: labels[key] for key in ("class_names", "image_size", "color_mode", "preprocessing")}
-    else:
-        kwargs = {"classes": args.classes} if args.classes else {}
-        if args.input_shape:
-            kwargs["input_shape"] = args.input_shape
-        model = _applications().lookup(args.model)(**kwargs)  # untrained: an architecture to try a runtime on
-        default_out = f"{args.model}.onnx"
-    kwargs = {} if args.opset is None else {"opset_version": args.opset}
-    if metadata:
-        kwargs["metadata"] = metadata
-    try:
-        model.export(args.out or default_out, format="onnx", verbose=False, **kwargs)
-    except ImportError as err:  # onnx not installed: one line, like the other errors
-        raise ValueError(str(err)) from None
-    print(f"ONNX model: {args.out or default_out} (inputs: {', '.join(str(t.shape) for t in model.inputs)}; "
-          "channels_last float32, dynamic batch)")
-    return 0
 
 
 def _add_export(sub):
@@ -266,13 +66,13 @@ def _add_export(sub):
     export.add_argument("--input-shape", type=_shape, default=None,
                         help="built-in architectures: height,width,channels (e.g. 64,64,3)")
     export.add_argument("--classes", type=_positive, default=None, help="built-in architectures: output classes")
-    export.set_defaults(run=_export)
+    export.set_defaults(run=models.export)
 
 
 def _architecture(text):
     """A registered architecture's name (any case), else argparse's error with "did you mean"."""
     try:
-        return _applications().lookup(text.lower()).key
+        return applications().lookup(text.lower()).key
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
@@ -374,7 +174,7 @@ def _add_train(sub):
     train.add_argument("--nproc", type=_positive, default=1,
                        help="training processes on this machine (data parallel, via torch.distributed.run; "
                             "default 1). --batch-size stays the global batch")
-    train.set_defaults(run=_train)
+    train.set_defaults(run=training.train)
     finder = sub.add_parser("lr-find", help="suggest a learning rate (the learning-rate range test)",
                             description="Train the model `cnnkit train` would build for a few steps while the "
                                         "learning rate grows from 1e-7 to 10, plot the loss against it and suggest "
@@ -391,7 +191,7 @@ def _add_train(sub):
     finder.add_argument("--steps", type=_positive, default=100, help="training steps (default 100)")
     finder.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     finder.add_argument("--out", default="lr_find.png", help="the plot to write (default lr_find.png)")
-    finder.set_defaults(run=_lr_find)
+    finder.set_defaults(run=training.lr_find)
     evaluate = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a class-folder tree",
                               description="Evaluate MODEL (a .keras file; labels.json beside it gives the class "
                                           "names and image size) on DATA_DIR.")
@@ -403,7 +203,7 @@ def _add_train(sub):
                                "predictions of each image and its transformed copies)")
     evaluate.add_argument("--report", default=None, metavar="HTML",
                           help="also write an HTML report (confusion matrix, top losses, Grad-CAM, ...)")
-    evaluate.set_defaults(run=_evaluate)
+    evaluate.set_defaults(run=inference.evaluate)
     predict = sub.add_parser("predict", help="classify image files or folders with a saved model",
                              description="Print the top classes of each image (files, or folders searched "
                                          "recursively).")
@@ -417,7 +217,7 @@ def _add_train(sub):
                               "number of files)")
     predict.add_argument("--tta", type=_tta_list, default=(), metavar="NAMES",
                          help="test-time augmentation, comma-separated: hflip, vflip, shift")
-    predict.set_defaults(run=_predict)
+    predict.set_defaults(run=inference.predict)
     plot = sub.add_parser("plot", help="draw a model's layer graph to an image (PNG, SVG or PDF)",
                           description="Draw MODEL (a saved model file or a built-in architecture) as boxes and "
                                       "arrows, like keras.utils.plot_model, without Graphviz.")
@@ -425,7 +225,7 @@ def _add_train(sub):
     plot.add_argument("out", help="image file to write (.png, .svg or .pdf)")
     plot.add_argument("--show-shapes", action="store_true", help="write each layer's input and output shapes")
     plot.add_argument("--rankdir", default="TB", choices=("TB", "LR"), help="top-to-bottom or left-to-right")
-    plot.set_defaults(run=_plot)
+    plot.set_defaults(run=models.plot)
 
 
 def build_parser():
@@ -450,7 +250,7 @@ def _parsers():
                            "terminal, one line per epoch in a redirected log)")
     demo.add_argument("--out", default=os.path.join("runs", "demo"),
                       help="folder for report.html (default runs/demo; '' for none)")
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=demo_command.demo)
     _add_train(sub)
     summary = sub.add_parser("summary", help="print the summary of a built-in architecture or a saved model",
                              description="Print a model's layers, output shapes and parameter counts.")
@@ -458,7 +258,7 @@ def _parsers():
                                        f"{', '.join(ARCHITECTURES)}")
     summary.add_argument("--input-shape", type=_shape, default=None, help="height,width,channels (e.g. 28,28,1)")
     summary.add_argument("--classes", type=int, default=10, help="number of output classes (default 10)")
-    summary.set_defaults(run=_summary)
+    summary.set_defaults(run=models.summary)
     _add_export(sub)
     return parser, sub.choices
 

@@ -186,13 +186,15 @@ def _map_floats(value, dtype, only=None):
     return value
 
 
-def call_with_policy(layer, inputs, training, call=None):
+def call_with_policy(layer, inputs, training, call=None, cast_inputs=False):
     """Runs `layer.call(inputs, training)` (or `call(inputs, training)`, a computation standing for the layer's,
     e.g. a fused chain of layers sharing its policy) under the layer's dtype policy.
 
     A mixed policy runs the call inside torch.autocast with the compute dtype (unless already inside one with that
-    dtype) and, for layers without sub-layers, casts float32 results to the compute dtype; a float policy turns an
-    enclosing autocast off and casts floating inputs to its dtype.
+    dtype) and, for layers without sub-layers, casts float32 results to the compute dtype; with `cast_inputs`
+    (a call that is user code: a subclassed Model's or a custom layer's, whose own ops autocast would leave in
+    float32) it first casts floating inputs to the compute dtype, as Keras's input autocasting does. A float
+    policy turns an enclosing autocast off and casts floating inputs to its dtype.
     """
     policy = layer.dtype_policy
     call = call or layer.call
@@ -203,6 +205,8 @@ def call_with_policy(layer, inputs, training, call=None):
     compute = config.torch_dtype(policy.compute_dtype)
     autocasting = torch.is_autocast_enabled(device)
     if policy.is_mixed:
+        if cast_inputs:
+            inputs = _map_floats(inputs, compute)
         if autocasting and torch.get_autocast_dtype(device) == compute:
             out = call(inputs, training=training)
         else:

@@ -15,9 +15,11 @@ import warnings
 import numpy as np
 
 from cnnkit import activations
+from cnnkit import ops
 from cnnkit.datasets._files import DatasetDownloadError
 from cnnkit.datasets._files import get_file
 from cnnkit.datasets._files import keras_cache_dir
+from cnnkit.layers.node import SymbolicTensor
 
 CLASS_INDEX_PATH = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"
 CLASS_INDEX_FILE = "imagenet_class_index.json"
@@ -53,16 +55,21 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     Args:
         x: a numpy array (or array-like) of one image (H, W, 3) or a batch (N, H, W, 3), RGB, values 0-255.
             Integer inputs become float32; float inputs keep their dtype. The input is never modified.
+            Or a symbolic tensor of a functional model (`Input`): the steps are then recorded as graph operations,
+            as Keras records them (GetItem, Stack, Add, TrueDivide, Subtract), so the model does its own
+            preprocessing and its `.keras` file interchanges with Keras.
         data_format: 'channels_last' (default) or 'channels_first'.
         mode: 'caffe' (default: RGB -> BGR, subtract the ImageNet means [103.939, 116.779, 123.68], no scaling;
             ResNet50/101/152, VGG), 'tf' (scale to [-1, 1]) or 'torch' (scale to [0, 1], normalise per channel).
 
     Returns:
-        A numpy array of the same shape.
+        A numpy array of the same shape (a symbolic tensor for a symbolic `x`).
 
     Example:
         >>> preprocess_input(np.full((2, 2, 3), 128, np.uint8))[0, 0].round(3)  # B, G, R minus the means
         array([24.061, 11.221,  4.32 ], dtype=float32)
+        >>> inputs = Input((160, 160, 3))                # in a model, as keras.io's transfer-learning guide
+        >>> x = preprocess_input(inputs, mode="tf")      # x / 127.5 - 1.0, two graph operations
     """
     if mode not in ("caffe", "tf", "torch"):
         raise ValueError(f"Expected mode to be one of `caffe`, `tf` or `torch`. Received: mode={mode}")
@@ -70,6 +77,8 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     if data_format not in ("channels_first", "channels_last"):
         raise ValueError("Expected data_format to be one of `channels_first` or `channels_last`. Received: "
                          f"data_format={data_format}")
+    if isinstance(x, SymbolicTensor):
+        return _preprocess_symbolic_input(x, data_format, mode)
     x = np.asarray(x)
     x = x.astype("float32") if not np.issubdtype(x.dtype, np.floating) else x.copy()
     if mode == "tf":
@@ -86,6 +95,40 @@ def preprocess_input(x, data_format=None, mode="caffe"):
         return (x - mean) / np.asarray(TORCH_STD, x.dtype).reshape(shape)
     x = np.flip(x, axis=axis)  # RGB -> BGR
     return np.ascontiguousarray(x - np.asarray(CAFFE_MEAN, x.dtype).reshape(shape))
+
+
+def _preprocess_symbolic_input(x, data_format, mode):
+    """Keras's `_preprocess_tensor_input` step by step, so that the same operations are recorded: 'tf' divides
+    and subtracts; 'caffe' picks the channels in B, G, R order (three GetItem) and stacks them, then adds the
+    negated means (an array constant); 'torch' divides by 255, adds the negated means and divides by the stds."""
+    ndim = len(x.shape)
+    if mode == "tf":
+        x = x / 127.5
+        return x - 1.0
+    if mode == "torch":
+        x = x / 255.0
+        mean, std = TORCH_MEAN, TORCH_STD
+    else:
+        if data_format == "channels_first":
+            if ndim == 3:
+                x = ops.stack([x[i, ...] for i in (2, 1, 0)], axis=0)
+            else:
+                x = ops.stack([x[:, i, :] for i in (2, 1, 0)], axis=1)
+        else:
+            x = ops.stack([x[..., i] for i in (2, 1, 0)], axis=-1)
+        mean, std = CAFFE_MEAN, None
+    mean_tensor = ops.convert_to_tensor(-np.array(mean), dtype=x.dtype)
+    if data_format == "channels_first":
+        shape = (3, 1, 1) if ndim == 3 else (1, 3) + (1,) * (ndim - 2)
+    else:
+        shape = (1,) * (ndim - 1) + (3,)
+    x = x + ops.reshape(mean_tensor, shape)
+    if std is not None:
+        std_tensor = ops.convert_to_tensor(np.array(std), dtype=x.dtype)
+        if data_format == "channels_first":
+            std_tensor = ops.reshape(std_tensor, (-1, 1, 1))
+        x = x / std_tensor
+    return x
 
 
 def deprocess_input(x, mode="caffe"):

@@ -353,7 +353,8 @@ class Layer(torch.nn.Module):
             self._maybe_build(_structure_shapes(inputs, internal=True))
         call = self.call if self.call_layout == "internal" else self._call_in_keras_layout
         if mixed_precision.in_use():  # a policy other than float32 exists: run under this layer's policy
-            return mixed_precision.call_with_policy(self, inputs, training, call=call)
+            return mixed_precision.call_with_policy(self, inputs, training, call=call,
+                                                    cast_inputs=self.call_layout == "keras")
         return call(inputs, training=training)
 
     def __call__(self, inputs, training=None, **kwargs):

@@ -51,6 +51,15 @@ class SymbolicTensor:
         raise TypeError(f"{self!r} is symbolic and has no truth value.")
 
     __hash__ = object.__hash__
+    __array_ufunc__ = None  # `array + x` defers to x.__radd__ (recorded) instead of numpy's element loop
+
+    def __getitem__(self, key):
+        """`x[..., 2]`, `x[:, 1:3]`: Keras's GetItem operation (`cnnkit.ops.get_item`), recorded in the graph."""
+        return self._keras_op("get_item", self, key)
+
+    def __iter__(self):
+        raise NotImplementedError(f"Iterating over a symbolic tensor is not supported ({self!r}); index it instead "
+                                  "(x[..., 0]).")
 
     # Arithmetic records Keras's numpy operations (`cnnkit.layers.operations`): graph nodes that are not layers.
     def _op(self, name, left, right):

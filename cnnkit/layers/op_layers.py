@@ -24,6 +24,8 @@ import torch
 from cnnkit.layers import node as node_module
 from cnnkit.layers.base import Layer
 from cnnkit.layers.operations import OPERATIONS
+from cnnkit.layers.operations import decode_constant
+from cnnkit.layers.operations import encode_constant
 from cnnkit.layers.operations import apply as apply_arithmetic
 from cnnkit.ops import layout
 from cnnkit.ops.dispatch import OPS
@@ -67,7 +69,10 @@ class OpLayer(Layer):
 
     def set_arguments(self, arguments):
         """The node's argument template: None for a tensor, the value for a constant (from a saved config)."""
-        self.arguments = list(arguments)
+        arguments = [decode_constant(a) for a in arguments]
+        if self.op_name == "get_item":  # as Keras's GetItem.call: a key read back from JSON (a list) is a tuple
+            arguments = [tuple(a) if isinstance(a, list) else a for a in arguments]
+        self.arguments = arguments
 
     def _call_values(self, tensors, was_list):
         template = self.arguments
@@ -123,7 +128,7 @@ class OpLayer(Layer):
             single_list = len(self.call_params) == 1 and not self.call_params[0].startswith("*")
             return [list(refs)] if single_list and len(refs) > 1 else list(refs)
         it = iter(refs)
-        return [next(it) if a is None else a for a in self.arguments]
+        return [next(it) if a is None else encode_constant(a) for a in self.arguments]
 
     def get_config(self):
         return {"name": self.name, **self.op_config}
@@ -156,7 +161,11 @@ def _constant(value, op_name):
         return value.detach().cpu().tolist()
     if isinstance(value, tuple):
         return tuple(_constant(v, op_name) for v in value)
-    if value is None or isinstance(value, (bool, int, float, str, list, dict)):
+    if isinstance(value, list):
+        return [_constant(v, op_name) for v in value]
+    if isinstance(value, slice):
+        return slice(*(_constant(v, op_name) for v in (value.start, value.stop, value.step)))
+    if value is None or value is Ellipsis or isinstance(value, (bool, int, float, str, dict)):
         return value
     raise NotImplementedError(f"cnnkit.ops.{op_name} on symbolic tensors: the argument {value!r} cannot be saved "
                               "in a model config (a Python value or an array is needed).")

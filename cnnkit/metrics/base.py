@@ -9,6 +9,7 @@ data, which is how distributed training combines metrics (`assign_variables` put
 import numpy as np
 import torch
 
+from cnnkit.ops.variable import Variable
 from cnnkit.utils.naming import to_snake_case
 from cnnkit.utils.naming import unique_name
 
@@ -58,6 +59,20 @@ def to_result(tensor):
     if tensor.dim() == 0:
         return float(tensor)
     return tensor.to(torch.float32).cpu().numpy()
+
+
+def log_value(result):
+    """A metric's `result()` as the logs hold it: a Python float for a scalar (tensor, Variable or number), a
+    float32 numpy array otherwise; a dict of results (Keras lets `result()` return one) item by item."""
+    if isinstance(result, dict):
+        return {key: log_value(value) for key, value in result.items()}
+    if isinstance(result, Variable):
+        result = result.value
+    if isinstance(result, torch.Tensor):
+        return to_result(result)
+    if isinstance(result, (np.ndarray, np.generic)):
+        return float(result) if np.ndim(result) == 0 else np.asarray(result, np.float32)
+    return result
 
 
 def _reduce_to_samplewise(values, sample_weight, reduce):
@@ -111,6 +126,14 @@ class Metric:
     shape is unknown, before the first update); the base class then provides `reset_state`, `variables` and
     `assign_variables`. A subclass may instead override those three (and must keep `variables` summable).
 
+    Keras-style subclasses work as written for Keras (keras.io's "Writing your own metrics"): state made in
+    `__init__` with `self.add_variable(shape, initializer, dtype=None, aggregation='sum', name=None)` (or the older
+    `self.add_weight(name=..., initializer='zeros')`) is a `cnnkit.ops.variable.Variable` changed with `.assign`,
+    `.assign_add`, `.assign_sub` in `update_state(y_true, y_pred, sample_weight=None)`; `result()` may return the
+    variable, a tensor, a number or a dict of them (the logs get Python floats); `reset_state()` defaults to
+    assigning zeros, as Keras's. Such variables with aggregation 'sum' are the metric's `variables` (as tensors),
+    so distributed training sums them.
+
     Args:
         name: the metric's name (its key in the logs). Default: the class name in snake_case, made unique in the
             session like Keras ('precision', then 'precision_1', ...; `clear_session()` restarts the count).
@@ -130,19 +153,45 @@ class Metric:
     def __init__(self, name=None, dtype=None):
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._dtype = dtype or "float32"
-        self.reset_state()
+        Metric.reset_state(self)  # not a subclass's own: Keras-style ones assign variables made after this
+
+    def add_variable(self, shape, initializer, dtype=None, aggregation="sum", name=None):
+        """A state variable, as Keras's `Metric.add_variable`: made from `initializer` ('zeros', ...) with `shape`
+        and `dtype` (default float32); changed with `.assign` / `.assign_add` / `.assign_sub`."""
+        variable = Variable(initializer if initializer is not None else "zeros", shape=tuple(shape or ()),
+                            dtype=dtype, aggregation=aggregation, name=name)
+        variable.path = f"{self.name}/{variable.name}"
+        self.__dict__.setdefault("_tracked_variables", []).append(variable)
+        return variable
+
+    def add_weight(self, shape=(), initializer=None, dtype=None, name=None):
+        """Keras's older alias of `add_variable` (shape () by default)."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
+
+    def _variables(self):
+        return self.__dict__.get("_tracked_variables", [])
 
     @property
     def dtype(self):
         return self._dtype
 
+    @property
+    def direction(self):
+        """'up' when a higher value is better (accuracies, Precision, AUC, F1Score, IoU, R2Score, ...), 'down' when
+        lower is (errors, crossentropies, losses), None when unknown: what callbacks' mode='auto' reads, as Keras
+        reads its metrics' direction."""
+        return self._direction
+
     def _state_shape(self, name):
         return ()
 
     def reset_state(self):
-        """Forgets everything seen (the state is rebuilt on the device of the next data)."""
+        """Forgets everything seen (the state is rebuilt on the device of the next data); variables made with
+        `add_variable` are assigned zeros, as Keras's."""
         for key in self._state:
             setattr(self, key, None)
+        for variable in self._variables():
+            variable.assign(torch.zeros(variable.shape, dtype=variable.value.dtype, device=variable.device))
 
     def _add(self, key, delta):
         current = getattr(self, key)
@@ -169,23 +218,31 @@ class Metric:
     @property
     def variables(self):
         """The metric's state as a list of tensors whose element-wise sum over several workers is the state over
-        all their data (how distributed training combines metrics). Empty for a metric that cannot be combined,
-        or whose state shape is not known before its first update."""
+        all their data (how distributed training combines metrics): the values of the `add_variable` variables,
+        then the `_state` tensors. Empty for a metric that cannot be combined (a variable whose aggregation is not
+        'sum'), or whose state shape is not known before its first update."""
+        tracked = self._variables()
+        if any(v.aggregation != "sum" for v in tracked):
+            return []
         if any(getattr(self, k) is None and self._state_shape(k) is None for k in self._state):
             return []
-        return [self._value(k) for k in self._state]
+        return [v.value for v in tracked] + [self._value(k) for k in self._state]
 
     def assign_variables(self, values):
         """Sets the state to `values` (tensors in the order and shapes of `variables`)."""
         values = list(values)
-        if not self._state:
+        tracked = self._variables()
+        if not self._state and not tracked:
             if values:
                 raise NotImplementedError(f"{type(self).__name__} has no state to assign.")
             return
-        if len(values) != len(self._state):
-            raise ValueError(f"{type(self).__name__}.assign_variables expects {len(self._state)} tensors "
-                             f"({', '.join(self._state)}). Received: {len(values)}.")
-        for key, value in zip(self._state, values):
+        names = [v.name for v in tracked] + list(self._state)
+        if len(values) != len(names):
+            raise ValueError(f"{type(self).__name__}.assign_variables expects {len(names)} tensors "
+                             f"({', '.join(names)}). Received: {len(values)}.")
+        for variable, value in zip(tracked, values):
+            variable.assign(torch.as_tensor(value))
+        for key, value in zip(self._state, values[len(tracked):]):
             setattr(self, key, torch.as_tensor(value).to(self._state_dtype))
 
     def get_config(self):

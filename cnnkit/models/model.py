@@ -10,6 +10,7 @@ import json
 
 import torch
 
+from cnnkit import mixed_precision
 from cnnkit.layers.base import Layer
 from cnnkit.layers.base import call_takes_training
 from cnnkit.layers.base import call_training_default
@@ -218,7 +219,12 @@ class Model(Trainer, Layer):
             training = call_training_default(type(self))
         items, was_list = flatten(inputs)
         keras_in = [layout.to_keras(t) for t in items]
-        out = self._call_with_training(keras_in if was_list else keras_in[0], training)
+        keras_in = keras_in if was_list else keras_in[0]
+        if mixed_precision.in_use():  # the model's own ops under its policy, inputs cast as Keras's autocasting
+            out = mixed_precision.call_with_policy(self, keras_in, training, call=self._call_with_training,
+                                                   cast_inputs=True)
+        else:
+            out = self._call_with_training(keras_in, training)
         out_items, out_list = flatten(out)
         internal = [layout.to_internal(t) for t in out_items]
         return internal if out_list else internal[0]

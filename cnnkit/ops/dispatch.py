@@ -22,6 +22,8 @@ from cnnkit.ops.keras_dtypes import floatx
 from cnnkit.ops.keras_dtypes import dtype_of
 from cnnkit.ops.keras_dtypes import result_type
 from cnnkit.ops.keras_dtypes import to_torch_dtype
+from cnnkit.ops.variable import Variable
+from cnnkit.ops.variable import unwrap
 
 _SYMBOLIC = {"is_symbolic": None, "handler": None}
 #: Keras op name -> the (wrapped) function, filled by `keras_op`.
@@ -43,6 +45,10 @@ def _any_symbolic(values, check):
     return False
 
 
+def _is_variable(value):
+    return isinstance(value, Variable)
+
+
 def keras_op(name):
     """Decorator: registers the function as Keras's op `name` and routes symbolic calls to the graph handler."""
 
@@ -52,6 +58,8 @@ def keras_op(name):
             check = _SYMBOLIC["is_symbolic"]
             if check is not None and (_any_symbolic(args, check) or _any_symbolic(kwargs.values(), check)):
                 return _SYMBOLIC["handler"](name, function, args, kwargs)
+            if _any_symbolic(args, _is_variable) or _any_symbolic(kwargs.values(), _is_variable):
+                args, kwargs = unwrap(args), {k: unwrap(v) for k, v in kwargs.items()}  # a metric's state
             return function(*args, **kwargs)
 
         op.keras_name = name

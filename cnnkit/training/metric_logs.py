@@ -1,6 +1,7 @@
 """`MetricLogs`: the trainer's metric objects and the logs made from them (Keras 3's names and orders)."""
 
 from cnnkit import metrics as metrics_module
+from cnnkit.metrics.base import log_value
 
 
 class MetricLogs:
@@ -36,6 +37,19 @@ class MetricLogs:
                     taken.setdefault(name, 1)
                     self._metrics.append((index, metric, weighted, name))
 
+    def compiled_metric(self, name):
+        """The metric object logged as `name` ('loss', 'accuracy', '<output>_precision', ...; a metric's own name
+        too), or None before the metrics are built (on the first batch) or when no compiled metric has that name."""
+        if getattr(self, "_metrics", None) is None:
+            return None
+        for tracker in (self._loss_tracker, *self._output_loss_trackers):
+            if name == tracker.name:
+                return tracker
+        for _, metric, _, log_name in self._metrics:
+            if name in (metric.name, log_name):
+                return metric
+        return None
+
     def reset_metrics(self):
         if self._metrics is None:
             return
@@ -50,7 +64,11 @@ class MetricLogs:
         for tracker in self._output_loss_trackers:
             logs[tracker.name] = tracker.result()
         for _, metric, _, name in self._metrics:
-            logs[name] = metric.result()
+            result = log_value(metric.result())  # a Keras-style metric may give a tensor, a Variable or a dict
+            if isinstance(result, dict):
+                logs.update(result)
+            else:
+                logs[name] = result
         return logs
 
     def _logs(self):

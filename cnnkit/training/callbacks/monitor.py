@@ -24,16 +24,14 @@ def _compiled_direction(model, monitor):
     """'up' / 'down' of the compiled metric named `monitor` (without 'val_'), Keras 3's rule for mode='auto'
     (Precision, AUC, F1Score, IoU, R2Score, ... are maximised; errors and crossentropies minimised); None when
     the metrics are not built yet or the metric has no direction."""
-    built = getattr(model, "_metrics", None)
-    if not built:
-        return None
+    lookup = getattr(model, "compiled_metric", None)
     name = monitor.removeprefix("val_")
+    metric = lookup(name) if lookup is not None else None
+    if metric is None:
+        return None
     if name == "loss":
         return "down"
-    for _, metric, _, log_name in built:
-        if name in (metric.name, log_name) and getattr(metric, "_direction", None) in ("up", "down"):
-            return metric._direction
-    return None
+    return metric.direction if getattr(metric, "direction", None) in ("up", "down") else None
 
 
 def _is_nan(value):
