@@ -3,7 +3,8 @@
 `mixed_precision.py` runs each configuration in its own process one after the other, so on a shared machine a
 burst of load lands on one side only. This script builds every configuration first, then times one step of each in
 turn (ABCABC...), `--rounds` times, and prints each one's median step time and the median of the per-round ratios
-(the figure to quote on a busy machine, with the load average printed beside it). `--profile` then records one
+(the figure to quote on a busy machine, with the load average printed beside it), and cnnkit's per-step losses
+under both policies (same initial weights, same batches) with their largest relative difference. `--profile` then records one
 step of each with torch.profiler and prints the top entries by self CPU time (the tables in benchmarks/README.md).
 
 Configurations: `cnnkit-float32` and `cnnkit-mixed_bfloat16` (`ResNet50(weights=None)` built under each global
@@ -27,19 +28,19 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
-def cnnkit_step(policy, x, y, classes):
+def cnnkit_step(policy, batches, classes):
     import cnnkit  # noqa: PLC0415
     from cnnkit.applications import ResNet50  # noqa: PLC0415
 
     cnnkit.utils.set_random_seed(0)
     cnnkit.mixed_precision.set_global_policy(policy)
-    model = ResNet50(weights=None, input_shape=x.shape[1:], classes=classes)
+    model = ResNet50(weights=None, input_shape=batches[0][0].shape[1:], classes=classes)
     cnnkit.mixed_precision.set_global_policy("float32")
     model.compile(cnnkit.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
-    return lambda: float(model.train_on_batch(x, y))
+    return lambda i: float(model.train_on_batch(*batches[i]))
 
 
-def torch_step(x, y, classes):
+def torch_step(batches, classes):
     import torch  # noqa: PLC0415
 
     from mixed_precision import torch_resnet50  # noqa: PLC0415
@@ -47,9 +48,8 @@ def torch_step(x, y, classes):
     torch.manual_seed(0)
     module = torch_resnet50(classes).to(memory_format=torch.channels_last).train()
     opt = torch.optim.SGD(module.parameters(), lr=0.01)
-    bx, by = torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(y)
-
-    def step():
+    def step(i):
+        bx, by = torch.from_numpy(batches[i][0]).permute(0, 3, 1, 2), torch.from_numpy(batches[i][1])
         with torch.autocast("cpu", dtype=torch.bfloat16):
             logits = module(bx)
         loss = torch.nn.functional.cross_entropy(logits.float(), by)
@@ -62,11 +62,12 @@ def torch_step(x, y, classes):
 
 
 def profile_table(step, rows):
+    """Markdown table of one step's top `rows` ops by self CPU time."""
     from torch.profiler import ProfilerActivity  # noqa: PLC0415
     from torch.profiler import profile  # noqa: PLC0415
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        step()
+        step(-1)
     events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
     total = sum(e.self_cpu_time_total for e in events)
     lines = [f"| op | calls | self ms | % |", "|---|---|---|---|"]
@@ -93,17 +94,18 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    x = rng.random((args.batch, args.size, args.size, 3), dtype=np.float32)
-    y = rng.integers(0, args.classes, args.batch)
-    steps = {name: (torch_step(x, y, args.classes) if name == "torch-autocast"
-                    else cnnkit_step(name.split("-", 1)[1], x, y, args.classes)) for name in args.configs}
+    batches = [(rng.random((args.batch, args.size, args.size, 3), dtype=np.float32),
+                rng.integers(0, args.classes, args.batch)) for _ in range(args.warmup + args.rounds + 1)]
+    steps = {name: (torch_step(batches, args.classes) if name == "torch-autocast"
+                    else cnnkit_step(name.split("-", 1)[1], batches, args.classes)) for name in args.configs}
     print(f"ResNet50 training steps {args.size}x{args.size}, batch {args.batch}, {torch.get_num_threads()} threads; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     times = {name: [] for name in steps}
+    losses = {name: [] for name in steps}
     for round_ in range(args.warmup + args.rounds):
         for name, step in steps.items():
             start = time.perf_counter()
-            step()
+            losses[name].append(step(round_))
             if round_ >= args.warmup:
                 times[name].append(time.perf_counter() - start)
     for name, ts in times.items():
@@ -114,6 +116,12 @@ def main():
             ratio = statistics.median(b / t for b, t in zip(base, ts))
             print(f"float32 / {name}: {ratio:.3f}x (median of per-round ratios)")
             print(f"RATIO resnet50-interleaved float32/{name} {ratio:.4f}")
+    if "cnnkit-float32" in losses and "cnnkit-mixed_bfloat16" in losses:  # same initial weights, same batch
+        drift = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses["cnnkit-mixed_bfloat16"],
+                                                                    losses["cnnkit-float32"]))
+        print(f"losses float32 {[round(v, 4) for v in losses['cnnkit-float32']]}, mixed_bfloat16 "
+              f"{[round(v, 4) for v in losses['cnnkit-mixed_bfloat16']]}: largest relative difference {drift:.2%}")
+        print(f"RATIO resnet50-interleaved mixed_bfloat16-loss-drift {drift:.4f}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if args.profile:
         for name, step in steps.items():
