@@ -26,7 +26,6 @@ import torch
 from cnnkit.data import augment
 from cnnkit.data.transforms import Transform
 from cnnkit.ops import image_math as image
-from cnnkit.ops.image_warp import affine_warp
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
@@ -78,8 +77,8 @@ class AffineWarp(Transform):
         raise NotImplementedError
 
     def apply(self, images, params):
-        return affine_warp(images, self.matrices(params, images), self.interpolation, self.fill_mode,
-                           self.fill_value)
+        return image.affine_warp(images, self.matrices(params, images), self.interpolation, self.fill_mode,
+                                 self.fill_value)
 
 
 def keras_affine_matrices(angle, translate_x, translate_y, scale, shear_x, shear_y, height, width):
