@@ -131,7 +131,7 @@ def _affine_grid(theta, height, width, align_corners):
     numbers (torch's base coordinates, then (x * t0 + y * t1) + t2 per output point, as its batched matmul with an
     inner size of 3 rounds here), as broadcast sums of a row and a column: a sixth of its time.
 
-    The grid is an (N, H, W, 2) view of planar (N, 2, H, W) memory (`_planar_grid`).
+    The grid is an (N, H, W, 2) view of planar (N, 2, H, W) memory, filled with contiguous writes (`_planar_grid`).
     """
     def base(size):  # torch's linspace_from_neg_one
         coords = torch.linspace(-1, 1, size, dtype=theta.dtype, device=theta.device)
@@ -148,8 +148,8 @@ def _affine_grid(theta, height, width, align_corners):
 def _planar_grid(x, y):
     """grid_sample's (N, H, W, 2) grid of normalised `x`, `y` (N, H, W), as a view of planar (N, 2, H, W) memory.
 
-    torch's CPU grid_sample reads such a grid (x and y each contiguous along the width) faster than an interleaved
-    one: 30% less time for a (16, 3, 150, 150) batch here, the same output bit for bit.
+    It is filled with contiguous writes (3x faster than into an interleaved grid) and grid_sample reads it as it
+    reads an interleaved one: the same output bit for bit, in about the same time (0-4% less, measured here).
     """
     return torch.stack([x, y], dim=1).permute(0, 2, 3, 1)
 
