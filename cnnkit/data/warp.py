@@ -53,8 +53,13 @@ def affine_matrices(theta, tx, ty, shear, zx, zy, height, width):
     theta, tx, ty, shear, zx, zy = (np.broadcast_to(p, (batch,)) for p in params)
 
     def stack(rows):
-        """A (batch, 3, 3) array from 3x3 nested entries that are (batch,) arrays or numbers."""
-        return np.stack([np.stack([np.broadcast_to(np.float64(e), (batch,)) for e in row], -1) for row in rows], -2)
+        """A (batch, 3, 3) float64 array from 3x3 nested entries that are (batch,) arrays or numbers (filled in
+        place: the same numbers as stacking them, in a fraction of the time)."""
+        out = np.empty((batch, 3, 3))
+        for i, row in enumerate(rows):
+            for j, entry in enumerate(row):
+                out[:, i, j] = entry
+        return out
 
     angle, shear_angle = np.deg2rad(theta), np.deg2rad(shear)
     rotation = stack([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
