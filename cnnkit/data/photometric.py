@@ -71,6 +71,9 @@ class Contrast(Transform):
 
     def apply(self, images, params):
         mean = images.mean(dim=(1, 2), keepdim=True)
+        if images.requires_grad and torch.is_grad_enabled():  # `out=` records no gradient: the plain expression
+            out = (images - mean) * per_image(params["contrast_factor"], mean) + mean
+            return clip(out, self.value_range)
         out = planar_like(images, mean.dtype)
         torch.sub(images, mean, out=out)
         out.mul_(per_image(params["contrast_factor"], out)).add_(mean)
