@@ -36,6 +36,15 @@ def _tensor(values, images):
     return torch.as_tensor(np.asarray(values), dtype=dtype, device=images.device)
 
 
+def _array(values, images):
+    """`values` as a flat numpy array in the images' float dtype (float32 at least): the dtype Keras's matrices
+    are computed in, here on the host (a few numbers per image)."""
+    dtype = np.float64 if images.dtype == torch.float64 else np.float32
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=dtype).reshape(-1)
+
+
 class Flip(Transform):
     """Flips each image with probability 1/2: left-right ('horizontal'), upside-down ('vertical') or both at once
     ('horizontal_and_vertical', one draw for the two axes, as Keras)."""
@@ -54,8 +63,10 @@ class Flip(Transform):
 
 
 class AffineWarp(Transform):
-    """A transform given by one affine matrix per image (Keras's 8-number rows), resampled with
-    `cnnkit.ops.image_math.affine_transform`. Subclasses define `matrices(params, images)` -> (N, 8) tensor."""
+    """A transform given by one affine matrix per image (Keras's rows [a0, a1, a2, b0, b1, b2]: the output pixel
+    (x, y) samples the input at (a0 x + a1 y + a2, b0 x + b1 y + b2)), resampled with
+    `cnnkit.ops.image_warp.affine_warp`. Subclasses define `matrices(params, images)` -> (N, 6) numpy rows in the
+    images' float dtype (float32 at least), computed on the host with Keras's float arithmetic."""
 
     def __init__(self, fill_mode="reflect", interpolation="bilinear", fill_value=0.0):
         self.fill_mode = fill_mode
@@ -66,25 +77,24 @@ class AffineWarp(Transform):
         raise NotImplementedError
 
     def apply(self, images, params):
-        return image.affine_transform(images, self.matrices(params, images), self.interpolation, self.fill_mode,
-                                      self.fill_value)
+        return image.affine_warp(images, self.matrices(params, images), self.interpolation, self.fill_mode,
+                                 self.fill_value)
 
 
 def keras_affine_matrices(angle, translate_x, translate_y, scale, shear_x, shear_y, height, width):
     """Keras 3's `BaseImagePreprocessingLayer._compute_affine_matrix` (centre at the middle of the image, angles
-    and shears in degrees), in the dtype of `angle`: (N, 8) rows."""
-    radians = torch.as_tensor(math.pi / 180.0, dtype=angle.dtype, device=angle.device)
-    angle, shear_x, shear_y = angle * radians, torch.tan(shear_x * radians), torch.tan(shear_y * radians)
+    and shears in degrees) on numpy arrays (N,), in the dtype of `angle`: (N, 6) rows [a0, a1, a2, b0, b1, b2]."""
+    radians = angle.dtype.type(math.pi / 180.0)
+    angle, shear_x, shear_y = angle * radians, np.tan(shear_x * radians), np.tan(shear_y * radians)
     cx, cy = 0.5 * (float(width) - 1), 0.5 * (float(height) - 1)
-    cos, sin = torch.cos(angle), torch.sin(angle)
+    cos, sin = np.cos(angle), np.sin(angle)
     a0 = scale * (cos + shear_x * sin)
     a1 = scale * (-sin + shear_x * cos)
     b0 = scale * (shear_y * cos + sin)
     b1 = scale * (shear_y * -sin + cos)
     a2 = translate_x + cx - cx * a0 - cy * a1
     b2 = translate_y + cy - cx * b0 - cy * b1
-    zero = torch.zeros_like(a0)
-    return torch.stack([a0, a1, a2, b0, b1, b2, zero, zero], dim=1)
+    return np.stack([a0, a1, a2, b0, b1, b2], axis=1)
 
 
 class Rotation(AffineWarp):
@@ -99,8 +109,8 @@ class Rotation(AffineWarp):
         return {"angle": rng.uniform(self.factor[0] * 360.0, self.factor[1] * 360.0, images.shape[0])}
 
     def matrices(self, params, images):
-        angle = _tensor(params["angle"], images).reshape(-1)
-        zero, one = torch.zeros_like(angle), torch.ones_like(angle)
+        angle = _array(params["angle"], images)
+        zero, one = np.zeros_like(angle), np.ones_like(angle)
         return keras_affine_matrices(angle, zero, zero, one, zero, zero, images.shape[1], images.shape[2])
 
 
@@ -124,13 +134,12 @@ class Zoom(AffineWarp):
                 "width_zoom": rng.uniform(1.0 + self.width_range[0], 1.0 + self.width_range[1], n)}
 
     def matrices(self, params, images):
-        zoom_y = _tensor(params["height_zoom"], images).reshape(-1)
-        zoom_x = _tensor(params["width_zoom"], images).reshape(-1)
+        zoom_y, zoom_x = _array(params["height_zoom"], images), _array(params["width_zoom"], images)
         height, width = images.shape[1], images.shape[2]
-        zero = torch.zeros_like(zoom_x)
+        zero = np.zeros_like(zoom_x)
         x_offset = ((float(width) - 1.0) / 2.0) * (1.0 - zoom_x)
         y_offset = ((float(height) - 1.0) / 2.0) * (1.0 - zoom_y)
-        return torch.stack([zoom_x, zero, x_offset, zero, zoom_y, y_offset, zero, zero], dim=1)
+        return np.stack([zoom_x, zero, x_offset, zero, zoom_y, y_offset], axis=1)
 
 
 class Translation(AffineWarp):
@@ -149,9 +158,9 @@ class Translation(AffineWarp):
         return {"translations": np.stack([dx, dy], axis=1)}
 
     def matrices(self, params, images):
-        shift = _tensor(params["translations"], images).reshape(-1, 2)
-        zero, one = torch.zeros_like(shift[:, 0]), torch.ones_like(shift[:, 0])
-        return torch.stack([one, zero, -shift[:, 0], zero, one, -shift[:, 1], zero, zero], dim=1)
+        shift = _array(params["translations"], images).reshape(-1, 2)
+        zero, one = np.zeros_like(shift[:, 0]), np.ones_like(shift[:, 0])
+        return np.stack([one, zero, -shift[:, 0], zero, one, -shift[:, 1]], axis=1)
 
 
 class Shear(AffineWarp):
@@ -171,9 +180,9 @@ class Shear(AffineWarp):
         return {"shear_factor": np.stack([shear_x, shear_y], axis=1) * invert[:, None]}
 
     def matrices(self, params, images):
-        shear = _tensor(params["shear_factor"], images).reshape(-1, 2)
-        zero, one = torch.zeros_like(shear[:, 0]), torch.ones_like(shear[:, 0])
-        return torch.stack([one, shear[:, 0], zero, shear[:, 1], one, zero, zero, zero], dim=1)
+        shear = _array(params["shear_factor"], images).reshape(-1, 2)
+        zero, one = np.zeros_like(shear[:, 0]), np.ones_like(shear[:, 0])
+        return np.stack([one, shear[:, 0], zero, shear[:, 1], one, zero], axis=1)
 
 
 class Crop(Transform):

@@ -36,6 +36,16 @@ def per_image_flags(flags, images):
     return torch.as_tensor(np.asarray(flags, dtype=bool), device=images.device).reshape(-1, 1, 1, 1)
 
 
+def planar_like(images, dtype=None):
+    """An uninitialised (N, H, W, C) tensor shaped like `images` whose memory is planar (N, C, H, W): a
+    per-channel operand (N, 1, 1, C) broadcasts there along whole contiguous rows, a vectorised inner loop,
+    where on NHWC-contiguous memory the inner loop runs over the C channels only (3x slower for RGB). Elementwise
+    results written into it (`out=`, in-place ops) are the same values."""
+    n, height, width, channels = images.shape
+    return torch.empty((n, channels, height, width), dtype=dtype or images.dtype,
+                       device=images.device).permute(0, 2, 3, 1)
+
+
 def rescale(images, source, target):
     """Keras's `_transform_value_range`: values mapped linearly from the range `source` to `target`."""
     if source[0] == target[0] and source[1] == target[1]:
@@ -61,8 +71,13 @@ class Contrast(Transform):
 
     def apply(self, images, params):
         mean = images.mean(dim=(1, 2), keepdim=True)
-        out = (images - mean) * per_image(params["contrast_factor"], images) + mean
-        return clip(out, self.value_range)
+        if images.requires_grad and torch.is_grad_enabled():  # `out=` records no gradient: the plain expression
+            out = (images - mean) * per_image(params["contrast_factor"], mean) + mean
+            return clip(out, self.value_range)
+        out = planar_like(images, mean.dtype)
+        torch.sub(images, mean, out=out)
+        out.mul_(per_image(params["contrast_factor"], out)).add_(mean)
+        return out.clamp_(float(self.value_range[0]), float(self.value_range[1]))
 
 
 class Brightness(Transform):

@@ -53,8 +53,13 @@ def affine_matrices(theta, tx, ty, shear, zx, zy, height, width):
     theta, tx, ty, shear, zx, zy = (np.broadcast_to(p, (batch,)) for p in params)
 
     def stack(rows):
-        """A (batch, 3, 3) array from 3x3 nested entries that are (batch,) arrays or numbers."""
-        return np.stack([np.stack([np.broadcast_to(np.float64(e), (batch,)) for e in row], -1) for row in rows], -2)
+        """A (batch, 3, 3) float64 array from 3x3 nested entries that are (batch,) arrays or numbers (filled in
+        place: the same numbers as stacking them, in a fraction of the time)."""
+        out = np.empty((batch, 3, 3))
+        for i, row in enumerate(rows):
+            for j, entry in enumerate(row):
+                out[:, i, j] = entry
+        return out
 
     angle, shear_angle = np.deg2rad(theta), np.deg2rad(shear)
     rotation = stack([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
@@ -130,17 +135,28 @@ def _affine_grid(theta, height, width, align_corners):
     """`torch.nn.functional.affine_grid(theta, [batch, channels, height, width], align_corners)`, the same float32
     numbers (torch's base coordinates, then (x * t0 + y * t1) + t2 per output point, as its batched matmul with an
     inner size of 3 rounds here), as broadcast sums of a row and a column: a sixth of its time.
+
+    The grid is an (N, H, W, 2) view of planar (N, 2, H, W) memory, filled with contiguous writes (`_planar_grid`).
     """
     def base(size):  # torch's linspace_from_neg_one
         coords = torch.linspace(-1, 1, size, dtype=theta.dtype, device=theta.device)
         return coords if align_corners else coords * (size - 1) / size
     cols, rows = base(width).view(1, 1, width), base(height).view(1, height, 1)
-    grid = torch.empty(theta.shape[0], height, width, 2, dtype=theta.dtype, device=theta.device)
+    planes = torch.empty(theta.shape[0], 2, height, width, dtype=theta.dtype, device=theta.device)
     for k in range(2):
         t = theta[:, k].reshape(-1, 3, 1, 1)
-        torch.add(cols * t[:, 0], rows * t[:, 1], out=grid[..., k])
-        grid[..., k] += t[:, 2]
-    return grid
+        torch.add(cols * t[:, 0], rows * t[:, 1], out=planes[:, k])
+        planes[:, k] += t[:, 2]
+    return planes.permute(0, 2, 3, 1)
+
+
+def _planar_grid(x, y):
+    """grid_sample's (N, H, W, 2) grid of normalised `x`, `y` (N, H, W), as a view of planar (N, 2, H, W) memory.
+
+    It is filled with contiguous writes (3x faster than into an interleaved grid) and grid_sample reads it as it
+    reads an interleaved one: the same output bit for bit, in about the same time (0-4% less, measured here).
+    """
+    return torch.stack([x, y], dim=1).permute(0, 2, 3, 1)
 
 
 def _warp_bilinear(images, matrices, fill_mode):
@@ -176,8 +192,7 @@ def _warp_selected(images, matrices, fill_mode, cval, order):
     src_rows, inside_rows = _map_coordinates((m[2] + rows * m[0]) + cols * m[1], height, fill_mode)
     src_cols, inside_cols = _map_coordinates((m[5] + rows * m[3]) + cols * m[4], width, fill_mode)
     if order == 1:  # 'constant' / 'wrap': coordinates mapped in float64 above, then sampled by grid_sample
-        grid = torch.stack([_normalised(src_cols, width, images.dtype), _normalised(src_rows, height, images.dtype)],
-                           dim=-1)
+        grid = _planar_grid(_normalised(src_cols, width, images.dtype), _normalised(src_rows, height, images.dtype))
         sampled = torch.nn.functional.grid_sample(images.permute(0, 3, 1, 2), grid, mode="bilinear",
                                                   padding_mode="border", align_corners=True)
         out = sampled.permute(0, 2, 3, 1).contiguous()

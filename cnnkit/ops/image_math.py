@@ -36,6 +36,7 @@ from cnnkit.ops import functional as nn
 from cnnkit.ops.image_warp import WARP_FILL_MODES as WARP_FILL_MODES
 from cnnkit.ops.image_warp import WARP_INTERPOLATIONS as WARP_INTERPOLATIONS
 from cnnkit.ops.image_warp import affine_transform as affine_transform
+from cnnkit.ops.image_warp import affine_warp as affine_warp
 from cnnkit.ops.image_warp import homography as homography
 from cnnkit.ops.image_warp import perspective_transform as perspective_transform
 from cnnkit.ops.image_warp import sample as sample

@@ -55,6 +55,46 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     return out if batched else out[0]
 
 
+def affine_warp(images, rows, interpolation="bilinear", fill_mode="constant", fill_value=0.0):
+    """`affine_transform` for purely affine rows (c0 = c1 = 0, as Keras's augmentation layers build them), given
+    as (N, 6) or (6,) [a0, a1, a2, b0, b1, b2] (a numpy array or tensor), on a channels_last batch (N, H, W, C).
+
+    With interpolation 'bilinear' and a fill mode grid_sample has (all but 'wrap'), the sampling grid is built
+    directly in grid_sample's normalised coordinates, from per-image column and row terms computed on the host
+    (float64, a few numbers per image) and one full-size add, instead of pixel positions normalised afterwards:
+    the same positions up to float rounding, as close to exact (float64) sampling as `affine_transform`'s. Other
+    cases run `affine_transform` on the same rows.
+
+    Example:
+        >>> shift = np.array([[1.0, 0, -1, 0, 1, 0]])          # x' = x - 1: one column to the right
+        >>> affine_warp(torch.ones(1, 4, 4, 3), shift)[0, 0, :, 0]
+        tensor([0., 1., 1., 1.])
+    """
+    n, height, width, _ = images.shape
+    if isinstance(rows, torch.Tensor):
+        rows = rows.detach().cpu().numpy()
+    rows = np.broadcast_to(np.asarray(rows).reshape(-1, 6), (n, 6))
+    if not _grid_sampleable(images, interpolation, fill_mode):
+        dtype = torch.promote_types(images.dtype, torch.float32)
+        full = np.concatenate([rows, np.zeros((n, 2), rows.dtype)], axis=1)
+        return affine_transform(images, torch.as_tensor(full, dtype=dtype, device=images.device), interpolation,
+                                fill_mode, fill_value)
+    _, align_corners = _GRID_SAMPLE_PADDING[fill_mode]
+    matrix = rows.astype(np.float64).reshape(n, 2, 3)                 # [[a0, a1, a2], [b0, b1, b2]]
+    if align_corners:                                                  # g = 2 p / (size - 1) - 1
+        scale, offset = np.array([2.0 / (width - 1), 2.0 / (height - 1)]), np.array([-1.0, -1.0])
+    else:                                                              # g = (2 p + 1) / size - 1
+        scale = np.array([2.0 / width, 2.0 / height])
+        offset = np.array([1.0 / width - 1.0, 1.0 / height - 1.0])
+    coefficients = matrix * scale.reshape(1, 2, 1)                     # (N, 2, 3): (gx, gy) per x, y and 1
+    along_x = coefficients[:, :, 0:1] * np.arange(width)                                    # (N, 2, W)
+    along_y = coefficients[:, :, 1:2] * np.arange(height) + (coefficients[:, :, 2] + offset)[:, :, None]
+    as_tensor = lambda a: torch.as_tensor(a, dtype=images.dtype).to(images.device)  # noqa: E731
+    # (N, 2, H, W) planes, one add with a contiguous inner loop, handed to grid_sample as an (N, H, W, 2) view
+    grid = (as_tensor(along_y).unsqueeze(3) + as_tensor(along_x).unsqueeze(2)).permute(0, 2, 3, 1)
+    return _sample_grid(images, grid, fill_mode, fill_value)
+
+
 def perspective_transform(images, start_points, end_points, interpolation="bilinear", fill_value=0.0):
     """Keras 3's `keras.ops.image.perspective_transform`: the projective warp that takes `end_points` to
     `start_points` (each output pixel samples the input there), points outside filled with `fill_value`.
@@ -113,8 +153,7 @@ def sample(images, x, y, interpolation="bilinear", fill_mode="constant", fill_va
         raise ValueError(f"affine_transform: fill_mode must be one of {', '.join(map(repr, WARP_FILL_MODES))}."
                          f"{did_you_mean(fill_mode, WARP_FILL_MODES)} Received: fill_mode={fill_mode!r}")
     n, height, width, channels = images.shape
-    if (interpolation == "bilinear" and fill_mode in _GRID_SAMPLE_PADDING and min(height, width) > 1
-            and images.dtype in (torch.float32, torch.float64)):
+    if _grid_sampleable(images, interpolation, fill_mode):
         return _grid_sample(images, x, y, fill_mode, fill_value)
     flat = images.reshape(n, height * width, channels)
     out = None
@@ -145,12 +184,25 @@ def _grid_sample(images, x, y, fill_mode, fill_value):
     """`sample` for interpolation 'bilinear' and the fill modes of `_GRID_SAMPLE_PADDING`, as one fused
     torch.nn.functional.grid_sample (the same values up to float rounding of the positions)."""
     _, height, width, _ = images.shape
-    padding, align_corners = _GRID_SAMPLE_PADDING[fill_mode]
+    _, align_corners = _GRID_SAMPLE_PADDING[fill_mode]
     if align_corners:
         gx, gy = x * (2.0 / (width - 1)) - 1.0, y * (2.0 / (height - 1)) - 1.0
     else:
         gx, gy = (2.0 * x + 1.0) / width - 1.0, (2.0 * y + 1.0) / height - 1.0
-    grid = torch.stack([gx, gy], dim=-1).to(images.dtype)
+    return _sample_grid(images, torch.stack([gx, gy], dim=-1).to(images.dtype), fill_mode, fill_value)
+
+
+def _grid_sampleable(images, interpolation, fill_mode):
+    """Whether `sample` runs as one grid_sample: bilinear, a fill mode of `_GRID_SAMPLE_PADDING`, float32/64
+    images at least two pixels high and wide."""
+    return (interpolation == "bilinear" and fill_mode in _GRID_SAMPLE_PADDING and min(images.shape[1:3]) > 1
+            and images.dtype in (torch.float32, torch.float64))
+
+
+def _sample_grid(images, grid, fill_mode, fill_value):
+    """(N, H, W, C) `images` sampled bilinearly at the normalised (N, Ho, Wo, 2) `grid` (x, y) with `fill_mode`'s
+    grid_sample padding; channels_last out."""
+    padding, align_corners = _GRID_SAMPLE_PADDING[fill_mode]
     planes = images.permute(0, 3, 1, 2)
     shift = fill_mode == "constant" and fill_value != 0
     if shift:  # sum_i w_i (valid_i ? p_i : f) = sum_i w_i valid_i (p_i - f) + f, as the weights sum to 1

@@ -353,3 +353,19 @@ def test_errors_keras_raises_otherwise():
         cnnkit.layers.Equalization(bins=0)
     with pytest.raises(ValueError, match="RandomGrayscale: `factor` should be between 0 and 1"):
         cnnkit.layers.RandomGrayscale("x")
+
+
+def test_contrast_gradient_and_channels_last_input(rng):
+    """RandomContrast pinned to c = 1.5: the same output for planar, channels_last and gradient-recording inputs,
+    and the gradient of sum(w * y), y = (x - mean) * c + mean, is c w + (1 - c) mean(w) per image and channel."""
+    layer = cnnkit.layers.RandomContrast((-0.5, 0.5), value_range=(0, 255))
+    x = rng.uniform(100, 150, (2, 5, 4, 3)).astype("float32")  # no clipping
+    w = rng.uniform(-1, 1, x.shape).astype("float32")
+    planar = layer(x).numpy()
+    channels_last = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+    np.testing.assert_array_equal(layer(channels_last.permute(0, 2, 3, 1)).numpy(), planar)
+    xt = torch.from_numpy(x).requires_grad_()
+    y = layer(xt)
+    np.testing.assert_array_equal(y.detach().numpy(), planar)
+    (y * torch.from_numpy(w)).sum().backward()
+    np.testing.assert_allclose(xt.grad.numpy(), 1.5 * w - 0.5 * w.mean(axis=(1, 2), keepdims=True), atol=1e-6)

@@ -56,6 +56,25 @@ def test_affine_transform_equals_keras_torch_backend(keras, rng, fill_mode, inte
     np.testing.assert_allclose(as_numpy(single), as_numpy(want[1]), atol=1e-5)
 
 
+@pytest.mark.parametrize("fill_mode", (*FILL_MODES, "mirror"))
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_affine_warp_equals_keras_torch_backend(keras, rng, fill_mode, interpolation):
+    """The layers' warp (affine rows, grid built in normalised coordinates) against Keras's torch-backend kernel."""
+    from keras.src.backend.torch import image as keras_torch_image  # noqa: PLC0415
+
+    x = torch.tensor(rng.uniform(0, 9, (3, 7, 6, 2)), dtype=torch.float32)
+    rows = np.array([[1.3, 0.4, -2.1, -0.3, 0.8, 1.7], [0.6, -0.2, 1.3, 0.25, 1.4, -3.3],
+                     [-1, 0.1, 5.2, 0.1, -1.2, 6.1]], dtype=np.float32)
+    full = torch.tensor(np.concatenate([rows, np.zeros((3, 2), np.float32)], axis=1))
+    want = as_numpy(keras_torch_image.affine_transform(x.clone(), full, interpolation, fill_mode, 3.5))
+    for given in (rows, torch.tensor(rows)):
+        np.testing.assert_allclose(as_numpy(image.affine_warp(x, given, interpolation, fill_mode, 3.5)), want,
+                                   atol=1e-5)
+    channels_last = x.permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)  # NHWC view of planar memory
+    np.testing.assert_allclose(as_numpy(image.affine_warp(channels_last, rows, interpolation, fill_mode, 3.5)),
+                               want, atol=1e-5)
+
+
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 def test_perspective_transform_equals_keras(keras, rng, interpolation):
     from keras.src.backend.torch import image as keras_torch_image  # noqa: PLC0415
