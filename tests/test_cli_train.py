@@ -1,6 +1,8 @@
 """`cnnkit train / evaluate / predict / summary MODEL` on a folder made from the built-in digits."""
 
+import contextlib
 import csv
+import io
 import json
 import os
 
@@ -29,11 +31,30 @@ def digits_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(digits_dir, tmp_path_factory):
+def few_digits_dir(tmp_path_factory):
+    """3 classes x 15 real digits: for the backbone runs, whose checks do not need more images."""
+    (x, y), _ = mnist_5k.load_data()
+    keep = np.concatenate([np.flatnonzero(y == d)[:15] for d in (0, 1, 7)])
+    root = tmp_path_factory.mktemp("few_digits")
+    write_image_folder(x[keep], np.searchsorted([0, 1, 7], y[keep]), str(root / "data"), class_names=["0", "1", "7"])
+    return str(root / "data")
+
+
+@pytest.fixture(scope="module")
+def trained_run(digits_dir, tmp_path_factory):
+    """One 3-epoch run shared by the tests of train, predict, evaluate, plot and export: (run folder, what it
+    printed with the default --verbose auto into a redirected log, i.e. not a terminal)."""
     out = str(tmp_path_factory.mktemp("run") / "digits")
-    assert cli.main(["train", digits_dir, "--model", "small", "--epochs", "3", "--out", out, "--verbose", "0",
-                     "--augment", "rotate,zoom"]) == 0
-    return out
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        assert cli.main(["train", digits_dir, "--model", "small", "--epochs", "3", "--out", out,
+                         "--augment", "rotate,zoom"]) == 0
+    return out, log.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained(trained_run):
+    return trained_run[0]
 
 
 def test_train_writes_model_history_and_labels(trained, digits_dir):
@@ -163,43 +184,22 @@ def test_train_on_the_builtin_digits_reaches_095(tmp_path, capsys):
     assert [r["predictions"][0]["class"] for r in results] == [names[i] for i in expected]
 
 
-def test_train_resnet50_from_a_weights_file_with_a_frozen_backbone(digits_dir, tmp_path, capsys):
-    """--model resnet50 --weights PATH --freeze: the backbone keeps the file's weights, only the head learns."""
-    from cnnkit.applications import ResNet50  # noqa: PLC0415
-
-    source = ResNet50(include_top=False, weights=None, input_shape=(32, 32, 3))
-    weights = str(tmp_path / "backbone.h5")
-    source.save_weights(weights)
-    out = str(tmp_path / "run")
-    assert cli.main(["train", digits_dir, "--model", "resnet50", "--weights", weights, "--freeze", "--epochs", "1",
-                     "--out", out, "--verbose", "0"]) == 0
-    labels = json.load(open(os.path.join(out, "labels.json")))
-    assert labels["preprocessing"] == "caffe" and labels["color_mode"] == "rgb" and labels["image_size"] == [32, 32]
-    model = load_model(os.path.join(out, "model.keras"))
-    backbone = model.get_layer("resnet50")
-    for saved, original in zip(backbone.get_weights(), source.get_weights()):
-        np.testing.assert_array_equal(saved, original)
-    assert os.path.exists(os.path.join(out, "report.html"))
-    capsys.readouterr()
-    assert cli.main(["predict", os.path.join(out, "model.keras"), os.path.join(digits_dir, "7"), "--top", "1"]) == 0
-    assert len(capsys.readouterr().out.strip().splitlines()) == 60
-
-
-@pytest.mark.parametrize("model, builder, mode", [("mobilenetv2", "MobileNetV2", "tf"),
+@pytest.mark.parametrize("model, builder, mode", [("resnet50", "ResNet50", "caffe"),
                                                   ("efficientnetb0", "EfficientNetB0", "none")])
-def test_train_any_application_as_a_frozen_backbone(digits_dir, tmp_path, capsys, model, builder, mode):
-    """Every ImageNet architecture is a backbone: --model NAME --weights PATH --freeze keeps the file's weights,
-    prepares pixels with the family's preprocessing (labels.json) and predicts with it."""
+def test_train_any_application_as_a_frozen_backbone(few_digits_dir, tmp_path, capsys, model, builder, mode):
+    """Every ImageNet architecture is a backbone: --model NAME --weights PATH --freeze keeps the file's weights
+    (only the head learns), prepares pixels with the family's preprocessing (labels.json) and predicts with it
+    (MobileNetV2 and its 'tf' preprocessing: test_fine_tune_trains_the_head_then_the_last_block)."""
     import cnnkit.applications  # noqa: PLC0415
 
     source = getattr(cnnkit.applications, builder)(include_top=False, weights=None, input_shape=(32, 32, 3))
-    weights = str(tmp_path / "backbone.weights.h5")
+    weights = str(tmp_path / ("backbone.h5" if model == "resnet50" else "backbone.weights.h5"))  # both formats
     source.save_weights(weights)
     out = str(tmp_path / "run")
-    assert cli.main(["train", digits_dir, "--model", model, "--weights", weights, "--freeze", "--epochs", "1",
+    assert cli.main(["train", few_digits_dir, "--model", model, "--weights", weights, "--freeze", "--epochs", "1",
                      "--out", out, "--verbose", "0"]) == 0
     labels = json.load(open(os.path.join(out, "labels.json")))
-    assert labels["preprocessing"] == mode and labels["image_size"] == [32, 32]
+    assert labels["preprocessing"] == mode and labels["color_mode"] == "rgb" and labels["image_size"] == [32, 32]
     report = open(os.path.join(out, "report.html")).read()  # looks inside the backbone like a small model's
     assert "Not available" not in report
     assert all(f"<h2>{title}" in report for title in ("First-layer filters (", "Feature maps", "Grad-CAM"))
@@ -207,8 +207,9 @@ def test_train_any_application_as_a_frozen_backbone(digits_dir, tmp_path, capsys
     for saved, original in zip(trained.get_layer(source.name).get_weights(), source.get_weights()):
         np.testing.assert_array_equal(saved, original)
     capsys.readouterr()
-    assert cli.main(["predict", os.path.join(out, "model.keras"), os.path.join(digits_dir, "7"), "--top", "1"]) == 0
-    assert len(capsys.readouterr().out.strip().splitlines()) == 60
+    assert cli.main(["predict", os.path.join(out, "model.keras"), os.path.join(few_digits_dir, "7"), "--top",
+                     "1"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 15
 
 
 def test_freeze_without_a_backbone_and_imagenet_for_small_are_errors(digits_dir, tmp_path, capsys):
@@ -256,25 +257,24 @@ def test_a_misspelt_architecture_gets_did_you_mean(tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
 
 
-def test_train_in_a_redirected_log_prints_one_line_per_epoch(digits_dir, tmp_path, capsys):
-    """The default --verbose auto: not a terminal (capsys), so one line per epoch and no '\\r' bars; the start says
-    what is trained on what, the end where the report is."""
-    out_dir = str(tmp_path / "run")
-    assert cli.main(["train", digits_dir, "--epochs", "2", "--out", out_dir]) == 0
-    out = capsys.readouterr().out
+def test_train_in_a_redirected_log_prints_one_line_per_epoch(trained_run):
+    """The default --verbose auto: not a terminal (the shared run's stdout redirected to a buffer), so one line per
+    epoch and no '\\r' bars; the start says what is trained on what, the end where the report is."""
+    out_dir, out = trained_run
     assert "\r" not in out
     lines = out.splitlines()
-    assert any(line.startswith("Training small (") and "28x28 grayscale images, 3 classes, 2 epochs; run folder: "
+    assert any(line.startswith("Training small (") and "28x28 grayscale images, 3 classes, 3 epochs; run folder: "
                f"{out_dir}" in line for line in lines), lines
     epoch_lines = [line for line in lines if " - accuracy: " in line and "val_accuracy: " in line]
-    assert len(epoch_lines) == 2
+    assert len(epoch_lines) == 3
     assert lines[-1] == f"report: {os.path.join(out_dir, 'report.html')}"
 
 
-def test_fine_tune_trains_the_head_then_the_last_block(digits_dir, tmp_path, capsys):
+def test_fine_tune_trains_the_head_then_the_last_block(few_digits_dir, tmp_path, capsys):
     """--freeze --cache --fine-tune 1 --optimizer sgd --lr 0.05 --patience 3: epoch 1 trains the head on the frozen
     (cached) backbone, epoch 2 also the backbone's last block at a tenth of the learning rate; the rest of the
-    backbone keeps the file's weights."""
+    backbone keeps the file's weights. MobileNetV2 as a backbone: 'tf' preprocessing, the report looks inside it,
+    predict uses it."""
     from cnnkit.applications import MobileNetV2  # noqa: PLC0415
     from cnnkit.runs import last_block, train  # noqa: PLC0415
 
@@ -282,12 +282,12 @@ def test_fine_tune_trains_the_head_then_the_last_block(digits_dir, tmp_path, cap
     weights = str(tmp_path / "backbone.weights.h5")
     source.save_weights(weights)
     out = str(tmp_path / "run")
-    argv = ["train", digits_dir, "--model", "mobilenetv2", "--weights", weights, "--freeze", "--cache", "--epochs",
-            "1", "--fine-tune", "1", "--optimizer", "sgd", "--lr", "0.05", "--patience", "3", "--out", out,
+    argv = ["train", few_digits_dir, "--model", "mobilenetv2", "--weights", weights, "--freeze", "--cache",
+            "--epochs", "1", "--fine-tune", "1", "--optimizer", "sgd", "--lr", "0.05", "--patience", "3", "--out", out,
             "--verbose", "0"]
     args = cli.parse_args(argv)
     assert (args.fine_tune, args.cache, args.optimizer, args.lr, args.patience) == (1, True, "sgd", 0.05, 3)
-    net, _, _ = train(digits_dir, model="mobilenetv2", weights=weights, freeze=True, cache=True, epochs=1,
+    net, _, _ = train(few_digits_dir, model="mobilenetv2", weights=weights, freeze=True, cache=True, epochs=1,
                       fine_tune=1, optimizer="sgd", learning_rate=0.05, patience=3, out=out, verbose=0,
                       command=" ".join(argv))
     rows = list(csv.DictReader(open(os.path.join(out, "history.csv"))))
@@ -305,6 +305,14 @@ def test_fine_tune_trains_the_head_then_the_last_block(digits_dir, tmp_path, cap
     report = open(os.path.join(out, "report.html")).read()
     assert "sgd (learning rate 0.05)" in report and "learning rate 0.005" in report and "patience 3" in report
     assert "--fine-tune 1" in report  # the command line, to reproduce the run
+    assert "Not available" not in report
+    assert all(f"<h2>{title}" in report for title in ("First-layer filters (", "Feature maps", "Grad-CAM"))
+    labels = json.load(open(os.path.join(out, "labels.json")))
+    assert labels["preprocessing"] == "tf" and labels["color_mode"] == "rgb" and labels["image_size"] == [32, 32]
+    capsys.readouterr()
+    assert cli.main(["predict", os.path.join(out, "model.keras"), os.path.join(few_digits_dir, "7"), "--top",
+                     "1"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 15
 
 
 def test_last_block_of_resnet50_and_vgg16():

@@ -199,51 +199,61 @@ def fresh_keras(keras, name):
 # ---- weights: Keras -> cnnkit and cnnkit -> Keras, every format ------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", list(SUFFIX))
 @pytest.mark.parametrize("arch", list(ARCHS))
-def test_keras_file_loads_into_cnnkit(keras, tmp_path, data, arch, kind):
+def test_keras_file_loads_into_cnnkit_in_every_format(keras, tmp_path, data, arch):
+    """Keras writes each of the 4 formats; one cnnkit model reads them in turn, its weights reset to other random
+    values before each file, so that every load has to bring the Keras weights in by itself."""
     reference, mine = build_pair(keras, arch)
-    path = str(tmp_path / SUFFIX[kind])
-    keras_write(keras, reference, path, kind)
-    mine.load_weights(path)
-    assert_same_weights(mine, reference)
-    np.testing.assert_allclose(cnnkit_predict(mine, data), keras_predict(reference, data), atol=ATOL)
-    if kind in ("keras_archive", "legacy_model"):
-        loaded = load_model(path, compile=False)
-        assert type(loaded).__name__ == type(mine).__name__
-        assert [type(layer).__name__ for layer in leaves(loaded)] == [type(layer).__name__ for layer in leaves(mine)]
-        assert_same_weights(loaded, reference)
-        np.testing.assert_allclose(cnnkit_predict(loaded, data), keras_predict(reference, data), atol=ATOL)
-        if arch == "nested_frozen":
-            backbone = loaded.layers[0]
-            assert not backbone.trainable and not any(layer.trainable for layer in backbone.layers if layer.weights)
-            assert len(loaded.trainable_weights) == len(reference.trainable_weights) == 2
+    expected = keras_predict(reference, data)
+    for seed, kind in enumerate(SUFFIX, start=1):
+        path = str(tmp_path / SUFFIX[kind])
+        keras_write(keras, reference, path, kind)
+        randomize(mine, seed=seed)
+        mine.load_weights(path)
+        assert_same_weights(mine, reference)
+        np.testing.assert_allclose(cnnkit_predict(mine, data), expected, atol=ATOL, err_msg=kind)
+        if kind in ("keras_archive", "legacy_model"):
+            loaded = load_model(path, compile=False)
+            assert type(loaded).__name__ == type(mine).__name__, kind
+            assert [type(layer).__name__ for layer in leaves(loaded)] == [type(layer).__name__
+                                                                         for layer in leaves(mine)], kind
+            assert_same_weights(loaded, reference)
+            np.testing.assert_allclose(cnnkit_predict(loaded, data), expected, atol=ATOL, err_msg=kind)
+            if arch == "nested_frozen":
+                backbone = loaded.layers[0]
+                assert not backbone.trainable and not any(layer.trainable for layer in backbone.layers
+                                                          if layer.weights)
+                assert len(loaded.trainable_weights) == len(reference.trainable_weights) == 2
 
 
-@pytest.mark.parametrize("kind", list(SUFFIX))
 @pytest.mark.parametrize("arch", list(ARCHS))
-def test_cnnkit_file_loads_into_keras(keras, tmp_path, data, arch, kind):
+def test_cnnkit_file_loads_into_keras_in_every_format(keras, tmp_path, data, arch):
+    """cnnkit writes each of the 4 formats; one Keras model reads them in turn, its weights reset to other random
+    values before each file; the whole-model files also open with keras.models.load_model."""
     source, mine = build_pair(keras, arch)
     copy_weights(source, mine)
     expected = cnnkit_predict(mine, data)
-    path = str(tmp_path / SUFFIX[kind])
-    if kind in ("keras_archive", "legacy_model"):
-        mine.save(path)
-    else:
-        mine.save_weights(path)
     target = fresh_keras(keras, arch)
-    target.load_weights(path)
-    assert_same_weights(target, source)
-    np.testing.assert_allclose(keras_predict(target, data), expected, atol=ATOL)
-    if kind in ("keras_archive", "legacy_model"):
-        keras.backend.clear_session(free_memory=False)
-        loaded = keras.models.load_model(path, compile=False)
-        assert [type(layer).__name__ for layer in leaves(loaded)] == [type(layer).__name__ for layer in leaves(mine)]
-        assert_same_weights(loaded, source)
-        np.testing.assert_allclose(keras_predict(loaded, data), expected, atol=ATOL)
-        if arch == "nested_frozen":
-            assert not loaded.layers[0].trainable
-            assert len(loaded.trainable_weights) == 2
+    for seed, kind in enumerate(SUFFIX, start=1):
+        path = str(tmp_path / SUFFIX[kind])
+        if kind in ("keras_archive", "legacy_model"):
+            mine.save(path)
+        else:
+            mine.save_weights(path)
+        randomize(target, seed=seed)
+        target.load_weights(path)
+        assert_same_weights(target, source)
+        np.testing.assert_allclose(keras_predict(target, data), expected, atol=ATOL, err_msg=kind)
+        if kind in ("keras_archive", "legacy_model"):
+            keras.backend.clear_session(free_memory=False)
+            loaded = keras.models.load_model(path, compile=False)
+            assert [type(layer).__name__ for layer in leaves(loaded)] == [type(layer).__name__
+                                                                         for layer in leaves(mine)], kind
+            assert_same_weights(loaded, source)
+            np.testing.assert_allclose(keras_predict(loaded, data), expected, atol=ATOL, err_msg=kind)
+            if arch == "nested_frozen":
+                assert not loaded.layers[0].trainable
+                assert len(loaded.trainable_weights) == 2
 
 
 def test_legacy_h5_reads_a_nested_model_frozen_in_the_file_and_trainable_in_the_model(keras, tmp_path, data):
