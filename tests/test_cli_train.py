@@ -231,14 +231,22 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_best_model(digits_dir, tmp_path):
     import time  # noqa: PLC0415
 
     out = tmp_path / "run"
+    # A suite started in the background (`pytest &` from a script) inherits an ignored SIGINT, which Python then
+    # keeps ignoring: give the child the default disposition a terminal's Ctrl-C meets.
     proc = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "train", digits_dir, "--epochs", "500", "--out",
-                             str(out), "--verbose", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out / "model.keras").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+                             str(out), "--verbose", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 300
+        while not (out / "model.keras").exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:  # never leave a 500-epoch run behind
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, stderr[-2000:]
     assert "Interrupted: the best model so far is in" in stdout
     assert "Traceback" not in stderr
