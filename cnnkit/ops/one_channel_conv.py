@@ -21,6 +21,7 @@ def applies(x, kernel, groups):
     """Whether `conv_one_channel` should replace torch's convolution for this call."""
     return (x.dim() == 4 and x.shape[1] == 1 and groups == 1 and x.device.type == "cpu" and kernel.shape[0] >= 16
             and x.dtype == torch.float32 and kernel.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu")  # mixed precision: autocast casts inside, the backward would not
             and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export())
 
 

@@ -42,6 +42,8 @@ def test_only_float32_one_channel_ungrouped_cpu_inputs_take_the_path():
     assert not one_channel_conv.applies(torch.zeros(2, 3, 8, 8), torch.zeros(8, 3, 3, 3), 1)
     assert not one_channel_conv.applies(torch.zeros(2, 1, 8, 8, dtype=torch.float64), kernel.double(), 1)
     assert not one_channel_conv.applies(torch.zeros(2, 1, 8), torch.zeros(16, 1, 3), 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed_bfloat16 convolutions keep torch's own path
+        assert not one_channel_conv.applies(torch.zeros(2, 1, 8, 8), kernel, 1)
 
 
 def test_keras_same_padding_with_an_odd_total_goes_through_it():
