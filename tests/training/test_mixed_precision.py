@@ -12,14 +12,7 @@ from cnnkit import optimizers
 NAMES = ("float32", "float16", "bfloat16", "float64", "mixed_float16", "mixed_bfloat16")
 
 
-@pytest.fixture(autouse=True)
-def _policy_reset(keras):
-    """Both libraries start and end each test with the float32 policy."""
-    mixed_precision.set_global_policy("float32")
-    keras.mixed_precision.set_global_policy("float32")
-    yield
-    mixed_precision.set_global_policy("float32")
-    keras.mixed_precision.set_global_policy("float32")
+pytestmark = pytest.mark.usefixtures("float32_policies")
 
 
 def _convnet(lib, weights=None, final_float32=True):

@@ -8,16 +8,9 @@ import pytest
 import torch
 
 import cnnkit
-from cnnkit import mixed_precision
 
 
-@pytest.fixture(autouse=True)
-def _policy_reset(keras):
-    mixed_precision.set_global_policy("float32")
-    keras.mixed_precision.set_global_policy("float32")
-    yield
-    mixed_precision.set_global_policy("float32")
-    keras.mixed_precision.set_global_policy("float32")
+pytestmark = pytest.mark.usefixtures("float32_policies")
 
 
 def _block(lib):
