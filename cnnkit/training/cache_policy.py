@@ -51,9 +51,10 @@ def why_not_automatic(adapter):
     """None when 'auto' may cache `adapter`'s samples, else the reason (`frozen.why_not_cacheable`'s, or a user's
     preprocessing_function)."""
     reason = frozen.why_not_cacheable(adapter)
-    if reason is None and _user_function(adapter):
-        reason = (f"its ImageDataGenerator's preprocessing_function ({_user_function(adapter)}) is code that cnnkit "
-                  "cannot tell is deterministic; pass cache_frozen=True if it is")
+    user = None if reason else _user_function(adapter)
+    if user:
+        reason = (f"its ImageDataGenerator's preprocessing_function ({user}) is code that cnnkit cannot tell is "
+                  "deterministic; pass cache_frozen=True if it is")
     return reason
 
 
