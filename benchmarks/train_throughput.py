@@ -22,8 +22,10 @@ Configurations:
 Method: every (workload, configuration) run is its own Python process (so the frameworks never share threads or
 caches), started one at a time; a round runs each configuration once, in an order rotated every round. A run trains
 `--epochs` epochs and reports samples/s for each epoch after the first (warm-up); its figure is the median of those.
-The table shows the median over rounds and the ratios cnnkit / best torch loop and cnnkit / Keras. The machine is
-shared and noisy: compare ratios from one run, not absolute numbers across runs.
+The table shows the median over rounds and the ratios of those medians, cnnkit / best torch loop and cnnkit / Keras;
+then the paired ratios: each round's own ratio (its runs minutes apart, so slow drifts of the shared machine cancel)
+and their median, which the RATIO lines report. The machine is shared and noisy: compare ratios from one run, not
+absolute numbers across runs.
 
 GPU mode (`--device cuda`, the default when CUDA is available): cnnkit and the torch loops train on the GPU (torch
 batches copied with non_blocking=True); Keras is left out (tensorflow-cpu has no GPU). `--policy mixed_float16` or
@@ -183,6 +185,21 @@ def worker(config, workload, samples, epochs):
     print(json.dumps({"rate": statistics.median(rates)}))
 
 
+def print_paired(results, workloads, configs, rounds):
+    """Each round's ratio cnnkit / Keras and cnnkit / the round's best torch loop, and their medians (RATIO lines)."""
+    print("\npaired: the ratio within each round, then their median")
+    for workload in workloads:
+        by_round = [{c: results[(workload, c)][r] for c in configs} for r in range(rounds)]
+        others = [("torch", lambda row: max((row[c] for c in configs if c.startswith("torch")), default=None)),
+                  ("keras", lambda row: row.get("keras"))]
+        for name, other in others:
+            pairs = [row["cnnkit"] / other(row) for row in by_round if other(row)]
+            if pairs:
+                print(f"{workload:8} cnnkit/{name:6} median {statistics.median(pairs):5.2f}x   rounds "
+                      + ", ".join(f"{p:.2f}x" for p in pairs))
+                print(f"RATIO {workload} cnnkit/{name} {statistics.median(pairs):.4f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
@@ -236,8 +253,8 @@ def main():
         ours, keras = rates.get("cnnkit", float("nan")), rates.get("keras", float("nan"))
         print(f"{workload:8} " + " ".join(f"{rates[c]:11.0f}" for c in args.configs)
               + f"  {ours / torch_best:12.2f}  {ours / keras:12.2f}")
-        print(f"RATIO {workload} cnnkit/torch {ours / torch_best:.4f}")
-        print(f"RATIO {workload} cnnkit/keras {ours / keras:.4f}")
+    if "cnnkit" in args.configs:
+        print_paired(results, args.workloads, args.configs, args.rounds)
     if "matmul" in results:
         peak = max(results["matmul"])
         print(f"\nFLOP rate (convolutions and dense layers, forward + both gradients) against this machine's measured "
