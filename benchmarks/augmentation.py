@@ -15,13 +15,13 @@ fitted on numpy arrays (32x32x3 random images, integer labels). Run from the rep
 (printed at the start). `--variants plain` adds the same convnet without augmentation, for the cost of the
 augmentation itself.
 
-Method (as train_throughput.py): every (variant, library) run is its own Python process, started one at a time;
-a round runs each library once, in an order alternating every round. A run trains `--epochs` epochs and reports
+Method (as train_throughput.py): every (variant, library) run is its own Python process, started one at a time; a
+round runs each library once, in an order alternating every round. A run trains `--epochs` epochs and reports
 samples/s for each epoch after the first (warm-up); its figure is the median of those. The table shows the median
-rate over rounds and the median over rounds of each round's cnnkit / Keras ratio. The CPU model (lscpu) is printed
-with the results: compare ratios from one run, not absolute numbers across machines. On a busy machine torch's
-spinning OpenMP threads can slow cnnkit by an order of magnitude (see benchmarks/layers.py): `--omp-wait-policy
-passive` or `--torch-threads 1` show that effect.
+rate over rounds and their ratio cnnkit / Keras (as train_throughput.py), then each round's rates and ratio. The CPU
+model (lscpu) is printed with the results: compare ratios from one run, not absolute numbers across machines. On a
+busy machine torch's spinning OpenMP threads can slow cnnkit by an order of magnitude (see benchmarks/layers.py):
+`--omp-wait-policy passive` or `--torch-threads 1` show that effect.
 
 cnnkit's augmentation runs batched in torch: each layer draws its per-image parameters in one numpy call and
 applies them to the whole batch (flip: one indexed flip of the drawn images; rotation and zoom: one batched
@@ -161,13 +161,14 @@ def main():
                 rates[(variant, library)].append(json.loads(lines[-1])["rate"])
         print(f"round {round_index + 1}/{args.rounds} done (load average {os.getloadavg()[0]:.2f})", flush=True)
     print(f"\ntraining samples/s, median of {args.rounds} rounds (each run the median of {args.epochs - 1} epochs)")
-    print(f"{'variant':8} {'cnnkit':>10} {'keras':>10}  cnnkit/keras (median of per-round ratios)")
+    print(f"{'variant':8} {'cnnkit':>10} {'keras':>10}  cnnkit/keras (ratio of the medians; each round's own ratio)")
     for variant in args.variants:
         ours, theirs = rates[(variant, "cnnkit")], rates[(variant, "keras")]
-        ratio = statistics.median(a / b for a, b in zip(ours, theirs))
-        print(f"{variant:8} {statistics.median(ours):10.0f} {statistics.median(theirs):10.0f}  {ratio:12.2f}")
+        ratio = statistics.median(ours) / statistics.median(theirs)
+        rounds = ", ".join(f"{a:.0f}/{b:.0f} = {a / b:.2f}x" for a, b in zip(ours, theirs))
+        print(f"{variant:8} {statistics.median(ours):10.0f} {statistics.median(theirs):10.0f}  {ratio:12.2f}   "
+              f"rounds {rounds}")
         print(f"RATIO {variant} cnnkit/keras {ratio:.4f}")
-
 
 if __name__ == "__main__":
     main()

@@ -6,9 +6,11 @@ CPU (default when there is no GPU): float32 vs mixed_bfloat16. The script prints
 expected to be faster (the 2x target of issue 7 needs those units). GPU (`--device cuda`, default when CUDA is
 there): float32 vs mixed_float16 vs mixed_bfloat16 for cnnkit and torch (tensorflow-cpu has no GPU: no Keras).
 
-Every configuration runs in its own process, one at a time. Accuracy: each mixed configuration's per-step losses
-are printed next to float32's (same weights, same batches) with the largest relative difference, and cnnkit's
-mixed forward is compared with its float32 one (largest softmax difference, top-1 agreement).
+Every configuration runs in its own process, one at a time; `--rounds` (default 3) repeats them, the policies' order
+rotated every round. A speed ratio is the ratio of the two configurations' median rates over the rounds (each
+round's own ratio is printed beside it). Accuracy: each mixed configuration's per-step losses are printed next to
+float32's (same weights, same batches) with the largest relative difference, and cnnkit's mixed forward is compared
+with its float32 one (largest softmax difference, top-1 agreement).
 
     python benchmarks/mixed_precision.py --quick          # 64x64 images, batch 4, 2 timed steps (a smoke test)
     python benchmarks/mixed_precision.py                  # 224x224, batch 16 (CPU) / 64 (GPU), 5 timed steps
@@ -17,6 +19,7 @@ mixed forward is compared with its float32 one (largest softmax difference, top-
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -241,7 +244,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--classes", type=int, default=1000)
     parser.add_argument("--jit", action="store_true", help="cnnkit: compile(jit_compile=True)")
-    parser.add_argument("--quick", action="store_true", help="64x64 images, batch 4, 2 timed steps, 1 warm-up")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds; each runs every configuration once, policies in an order rotated every round")
+    parser.add_argument("--quick", action="store_true", help="64x64 images, batch 4, 2 timed steps, 1 warm-up, 1 round")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "POLICY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.device == "auto":
@@ -249,7 +254,7 @@ def main():
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     gpu = args.device == "cuda"
     if args.quick:
-        args.size, args.batch, args.steps, args.warmup = 64, 4, 2, 1
+        args.size, args.batch, args.steps, args.warmup, args.rounds = 64, 4, 2, 1, 1
     args.batch = args.batch or (64 if gpu else 16)
     if args.worker:
         print(json.dumps(RUNNERS[args.worker[0]](args, args.worker[1])))
@@ -267,41 +272,59 @@ def main():
     if not gpu and not (flags["amx_bf16"] or flags["avx512_bf16"]):
         print("  -> this CPU has neither AMX nor AVX512-BF16: bfloat16 is emulated here, so mixed_bfloat16 is not "
               "expected to beat float32 on it; the 2x target needs a CPU with AMX (Sapphire Rapids or newer).")
-    results = {}
+    rounds = [{} for _ in range(args.rounds)]
+    for round_index, results in enumerate(rounds):
+        shift = round_index % len(policies)
+        for framework in frameworks:
+            for policy in policies[shift:] + policies[:shift]:
+                r = run_worker(args, framework, policy)
+                if r is None:
+                    continue
+                results[framework, policy] = r
+                extra = "".join(f", {k} {r[k]:.4g}" for k in ("max_softmax_diff", "top1_agreement", "copy_check")
+                                if k in r)
+                print(f"round {round_index + 1} {framework:7s} {policy:15s} {r['images_per_s']:8.2f} images/s  losses "
+                      f"{[round(v, 4) for v in r['losses']]}{extra}", flush=True)
+    def median_rate(framework, policy):
+        rates = [r[framework, policy]["images_per_s"] for r in rounds if (framework, policy) in r]
+        return statistics.median(rates) if rates else None
+
+    def per_round(a, b):
+        return ", ".join(f"{r[a]['images_per_s'] / r[b]['images_per_s']:.2f}x" for r in rounds if a in r and b in r)
+
+    print(f"\nmedian rates over {args.rounds} round(s); in brackets each round's own ratio")
     for framework in frameworks:
-        for policy in policies:
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, policy, "--device", args.device,
-                   "--size", str(args.size), "--batch", str(args.batch), "--steps", str(args.steps), "--warmup",
-                   str(args.warmup), "--classes", str(args.classes)] + (["--jit"] if args.jit else [])
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
-            if proc.returncode != 0:
-                print(f"{framework} {policy}: failed\n{proc.stderr[-2000:]}")
-                continue
-            results[framework, policy] = json.loads(proc.stdout.strip().splitlines()[-1])
-            r = results[framework, policy]
-            extra = "".join(f", {k} {r[k]:.4g}" for k in ("max_softmax_diff", "top1_agreement", "copy_check")
-                            if k in r)
-            print(f"{framework:7s} {policy:15s} {r['images_per_s']:8.2f} images/s  losses "
-                  f"{[round(v, 4) for v in r['losses']]}{extra}", flush=True)
-    print()
-    for framework in frameworks:
-        base = results.get((framework, "float32"))
+        base = median_rate(framework, "float32")
         for policy in policies[1:]:
-            r = results.get((framework, policy))
-            if base and r:
-                drift = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(r["losses"], base["losses"]))
-                print(f"{framework} {policy} / float32: {r['images_per_s'] / base['images_per_s']:.2f}x speed, "
+            mixed = median_rate(framework, policy)
+            if base and mixed:
+                first = next(r for r in rounds if (framework, policy) in r and (framework, "float32") in r)
+                drift = max(abs(a - b) / max(abs(b), 1e-12)
+                            for a, b in zip(first[framework, policy]["losses"], first[framework, "float32"]["losses"]))
+                print(f"{framework} {policy} / float32: {mixed / base:.2f}x speed "
+                      f"({per_round((framework, policy), (framework, 'float32'))}), "
                       f"largest relative loss difference {drift:.2%}")
-                print(f"RATIO {framework} {policy}/float32 {r['images_per_s'] / base['images_per_s']:.4f}")
+                print(f"RATIO {framework} {policy}/float32 {mixed / base:.4f}")
                 print(f"RATIO {framework} {policy}-loss-drift {drift:.4f}")
     for policy in policies:
-        ours = results.get(("cnnkit", policy))
+        ours = median_rate("cnnkit", policy)
         for other in ("torch", "keras"):
-            theirs = results.get((other, policy))
+            theirs = median_rate(other, policy)
             if ours and theirs:
-                print(f"{policy}: cnnkit / {other} = {ours['images_per_s'] / theirs['images_per_s']:.2f}x")
-                print(f"RATIO {policy} cnnkit/{other} {ours['images_per_s'] / theirs['images_per_s']:.4f}")
+                spread = per_round(("cnnkit", policy), (other, policy))
+                print(f"{policy}: cnnkit / {other} = {ours / theirs:.2f}x ({spread})")
+                print(f"RATIO {policy} cnnkit/{other} {ours / theirs:.4f}")
 
+def run_worker(args, framework, policy):
+    """One configuration in its own process: its result dict, or None (the failure printed)."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, policy, "--device", args.device,
+           "--size", str(args.size), "--batch", str(args.batch), "--steps", str(args.steps), "--warmup",
+           str(args.warmup), "--classes", str(args.classes)] + (["--jit"] if args.jit else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    if proc.returncode != 0:
+        print(f"{framework} {policy}: failed\n{proc.stderr[-2000:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 if __name__ == "__main__":
     main()

@@ -23,9 +23,8 @@ Method: every (workload, configuration) run is its own Python process (so the fr
 caches), started one at a time; a round runs each configuration once, in an order rotated every round. A run trains
 `--epochs` epochs and reports samples/s for each epoch after the first (warm-up); its figure is the median of those.
 The table shows the median over rounds and the ratios of those medians, cnnkit / best torch loop and cnnkit / Keras;
-then the paired ratios: each round's own ratio (its runs minutes apart, so slow drifts of the shared machine cancel)
-and their median, which the RATIO lines report. The machine is shared and noisy: compare ratios from one run, not
-absolute numbers across runs.
+then the paired ratios: each round's own ratio (its runs minutes apart) and their median, which show the spread. The
+machine is shared and noisy: compare ratios from one run, not absolute numbers across runs.
 
 GPU mode (`--device cuda`, the default when CUDA is available): cnnkit and the torch loops train on the GPU (torch
 batches copied with non_blocking=True); Keras is left out (tensorflow-cpu has no GPU). `--policy mixed_float16` or
@@ -186,8 +185,9 @@ def worker(config, workload, samples, epochs):
 
 
 def print_paired(results, workloads, configs, rounds):
-    """Each round's ratio cnnkit / Keras and cnnkit / the round's best torch loop, and their medians (RATIO lines)."""
-    print("\npaired: the ratio within each round, then their median")
+    """Each round's ratio cnnkit / Keras and cnnkit / the round's best torch loop, and their medians."""
+    print("\npaired (for the spread; the RATIO lines are the ratios of the medians above): each round's ratio, then "
+          "their median")
     for workload in workloads:
         by_round = [{c: results[(workload, c)][r] for c in configs} for r in range(rounds)]
         others = [("torch", lambda row: max((row[c] for c in configs if c.startswith("torch")), default=None)),
@@ -197,7 +197,6 @@ def print_paired(results, workloads, configs, rounds):
             if pairs:
                 print(f"{workload:8} cnnkit/{name:6} median {statistics.median(pairs):5.2f}x   rounds "
                       + ", ".join(f"{p:.2f}x" for p in pairs))
-                print(f"RATIO {workload} cnnkit/{name} {statistics.median(pairs):.4f}")
 
 
 def main():
@@ -253,6 +252,8 @@ def main():
         ours, keras = rates.get("cnnkit", float("nan")), rates.get("keras", float("nan"))
         print(f"{workload:8} " + " ".join(f"{rates[c]:11.0f}" for c in args.configs)
               + f"  {ours / torch_best:12.2f}  {ours / keras:12.2f}")
+        print(f"RATIO {workload} cnnkit/torch {ours / torch_best:.4f}")
+        print(f"RATIO {workload} cnnkit/keras {ours / keras:.4f}")
     if "cnnkit" in args.configs:
         print_paired(results, args.workloads, args.configs, args.rounds)
     if "matmul" in results:

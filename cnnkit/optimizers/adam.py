@@ -65,8 +65,8 @@ class Adam(Optimizer):
         fused = _fusable(variables)
         torch_adam(
             variables, grads, self.momentums, self.velocities, self.velocity_hats, self._steps,
-            foreach=None if fused else True, fused=fused or None, amsgrad=self.amsgrad, beta1=self.beta_1, beta2=self.beta_2, lr=lr, weight_decay=0.0, eps=eps,
-            maximize=False,
+            foreach=None if fused else True, fused=fused or None, amsgrad=self.amsgrad, beta1=self.beta_1,
+            beta2=self.beta_2, lr=lr, weight_decay=0.0, eps=eps, maximize=False,
         )
 
     def slots(self):
