@@ -36,17 +36,16 @@ def set_symbolic_handler(is_symbolic, handler):
     _SYMBOLIC["is_symbolic"], _SYMBOLIC["handler"] = is_symbolic, handler
 
 
-def _any_symbolic(values, check):
+def _scan(values, check):
+    """(whether `check` holds for a value or an item of a list/tuple value, whether any of them is a `Variable`),
+    in one pass; stops at the first symbolic one."""
+    variable = False
     for value in values:
-        if check(value):
-            return True
-        if isinstance(value, (list, tuple)) and any(check(v) for v in value):
-            return True
-    return False
-
-
-def _is_variable(value):
-    return isinstance(value, Variable)
+        for item in (value, *value) if isinstance(value, (list, tuple)) else (value,):
+            if check is not None and check(item):
+                return True, variable
+            variable = variable or isinstance(item, Variable)
+    return False, variable
 
 
 def keras_op(name):
@@ -55,10 +54,10 @@ def keras_op(name):
     def wrap(function):
         @functools.wraps(function)
         def op(*args, **kwargs):
-            check = _SYMBOLIC["is_symbolic"]
-            if check is not None and (_any_symbolic(args, check) or _any_symbolic(kwargs.values(), check)):
+            symbolic, variable = _scan((*args, *kwargs.values()), _SYMBOLIC["is_symbolic"])
+            if symbolic:
                 return _SYMBOLIC["handler"](name, function, args, kwargs)
-            if _any_symbolic(args, _is_variable) or _any_symbolic(kwargs.values(), _is_variable):
+            if variable:
                 args, kwargs = unwrap(args), {k: unwrap(v) for k, v in kwargs.items()}  # a metric's state
             return function(*args, **kwargs)
 
