@@ -4,6 +4,8 @@
 batch (batch, height, width, channels) through its per-sample matrices with scipy's fill modes.
 """
 
+import functools
+
 import numpy as np
 import torch
 
@@ -112,8 +114,10 @@ def _normalised(coords, size, dtype):
     return (coords * (2.0 / (size - 1)) - 1.0).to(dtype)
 
 
-def _grid_theta(matrices, height, width, align_corners):
-    """grid_sample's normalised (x, y) theta (batch, 2, 3) from output-to-input pixel matrices over (row, col)."""
+@functools.lru_cache(maxsize=64)
+def _grid_constants(height, width, align_corners):
+    """`_grid_theta`'s constant matrices for one image size: (in_norm @ swap, swap, out_px), float64 (made once:
+    the same tensors, so the same products, as building them at every call)."""
     def to_norm(size):  # pixel -> normalised coordinate, as a (scale, shift) pair
         if align_corners:
             return (2.0 / (size - 1) if size > 1 else 0.0), -1.0 if size > 1 else 0.0
@@ -124,11 +128,26 @@ def _grid_theta(matrices, height, width, align_corners):
                            [0.0, 1 / sy if sy else 0.0, -by / sy if sy else 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     in_norm = torch.tensor([[sx, 0.0, bx], [0.0, sy, by], [0.0, 0.0, 1.0]], dtype=torch.float64)
     swap = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    return in_norm @ swap, swap, out_px
+
+
+def _grid_theta(matrices, height, width, align_corners):
+    """grid_sample's normalised (x, y) theta (batch, 2, 3) from output-to-input pixel matrices over (row, col)."""
+    left, swap, out_px = _grid_constants(height, width, align_corners)
     full = torch.zeros(matrices.shape[0], 3, 3, dtype=torch.float64)
     full[:, :2] = matrices.reshape(-1, 2, 3).cpu()
     full[:, 2, 2] = 1.0
-    theta = in_norm @ swap @ full @ swap @ out_px  # (x, y) order on both sides
+    theta = left @ full @ swap @ out_px  # (x, y) order on both sides: in_norm @ swap @ full @ swap @ out_px
     return theta[:, :2]
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_base(height, width, align_corners, dtype, device):
+    """affine_grid's base coordinates: columns (1, 1, width) and rows (1, height, 1) (made once per size)."""
+    def base(size):  # torch's linspace_from_neg_one
+        coords = torch.linspace(-1, 1, size, dtype=dtype, device=device)
+        return coords if align_corners else coords * (size - 1) / size
+    return base(width).view(1, 1, width), base(height).view(1, height, 1)
 
 
 def _affine_grid(theta, height, width, align_corners):
@@ -138,10 +157,7 @@ def _affine_grid(theta, height, width, align_corners):
 
     The grid is an (N, H, W, 2) view of planar (N, 2, H, W) memory, filled with contiguous writes (`_planar_grid`).
     """
-    def base(size):  # torch's linspace_from_neg_one
-        coords = torch.linspace(-1, 1, size, dtype=theta.dtype, device=theta.device)
-        return coords if align_corners else coords * (size - 1) / size
-    cols, rows = base(width).view(1, 1, width), base(height).view(1, height, 1)
+    cols, rows = _grid_base(height, width, align_corners, theta.dtype, theta.device)
     planes = torch.empty(theta.shape[0], 2, height, width, dtype=theta.dtype, device=theta.device)
     for k in range(2):
         t = theta[:, k].reshape(-1, 3, 1, 1)

@@ -33,7 +33,7 @@ from multiprocessing import shared_memory
 import numpy as np
 import torch
 
-from cnnkit.data.image_io import decode_files
+from cnnkit.data.image_io import decode_files, decode_rgb_into
 
 #: Processes are forked: a spawned process would re-run the user's script, which Keras-style scripts do not guard
 #: with `if __name__ == "__main__"`. Where fork is missing (or not Linux), threads decode instead.
@@ -124,6 +124,10 @@ def run_chunk(key, slot_name, positions, indices, params):
     """
     iterator = _ITERATORS[key]
     buffer = _attach(slot_name)
+    if params is not None and iterator.color_mode == "rgb":
+        done = _augment_rgb(iterator, buffer, positions, indices, params)
+        if done is not None:
+            return done
     errors, good, images = {}, [], []
     decoded = decode_files([iterator.filepaths[i] for i in indices], iterator.target_size, iterator.color_mode,
                            iterator.interpolation, iterator.keep_aspect_ratio)
@@ -145,11 +149,37 @@ def run_chunk(key, slot_name, positions, indices, params):
         return errors, "|u1"
     else:  # 16-bit images: every image of the chunk as int32
         images = np.stack(images).astype(np.int32)
-    for position, image in zip(good, images):
+    _write(buffer, good, images, iterator.batch_size)
+    return errors, images.dtype.str
+
+
+def _write(buffer, positions, images, batch_size):
+    for position, image in zip(positions, images):
         # torch's copy: augmented images are channels_last views of planar memory, which it lays out in half the
         # time of numpy's strided assignment (the same values)
-        torch.from_numpy(slot_view(buffer, position, image.shape, image.dtype, iterator.batch_size)).copy_(
+        torch.from_numpy(slot_view(buffer, position, image.shape, image.dtype, batch_size)).copy_(
             torch.from_numpy(image))
+
+
+def _augment_rgb(iterator, buffer, positions, indices, params):
+    """`run_chunk` for augmented 'rgb' images: decoded into one RGBX uint8 block (JPEGs gathered straight from
+    libjpeg-turbo's RGBX output, `decode_rgb_into`), converted to float32 as a whole and augmented as its
+    channels_last RGB view: the numbers of augmenting the stacked RGB images, without their packing and stacking
+    copies. None (nothing written) when an image does not decode to uint8."""
+    pixels = np.empty((len(indices),) + tuple(iterator.target_size) + (4,), np.uint8)
+    results = decode_rgb_into([iterator.filepaths[i] for i in indices], pixels, iterator.target_size,
+                              iterator.interpolation, iterator.keep_aspect_ratio)
+    if any(result is False for result in results):
+        return None
+    errors = {p: result for p, result in zip(positions, results) if result is not None}
+    rows = [k for k, result in enumerate(results) if result is None]
+    if not rows:
+        return errors, "none"
+    good = [positions[k] for k in rows]
+    block = torch.from_numpy(pixels if len(rows) == len(pixels) else pixels[rows]).to(torch.float32)
+    chunk_params = {k: (v[good] if isinstance(v, np.ndarray) else v) for k, v in params.items()}  # by position
+    images = iterator.image_data_generator.augment_batch(block[..., :3], chunk_params)
+    _write(buffer, good, images, iterator.batch_size)
     return errors, images.dtype.str
 
 
