@@ -108,13 +108,15 @@ def _attach(name):
     return view
 
 
-def slot_view(buffer, position, shape, dtype, batch_size):
-    """The image at `position` of a slot. A slot holds a batch of uint8 images back to back, then an area for a
-    batch of 4-byte pixels (float32 augmented images, int32 16-bit images)."""
+def slot_view(buffer, position, shape, dtype, batch_size, count=None):
+    """The image at `position` of a slot (with `count`: the `count` images from `position` on, (count, *shape)). A
+    slot holds a batch of uint8 images back to back, then an area for a batch of 4-byte pixels (float32
+    augmented images, int32 16-bit images)."""
     pixels = int(np.prod(shape))
     dtype = np.dtype(dtype)
     offset = position * pixels if dtype == np.uint8 else batch_size * pixels + position * pixels * 4
-    return np.ndarray(shape, dtype=dtype, buffer=buffer, offset=offset)
+    return np.ndarray(tuple(shape) if count is None else (count,) + tuple(shape), dtype=dtype, buffer=buffer,
+                      offset=offset)
 
 
 def run_chunk(key, slot_name, positions, indices, params):
@@ -154,9 +156,14 @@ def run_chunk(key, slot_name, positions, indices, params):
 
 
 def _write(buffer, positions, images, batch_size):
+    """Copies `images` (n, h, w, c) into the slot at `positions`: one copy when the positions follow each other.
+    torch's copy: augmented images are channels_last views of planar memory, which it lays out in half the time of
+    numpy's strided assignment (the same values)."""
+    if list(positions) == list(range(positions[0], positions[0] + len(positions))):
+        block = slot_view(buffer, positions[0], images.shape[1:], images.dtype, batch_size, count=len(positions))
+        torch.from_numpy(block).copy_(torch.from_numpy(images))
+        return
     for position, image in zip(positions, images):
-        # torch's copy: augmented images are channels_last views of planar memory, which it lays out in half the
-        # time of numpy's strided assignment (the same values)
         torch.from_numpy(slot_view(buffer, position, image.shape, image.dtype, batch_size)).copy_(
             torch.from_numpy(image))
 
