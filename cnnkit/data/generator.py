@@ -233,8 +233,7 @@ class ImageDataGenerator(GeneratorParams):
         (any strides), used as it is."""
         if not isinstance(batch, torch.Tensor):
             batch = torch.from_numpy(np.ascontiguousarray(batch)).to(torch.float32)
-        raw = batch
-        return augmentation_transforms(self).apply(raw, params).numpy()
+        return augmentation_transforms(self).apply(batch, params).numpy()
 
     def process_batch(self, batch, rng=None, augment=True, dtype=None, params=None, augmented=False):
         """Augments (when `augment`) and standardizes a batch (n, h, w, c) -> float array (n, h, w, c).

@@ -1,5 +1,6 @@
 """Reading and writing image files: Keras's `load_img` / `img_to_array` / `array_to_img` / `save_img`, and the
-fast decoder the folder iterators use (`read_image`: JPEGs decoded at reduced size when shrinking).
+fast decoder the folder iterators use (`read_image`: JPEGs decoded at reduced size when shrinking; `read_rgb_into`,
+what the decoding workers of augmented batches use: the same pixels written into an RGBX block).
 
 Images travel as numpy arrays (height, width, channels), channels last, like Keras.
 """
