@@ -229,9 +229,11 @@ class ImageDataGenerator(GeneratorParams):
 
     def augment_batch(self, batch, params):
         """The random transforms `params` applied to a raw batch (n, h, w, c) -> float32 numpy, not standardized
-        (possibly not C-contiguous: whoever copies it next lays it out)."""
-        raw = torch.from_numpy(np.ascontiguousarray(batch)).to(torch.float32)
-        return augmentation_transforms(self).apply(raw, params).numpy()
+        (possibly not C-contiguous: whoever copies it next lays it out). `batch` may be a float32 torch tensor
+        (any strides), used as it is."""
+        if not isinstance(batch, torch.Tensor):
+            batch = torch.from_numpy(np.ascontiguousarray(batch)).to(torch.float32)
+        return augmentation_transforms(self).apply(batch, params).numpy()
 
     def process_batch(self, batch, rng=None, augment=True, dtype=None, params=None, augmented=False):
         """Augments (when `augment`) and standardizes a batch (n, h, w, c) -> float array (n, h, w, c).

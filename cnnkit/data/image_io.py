@@ -1,9 +1,11 @@
 """Reading and writing image files: Keras's `load_img` / `img_to_array` / `array_to_img` / `save_img`, and the
-fast decoder the folder iterators use (`read_image`: JPEGs decoded at reduced size when shrinking).
+fast decoder the folder iterators use (`read_image`: JPEGs decoded at reduced size when shrinking; `read_rgb_into`,
+what the decoding workers of augmented batches use: the same pixels written into an RGBX block).
 
 Images travel as numpy arrays (height, width, channels), channels last, like Keras.
 """
 
+import functools
 import io
 import os
 import pathlib
@@ -161,10 +163,10 @@ def _draft_scale(width, height, target_size, keep_aspect_ratio):
     return next(s for s in (8, 4, 2) if ratio >= s), request
 
 
-def _read_jpeg_fast(data, target_size, interpolation, keep_aspect_ratio):
+def _decode_jpeg_fast(data, target_size, keep_aspect_ratio):
     """An RGB JPEG decoded by libjpeg-turbo through simplejpeg with PIL's settings (accurate integer DCT, smooth
-    chroma upsampling, the same reduced scale), so the pixels are PIL's exactly, in a third of the time: no Python
-    header parsing, and the RGBX output is resized by PIL without a conversion copy.
+    chroma upsampling, the same reduced scale), so the pixels are PIL's exactly, in a third of the time (no Python
+    header parsing): an RGBX array (height, width, 4), before the resize to `target_size`.
 
     Returns None where PIL must decode: not a YCbCr or greyscale JPEG (CMYK, YCCK), a multi-picture file (MPO,
     whose first frame PIL decodes without draft mode), an image over PIL's decompression-bomb limit, or data
@@ -184,13 +186,59 @@ def _read_jpeg_fast(data, target_size, interpolation, keep_aspect_ratio):
                                         min_width=size[1] if scale > 1 else 0, min_factor=scale)
     except ValueError:
         return None
-    if pixels.shape != size + (4,):
+    return pixels if pixels.shape == size + (4,) else None
+
+
+def _read_jpeg_fast(data, target_size, interpolation, keep_aspect_ratio):
+    """`_decode_jpeg_fast`, resized by PIL and packed to RGB (height, width, 3); None where PIL must decode."""
+    pixels = _decode_jpeg_fast(data, target_size, keep_aspect_ratio)
+    if pixels is None:
         return None
-    img = Image.frombuffer("RGBX", (size[1], size[0]), pixels, "raw", "RGBX", 0, 1)  # shares `pixels`
+    img = Image.frombuffer("RGBX", (pixels.shape[1], pixels.shape[0]), pixels, "raw", "RGBX", 0, 1)  # shares it
     if target_size is not None:
         img = _resize(img, target_size, interpolation, keep_aspect_ratio)
     # PIL packs RGBX to RGB in C; numpy would copy the strided [..., :3] view element by element (7x slower)
     return np.frombuffer(img.tobytes("raw", "RGB"), np.uint8).reshape(img.size[1], img.size[0], 3)
+
+
+@functools.lru_cache(maxsize=4096)
+def nearest_index(size, target):
+    """The source index of each of `target` pixels along an axis of `size` pixels in PIL's NEAREST resize: read
+    off PIL itself (a resized 1-pixel-high image of the indices), so gathering rows and columns with it gives
+    `Image.resize(..., NEAREST)`'s pixels exactly (PIL's nearest scaling maps each axis on its own)."""
+    line = Image.fromarray(np.arange(size, dtype=np.int32)[None, :])
+    return np.asarray(line.resize((target, 1), Image.Resampling.NEAREST), dtype=np.intp)[0]
+
+
+def read_rgb_into(path, out, target_size, interpolation="nearest", keep_aspect_ratio=False):
+    """`read_image(path, target_size, 'rgb', ...)` written into `out[..., :3]`: `out` is a (height, width, 4)
+    uint8 array whose 4th channel is left undefined (RGBX: a JPEG read with nearest resizing is gathered straight
+    from libjpeg-turbo's RGBX pixels, without PIL's resize and RGB packing).
+
+    Returns:
+        True; False (nothing written) for an image that does not decode to uint8.
+
+    Raises:
+        What `read_image` raises.
+    """
+    if (simplejpeg is not None and interpolation == "nearest" and keep_aspect_ratio is False
+            and os.fspath(path).lower().endswith((".jpg", ".jpeg"))):
+        with open(path, "rb") as f:
+            data = f.read()
+        pixels = _decode_jpeg_fast(data, target_size, False) if data[:3] == b"\xff\xd8\xff" else None
+        if pixels is not None:
+            words, rows = out.view(np.uint32)[:, :, 0], pixels.view(np.uint32)[:, :, 0]
+            if rows.shape == words.shape:  # PIL's resize returns an image of the target size as it is
+                words[...] = rows
+            else:
+                np.take(rows[nearest_index(rows.shape[0], target_size[0])],
+                        nearest_index(rows.shape[1], target_size[1]), axis=1, out=words)
+            return True
+    array = read_image(path, target_size, "rgb", interpolation, keep_aspect_ratio)
+    if array.dtype != np.uint8:  # not met: 'rgb' reads 16-bit images as 8-bit (`_convert`)
+        return False
+    out[:, :, :3] = array
+    return True
 
 
 def read_image(path, target_size, color_mode="rgb", interpolation="nearest", keep_aspect_ratio=False):
@@ -239,6 +287,20 @@ def decode_files(paths, target_size, color_mode="rgb", interpolation="nearest", 
         except DECODE_ERRORS as err:
             out.append((None, f"{type(err).__name__}: {err}"))
     return out
+
+
+def decode_rgb_into(paths, out, target_size, interpolation="nearest", keep_aspect_ratio=False):
+    """`read_rgb_into(path, out[k], ...)` on each path: [None | "ErrorType: message" | False (not uint8)]."""
+    results = []
+    for path, image in zip(paths, out):
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise OSError("not a regular file (a FIFO, socket or device)")
+            results.append(None if read_rgb_into(path, image, target_size, interpolation, keep_aspect_ratio)
+                           else False)
+        except DECODE_ERRORS as err:
+            results.append(f"{type(err).__name__}: {err}")
+    return results
 
 
 def img_to_array(img, data_format=None, dtype=None):

@@ -4,6 +4,8 @@
 batch (batch, height, width, channels) through its per-sample matrices with scipy's fill modes.
 """
 
+import functools
+
 import numpy as np
 import torch
 
@@ -50,22 +52,25 @@ def affine_matrices(theta, tx, ty, shear, zx, zy, height, width):
         raise ValueError(f"theta, tx, ty, shear, zx, zy must have one length (or be scalars), got lengths "
                          f"{[p.shape[0] if p.ndim else 'scalar' for p in params]}")
     batch = lengths.pop() if lengths else 1
-    theta, tx, ty, shear, zx, zy = (np.broadcast_to(p, (batch,)) for p in params)
+    return keras_matrices(np.stack([np.broadcast_to(p, (batch,)) for p in params]), height, width)
 
-    def stack(rows):
-        """A (batch, 3, 3) float64 array from 3x3 nested entries that are (batch,) arrays or numbers (filled in
-        place: the same numbers as stacking them, in a fraction of the time)."""
-        out = np.empty((batch, 3, 3))
-        for i, row in enumerate(rows):
-            for j, entry in enumerate(row):
-                out[:, i, j] = entry
-        return out
+
+def keras_matrices(params, height, width):
+    """`affine_matrices` of float64 parameters (6, batch) (theta, tx, ty, shear, zx, zy rows), unchecked."""
+    theta, tx, ty, shear, zx, zy = params
+    batch = params.shape[1]
+    zeros, ones = np.zeros(batch), np.ones(batch)
+
+    def stack(*entries):
+        """A (batch, 3, 3) float64 array from 9 (batch,) entries, row by row."""
+        return np.stack(entries, axis=-1).reshape(batch, 3, 3)
 
     angle, shear_angle = np.deg2rad(theta), np.deg2rad(shear)
-    rotation = stack([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
-    shift = stack([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
-    shearing = stack([[1, -np.sin(shear_angle), 0], [0, np.cos(shear_angle), 0], [0, 0, 1]])
-    zoom = stack([[zx, 0, 0], [0, zy, 0], [0, 0, 1]])
+    cos, sin = np.cos(angle), np.sin(angle)
+    rotation = stack(cos, -sin, zeros, sin, cos, zeros, zeros, zeros, ones)
+    shift = stack(ones, zeros, tx, zeros, ones, ty, zeros, zeros, ones)
+    shearing = stack(ones, -np.sin(shear_angle), zeros, zeros, np.cos(shear_angle), zeros, zeros, zeros, ones)
+    zoom = stack(zx, zeros, zeros, zeros, zy, zeros, zeros, zeros, ones)
     matrix = np.matmul(np.matmul(np.matmul(rotation, shift), shearing), zoom)
     o_x, o_y = float(height) / 2 - 0.5, float(width) / 2 - 0.5
     offset = np.array([[1, 0, o_x], [0, 1, o_y], [0, 0, 1]])
@@ -112,8 +117,10 @@ def _normalised(coords, size, dtype):
     return (coords * (2.0 / (size - 1)) - 1.0).to(dtype)
 
 
-def _grid_theta(matrices, height, width, align_corners):
-    """grid_sample's normalised (x, y) theta (batch, 2, 3) from output-to-input pixel matrices over (row, col)."""
+@functools.lru_cache(maxsize=64)
+def _grid_constants(height, width, align_corners):
+    """`_grid_theta`'s constant matrices for one image size: (in_norm @ swap, swap, out_px), float64 (made once:
+    the same tensors, so the same products, as building them at every call)."""
     def to_norm(size):  # pixel -> normalised coordinate, as a (scale, shift) pair
         if align_corners:
             return (2.0 / (size - 1) if size > 1 else 0.0), -1.0 if size > 1 else 0.0
@@ -124,11 +131,26 @@ def _grid_theta(matrices, height, width, align_corners):
                            [0.0, 1 / sy if sy else 0.0, -by / sy if sy else 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     in_norm = torch.tensor([[sx, 0.0, bx], [0.0, sy, by], [0.0, 0.0, 1.0]], dtype=torch.float64)
     swap = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    return in_norm @ swap, swap, out_px
+
+
+def _grid_theta(matrices, height, width, align_corners):
+    """grid_sample's normalised (x, y) theta (batch, 2, 3) from output-to-input pixel matrices over (row, col)."""
+    left, swap, out_px = _grid_constants(height, width, align_corners)
     full = torch.zeros(matrices.shape[0], 3, 3, dtype=torch.float64)
     full[:, :2] = matrices.reshape(-1, 2, 3).cpu()
     full[:, 2, 2] = 1.0
-    theta = in_norm @ swap @ full @ swap @ out_px  # (x, y) order on both sides
+    theta = left @ full @ swap @ out_px  # (x, y) order on both sides: in_norm @ swap @ full @ swap @ out_px
     return theta[:, :2]
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_base(height, width, align_corners, dtype, device):
+    """affine_grid's base coordinates: columns (1, 1, width) and rows (1, height, 1) (made once per size)."""
+    def base(size):  # torch's linspace_from_neg_one
+        coords = torch.linspace(-1, 1, size, dtype=dtype, device=device)
+        return coords if align_corners else coords * (size - 1) / size
+    return base(width).view(1, 1, width), base(height).view(1, height, 1)
 
 
 def _affine_grid(theta, height, width, align_corners):
@@ -138,10 +160,7 @@ def _affine_grid(theta, height, width, align_corners):
 
     The grid is an (N, H, W, 2) view of planar (N, 2, H, W) memory, filled with contiguous writes (`_planar_grid`).
     """
-    def base(size):  # torch's linspace_from_neg_one
-        coords = torch.linspace(-1, 1, size, dtype=theta.dtype, device=theta.device)
-        return coords if align_corners else coords * (size - 1) / size
-    cols, rows = base(width).view(1, 1, width), base(height).view(1, height, 1)
+    cols, rows = _grid_base(height, width, align_corners, theta.dtype, theta.device)
     planes = torch.empty(theta.shape[0], 2, height, width, dtype=theta.dtype, device=theta.device)
     for k in range(2):
         t = theta[:, k].reshape(-1, 3, 1, 1)

@@ -33,7 +33,7 @@ from multiprocessing import shared_memory
 import numpy as np
 import torch
 
-from cnnkit.data.image_io import decode_files
+from cnnkit.data.image_io import decode_files, decode_rgb_into
 
 #: Processes are forked: a spawned process would re-run the user's script, which Keras-style scripts do not guard
 #: with `if __name__ == "__main__"`. Where fork is missing (or not Linux), threads decode instead.
@@ -108,13 +108,15 @@ def _attach(name):
     return view
 
 
-def slot_view(buffer, position, shape, dtype, batch_size):
-    """The image at `position` of a slot. A slot holds a batch of uint8 images back to back, then an area for a
-    batch of 4-byte pixels (float32 augmented images, int32 16-bit images)."""
+def slot_view(buffer, position, shape, dtype, batch_size, count=None):
+    """The image at `position` of a slot (with `count`: the `count` images from `position` on, (count, *shape)). A
+    slot holds a batch of uint8 images back to back, then an area for a batch of 4-byte pixels (float32
+    augmented images, int32 16-bit images)."""
     pixels = int(np.prod(shape))
     dtype = np.dtype(dtype)
     offset = position * pixels if dtype == np.uint8 else batch_size * pixels + position * pixels * 4
-    return np.ndarray(shape, dtype=dtype, buffer=buffer, offset=offset)
+    return np.ndarray(tuple(shape) if count is None else (count,) + tuple(shape), dtype=dtype, buffer=buffer,
+                      offset=offset)
 
 
 def run_chunk(key, slot_name, positions, indices, params):
@@ -124,6 +126,10 @@ def run_chunk(key, slot_name, positions, indices, params):
     """
     iterator = _ITERATORS[key]
     buffer = _attach(slot_name)
+    if params is not None and iterator.color_mode == "rgb":
+        done = _augment_rgb(iterator, buffer, positions, indices, params)
+        if done is not None:
+            return done
     errors, good, images = {}, [], []
     decoded = decode_files([iterator.filepaths[i] for i in indices], iterator.target_size, iterator.color_mode,
                            iterator.interpolation, iterator.keep_aspect_ratio)
@@ -145,11 +151,42 @@ def run_chunk(key, slot_name, positions, indices, params):
         return errors, "|u1"
     else:  # 16-bit images: every image of the chunk as int32
         images = np.stack(images).astype(np.int32)
-    for position, image in zip(good, images):
-        # torch's copy: augmented images are channels_last views of planar memory, which it lays out in half the
-        # time of numpy's strided assignment (the same values)
-        torch.from_numpy(slot_view(buffer, position, image.shape, image.dtype, iterator.batch_size)).copy_(
+    _write(buffer, good, images, iterator.batch_size)
+    return errors, images.dtype.str
+
+
+def _write(buffer, positions, images, batch_size):
+    """Copies `images` (n, h, w, c) into the slot at `positions`: one copy when the positions follow each other.
+    torch's copy: augmented images are channels_last views of planar memory, which it lays out in half the time of
+    numpy's strided assignment (the same values)."""
+    if list(positions) == list(range(positions[0], positions[0] + len(positions))):
+        block = slot_view(buffer, positions[0], images.shape[1:], images.dtype, batch_size, count=len(positions))
+        torch.from_numpy(block).copy_(torch.from_numpy(images))
+        return
+    for position, image in zip(positions, images):
+        torch.from_numpy(slot_view(buffer, position, image.shape, image.dtype, batch_size)).copy_(
             torch.from_numpy(image))
+
+
+def _augment_rgb(iterator, buffer, positions, indices, params):
+    """`run_chunk` for augmented 'rgb' images: decoded into one RGBX uint8 block (JPEGs gathered straight from
+    libjpeg-turbo's RGBX output, `decode_rgb_into`), converted to float32 as a whole and augmented as its
+    channels_last RGB view: the numbers of augmenting the stacked RGB images, without their packing and stacking
+    copies. None (nothing written) when an image does not decode to uint8."""
+    pixels = np.empty((len(indices),) + tuple(iterator.target_size) + (4,), np.uint8)
+    results = decode_rgb_into([iterator.filepaths[i] for i in indices], pixels, iterator.target_size,
+                              iterator.interpolation, iterator.keep_aspect_ratio)
+    if any(result is False for result in results):
+        return None
+    errors = {p: result for p, result in zip(positions, results) if result is not None}
+    rows = [k for k, result in enumerate(results) if result is None]
+    if not rows:
+        return errors, "none"
+    good = [positions[k] for k in rows]
+    block = torch.from_numpy(pixels if len(rows) == len(pixels) else pixels[rows]).to(torch.float32)
+    chunk_params = {k: (v[good] if isinstance(v, np.ndarray) else v) for k, v in params.items()}  # by position
+    images = iterator.image_data_generator.augment_batch(block[..., :3], chunk_params)
+    _write(buffer, good, images, iterator.batch_size)
     return errors, images.dtype.str
 
 

@@ -344,6 +344,17 @@ def test_workers_give_identical_augmented_batches(tree):
                          epoch(gen.flow_from_directory(tree, workers=2, **kw)))
 
 
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_workers_give_identical_warped_batches(tree, interpolation):
+    """The worker processes' RGBX path for warped 'rgb' batches (JPEGs gathered from libjpeg-turbo's RGBX output,
+    the rest through PIL) gives the in-process batches bit for bit."""
+    kw = dict(target_size=TARGET, class_mode="sparse", batch_size=4, seed=8, interpolation=interpolation)
+    gen = ImageDataGenerator(rescale=1 / 255, rotation_range=20, zoom_range=0.2, horizontal_flip=True,
+                             vertical_flip=True)
+    assert_batches_equal(epoch(gen.flow_from_directory(tree, workers=0, **kw)),
+                         epoch(gen.flow_from_directory(tree, workers=2, **kw)))
+
 # ---- unreadable files ----------------------------------------------------------------------------------------------
 @pytest.fixture
 def corrupt_tree(tmp_path):

@@ -384,6 +384,45 @@ def test_fast_jpeg_path_leaves_damaged_files_to_pil(jpeg_zoo, tmp_path, monkeypa
         assert isinstance(slow, np.ndarray) == load_truncated
 
 
+def test_nearest_index_gathers_pils_nearest_resize(rng):
+    """Rows and columns gathered with `nearest_index` are PIL's NEAREST resize, pixel for pixel, shrinking and
+    enlarging, odd and even sizes (the map is read off a 1-pixel-high PIL image: PIL maps each axis on its own)."""
+    sizes = [(1, 1), (1, 7), (3, 2), (97, 131), (150, 150), (203, 307), (400, 100)]
+    sizes += [tuple(int(v) for v in rng.integers(1, 420, 2)) for _ in range(12)]
+    for height, width in sizes:
+        pixels = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+        for target in ((150, 150), (1, 1), (5, 9), (height, width), (2 * height + 1, width // 2 + 1), (333, 77)):
+            expected = np.asarray(Image.fromarray(pixels, "RGBA").resize(target[::-1], Image.Resampling.NEAREST))
+            gathered = pixels[image_io.nearest_index(height, target[0])][:, image_io.nearest_index(width, target[1])]
+            np.testing.assert_array_equal(gathered, expected, err_msg=f"{(height, width)} -> {target}")
+
+
+@pytest.mark.parametrize("name", ["420", "progressive", "tiny", "gray", "cmyk", "mpo"])
+def test_read_rgb_into_writes_read_images_pixels(jpeg_zoo, pngs, name):
+    """The decoding workers' RGBX path: out[..., :3] is `read_image(..., 'rgb')` for every size class (fast
+    JPEG gather with 'nearest', PIL otherwise), and a PNG."""
+    path = jpeg_zoo[name]
+    original = Image.open(path).size[::-1]
+    for target_size in (original, (150, 150), (100, 150), (50, 76), (13, 9), (260, 330)):
+        for interpolation, keep_aspect_ratio in (("nearest", False), ("nearest", True), ("bilinear", False)):
+            out = np.zeros(target_size + (4,), np.uint8)
+            assert image_io.read_rgb_into(path, out, target_size, interpolation, keep_aspect_ratio) is True
+            expected = image_io.read_image(path, target_size, "rgb", interpolation, keep_aspect_ratio)
+            np.testing.assert_array_equal(out[..., :3], expected, err_msg=f"{name} {target_size} {interpolation}")
+    out = np.zeros((5, 6, 4), np.uint8)
+    image_io.read_rgb_into(pngs["rgb"], out, (5, 6))
+    np.testing.assert_array_equal(out[..., :3], image_io.read_image(pngs["rgb"], (5, 6), "rgb"))
+
+
+def test_decode_rgb_into_reports_read_images_errors(jpeg_zoo, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not a picture")
+    out = np.zeros((2, 50, 76, 4), np.uint8)
+    results = image_io.decode_rgb_into([jpeg_zoo["420"], str(bad)], out, (50, 76))
+    assert results[0] is None and results[1] == image_io.decode_files([str(bad)], (50, 76))[0][1]
+    np.testing.assert_array_equal(out[0, ..., :3], image_io.read_image(jpeg_zoo["420"], (50, 76)))
+
+
 # ---- errors --------------------------------------------------------------------------------------------------
 def test_bad_color_mode_says_did_you_mean(pngs):
     with pytest.raises(ValueError, match="Did you mean 'rgb'"):
