@@ -101,21 +101,23 @@ def check_against_keras(keras, tmp_path, name, module, input_shape, include_top=
 
 
 def check_with_and_without_top(keras, tmp_path, name, module, input_shape, head=2, classes=3, pooling=None,
-                               rtol=1e-4, batch=1, seed=0):
+                               rtol=1e-4, batch=1, seed=0, round_trip_with_top=False):
     """`check_against_keras` with and without the classifier on ONE Keras build (the deep graphs take seconds to
     build, randomize and save): `keras.applications.<name>(include_top=True, classes=classes)` with random weights,
-    and its graph without the last `head` layers (the classifier: GlobalAveragePooling2D and Dense 'predictions'),
-    the layers include_top=False builds (Keras adds the classifier after them).
-    Each is saved in the published layout and loaded into cnnkit's builder with the same include_top; layer names,
-    parameter counts and predictions are compared, and the cnnkit model without the classifier, saved as `.keras`,
-    is opened by Keras and predicts the same. With `pooling` ('avg' or 'max'), the model without the classifier is
-    built with that pooling and compared with the Keras graph's output averaged or maxed over the spatial axes by
-    numpy (its layers: the graph's, then the pooling layer). Returns (cnnkit model without top, with top)."""
+    and its graph without the last `head` layers (the classifier: GlobalAveragePooling2D and Dense 'predictions',
+    EfficientNet's Dropout between them), the layers include_top=False builds (Keras adds the classifier after
+    them). Each is saved in the published layout and loaded into cnnkit's builder with the same include_top; layer
+    names, parameter counts and predictions are compared, and the cnnkit model without the classifier (with it:
+    `round_trip_with_top`), saved as `.keras`, is opened by Keras and predicts the same. With `pooling` ('avg' or
+    'max'), the model without the classifier is built with that pooling and compared with the Keras graph's output
+    averaged or maxed over the spatial axes by numpy (its layers: the graph's, then the pooling layer). Returns
+    (cnnkit model without top, cnnkit model with top, Keras model with top)."""
     keras.backend.clear_session()
     cnnkit.utils.clear_session()
     full = getattr(keras.applications, name)(weights=None, include_top=True, classes=classes,
                                              input_shape=input_shape)
     randomize(full, seed)
+    assert type(full.layers[-head]).__name__ == "GlobalAveragePooling2D"  # where Keras's classifier starts
     trunk = keras.Model(full.input, full.layers[-head].input)
     x = np.random.default_rng(seed + 1).uniform(0, 255, (batch, *input_shape)).astype("float32")
     keras_pre = importlib.import_module(f"keras.applications.{module}").preprocess_input
@@ -140,12 +142,12 @@ def check_with_and_without_top(keras, tmp_path, name, module, input_shape, head=
         got = ours.predict(ours_pre(x.copy()), verbose=0)
         assert_close_to_scale(got, want, rtol)
         models.append((ours, got))
-    (ours, got), _ = models
+    ours, got = models[1 if round_trip_with_top else 0]
     saved = tmp_path / f"{name}.keras"
     ours.save(saved)
     reopened = keras.models.load_model(saved, compile=False)
     assert_close_to_scale(keras_predict(reopened, keras_pre(x.copy())), got, rtol)
-    return models[0][0], models[1][0]
+    return models[0][0], models[1][0], full
 
 
 def check_frozen_fit(builder, input_shape, classes=3, samples=6, **kwargs):

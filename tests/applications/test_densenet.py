@@ -13,7 +13,7 @@ from cnnkit.applications import densenet
 
 
 def test_densenet121_with_and_without_top_matches_keras(keras, tmp_path, zoo):
-    ours, with_top = zoo.check_with_and_without_top(keras, tmp_path, "DenseNet121", "densenet", (32, 32, 3),
+    ours, with_top, _ = zoo.check_with_and_without_top(keras, tmp_path, "DenseNet121", "densenet", (32, 32, 3),
                                                     classes=4, pooling="max", batch=2)
     names = [layer.name for layer in ours.layers]
     assert names[1:3] == ["zero_padding2d", "conv1_conv"] and names[-3:] == ["bn", "relu", "max_pool"]

@@ -40,7 +40,7 @@ def test_custom_scale_layer_matches_keras(keras, tmp_path):
 
 
 def test_inception_resnet_v2_with_and_without_top_matches_keras(keras, tmp_path, zoo):
-    ours, with_top = zoo.check_with_and_without_top(keras, tmp_path, "InceptionResNetV2", "inception_resnet_v2",
+    ours, with_top, _ = zoo.check_with_and_without_top(keras, tmp_path, "InceptionResNetV2", "inception_resnet_v2",
                                                     (75, 75, 3))
     names = [layer.name for layer in ours.layers]
     assert names[-3:] == ["conv_7b", "conv_7b_bn", "conv_7b_ac"] and "custom_scale_layer_39" in names

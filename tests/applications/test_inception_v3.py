@@ -11,7 +11,7 @@ from cnnkit.applications import inception_v3
 
 
 def test_inception_v3_with_and_without_top_matches_keras(keras, tmp_path, zoo):
-    ours, with_top = zoo.check_with_and_without_top(keras, tmp_path, "InceptionV3", "inception_v3", (75, 75, 3),
+    ours, with_top, _ = zoo.check_with_and_without_top(keras, tmp_path, "InceptionV3", "inception_v3", (75, 75, 3),
                                                     batch=2)
     names = [layer.name for layer in ours.layers]
     assert names[1:4] == ["conv2d", "batch_normalization", "activation"] and names[-1] == "mixed10"

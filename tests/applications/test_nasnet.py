@@ -13,7 +13,7 @@ from cnnkit.applications import nasnet
 
 
 def test_nasnet_mobile_with_and_without_top_matches_keras(keras, tmp_path, zoo):
-    ours, with_top = zoo.check_with_and_without_top(keras, tmp_path, "NASNetMobile", "nasnet", (32, 32, 3))
+    ours, with_top, _ = zoo.check_with_and_without_top(keras, tmp_path, "NASNetMobile", "nasnet", (32, 32, 3))
     names = [layer.name for layer in ours.layers]
     assert names[1:3] == ["stem_conv1", "stem_bn1"] and names[-2] == "normal_concat_12"
     assert "adjust_conv_projection_1" in names and ours.output_shape == (None, 1, 1, 1056)

@@ -13,7 +13,7 @@ from cnnkit.applications import resnet_v2
 
 
 def test_resnet50v2_with_and_without_top_matches_keras(keras, tmp_path, zoo):
-    ours, with_top = zoo.check_with_and_without_top(keras, tmp_path, "ResNet50V2", "resnet_v2", (32, 32, 3),
+    ours, with_top, _ = zoo.check_with_and_without_top(keras, tmp_path, "ResNet50V2", "resnet_v2", (32, 32, 3),
                                                     classes=5, pooling="avg", batch=2)
     names = [layer.name for layer in ours.layers]
     assert names[1:5] == ["conv1_pad", "conv1_conv", "pool1_pad", "pool1_pool"]

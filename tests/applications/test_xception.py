@@ -11,7 +11,7 @@ from cnnkit.applications import xception
 
 
 def test_xception_with_and_without_top_matches_keras(keras, tmp_path, zoo):
-    ours, with_top = zoo.check_with_and_without_top(keras, tmp_path, "Xception", "xception", (71, 71, 3),
+    ours, with_top, _ = zoo.check_with_and_without_top(keras, tmp_path, "Xception", "xception", (71, 71, 3),
                                                     pooling="avg", batch=2)
     names = [layer.name for layer in ours.layers]
     assert {"conv2d_3", "batch_normalization_3", "add_11"} <= set(names)  # Keras's unnamed layers, same names
