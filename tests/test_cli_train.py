@@ -160,12 +160,15 @@ def test_plot_writes_the_diagram(trained, tmp_path, capsys):
 
 
 def test_train_on_the_builtin_digits_reaches_095(tmp_path, capsys):
-    """The issue's acceptance run: mnist_5k's 4,000 training digits exported as a folder, `--model small --epochs
-    12` (about 95 s on 2 quiet cores: the time is measured and recorded, not asserted, as for every speed claim)."""
+    """The issue's acceptance run: mnist_5k's 4,000 training digits exported as a folder, `--model small`, the best
+    validation accuracy at least 0.95. 6 epochs (the issue's run has 12): with seeds 0, 1 and 2 (set_random_seed
+    and --seed) the best of the first 6 epochs was 0.9675, 0.9663 and 0.9638 (of 12: 0.9775, 0.9737, 0.975), and
+    the 12-epoch run took about 32 s on 2 quiet cores (the time is measured and recorded, not asserted, as for
+    every speed claim)."""
     (x, y), _ = mnist_5k.load_data()
     data = str(tmp_path / "digits")
     write_image_folder(x, y, data)
-    assert cli.main(["train", data, "--model", "small", "--epochs", "12", "--out", str(tmp_path / "run"),
+    assert cli.main(["train", data, "--model", "small", "--epochs", "6", "--out", str(tmp_path / "run"),
                      "--verbose", "0"]) == 0
     out = capsys.readouterr().out
     best = float(out.split("best validation accuracy: ")[1].split()[0])

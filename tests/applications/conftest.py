@@ -100,6 +100,56 @@ def check_against_keras(keras, tmp_path, name, module, input_shape, include_top=
     return ours, theirs
 
 
+def check_with_and_without_top(keras, tmp_path, name, module, input_shape, head=2, classes=3, pooling=None,
+                               rtol=1e-4, batch=1, seed=0, round_trip_with_top=False):
+    """`check_against_keras` with and without the classifier on ONE Keras build (the deep graphs take seconds to
+    build, randomize and save): `keras.applications.<name>(include_top=True, classes=classes)` with random weights,
+    and its graph without the last `head` layers (the classifier: GlobalAveragePooling2D and Dense 'predictions',
+    EfficientNet's Dropout between them), the layers include_top=False builds (Keras adds the classifier after
+    them). Each is saved in the published layout and loaded into cnnkit's builder with the same include_top; layer
+    names, parameter counts and predictions are compared, and the cnnkit model without the classifier (with it:
+    `round_trip_with_top`), saved as `.keras`, is opened by Keras and predicts the same. With `pooling` ('avg' or
+    'max'), the model without the classifier is built with that pooling and compared with the Keras graph's output
+    averaged or maxed over the spatial axes by numpy (its layers: the graph's, then the pooling layer). Returns
+    (cnnkit model without top, cnnkit model with top, Keras model with top)."""
+    keras.backend.clear_session()
+    cnnkit.utils.clear_session()
+    full = getattr(keras.applications, name)(weights=None, include_top=True, classes=classes,
+                                             input_shape=input_shape)
+    randomize(full, seed)
+    assert type(full.layers[-head]).__name__ == "GlobalAveragePooling2D"  # where Keras's classifier starts
+    trunk = keras.Model(full.input, full.layers[-head].input)
+    x = np.random.default_rng(seed + 1).uniform(0, 255, (batch, *input_shape)).astype("float32")
+    keras_pre = importlib.import_module(f"keras.applications.{module}").preprocess_input
+    ours_pre = importlib.import_module(f"cnnkit.applications.{module}").preprocess_input
+    both = keras.Model(full.input, [trunk.output, full.output])  # one eager pass for both oracles
+    expected = [np.asarray(y) for y in both(keras_pre(x.copy()), training=False)]
+    if pooling is not None:
+        expected[0] = {"avg": np.mean, "max": np.max}[pooling](expected[0].astype("float64"), axis=(1, 2))
+    models = []
+    for include_top, theirs, want in ((False, trunk, expected[0]), (True, full, expected[1])):
+        path = save_published(theirs, tmp_path / f"{name}_{include_top}.h5")
+        cnnkit.utils.clear_session()  # default layer names counted afresh for each build, as in Keras's one
+        extra = dict(classes=classes) if include_top else dict(pooling=pooling)
+        ours = getattr(cnnkit.applications, name)(weights=str(path), include_top=include_top,
+                                                  input_shape=input_shape, **extra)
+        names = [layer.name for layer in ours.layers][1:]
+        if not include_top and pooling is not None:
+            assert type(ours.layers[-1]).__name__ == f"Global{'Average' if pooling == 'avg' else 'Max'}Pooling2D"
+            names = names[:-1]
+        assert names == [layer.name for layer in theirs.layers][1:]
+        assert ours.count_params() == theirs.count_params()
+        got = ours.predict(ours_pre(x.copy()), verbose=0)
+        assert_close_to_scale(got, want, rtol)
+        models.append((ours, got))
+    ours, got = models[1 if round_trip_with_top else 0]
+    saved = tmp_path / f"{name}.keras"
+    ours.save(saved)
+    reopened = keras.models.load_model(saved, compile=False)
+    assert_close_to_scale(keras_predict(reopened, keras_pre(x.copy())), got, rtol)
+    return models[0][0], models[1][0], full
+
+
 def check_frozen_fit(builder, input_shape, classes=3, samples=6, **kwargs):
     """fit(cache_frozen=True) of Sequential([frozen backbone, GlobalAveragePooling2D, Dense]) on a few tiny images
     trains the head as fit without the cache does (same loss, same head weights; the head restarts from the same
@@ -134,15 +184,18 @@ def check_frozen_fit(builder, input_shape, classes=3, samples=6, **kwargs):
 
 @pytest.fixture
 def fast_init(monkeypatch):
-    """Truncated-normal initial weights (he_normal, ...) drawn as a clipped normal: torch's exact sampler takes
-    ~0.1 s per kernel on these machines, most of a deep model's build. For tests that count parameters, read
-    shapes or need any random backbone."""
-    import torch  # noqa: PLC0415
+    """Truncated-normal initial weights (he_normal, glorot_normal, ...) drawn as a clipped normal: cnnkit's exact
+    sampler (`cnnkit.initializers.truncated_normal`, which redraws the values beyond two standard deviations) costs
+    several times one normal draw, most of a deep model's build. For tests that count parameters, read shapes or
+    need any random backbone."""
+    from cnnkit import initializers  # noqa: PLC0415
 
-    def clipped_normal(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
-        with torch.no_grad():
-            return tensor.normal_(mean, std, generator=generator).clamp_(a, b)
-    monkeypatch.setattr(torch.nn.init, "trunc_normal_", clipped_normal)
+    def clipped_normal(shape, dtype, mean, stddev, generator=None):
+        import torch  # noqa: PLC0415
+
+        out = torch.empty(shape, dtype=dtype).normal_(mean, stddev, generator=generator)
+        return out.clamp_(mean - 2 * stddev, mean + 2 * stddev)
+    monkeypatch.setattr(initializers, "truncated_normal", clipped_normal)
 
 
 @pytest.fixture
@@ -151,5 +204,6 @@ def zoo():
     import types  # noqa: PLC0415
 
     return types.SimpleNamespace(check_against_keras=check_against_keras, check_frozen_fit=check_frozen_fit,
+                                 check_with_and_without_top=check_with_and_without_top,
                                  randomize=randomize,
                                  save_published=save_published, assert_close_to_scale=assert_close_to_scale)

@@ -12,17 +12,13 @@ from cnnkit.applications import DenseNet201
 from cnnkit.applications import densenet
 
 
-def test_densenet121_without_top_matches_keras(keras, tmp_path, zoo):
-    ours, _ = zoo.check_against_keras(keras, tmp_path, "DenseNet121", "densenet", (32, 32, 3), pooling="max")
+def test_densenet121_with_and_without_top_matches_keras(keras, tmp_path, zoo):
+    ours, with_top, _ = zoo.check_with_and_without_top(keras, tmp_path, "DenseNet121", "densenet", (32, 32, 3),
+                                                    classes=4, pooling="max", batch=2)
     names = [layer.name for layer in ours.layers]
     assert names[1:3] == ["zero_padding2d", "conv1_conv"] and names[-3:] == ["bn", "relu", "max_pool"]
     assert ours.output_shape == (None, 1024)
-
-
-def test_densenet121_with_top_matches_keras(keras, tmp_path, zoo):
-    ours, _ = zoo.check_against_keras(keras, tmp_path, "DenseNet121", "densenet", (32, 32, 3), include_top=True,
-                                      classes=4, file_round_trip=False)  # the .keras way back: checked above
-    assert ours.output_shape == (None, 4) and ours.name == "densenet121"
+    assert with_top.output_shape == (None, 4) and with_top.name == "densenet121"
 
 
 def test_param_counts_match_keras(fast_init):

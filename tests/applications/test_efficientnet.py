@@ -19,13 +19,15 @@ from tests.applications.family_checks import frozen_backbone_model
 from tests.applications.family_checks import zero_initial_weights
 
 
-@pytest.mark.parametrize("include_top, kwargs", [(False, {}), (True, dict(classes=5))])
-def test_efficientnet_b0_against_keras(keras, zoo, tmp_path, include_top, kwargs):
-    ours, theirs = zoo.check_against_keras(keras, tmp_path, "EfficientNetB0", "efficientnet", (32, 32, 3),
-                                           include_top=include_top, file_round_trip=include_top,
-                                           **kwargs)
-    np.testing.assert_array_equal(ours.get_layer("normalization").get_weights()[1],
-                                  theirs.get_layer("normalization").get_weights()[1])
+def test_efficientnet_b0_with_and_without_top_against_keras(keras, zoo, tmp_path):
+    # The classifier: avg_pool, top_dropout, predictions; the .keras way back with it (Dropout and Dense included).
+    ours, with_top, theirs = zoo.check_with_and_without_top(keras, tmp_path, "EfficientNetB0", "efficientnet",
+                                                            (32, 32, 3), head=3, classes=5, batch=2,
+                                                            round_trip_with_top=True)
+    for model in (ours, with_top):
+        np.testing.assert_array_equal(model.get_layer("normalization").get_weights()[1],
+                                      theirs.get_layer("normalization").get_weights()[1])
+    assert with_top.output_shape == (None, 5) and ours.output_shape == (None, 1, 1, 1280)
 
 
 # Keras's parameter counts (include_top=True, default input; the Normalization's 7 statistics included), measured

@@ -39,18 +39,13 @@ def test_custom_scale_layer_matches_keras(keras, tmp_path):
         CustomScaleLayer(1.0)(Input((3,)))
 
 
-def test_inception_resnet_v2_without_top_matches_keras(keras, tmp_path, zoo):
-    ours, _ = zoo.check_against_keras(keras, tmp_path, "InceptionResNetV2", "inception_resnet_v2", (75, 75, 3),
-                                      batch=1)
+def test_inception_resnet_v2_with_and_without_top_matches_keras(keras, tmp_path, zoo):
+    ours, with_top, _ = zoo.check_with_and_without_top(keras, tmp_path, "InceptionResNetV2", "inception_resnet_v2",
+                                                    (75, 75, 3))
     names = [layer.name for layer in ours.layers]
     assert names[-3:] == ["conv_7b", "conv_7b_bn", "conv_7b_ac"] and "custom_scale_layer_39" in names
     assert ours.output_shape == (None, 1, 1, 1536)
-
-
-def test_inception_resnet_v2_with_top_matches_keras(keras, tmp_path, zoo):
-    ours, _ = zoo.check_against_keras(keras, tmp_path, "InceptionResNetV2", "inception_resnet_v2", (75, 75, 3),
-                                      include_top=True, classes=3, batch=1, file_round_trip=False)  # .keras: above
-    assert ours.output_shape == (None, 3) and ours.name == "inception_resnet_v2"
+    assert with_top.output_shape == (None, 3) and with_top.name == "inception_resnet_v2"
 
 
 def test_param_counts_match_keras(fast_init):

@@ -10,18 +10,14 @@ from cnnkit.applications import InceptionV3
 from cnnkit.applications import inception_v3
 
 
-def test_inception_v3_without_top_matches_keras(keras, tmp_path, zoo):
-    ours, _ = zoo.check_against_keras(keras, tmp_path, "InceptionV3", "inception_v3", (75, 75, 3))
+def test_inception_v3_with_and_without_top_matches_keras(keras, tmp_path, zoo):
+    ours, with_top, _ = zoo.check_with_and_without_top(keras, tmp_path, "InceptionV3", "inception_v3", (75, 75, 3),
+                                                    batch=2)
     names = [layer.name for layer in ours.layers]
     assert names[1:4] == ["conv2d", "batch_normalization", "activation"] and names[-1] == "mixed10"
     assert "conv2d_93" in names and "mixed9_1" in names and ours.output_shape == (None, 1, 1, 2048)
     assert ours.get_layer("batch_normalization").count_params() == 3 * 32  # scale=False: beta, mean, variance
-
-
-def test_inception_v3_with_top_matches_keras(keras, tmp_path, zoo):
-    ours, _ = zoo.check_against_keras(keras, tmp_path, "InceptionV3", "inception_v3", (75, 75, 3), include_top=True,
-                                      classes=3, batch=1, file_round_trip=False)  # the .keras way back: above
-    assert ours.output_shape == (None, 3) and ours.name == "inception_v3"
+    assert with_top.output_shape == (None, 3) and with_top.name == "inception_v3"
 
 
 def test_param_counts_match_keras(fast_init):

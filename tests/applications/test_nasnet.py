@@ -12,17 +12,12 @@ from cnnkit.applications import NASNetMobile
 from cnnkit.applications import nasnet
 
 
-def test_nasnet_mobile_without_top_matches_keras(keras, tmp_path, zoo):
-    ours, _ = zoo.check_against_keras(keras, tmp_path, "NASNetMobile", "nasnet", (32, 32, 3), batch=1)
+def test_nasnet_mobile_with_and_without_top_matches_keras(keras, tmp_path, zoo):
+    ours, with_top, _ = zoo.check_with_and_without_top(keras, tmp_path, "NASNetMobile", "nasnet", (32, 32, 3))
     names = [layer.name for layer in ours.layers]
     assert names[1:3] == ["stem_conv1", "stem_bn1"] and names[-2] == "normal_concat_12"
     assert "adjust_conv_projection_1" in names and ours.output_shape == (None, 1, 1, 1056)
-
-
-def test_nasnet_mobile_with_top_matches_keras(keras, tmp_path, zoo):
-    ours, _ = zoo.check_against_keras(keras, tmp_path, "NASNetMobile", "nasnet", (32, 32, 3), include_top=True,
-                                      classes=3, batch=1, file_round_trip=False)  # the .keras way back: above
-    assert ours.output_shape == (None, 3) and ours.name == "nasnet_mobile"
+    assert with_top.output_shape == (None, 3) and with_top.name == "nasnet_mobile"
 
 
 def test_param_counts_match_keras(fast_init):
