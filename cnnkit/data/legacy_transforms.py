@@ -28,7 +28,6 @@ import torch
 
 from cnnkit.data import augment as aug
 from cnnkit.data.transforms import Transform
-from cnnkit.data.warp import keras_matrices
 
 AFFINE_KEYS = ("theta", "tx", "ty", "shear", "zx", "zy")
 AFFINE_NEUTRAL = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0)
@@ -142,13 +141,6 @@ class AffineWarp(Transform):
         values = [params.get(k) for k in AFFINE_KEYS]
         if not any(v is not None and np.any(np.asarray(v) != d) for v, d in zip(values, AFFINE_NEUTRAL)):
             return None
-        if all(v is None or (isinstance(v, np.ndarray) and v.shape == (n,) and v.dtype == np.float64)
-               for v in values):  # drawn parameters: stacked as they are (the checks below only if non-finite)
-            stacked = np.empty((6, n))
-            for row, v, d in zip(stacked, values, AFFINE_NEUTRAL):
-                row[...] = d if v is None else v
-            if np.isfinite(stacked).all():
-                return keras_matrices(stacked, height, width)
         values = [np.broadcast_to(np.asarray(d if v is None else v, dtype=np.float64), (n,))
                   for v, d in zip(values, AFFINE_NEUTRAL)]
         return aug.affine_matrices(*values, height, width)

@@ -52,13 +52,7 @@ def affine_matrices(theta, tx, ty, shear, zx, zy, height, width):
         raise ValueError(f"theta, tx, ty, shear, zx, zy must have one length (or be scalars), got lengths "
                          f"{[p.shape[0] if p.ndim else 'scalar' for p in params]}")
     batch = lengths.pop() if lengths else 1
-    return keras_matrices(np.stack([np.broadcast_to(p, (batch,)) for p in params]), height, width)
-
-
-def keras_matrices(params, height, width):
-    """`affine_matrices` of float64 parameters (6, batch) (theta, tx, ty, shear, zx, zy rows), unchecked."""
-    theta, tx, ty, shear, zx, zy = params
-    batch = params.shape[1]
+    theta, tx, ty, shear, zx, zy = (np.broadcast_to(p, (batch,)) for p in params)
     zeros, ones = np.zeros(batch), np.ones(batch)
 
     def stack(*entries):
