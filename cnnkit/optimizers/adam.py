@@ -25,8 +25,8 @@ def _check_betas(owner, beta_1, beta_2, epsilon):
 
 
 def _fusable(variables):
-    """Whether torch's fused Adam kernel takes these weights: float tensors, all on the CPU or all on one CUDA
-    device (it groups them by device and dtype itself)."""
+    """Whether torch's fused Adam kernel takes these weights: float tensors, all on the CPU or all on CUDA devices
+    (it groups them by device and dtype itself)."""
     devices = {v.device.type for v in variables}
     return devices in ({"cpu"}, {"cuda"}) and all(v.is_floating_point() for v in variables)
 
