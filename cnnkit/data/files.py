@@ -21,7 +21,7 @@ from cnnkit.data import directory as directory_lib
 from cnnkit.data.image_io import (check_color_mode, check_data_format, check_interpolation, check_size,
                                  decode_files)
 from cnnkit.data.iterators import Iterator, LazyRng, label_batch, save_batch, transform, transform_rows
-from cnnkit.data.workers import PROCESSES_BY_DEFAULT, ProcessDecoder
+from cnnkit.data.workers import PROCESSES_BY_DEFAULT, ProcessDecoder, params_at
 from cnnkit.registry import did_you_mean
 
 LOGGER = logging.getLogger("cnnkit.data")  # one clean line per message; logging.getLogger("cnnkit") silences them
@@ -208,8 +208,7 @@ class FileIterator(Iterator):
         augmented = job[2]
         if not kept:  # every file of the batch was unreadable: borrow a readable one
             images, kept, positions, augmented = *self._borrow(rng), [0], False
-        kept_params = None if params is None else {k: (v[positions] if isinstance(v, np.ndarray) else v)
-                                                   for k, v in params.items()}
+        kept_params = None if params is None else params_at(params, positions)
         if len(kept) == len(index_array) and not results and self._cache:  # all cached: read the cache's rows
             return self._finish(self._cache_images, np.asarray(kept), rng, kept_params, augmented,
                                 rows=self._cache_slot[index_array])

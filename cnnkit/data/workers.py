@@ -145,14 +145,18 @@ def run_chunk(key, slot_name, positions, indices, params):
         return errors, "none"
     dtypes = {image.dtype for image in images}
     if params is not None:
-        chunk_params = {k: (v[good] if isinstance(v, np.ndarray) else v) for k, v in params.items()}  # by position
-        images = iterator.image_data_generator.augment_batch(np.stack(images), chunk_params)
+        images = iterator.image_data_generator.augment_batch(np.stack(images), params_at(params, good))
     elif dtypes == {np.dtype(np.uint8)}:
         return errors, "|u1"
     else:  # 16-bit images: every image of the chunk as int32
         images = np.stack(images).astype(np.int32)
     _write(buffer, good, images, iterator.batch_size)
     return errors, images.dtype.str
+
+
+def params_at(params, positions):
+    """The batch's drawn parameters of the images at `positions` (per-image arrays indexed, the rest as they are)."""
+    return {k: (v[positions] if isinstance(v, np.ndarray) else v) for k, v in params.items()}
 
 
 def _write(buffer, positions, images, batch_size):
@@ -184,8 +188,7 @@ def _augment_rgb(iterator, buffer, positions, indices, params):
         return errors, "none"
     good = [positions[k] for k in rows]
     block = torch.from_numpy(pixels if len(rows) == len(pixels) else pixels[rows]).to(torch.float32)
-    chunk_params = {k: (v[good] if isinstance(v, np.ndarray) else v) for k, v in params.items()}  # by position
-    images = iterator.image_data_generator.augment_batch(block[..., :3], chunk_params)
+    images = iterator.image_data_generator.augment_batch(block[..., :3], params_at(params, good))
     _write(buffer, good, images, iterator.batch_size)
     return errors, images.dtype.str
 
