@@ -70,6 +70,40 @@ def keras_predict(model, x):
     return np.asarray(model(x, training=False))
 
 
+def _preprocessors(module):
+    """(Keras's, cnnkit's) `preprocess_input` of `keras.applications.<module>`."""
+    return tuple(importlib.import_module(f"{package}.applications.{module}").preprocess_input
+                 for package in ("keras", "cnnkit"))
+
+
+def _load_and_compare(theirs, path, name, x, want, rtol, added_pooling=None, **builder_kwargs):
+    """Saves the Keras model `theirs` in the published layout at `path`, loads it into
+    `cnnkit.applications.<name>(weights=path, **builder_kwargs)` and checks layer names (with `added_pooling`, the
+    pooling cnnkit's builder adds and the Keras graph lacks: the graph's names, then that global pooling layer),
+    parameter counts and the prediction on `x` (already preprocessed by cnnkit's function) against `want`. Returns
+    (cnnkit model, its prediction)."""
+    save_published(theirs, path)
+    cnnkit.utils.clear_session()  # default layer names (global_average_pooling2d, ...) counted afresh, as Keras's
+    ours = getattr(cnnkit.applications, name)(weights=str(path), **builder_kwargs)
+    names = [layer.name for layer in ours.layers][1:]
+    if added_pooling is not None:
+        kind = "Average" if added_pooling == "avg" else "Max"
+        assert type(ours.layers[-1]).__name__ == f"Global{kind}Pooling2D"
+        names = names[:-1]
+    assert names == [layer.name for layer in theirs.layers][1:]
+    assert ours.count_params() == theirs.count_params()
+    got = ours.predict(x, verbose=0)
+    assert_close_to_scale(got, want, rtol)
+    return ours, got
+
+
+def _check_keras_opens(keras, ours, got, path, keras_x, rtol):
+    """cnnkit's model saved as `.keras` at `path` is opened by Keras and predicts `got` on `keras_x`."""
+    ours.save(path)
+    reopened = keras.models.load_model(path, compile=False)
+    assert_close_to_scale(keras_predict(reopened, keras_x), got, rtol)
+
+
 def check_against_keras(keras, tmp_path, name, module, input_shape, include_top=False, rtol=1e-4, batch=2,
                         seed=0, file_round_trip=True, **kwargs):
     """Builds `keras.applications.<name>` with random weights, saves it in the published layout, loads it into
@@ -77,26 +111,16 @@ def check_against_keras(keras, tmp_path, name, module, input_shape, include_top=
     0-255 images after each library's `<module>.preprocess_input`. With `file_round_trip`, cnnkit's model saved as
     `.keras` is opened by Keras and predicts the same. Returns (cnnkit model, Keras model)."""
     keras.backend.clear_session()
-    cnnkit.utils.clear_session()  # default layer names (global_average_pooling2d, ...) counted afresh, as Keras's
     theirs = getattr(keras.applications, name)(weights=None, include_top=include_top, input_shape=input_shape,
                                                **kwargs)
     randomize(theirs, seed)
-    path = save_published(theirs, tmp_path / f"{name}.h5")
-    ours = getattr(cnnkit.applications, name)(weights=str(path), include_top=include_top, input_shape=input_shape,
-                                              **kwargs)
-    assert [layer.name for layer in ours.layers][1:] == [layer.name for layer in theirs.layers][1:]
-    assert ours.count_params() == theirs.count_params()
     x = np.random.default_rng(seed + 1).uniform(0, 255, (batch, *input_shape)).astype("float32")
-    keras_pre = importlib.import_module(f"keras.applications.{module}").preprocess_input
-    ours_pre = importlib.import_module(f"cnnkit.applications.{module}").preprocess_input
+    keras_pre, ours_pre = _preprocessors(module)
     expected = keras_predict(theirs, keras_pre(x.copy()))
-    got = ours.predict(ours_pre(x.copy()), verbose=0)
-    assert_close_to_scale(got, expected, rtol)
+    ours, got = _load_and_compare(theirs, tmp_path / f"{name}.h5", name, ours_pre(x.copy()), expected, rtol,
+                                  include_top=include_top, input_shape=input_shape, **kwargs)
     if file_round_trip:
-        saved = tmp_path / f"{name}.keras"
-        ours.save(saved)
-        reopened = keras.models.load_model(saved, compile=False)
-        assert_close_to_scale(keras_predict(reopened, keras_pre(x.copy())), got, rtol)
+        _check_keras_opens(keras, ours, got, tmp_path / f"{name}.keras", keras_pre(x.copy()), rtol)
     return ours, theirs
 
 
@@ -113,41 +137,27 @@ def check_with_and_without_top(keras, tmp_path, name, module, input_shape, head=
     averaged or maxed over the spatial axes by numpy (its layers: the graph's, then the pooling layer). Returns
     (cnnkit model without top, cnnkit model with top, Keras model with top)."""
     keras.backend.clear_session()
-    cnnkit.utils.clear_session()
     full = getattr(keras.applications, name)(weights=None, include_top=True, classes=classes,
                                              input_shape=input_shape)
     randomize(full, seed)
     assert type(full.layers[-head]).__name__ == "GlobalAveragePooling2D"  # where Keras's classifier starts
     trunk = keras.Model(full.input, full.layers[-head].input)
     x = np.random.default_rng(seed + 1).uniform(0, 255, (batch, *input_shape)).astype("float32")
-    keras_pre = importlib.import_module(f"keras.applications.{module}").preprocess_input
-    ours_pre = importlib.import_module(f"cnnkit.applications.{module}").preprocess_input
+    keras_pre, ours_pre = _preprocessors(module)
     both = keras.Model(full.input, [trunk.output, full.output])  # one eager pass for both oracles
     expected = [np.asarray(y) for y in both(keras_pre(x.copy()), training=False)]
     if pooling is not None:
         expected[0] = {"avg": np.mean, "max": np.max}[pooling](expected[0].astype("float64"), axis=(1, 2))
-    models = []
-    for include_top, theirs, want in ((False, trunk, expected[0]), (True, full, expected[1])):
-        path = save_published(theirs, tmp_path / f"{name}_{include_top}.h5")
-        cnnkit.utils.clear_session()  # default layer names counted afresh for each build, as in Keras's one
-        extra = dict(classes=classes) if include_top else dict(pooling=pooling)
-        ours = getattr(cnnkit.applications, name)(weights=str(path), include_top=include_top,
-                                                  input_shape=input_shape, **extra)
-        names = [layer.name for layer in ours.layers][1:]
-        if not include_top and pooling is not None:
-            assert type(ours.layers[-1]).__name__ == f"Global{'Average' if pooling == 'avg' else 'Max'}Pooling2D"
-            names = names[:-1]
-        assert names == [layer.name for layer in theirs.layers][1:]
-        assert ours.count_params() == theirs.count_params()
-        got = ours.predict(ours_pre(x.copy()), verbose=0)
-        assert_close_to_scale(got, want, rtol)
-        models.append((ours, got))
-    ours, got = models[1 if round_trip_with_top else 0]
-    saved = tmp_path / f"{name}.keras"
-    ours.save(saved)
-    reopened = keras.models.load_model(saved, compile=False)
-    assert_close_to_scale(keras_predict(reopened, keras_pre(x.copy())), got, rtol)
-    return models[0][0], models[1][0], full
+    trunk_ours, trunk_got = _load_and_compare(trunk, tmp_path / f"{name}_False.h5", name, ours_pre(x.copy()),
+                                              expected[0], rtol, added_pooling=pooling, pooling=pooling,
+                                              include_top=False,
+                                              input_shape=input_shape)
+    full_ours, full_got = _load_and_compare(full, tmp_path / f"{name}_True.h5", name, ours_pre(x.copy()),
+                                            expected[1], rtol, include_top=True, input_shape=input_shape,
+                                            classes=classes)
+    ours, got = (full_ours, full_got) if round_trip_with_top else (trunk_ours, trunk_got)
+    _check_keras_opens(keras, ours, got, tmp_path / f"{name}.keras", keras_pre(x.copy()), rtol)
+    return trunk_ours, full_ours, full
 
 
 def check_frozen_fit(builder, input_shape, classes=3, samples=6, **kwargs):
