@@ -12,7 +12,6 @@ model can be used on new images without remembering how it was trained, and `rep
 import functools
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -31,6 +30,7 @@ from cnnkit.models.saving import load_model
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.registry import did_you_mean
 from cnnkit.training.distributed import is_chief
+from cnnkit.training.interrupts import run_forwarding_stops
 from cnnkit.training.lr_finder import lr_find
 from cnnkit.utils.io import atomic_path
 from cnnkit.visualization.report import write_report
@@ -351,8 +351,8 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
 
 def launch(nproc, argv, data_dir, img_size=None, augment=(), out=None):
     """Runs the command line `argv` (a `cnnkit train ...` without --nproc's effect) in `nproc` processes on this
-    machine with `python -m torch.distributed.run --standalone` (data parallel training; no network needed);
-    returns its exit code. The folder and augmentations are checked first, so mistakes are one clear line, and
+    machine with torch.distributed.run --standalone (through `cnnkit.training.launcher`; data parallel training, no
+    network needed); returns its exit code (128 + the signal after a stop, which every process saves before). The folder and augmentations are checked first, so mistakes are one clear line, and
     the run folder is chosen here so that every process writes to the same one."""
     probe_folder(data_dir, img_size)
     augmentation_arguments(augment)
@@ -361,9 +361,10 @@ def launch(nproc, argv, data_dir, img_size=None, augment=(), out=None):
         argv += ["--out", os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))  # the cores, shared out
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+    command = [sys.executable, "-m", "cnnkit.training.launcher", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "cnnkit.cli", *argv]
-    return subprocess.run(command, env=env, check=False).returncode
+    return run_forwarding_stops(command, env, notice="cnnkit train: stopping: the training processes save the best "
+                                                     "model so far and the report (again to stop them at once)")
 
 
 def _without_option(argv, name):

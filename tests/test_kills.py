@@ -228,3 +228,50 @@ def test_a_worker_forked_inside_fit_dies_of_sigterm_instead_of_interrupting_the_
                 pool.submit(_sigterm_self).result(timeout=60)
         finally:
             pool.shutdown()
+
+
+_PARENT = """
+import sys
+from cnnkit.training.interrupts import run_forwarding_stops
+child = ("import signal, sys, time\\n"
+         "def stop(signum, frame):\\n"
+         "    print('child got', signum, flush=True)\\n"
+         "    time.sleep(float(sys.argv[1]))\\n"  # saving
+         "    print('child saved', flush=True)\\n"
+         "    sys.exit(0)\\n"
+         "signal.signal(signal.SIGINT, stop)\\n"
+         "signal.signal(signal.SIGTERM, stop)\\n"
+         "print('child ready', flush=True)\\n"
+         "time.sleep(60)\\n")
+status = run_forwarding_stops([sys.executable, "-c", child, sys.argv[1]], notice="parent: stopping")
+print("parent status", status, flush=True)
+"""
+
+
+def _start_parent(save_seconds):
+    proc = subprocess.Popen([sys.executable, "-c", _PARENT, str(save_seconds)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.stdout.readline().strip() == "child ready"
+    return proc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_run_forwarding_stops_passes_one_stop_on_and_waits_for_the_child(signum):
+    """A stop sent to the whole group (as a terminal's Ctrl-C): the child, in its own session, gets it once, from the
+    parent, and the parent returns 128 + the signal only after the child has finished saving."""
+    proc = _start_parent(save_seconds=1.0)
+    os.killpg(proc.pid, signum)
+    out = proc.communicate(timeout=30)[0].splitlines()
+    assert out == ["parent: stopping", f"child got {int(signum)}", "child saved", f"parent status {128 + signum}"]
+
+
+def test_run_forwarding_stops_second_stop_kills_the_child_at_once():
+    proc = _start_parent(save_seconds=60.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.stdout.readline().strip() == "parent: stopping"
+    assert proc.stdout.readline().strip() == "child got 2"
+    start = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    out = proc.communicate(timeout=30)[0].splitlines()
+    assert out == ["parent status 130"] and time.monotonic() - start < 10

@@ -5,8 +5,11 @@ the same final weights (within float tolerance), the same logs on every process,
 import csv
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -141,6 +144,54 @@ def test_cli_train_nproc_2(image_dir, tmp_path):
     assert sorted(os.listdir(out)) == ["history.csv", "labels.json", "model.keras", "report.html"]
     assert proc.stdout.count("Epoch 1/2") == 1 and proc.stdout.count("best validation accuracy") == 1
     assert len(list(csv.DictReader(open(os.path.join(out, "history.csv"))))) == 2
+
+
+def _processes_mentioning(text):
+    """pids of the running processes whose command line contains `text`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_cli_train_nproc_ctrl_c_returns_after_every_process_saved(image_dir, tmp_path):
+    """Ctrl-C in a terminal (SIGINT to the foreground process group) during `cnnkit train --nproc 2`: the command
+    returns 130 only once the workers have saved the model and the report, with no traceback and no process of the
+    run left (before, the launcher was SIGKILLed a quarter of a second after Ctrl-C and the workers, in sessions of
+    their own, went on writing after the prompt came back)."""
+    out = str(tmp_path / "run")
+    proc = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "train", image_dir, "--nproc", "2", "--epochs",
+                             "100000", "--img-size", "28", "--batch-size", "5", "--out", out, "--verbose", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
+                            cwd=str(tmp_path), start_new_session=True)  # its own group: the test's "terminal"
+    history = os.path.join(out, "history.csv")
+    deadline = time.monotonic() + 120
+    while not (os.path.exists(history) and len(open(history).read().splitlines()) > 2):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, output[-3000:]
+    assert sorted(os.listdir(out)) == ["history.csv", "labels.json", "model.keras", "report.html"]
+    assert "the best model so far is in" in output and "Traceback" not in output, output[-3000:]
+    assert _processes_mentioning(out) == []
+
+
+def test_cli_train_nproc_worker_error_is_its_own_line_and_status(image_dir, tmp_path):
+    """A worker that stops with cnnkit's error (images too small for the model) gives its exit status 2 and its own
+    message, and the launcher one line naming the process, not torch's ChildFailedError traceback."""
+    proc = subprocess.run([sys.executable, "-m", "cnnkit.cli", "train", image_dir, "--nproc", "2", "--epochs", "1",
+                           "--img-size", "8", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, env=_env(), cwd=str(tmp_path), timeout=300)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "cnnkit train: error: Layer" in proc.stderr and "Traceback" not in proc.stderr
+    assert re.search(r"cnnkit: training process [01] exited with status 2", proc.stderr)
 
 
 def test_cli_train_nproc_checks_the_folder_first(tmp_path, capsys):
