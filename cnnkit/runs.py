@@ -352,8 +352,9 @@ def train(data_dir, model="small", epochs=12, batch_size=16, img_size=None, augm
 def launch(nproc, argv, data_dir, img_size=None, augment=(), out=None):
     """Runs the command line `argv` (a `cnnkit train ...` without --nproc's effect) in `nproc` processes on this
     machine with torch.distributed.run --standalone (through `cnnkit.training.launcher`; data parallel training, no
-    network needed); returns its exit code (128 + the signal after a stop, which every process saves before). The folder and augmentations are checked first, so mistakes are one clear line, and
-    the run folder is chosen here so that every process writes to the same one."""
+    network needed); returns its exit code (128 + the signal after a stop, which every process saves before). The
+    folder and augmentations are checked first, so mistakes are one clear line, and the run folder is chosen here so
+    that every process writes to the same one."""
     probe_folder(data_dir, img_size)
     augmentation_arguments(augment)
     argv = _without_option(list(argv), "--nproc")
