@@ -183,14 +183,15 @@ def test_cli_train_nproc_ctrl_c_returns_after_every_process_saved(image_dir, tmp
     assert _processes_mentioning(out) == []
 
 
-def test_cli_train_nproc_worker_error_is_its_own_line_and_status(image_dir, tmp_path):
-    """A worker that stops with cnnkit's error (images too small for the model) gives its exit status 2 and its own
-    message, and the launcher one line naming the process, not torch's ChildFailedError traceback."""
-    proc = subprocess.run([sys.executable, "-m", "cnnkit.cli", "train", image_dir, "--nproc", "2", "--epochs", "1",
-                           "--img-size", "8", "--out", str(tmp_path / "run")],
-                          capture_output=True, text=True, env=_env(), cwd=str(tmp_path), timeout=300)
+def test_launcher_ends_a_worker_error_with_its_status_and_one_line(tmp_path):
+    """`cnnkit.training.launcher` (what `cnnkit train --nproc` runs): a worker that exits with status 2 after its own
+    message gives status 2 and one line naming the process, not torch's ChildFailedError traceback."""
+    script = tmp_path / "fail.py"
+    script.write_text("import sys\nprint('worker: error: the images are too small', file=sys.stderr)\nsys.exit(2)\n")
+    proc = subprocess.run([sys.executable, "-m", "cnnkit.training.launcher", "--standalone", "--nproc_per_node=2",
+                           str(script)], capture_output=True, text=True, env=_env(), cwd=str(tmp_path), timeout=300)
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "cnnkit train: error: Layer" in proc.stderr and "Traceback" not in proc.stderr
+    assert "worker: error: the images are too small" in proc.stderr and "Traceback" not in proc.stderr
     assert re.search(r"cnnkit: training process [01] exited with status 2", proc.stderr)
 
 
