@@ -159,28 +159,51 @@ def _processes_mentioning(text):
     return found
 
 
+_SAVING_WORKER = """
+import os, signal, sys, time
+def stop(signum, frame):
+    time.sleep(1.0)  # saving
+    open(os.path.join(sys.argv[1], "saved" + os.environ["RANK"]), "w").close()
+    print("worker", os.environ["RANK"], "saved", flush=True)
+    sys.exit(130)
+signal.signal(signal.SIGINT, stop)
+open(os.path.join(sys.argv[1], "ready" + os.environ["RANK"]), "w").close()
+time.sleep(120)
+"""
+
+_PARENT = """
+import sys
+from cnnkit.training.interrupts import run_forwarding_stops
+status = run_forwarding_stops([sys.executable, "-m", "cnnkit.training.launcher", "--standalone",
+                               "--nproc_per_node=2", sys.argv[1], sys.argv[2]], notice="parent: stopping")
+print("parent status", status, flush=True)
+"""
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_cli_train_nproc_ctrl_c_returns_after_every_process_saved(image_dir, tmp_path):
-    """Ctrl-C in a terminal (SIGINT to the foreground process group) during `cnnkit train --nproc 2`: the command
-    returns 130 only once the workers have saved the model and the report, with no traceback and no process of the
+def test_ctrl_c_reaches_every_worker_once_and_returns_after_they_saved(tmp_path):
+    """What `cnnkit train --nproc 2` runs (`launch`: `run_forwarding_stops` around `cnnkit.training.launcher`), with
+    workers that take a second to save when SIGINT reaches them: Ctrl-C in a terminal (SIGINT to the foreground
+    process group) makes the command return 130 only once both have saved, with no traceback and no process of the
     run left (before, the launcher was SIGKILLed a quarter of a second after Ctrl-C and the workers, in sessions of
-    their own, went on writing after the prompt came back)."""
-    out = str(tmp_path / "run")
-    proc = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "train", image_dir, "--nproc", "2", "--epochs",
-                             "100000", "--img-size", "28", "--batch-size", "5", "--out", out, "--verbose", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
-                            cwd=str(tmp_path), start_new_session=True)  # its own group: the test's "terminal"
-    history = os.path.join(out, "history.csv")
+    their own, went on after the prompt came back). That each `cnnkit train` process saves the best model and the
+    report on SIGINT is tested in tests/test_cli_train.py."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(_SAVING_WORKER)
+    proc = subprocess.Popen([sys.executable, "-c", _PARENT, str(worker), str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=_env(), cwd=str(tmp_path),
+                            start_new_session=True)  # its own group: the test's "terminal"
     deadline = time.monotonic() + 120
-    while not (os.path.exists(history) and len(open(history).read().splitlines()) > 2):
+    while not all((tmp_path / f"ready{rank}").exists() for rank in (0, 1)):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
-        time.sleep(0.2)
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)
     output = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 130, output[-3000:]
-    assert sorted(os.listdir(out)) == ["history.csv", "labels.json", "model.keras", "report.html"]
-    assert "the best model so far is in" in output and "Traceback" not in output, output[-3000:]
-    assert _processes_mentioning(out) == []
+    assert proc.returncode == 0 and output.rstrip().endswith("parent status 130"), output[-3000:]
+    assert "parent: stopping" in output and "Traceback" not in output, output[-3000:]
+    assert all((tmp_path / f"saved{rank}").exists() for rank in (0, 1))
+    assert output.count("saved") == 2
+    assert _processes_mentioning(str(worker)) == []
 
 
 def test_launcher_ends_a_worker_error_with_its_status_and_one_line(tmp_path):
