@@ -92,3 +92,27 @@ def test_broken_image_would_be_caught(tmp_path):
                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, HOME=str(tmp_path)))
     assert 'data-rendered="0/1"' in out.stdout
+
+
+def test_report_draws_the_first_16_feature_maps_of_each_layer(tmp_path, monkeypatch):
+    """The report's feature-map section (the slowest part of a report at 64 maps a layer) draws 16 maps of a
+    20-filter layer and says how to see them all; plot_feature_maps itself still defaults to 64."""
+    from cnnkit.visualization import report as report_module  # noqa: PLC0415
+
+    drawn = []
+    real = report_module.plot_feature_maps
+
+    def spy(*args, **kwargs):
+        fig = real(*args, **kwargs)
+        drawn.append({sub.get_suptitle().split()[0]: len(sub.axes) for sub in fig.subfigs})
+        return fig
+
+    monkeypatch.setattr(report_module, "plot_feature_maps", spy)
+    x = np.random.default_rng(1).random((6, 12, 12, 1)).astype("float32")
+    model = cnnkit.Sequential([cnnkit.Input((12, 12, 1)), Conv2D(20, 3, activation="relu", name="wide"),
+                               Conv2D(3, 3, name="narrow"), Flatten(), Dense(2, activation="softmax")])
+    path = str(tmp_path / "report.html")
+    write_report(path, model, None, x, np.arange(6) % 2)
+    assert drawn == [{"wide": 16, "narrow": 3}]
+    assert "The first 16 maps of each layer" in open(path).read()
+    assert len(real(model, x[0]).subfigs[0].axes) == 20
