@@ -170,5 +170,6 @@ def main():
               f"rounds {rounds}")
         print(f"RATIO {variant} cnnkit/keras {ratio:.4f}")
 
+
 if __name__ == "__main__":
     main()

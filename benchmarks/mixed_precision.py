@@ -285,6 +285,7 @@ def main():
                                 if k in r)
                 print(f"round {round_index + 1} {framework:7s} {policy:15s} {r['images_per_s']:8.2f} images/s  losses "
                       f"{[round(v, 4) for v in r['losses']]}{extra}", flush=True)
+
     def median_rate(framework, policy):
         rates = [r[framework, policy]["images_per_s"] for r in rounds if (framework, policy) in r]
         return statistics.median(rates) if rates else None
@@ -315,6 +316,7 @@ def main():
                 print(f"{policy}: cnnkit / {other} = {ours / theirs:.2f}x ({spread})")
                 print(f"RATIO {policy} cnnkit/{other} {ours / theirs:.4f}")
 
+
 def run_worker(args, framework, policy):
     """One configuration in its own process: its result dict, or None (the failure printed)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, policy, "--device", args.device,
@@ -325,6 +327,7 @@ def run_worker(args, framework, policy):
         print(f"{framework} {policy}: failed\n{proc.stderr[-2000:]}")
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
 
 if __name__ == "__main__":
     main()

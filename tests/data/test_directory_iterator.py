@@ -344,7 +344,6 @@ def test_workers_give_identical_augmented_batches(tree):
                          epoch(gen.flow_from_directory(tree, workers=2, **kw)))
 
 
-
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
 def test_workers_give_identical_warped_batches(tree, interpolation):
     """The worker processes' RGBX path for warped 'rgb' batches (JPEGs gathered from libjpeg-turbo's RGBX output,
@@ -354,6 +353,7 @@ def test_workers_give_identical_warped_batches(tree, interpolation):
                              vertical_flip=True)
     assert_batches_equal(epoch(gen.flow_from_directory(tree, workers=0, **kw)),
                          epoch(gen.flow_from_directory(tree, workers=2, **kw)))
+
 
 # ---- unreadable files ----------------------------------------------------------------------------------------------
 @pytest.fixture
