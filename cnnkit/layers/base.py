@@ -429,6 +429,12 @@ class Layer(torch.nn.Module):
         (convolutions), else None."""
         return None
 
+    def bias_split(self):
+        """(linear, bias) when the linear part of `activation_split` is `linear(x)` plus `bias` (C,) added per
+        channel (internal axis 1), so that a pooling commuting with monotonic functions may run before the bias
+        is added (on the smaller pooled tensor); None when the layer has no such bias."""
+        return None
+
     @property
     def elementwise_activation(self):
         """The function when the layer is an element-wise activation `f(x)` (internal layout), else None."""

@@ -156,9 +156,15 @@ class BaseConv(ConvLayer):
         else:
             self.bias = None
 
-    def convolve(self, inputs):
-        """The convolution plus bias, before the activation (internal layout)."""
-        return nn.conv(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate, self.groups)
+    def convolve(self, inputs, bias=True):
+        """The convolution plus bias (without it for `bias=False`), before the activation (internal layout)."""
+        return nn.conv(inputs, self.kernel, self.bias if bias else None, self.strides, self.padding,
+                       self.dilation_rate, self.groups)
+
+    def bias_split(self):
+        if self.bias is None:
+            return None
+        return (lambda inputs: self.convolve(inputs, bias=False)), self.bias
 
     def fold_channel_affine(self, scale, shift):
         kernel, bias = self._fold(self.kernel, scale, 0), self._folded_bias(scale, shift)

@@ -79,7 +79,7 @@ class MaxPooling1D(BasePooling):
 
 @register(aliases=("MaxPool2D",))
 class MaxPooling2D(BasePooling):
-    """Max pooling over 2 spatial axises (see `BasePooling`); pool_size default (2, 2), strides None = pool_size."""
+    """Max pooling over 2 spatial axes (see `BasePooling`); pool_size default (2, 2), strides None = pool_size."""
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(2, "max", pool_size, strides, padding, data_format, **kwargs)
@@ -87,7 +87,7 @@ class MaxPooling2D(BasePooling):
 
 @register(aliases=("MaxPool3D",))
 class MaxPooling3D(BasePooling):
-    """Max pooling over 3 spatial axises (see `BasePooling`); pool_size default (2, 2, 2), strides None = pool_size."""
+    """Max pooling over 3 spatial axes (see `BasePooling`); pool_size default (2, 2, 2), strides None = pool_size."""
 
     def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(3, "max", pool_size, strides, padding, data_format, **kwargs)
@@ -103,7 +103,7 @@ class AveragePooling1D(BasePooling):
 
 @register(aliases=("AvgPool2D",))
 class AveragePooling2D(BasePooling):
-    """Average pooling over 2 spatial axises (see `BasePooling`); pool_size default (2, 2), strides None = pool_size."""
+    """Average pooling over 2 spatial axes (see `BasePooling`); pool_size default (2, 2), strides None = pool_size."""
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(2, "average", pool_size, strides, padding, data_format, **kwargs)
@@ -111,7 +111,7 @@ class AveragePooling2D(BasePooling):
 
 @register(aliases=("AvgPool3D",))
 class AveragePooling3D(BasePooling):
-    """Average pooling over 3 spatial axises (see `BasePooling`); pool_size default (2, 2, 2), strides None = pool_size."""
+    """Average pooling over 3 spatial axes (see `BasePooling`); pool_size default (2, 2, 2), strides None = pool_size"""
 
     def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(3, "average", pool_size, strides, padding, data_format, **kwargs)
@@ -176,7 +176,7 @@ class GlobalAveragePooling1D(BaseGlobalPooling):
 
 @register(aliases=("GlobalAvgPool2D",))
 class GlobalAveragePooling2D(BaseGlobalPooling):
-    """Global average pooling over 2 spatial axises (see `BaseGlobalPooling`)."""
+    """Global average pooling over 2 spatial axes (see `BaseGlobalPooling`)."""
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(2, "average", data_format, keepdims, **kwargs)
@@ -184,7 +184,7 @@ class GlobalAveragePooling2D(BaseGlobalPooling):
 
 @register(aliases=("GlobalAvgPool3D",))
 class GlobalAveragePooling3D(BaseGlobalPooling):
-    """Global average pooling over 3 spatial axises (see `BaseGlobalPooling`)."""
+    """Global average pooling over 3 spatial axes (see `BaseGlobalPooling`)."""
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(3, "average", data_format, keepdims, **kwargs)
@@ -200,7 +200,7 @@ class GlobalMaxPooling1D(BaseGlobalPooling):
 
 @register(aliases=("GlobalMaxPool2D",))
 class GlobalMaxPooling2D(BaseGlobalPooling):
-    """Global max pooling over 2 spatial axises (see `BaseGlobalPooling`)."""
+    """Global max pooling over 2 spatial axes (see `BaseGlobalPooling`)."""
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(2, "max", data_format, keepdims, **kwargs)
@@ -208,7 +208,7 @@ class GlobalMaxPooling2D(BaseGlobalPooling):
 
 @register(aliases=("GlobalMaxPool3D",))
 class GlobalMaxPooling3D(BaseGlobalPooling):
-    """Global max pooling over 3 spatial axises (see `BaseGlobalPooling`)."""
+    """Global max pooling over 3 spatial axes (see `BaseGlobalPooling`)."""
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(3, "max", data_format, keepdims, **kwargs)

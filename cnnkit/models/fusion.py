@@ -5,11 +5,14 @@ the same values with fewer passes over the activations. The executor (`cnnkit.mo
 class; a layer takes part by declaring what it can do (see `cnnkit.layers.base.Layer`):
 
 - `activation_split()` -> (linear, activation): the layer computes `activation(linear(x))` (convolutions).
+- `bias_split()` -> (linear without the bias, bias): that linear part adds a per-channel bias (convolutions).
 - `elementwise_activation` -> function or None, and `monotonic`: an activation layer after a linear one joins it.
 - `commutes_with_monotonic`: `layer(f(x)) == f(layer(x))` for every non-decreasing element-wise f (max pooling).
   With a monotonic activation (`cnnkit.activations.MONOTONIC`, or an activation layer declaring `monotonic`),
   linear -> activation -> max pool runs as linear -> max pool -> activation: exactly equal (max commutes with a
-  non-decreasing function, ties included), with the activation on 4x fewer values for 2x2 pooling.
+  non-decreasing function, ties included), with the activation on 4x fewer values for 2x2 pooling. While a
+  convolution's bias is trained, it (`bias_split()`, a per-channel constant: non-decreasing too) is added after
+  the pooling as well.
 - `is_channel_affine(training)`: in this call the layer is `x * scale + shift` per channel, with (scale, shift) from
   `channel_affine()` (BatchNormalization in inference mode); `fold_channel_affine(scale, shift)` -> function: the
   layer's linear part with that affine map folded into its weights (convolutions, `absorbs_channel_affine`).
@@ -85,17 +88,29 @@ def _activate(activation, y):
 
 class LinearPoolActivation(FusedStep):
     """linear -> (max) pooling -> activation, for a layer computing activation(linear(x)) (or a linear layer and an
-    element-wise activation layer) then a pooling that commutes with that monotonic activation."""
+    element-wise activation layer) then a pooling that commutes with that monotonic activation.
 
-    __slots__ = ("activation",)
+    When the bias of a linear layer declaring `bias_split` (a convolution with a bias) is being trained, the layer
+    runs without it and the bias is added after the pooling: adding a per-channel constant is non-decreasing too,
+    and pooling acts on each channel alone. That spares the convolution's backward pass its bias reduction over
+    the full-size gradient. Under a float policy only: in a mixed one the addition would promote the pooled tensor
+    to float32."""
+
+    __slots__ = ("activation", "bias_after_pool")
 
     def __init__(self, first, chain, activation):
         super().__init__(first, chain)
         self.activation = activation
+        self.bias_after_pool = not chain[0].dtype_policy.is_mixed
 
     def compute(self, x, training):
-        linear = self.chain[0].activation_split()[0]
-        return _activate(self.activation, self.chain[-1].call(linear(x), training=training))
+        producer, pool = self.chain[0], self.chain[-1]
+        split = producer.bias_split() if self.bias_after_pool and torch.is_grad_enabled() else None
+        if split is None or not split[1].requires_grad:  # the gain is in the backward pass
+            return _activate(self.activation, pool.call(producer.activation_split()[0](x), training=training))
+        linear, bias = split
+        y = pool.call(linear(x), training=training)
+        return _activate(self.activation, y + bias.view(1, -1, *[1] * (y.dim() - 2)))  # amax keeps y: no add_
 
 
 class FoldedAffine(FusedStep):

@@ -9,6 +9,7 @@ import torch
 
 import cnnkit
 from cnnkit.models import fusion
+from cnnkit.ops import functional
 from tests.models.conftest import randomize_keras_weights
 
 
@@ -199,3 +200,46 @@ def test_a_backward_hook_makes_the_chain_run_layer_by_layer(rng):
     finally:
         handle.remove()
     assert seen == [1]
+
+
+def _biased_pool_block(k, pool):
+    L = k.layers
+    inputs = L.Input(shape=(9, 9, 2))
+    x = L.Conv2D(4, 3, padding="same", name="conv_a")(inputs)
+    x = L.Conv2D(5, 3, activation="relu", name="conv")(x)                  # 7x7: the 2x2 pooling drops a row
+    x = getattr(L, pool)(name="pool")(x)
+    return k.models.Model(inputs, L.Dense(3, name="head")(L.Flatten()(x)))
+
+
+@pytest.mark.parametrize("pool", ["MaxPooling2D", "GlobalMaxPooling2D"])
+def test_the_bias_added_after_the_pooling_trains_as_keras(keras, rng, pool, monkeypatch):
+    """conv (with a bias) -> relu -> max pooling runs as the convolution without its bias, the pooling, then the
+    bias and relu, while the bias trains: Keras's weights after a few SGD steps, on images with ties too (blank
+    and constant ones), and the unfused plan's input gradients."""
+    x = rng.normal(size=(6, 9, 9, 2)).astype("float32")
+    x[0], x[1] = 0.0, 0.7
+    y = rng.normal(size=(6, 3)).astype("float32")
+    reference, model = _biased_pool_block(keras, pool), _biased_pool_block(cnnkit, pool)
+    unfused = _unfused(_biased_pool_block, cnnkit, pool)
+    assert fusion.fused_chains(model) == [["conv", "pool"]]
+    randomize_keras_weights(reference)
+    for m in (model, unfused):
+        m.set_weights(reference.get_weights())
+    convolve, biases = functional.conv, []
+    monkeypatch.setattr(functional, "conv", lambda x, kernel, bias, *args: biases.append(bias) or convolve(
+        x, kernel, bias, *args))
+    inputs = [torch.tensor(x, requires_grad=True) for _ in range(2)]
+    for m, t in zip((model, unfused), inputs):
+        (m(t, training=True) * torch.as_tensor(y)).sum().backward()
+    assert [b is None for b in biases] == [False, True, False, False]  # conv_a, conv (fused), then unfused
+    biases.clear()
+    model.predict(x[:2], verbose=0)  # no gradient: the convolution adds its bias
+    assert [b is None for b in biases] == [False, False]
+    monkeypatch.undo()
+    np.testing.assert_allclose(inputs[0].grad.numpy(), inputs[1].grad.numpy(), atol=1e-6)
+    for kit, m in ((keras, reference), (cnnkit, model)):
+        m.compile(optimizer=kit.optimizers.SGD(learning_rate=0.05), loss="mse")
+        m.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-5)

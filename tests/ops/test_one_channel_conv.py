@@ -54,3 +54,19 @@ def test_keras_same_padding_with_an_odd_total_goes_through_it():
     got = functional.conv(x, kernel, None, (2, 2), "same", (1, 1))
     want = _reference(F.pad(x, (0, 1, 0, 1)), kernel, None, (2, 2), (0, 0), (1, 1))
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_keep_the_layouts_of_a_first_layer():
+    """A first layer: the input needs no gradient, the kernel is stored channels_last (as cnnkit's Conv2D keeps
+    it); the kernel's gradient comes back in the kernel's own layout, equal to the reference."""
+    torch.manual_seed(1)
+    x = torch.rand(4, 1, 10, 10).contiguous(memory_format=torch.channels_last)
+    kernel = torch.randn(32, 1, 3, 3).contiguous(memory_format=torch.channels_last).requires_grad_()
+    b = torch.randn(32, requires_grad=True)
+    out = one_channel_conv.conv_one_channel(x, kernel, b, (1, 1), (0, 0), (1, 1))
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, [kernel, b], grad)
+    want = torch.autograd.grad(_reference(x, kernel, b, (1, 1), (0, 0), (1, 1)), [kernel, b], grad)
+    assert got[0].stride() == kernel.stride()
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-4)
