@@ -226,9 +226,6 @@ def read_rgb_into(path, out, target_size, interpolation="nearest", keep_aspect_r
     uint8 array whose 4th channel is left undefined (RGBX: a JPEG read with nearest resizing is gathered straight
     from libjpeg-turbo's RGBX pixels, without PIL's resize and RGB packing).
 
-    Returns:
-        True; False (nothing written) for an image that does not decode to uint8.
-
     Raises:
         What `read_image` raises.
     """
@@ -242,12 +239,8 @@ def read_rgb_into(path, out, target_size, interpolation="nearest", keep_aspect_r
             else:
                 np.take(rows[nearest_index(rows.shape[0], target_size[0])],
                         nearest_index(rows.shape[1], target_size[1]), axis=1, out=words)
-            return True
-    array = read_image(path, target_size, "rgb", interpolation, keep_aspect_ratio)
-    if array.dtype != np.uint8:  # not met: 'rgb' reads 16-bit images as 8-bit (`_convert`)
-        return False
-    out[:, :, :3] = array
-    return True
+            return
+    out[:, :, :3] = read_image(path, target_size, "rgb", interpolation, keep_aspect_ratio)  # uint8 ('rgb' is 8-bit)
 
 
 def read_image(path, target_size, color_mode="rgb", interpolation="nearest", keep_aspect_ratio=False):
@@ -299,13 +292,10 @@ def _checked_read(path, read):
 
 
 def decode_rgb_into(paths, out, target_size, interpolation="nearest", keep_aspect_ratio=False):
-    """`read_rgb_into(path, out[k], ...)` on each path: [None | "ErrorType: message" | False (not uint8)]."""
-    results = []
-    for path, image in zip(paths, out):
-        written, error = _checked_read(path, lambda p, image=image: read_rgb_into(p, image, target_size,
-                                                                                  interpolation, keep_aspect_ratio))
-        results.append(error if error is not None else (None if written else False))
-    return results
+    """`read_rgb_into(path, out[k], ...)` on each path: [None (written) | "ErrorType: message"]."""
+    return [_checked_read(path, lambda p, image=image: read_rgb_into(p, image, target_size, interpolation,
+                                                                     keep_aspect_ratio))[1]
+            for path, image in zip(paths, out)]
 
 
 def img_to_array(img, data_format=None, dtype=None):

@@ -127,9 +127,7 @@ def run_chunk(key, slot_name, positions, indices, params):
     iterator = _ITERATORS[key]
     buffer = _attach(slot_name)
     if params is not None and iterator.color_mode == "rgb":
-        done = _augment_rgb(iterator, buffer, positions, indices, params)
-        if done is not None:
-            return done
+        return _augment_rgb(iterator, buffer, positions, indices, params)
     errors, good, images = {}, [], []
     decoded = decode_files([iterator.filepaths[i] for i in indices], iterator.target_size, iterator.color_mode,
                            iterator.interpolation, iterator.keep_aspect_ratio)
@@ -176,12 +174,10 @@ def _augment_rgb(iterator, buffer, positions, indices, params):
     """`run_chunk` for augmented 'rgb' images: decoded into one RGBX uint8 block (JPEGs gathered straight from
     libjpeg-turbo's RGBX output, `decode_rgb_into`), converted to float32 as a whole and augmented as its
     channels_last RGB view: the numbers of augmenting the stacked RGB images, without their packing and stacking
-    copies. None (nothing written) when an image does not decode to uint8."""
+    copies."""
     pixels = np.empty((len(indices),) + tuple(iterator.target_size) + (4,), np.uint8)
     results = decode_rgb_into([iterator.filepaths[i] for i in indices], pixels, iterator.target_size,
                               iterator.interpolation, iterator.keep_aspect_ratio)
-    if any(result is False for result in results):
-        return None
     errors = {p: result for p, result in zip(positions, results) if result is not None}
     rows = [k for k, result in enumerate(results) if result is None]
     if not rows:

@@ -400,18 +400,20 @@ def test_nearest_index_gathers_pils_nearest_resize(rng):
 @pytest.mark.parametrize("name", ["420", "progressive", "tiny", "gray", "cmyk", "mpo"])
 def test_read_rgb_into_writes_read_images_pixels(jpeg_zoo, pngs, name):
     """The decoding workers' RGBX path: out[..., :3] is `read_image(..., 'rgb')` for every size class (fast
-    JPEG gather with 'nearest', PIL otherwise), and a PNG."""
+    JPEG gather with 'nearest', PIL otherwise), and PNGs, 16-bit too (read as 8-bit in 'rgb')."""
     path = jpeg_zoo[name]
     original = Image.open(path).size[::-1]
     for target_size in (original, (150, 150), (100, 150), (50, 76), (13, 9), (260, 330)):
         for interpolation, keep_aspect_ratio in (("nearest", False), ("nearest", True), ("bilinear", False)):
             out = np.zeros(target_size + (4,), np.uint8)
-            assert image_io.read_rgb_into(path, out, target_size, interpolation, keep_aspect_ratio) is True
+            image_io.read_rgb_into(path, out, target_size, interpolation, keep_aspect_ratio)
             expected = image_io.read_image(path, target_size, "rgb", interpolation, keep_aspect_ratio)
             np.testing.assert_array_equal(out[..., :3], expected, err_msg=f"{name} {target_size} {interpolation}")
-    out = np.zeros((5, 6, 4), np.uint8)
-    image_io.read_rgb_into(pngs["rgb"], out, (5, 6))
-    np.testing.assert_array_equal(out[..., :3], image_io.read_image(pngs["rgb"], (5, 6), "rgb"))
+    for png in ("rgb", "i16"):
+        out = np.zeros((5, 6, 4), np.uint8)
+        image_io.read_rgb_into(pngs[png], out, (5, 6))
+        np.testing.assert_array_equal(out[..., :3], image_io.read_image(pngs[png], (5, 6), "rgb"))
+        assert out[..., :3].any()
 
 
 def test_decode_rgb_into_reports_read_images_errors(jpeg_zoo, tmp_path):
