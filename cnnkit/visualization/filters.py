@@ -103,6 +103,7 @@ def _is_map_layer(model, layer):
 
 
 MAX_DEFAULT_LAYERS = 6
+MAX_FEATURE_MAPS = 64  # plot_feature_maps's default: the notes' largest grid (8 rows of 8)
 
 
 def _walk(model):
@@ -157,7 +158,8 @@ def _pick_layers(model, layers):
     return chosen
 
 
-def plot_feature_maps(model, image, layers=None, path=None, max_maps=64, to_file=None, columns=8):
+def plot_feature_maps(model, image, layers=None, path=None, max_maps=MAX_FEATURE_MAPS, to_file=None,
+                      columns=8):
     """Shows what chosen layers output for one image: a grid of feature maps per layer, 8 to a row (the notes'
     `model_short` figures: 32 maps in 4 rows, 64 in 8).
 
@@ -177,7 +179,8 @@ def plot_feature_maps(model, image, layers=None, path=None, max_maps=64, to_file
 
     Returns:
         The matplotlib Figure, one subfigure (titled with the layer name, `fig.subfigs`) per layer holding a grid
-        of its maps, panels titled 'map j'. `fig.feature_maps` is {layer name: (H', W', C') array}, the raw outputs for the image.
+        of its maps, panels titled 'map j'. `fig.feature_maps` is {layer name: (H', W', C') array}, the raw
+        outputs for the image.
 
     Example:
         >>> fig = plot_feature_maps(model, x_test[7], path="maps.png")

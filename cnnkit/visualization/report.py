@@ -29,7 +29,7 @@ from cnnkit.visualization._mpl import pyplot
 from cnnkit.visualization.batches import show_batch
 from cnnkit.visualization.evaluation import classification_report, most_confused, plot_confusion_matrix
 from cnnkit.visualization.evaluation import plot_top_losses
-from cnnkit.visualization.filters import plot_feature_maps, plot_filters
+from cnnkit.visualization.filters import MAX_FEATURE_MAPS, plot_feature_maps, plot_filters
 from cnnkit.visualization.gradcam import plot_grad_cam
 from cnnkit.visualization.history import plot_history
 from cnnkit.visualization.plot_model import plot_model
@@ -47,7 +47,7 @@ img { max-width: 100%; display: block; margin: 0.5em 0; }
 
 REPORT_MAPS = 16  # feature maps per layer in the report: 2 rows of 8 (all 64 of a layer: ~4x the drawing time)
 _MAPS_NOTE = (f'<p class="muted">The first {REPORT_MAPS} maps of each layer; '
-              "<code>cnnkit.visualization.plot_feature_maps(model, image)</code> shows up to 64.</p>")
+              f"<code>cnnkit.visualization.plot_feature_maps(model, image)</code> shows up to {MAX_FEATURE_MAPS}.</p>")
 
 
 def _png(fig):
