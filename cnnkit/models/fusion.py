@@ -22,7 +22,8 @@ class; a layer takes part by declaring what it can do (see `cnnkit.layers.base.L
   is used only while no weight of the chain needs a gradient, and the folded weights are kept until a weight
   changes.
 
-Fusion happens only for chains whose intermediate tensors nothing else reads, whose layers share one dtype policy
+Fusion happens only for chains of layers computing as declared (a user's subclass overriding `call` or `convolve`
+is left alone), whose intermediate tensors nothing else reads, whose layers share one dtype policy
 (the fused computation runs under it, as `Layer.forward` would) and the same call-level `training=` argument; at
 run time a step falls back to calling each layer (as a module, hooks included) when a forward or backward hook is
 registered. Set `ENABLED = False` to run every layer through its own call.
@@ -44,6 +45,13 @@ def _no_hooks(layer):
     return not (layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
                 or layer._backward_pre_hooks or module._global_forward_hooks or module._global_forward_pre_hooks
                 or module._global_backward_hooks or module._global_backward_pre_hooks)
+
+
+def _as_declared(layer):
+    """The layer computes what its declarations describe: its `call` (and a convolution's `convolve`) is cnnkit's
+    own. A user's subclass that overrides them (a Conv2D whose `call` adds something) runs as written, unfused."""
+    return all(getattr(type(layer), name).__module__.startswith("cnnkit.")
+               for name in ("call", "convolve") if hasattr(type(layer), name))
 
 
 def _policy_name(layer):
@@ -154,7 +162,7 @@ def _fused(steps):
     when the chain is not one of the patterns (or gains nothing)."""
     producer = steps[0].layer
     split = producer.activation_split()
-    if split is None or not all(_no_hooks(step.layer) for step in steps):
+    if split is None or not all(_no_hooks(step.layer) and _as_declared(step.layer) for step in steps):
         return None
     rest = [step.layer for step in steps[1:]]
     affine = rest.pop(0) if rest and rest[0].folds_into_linear and producer.absorbs_channel_affine else None

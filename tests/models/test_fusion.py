@@ -243,3 +243,37 @@ def test_the_bias_added_after_the_pooling_trains_as_keras(keras, rng, pool, monk
     for got, want in zip(model.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(got, want, atol=1e-5)
     np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-5)
+
+
+class _DoubledConv(cnnkit.layers.Conv2D):
+    """A user's subclass with its own `call`."""
+
+    def call(self, inputs, training=False):
+        return super().call(inputs) * 2.0
+
+
+class _ShiftedConv(cnnkit.layers.Conv2D):
+    """A user's subclass with its own `convolve` (the linear part)."""
+
+    def convolve(self, inputs):
+        return super().convolve(inputs) + 1.0
+
+
+@pytest.mark.parametrize("conv_class", [_DoubledConv, _ShiftedConv])
+def test_a_subclass_with_its_own_computation_runs_as_written(rng, conv_class):
+    """Fusion would replace the subclass's computation by the declared one; such layers stay unfused, in inference
+    and in training, and compute 2 * relu(conv) pooled or relu(conv + 1) pooled (checked with numpy pooling)."""
+    L = cnnkit.layers
+    inputs = L.Input(shape=(8, 8, 3))
+    conv = conv_class(4, 3, activation="relu", name="conv")
+    model = cnnkit.Model(inputs, L.MaxPooling2D(name="pool")(conv(inputs)))
+    plain = cnnkit.Model(inputs, conv(inputs))
+    assert fusion.fused_chains(model) == []
+    x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
+    maps = plain.predict(x, verbose=0)                                              # (2, 6, 6, 4)
+    want = maps.reshape(2, 3, 2, 3, 2, 4).max(axis=(2, 4))
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, atol=1e-6)
+    got = model(torch.as_tensor(x), training=True)
+    got.sum().backward()
+    np.testing.assert_allclose(got.detach().numpy(), want, atol=1e-6)
+    assert conv.bias.grad is not None
