@@ -104,16 +104,16 @@ class LinearPoolActivation(FusedStep):
     the full-size gradient. Under a float policy only: in a mixed one the addition would promote the pooled tensor
     to float32."""
 
-    __slots__ = ("activation", "bias_after_pool")
+    __slots__ = ("activation",)
 
     def __init__(self, first, chain, activation):
         super().__init__(first, chain)
         self.activation = activation
-        self.bias_after_pool = not chain[0].dtype_policy.is_mixed
 
     def compute(self, x, training):
         producer, pool = self.chain[0], self.chain[-1]
-        split = producer.bias_split() if self.bias_after_pool and torch.is_grad_enabled() else None
+        trains_bias = torch.is_grad_enabled() and not producer.dtype_policy.is_mixed
+        split = producer.bias_split() if trains_bias else None
         if split is None or not split[1].requires_grad:  # the gain is in the backward pass
             return _activate(self.activation, pool.call(producer.activation_split()[0](x), training=training))
         linear, bias = split
