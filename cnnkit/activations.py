@@ -9,6 +9,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from cnnkit.ops.logits import attach_logits
 from cnnkit.ops.sigmoid_tanh import tanh as _tanh_kernel
 from cnnkit.registry import Registry
 
@@ -50,7 +51,9 @@ def relu6(x):
 
 @_register("sigmoid")
 def sigmoid(x):
-    return torch.sigmoid(x)
+    """1 / (1 + exp(-x)), with `x` kept on the output as its logits (as Keras does: `binary_crossentropy` then
+    computes from them, see `cnnkit.ops.logits`)."""
+    return attach_logits(torch.sigmoid(x), x)
 
 
 @_register("tanh")
@@ -63,7 +66,9 @@ def tanh(x):
 @_register("softmax")
 def softmax(x, axis=-1):
     """Softmax over `axis`: an int, or a tuple of ints (normalised together, as Keras does; computed as one softmax
-    over those axes gathered last, which is a view for adjacent axes and twice as fast as exp(x - logsumexp))."""
+    over those axes gathered last, which is a view for adjacent axes and twice as fast as exp(x - logsumexp)).
+    Over one axis, `x` is kept on the output as its logits, as Keras does: the cross-entropies then compute from
+    them (see `cnnkit.ops.logits`); over several, Keras keeps none either."""
     if isinstance(axis, (tuple, list)):
         if len(axis) > 1:
             axes = [a % x.dim() for a in axis]
@@ -73,7 +78,7 @@ def softmax(x, axis=-1):
             flat = moved.reshape(*moved.shape[:kept], math.prod(moved.shape[kept:]))
             return torch.softmax(flat, dim=-1).reshape(moved.shape).permute(_inverse(order))
         axis = axis[0]
-    return torch.softmax(x, dim=axis)
+    return attach_logits(torch.softmax(x, dim=axis), x)
 
 
 def _inverse(order):

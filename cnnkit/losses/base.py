@@ -49,8 +49,20 @@ def _check_reduction(owner, reduction):
                          f"'sum', 'mean', 'mean_with_sample_weight', 'none', None. Received: reduction={reduction!r}")
 
 
-def reduce_loss(values, sample_weight=None, reduction="sum_over_batch_size"):
-    """Applies Keras's reduction to per-sample loss values (weighted by `sample_weight` when given)."""
+MASK_ATTRIBUTE = "_keras_mask"  # Keras's `set_keras_mask`: the entries of a loss's values that count
+
+
+def set_loss_mask(values, mask):
+    """Marks which entries of per-sample loss `values` count (booleans shaped like them; Keras's `set_keras_mask`,
+    e.g. `sparse_categorical_crossentropy` with `ignore_class`); `Loss` objects reduce over those only."""
+    setattr(values, MASK_ATTRIBUTE, mask)
+    return values
+
+
+def reduce_loss(values, sample_weight=None, reduction="sum_over_batch_size", mask=None):
+    """Applies Keras's reduction to per-sample loss values (weighted by `sample_weight` when given). With a `mask`
+    (booleans shaped like `values`), as Keras's `apply_mask`: masked entries weigh 0, and for 'sum_over_batch_size'
+    and 'mean' the others weigh total / valid, so the result is the mean over the valid entries (0 if none)."""
     _check_reduction("reduce_loss", reduction)
     weight = None
     if sample_weight is not None:
@@ -59,6 +71,13 @@ def reduce_loss(values, sample_weight=None, reduction="sum_over_batch_size"):
             weight = weight.squeeze(-1)
         while weight.dim() < values.dim():
             weight = weight.unsqueeze(-1)
+    if mask is not None:
+        mask = mask.to(values.dtype)
+        if reduction in ("mean", "sum_over_batch_size"):
+            valid = mask.sum()
+            mask = mask * torch.where(valid > 0, mask.numel() / valid.clamp(min=1.0), torch.zeros_like(valid))
+        weight = mask if weight is None else weight * mask
+    if weight is not None:
         values = values * weight
     if reduction in ("none", None) or values.dim() == 0 or tuple(values.shape) == (0,):
         return values
@@ -107,7 +126,8 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         if self.dtype is not None:
             y_pred = torch.as_tensor(y_pred).to(_DTYPES[self.dtype])
-        return reduce_loss(self.call(y_true, y_pred), sample_weight, self.reduction)
+        values = self.call(y_true, y_pred)
+        return reduce_loss(values, sample_weight, self.reduction, getattr(values, MASK_ATTRIBUTE, None))
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction, **self.fn_kwargs}

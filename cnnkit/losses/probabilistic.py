@@ -2,7 +2,9 @@
 
 Probabilities are clipped to [1e-7, 1 - 1e-7] before the log, as in Keras; torch's CrossEntropyLoss takes logits
 and class indices instead. With `from_logits=True` the numerically stable log-softmax / log-sigmoid forms are used
-(the focal losses, like Keras, apply the softmax / sigmoid first and then clip).
+(the focal losses, like Keras, apply the softmax / sigmoid first and then clip). As in Keras, the three plain
+cross-entropies given the output of a softmax (categorical ones) or a sigmoid (binary) compute from the logits kept
+on it (`cnnkit.ops.logits`): a model ending in Dense(n, activation="softmax") trains on the exact log-softmax.
 """
 
 import warnings
@@ -14,6 +16,20 @@ from cnnkit.losses.base import EPSILON
 from cnnkit.losses.base import Loss
 from cnnkit.losses.base import _float_tensors
 from cnnkit.losses.base import _tensors
+from cnnkit.losses.base import set_loss_mask
+from cnnkit.ops.logits import logits_of
+
+
+def _get_logits(y_pred, from_logits, activation, fn_name):
+    """Keras's `_get_logits`: (the logits kept on `y_pred` by a `activation` ('Softmax' / 'Sigmoid'), True) when
+    there are some, with Keras's warning if `from_logits` was already True; else (y_pred, from_logits)."""
+    logits = logits_of(y_pred)
+    if logits is None:
+        return y_pred, from_logits
+    if from_logits:
+        warnings.warn(f'"`{fn_name}` received `from_logits=True`, but the `output` argument was produced by a '
+                      f"{activation} activation and thus does not represent logits. Was this intended?", stacklevel=3)
+    return logits, True
 
 
 def _smooth_categorical(y_true, label_smoothing):
@@ -30,6 +46,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                          f"Received: y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}. For "
                          "integer labels use sparse_categorical_crossentropy.")
     y_true = _smooth_categorical(y_true.to(y_pred.dtype), label_smoothing)
+    y_pred, from_logits = _get_logits(y_pred, from_logits, "Softmax", "categorical_crossentropy")
     if from_logits:
         log_probs = torch.log_softmax(y_pred, dim=axis)
     else:
@@ -48,6 +65,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     that (which renormalises the clipped values); cnnkit does the same.
     """
     y_true, y_pred = _tensors(y_true, y_pred)
+    if ignore_class is None:  # Keras masks y_pred first with ignore_class, which drops the logits
+        y_pred, from_logits = _get_logits(y_pred, from_logits, "Softmax", "sparse_categorical_crossentropy")
     if axis not in (-1, y_pred.dim() - 1):
         y_pred = y_pred.movedim(axis, -1)
     if y_true.dim() == y_pred.dim() and y_true.shape[-1] == 1:
@@ -71,7 +90,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         raise ValueError(f"sparse_categorical_crossentropy: labels must be in [0, {num_classes}). Received labels in "
                          f"[{int(labels.min())}, {int(labels.max())}].") from None
     loss = -picked.squeeze(-1)
-    return loss if valid is None else loss * valid
+    if valid is None:
+        return loss
+    return set_loss_mask(torch.where(valid, loss, torch.zeros_like(loss)), valid)  # Loss objects average the valid
 
 
 def _binary_elementwise(y_true, p):
@@ -82,6 +103,7 @@ def _binary_elementwise(y_true, p):
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Mean over `axis` of -(y log p + (1 - y) log(1 - p)). Returns (batch, ...)."""
     y_true, y_pred = _float_tensors(y_true, y_pred)
+    y_pred, from_logits = _get_logits(y_pred, from_logits, "Sigmoid", "binary_crossentropy")
     if y_true.dim() == y_pred.dim() - 1:
         y_true = y_true.unsqueeze(-1)
     if label_smoothing:

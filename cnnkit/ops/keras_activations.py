@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from cnnkit.ops.dispatch import float_tensor
 from cnnkit.ops.dispatch import keras_op
 from cnnkit.ops.dispatch import tensor
+from cnnkit.ops.logits import attach_logits
 
 
 def _activation(name, function):
@@ -34,7 +35,7 @@ def relu6(x):
     return torch.clamp(x, 0, 6)
 
 
-sigmoid = _activation("sigmoid", torch.sigmoid)
+sigmoid = _activation("sigmoid", lambda x: attach_logits(torch.sigmoid(x), x))  # logits kept, as Keras's
 softplus = _activation("softplus", F.softplus)
 softsign = _activation("softsign", F.softsign)
 silu = _activation("silu", F.silu)
@@ -107,7 +108,7 @@ def _dims(x, axis):
 def softmax(x, axis=-1):
     x = float_tensor(x)
     if isinstance(axis, int):
-        return torch.softmax(x, dim=axis)
+        return attach_logits(torch.softmax(x, dim=axis), x)  # as Keras's: see cnnkit.ops.logits
     return torch.exp(x - torch.logsumexp(x, dim=_dims(x, axis), keepdim=True))
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from cnnkit.ops.arguments import check_broadcastable
+from cnnkit.ops.logits import carry_logits
 
 
 def to_internal(x):
@@ -18,8 +19,11 @@ def to_internal(x):
 
 
 def to_keras(x):
-    """Internal (N, C, *spatial) -> Keras layout (N, *spatial, C); a view, no copy."""
-    return x.movedim(1, -1) if x.dim() >= 3 else x
+    """Internal (N, C, *spatial) -> Keras layout (N, *spatial, C); a view, no copy. Logits kept on `x` (a softmax
+    output, `cnnkit.ops.logits`) move with it."""
+    if x.dim() < 3:
+        return x
+    return carry_logits(x.movedim(1, -1), x, lambda logits: logits.movedim(1, -1))
 
 
 def shape_to_internal(shape):

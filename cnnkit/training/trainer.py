@@ -19,6 +19,7 @@ from cnnkit import losses as losses_module
 from cnnkit import optimizers
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
+from cnnkit.ops.logits import carry_logits
 from cnnkit.registry import check_kwargs
 from cnnkit.training import cache_policy
 from cnnkit.training import checks
@@ -236,9 +237,10 @@ class Trainer(MetricLogs, BatchMethods):
         if regularization:
             total = total + torch.stack([r.to(total.dtype) for r in regularization]).sum()
         self._loss_tracker.update_state(total.detach(), sample_weight=batch)
+        detached = [carry_logits(o.detach(), o, torch.Tensor.detach) for o in outputs]  # metrics see the logits too
         with torch.no_grad():
             for index, metric, weighted, _ in self._metrics:
-                metric.update_state(ys[index], outputs[index].detach(), sample_weight if weighted else None)
+                metric.update_state(ys[index], detached[index], sample_weight if weighted else None)
         return total
 
     def _to_device(self, x, y, sample_weight, device):
