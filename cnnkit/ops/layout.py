@@ -14,8 +14,11 @@ from cnnkit.ops.logits import carry_logits
 
 
 def to_internal(x):
-    """Keras layout (N, *spatial, C) -> internal (N, C, *spatial); a view, no copy."""
-    return x.movedim(-1, 1) if x.dim() >= 3 else x
+    """Keras layout (N, *spatial, C) -> internal (N, C, *spatial); a view, no copy. Logits kept on `x` (a softmax
+    output, `cnnkit.ops.logits`) move with it."""
+    if x.dim() < 3:
+        return x
+    return carry_logits(x.movedim(-1, 1), x, lambda logits: logits.movedim(-1, 1))
 
 
 def to_keras(x):

@@ -89,16 +89,26 @@ def test_ignore_class_clips_and_averages_over_the_other_samples_as_keras_does(ke
     assert float(all_ignored(np.array([1, 1]), np.full((2, 3), 1 / 3, np.float32))) == 0.0
 
 
-def test_per_pixel_softmax_of_a_convolution(keras, float32_policies):
-    """A segmentation head: Conv2D(classes, 1, softmax) and a per-pixel sparse cross-entropy (the logits follow
-    the output into Keras's channels-last layout)."""
+def _custom_softmax_layer(lib):
+    class OpsSoftmax(lib.layers.Layer):  # a user's layer: Keras layout in `call`, keras.ops inside
+        def call(self, inputs):
+            return lib.ops.softmax(inputs)
+    return OpsSoftmax()
+
+
+@pytest.mark.parametrize("head", ["conv_activation", "custom_layer"])
+def test_per_pixel_softmax_of_a_convolution(keras, float32_policies, head):
+    """A segmentation head: Conv2D(classes, 1, softmax), or a user's layer applying keras.ops.softmax, and a
+    per-pixel sparse cross-entropy (the logits follow the output between cnnkit's layouts)."""
     x = np.zeros((2, 2, 2, 2), np.float32)
     x[0, :, :, 0] = 1.0
     x[1, :, :, 1] = 1.0
     y = np.array([[[1, 0], [2, 0]], [[0, 1], [1, 2]]])
     models = []
     for lib in (keras, cnnkit):
-        model = lib.Sequential([lib.layers.Input((2, 2, 2)), lib.layers.Conv2D(3, 1, activation="softmax")])
+        layers = ([lib.layers.Conv2D(3, 1, activation="softmax")] if head == "conv_activation" else
+                  [lib.layers.Conv2D(3, 1), _custom_softmax_layer(lib)])
+        model = lib.Sequential([lib.layers.Input((2, 2, 2)), *layers])
         model.set_weights([KERNEL.reshape(1, 1, 2, 3), ZERO_BIAS])
         model.compile(optimizer=lib.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
         models.append(model)
@@ -141,3 +151,22 @@ def test_jit_compiled_forward_keeps_the_logits(float32_policies):
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", jit_compile=True)
     np.testing.assert_allclose(model.evaluate(X, LABELS, batch_size=3, verbose=0), (40.0 + 30.0 + 40.0) / 3,
                                rtol=1e-4)
+
+
+def test_binary_crossentropy_on_a_softmax_output_uses_its_logits_as_keras_does(keras, float32_policies):
+    """A common mix-up (a 2-unit softmax trained with binary_crossentropy on one-hot labels): Keras takes whatever
+    logits the output carries, here the softmax's, into its sigmoid cross-entropy; cnnkit computes the same."""
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
+    y = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]], np.float32)
+    models = []
+    for lib in (keras, cnnkit):
+        model = lib.Sequential([lib.layers.Input((2,)), lib.layers.Dense(2, activation="softmax")])
+        model.set_weights([np.array([[25.0, 0.0], [0.0, 3.0]], np.float32), np.zeros(2, np.float32)])
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss="binary_crossentropy")
+        models.append(model)
+    expected = models[0].evaluate(x, y, batch_size=3, verbose=0)
+    np.testing.assert_allclose(models[1].evaluate(x, y, batch_size=3, verbose=0), expected, rtol=1e-5)
+    for model in models:
+        model.fit(x, y, batch_size=3, epochs=1, shuffle=False, verbose=0)
+    for mine, theirs in zip(models[1].get_weights(), models[0].get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
