@@ -13,6 +13,7 @@ cnnkit keeps the same attribute on torch tensors (`attach_logits`, `logits_of`);
 of the whole output carries it along (`carry_logits`).
 
 Example:
+    >>> import torch
     >>> x = torch.tensor([[40.0, 0.0, 0.0]])
     >>> p = attach_logits(torch.softmax(x, dim=-1), x)
     >>> logits_of(p) is x
