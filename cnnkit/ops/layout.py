@@ -14,19 +14,21 @@ from cnnkit.ops.logits import carry_logits
 
 
 def to_internal(x):
-    """Keras layout (N, *spatial, C) -> internal (N, C, *spatial); a view, no copy. Logits kept on `x` (a softmax
-    output, `cnnkit.ops.logits`) move with it."""
-    if x.dim() < 3:
-        return x
-    return carry_logits(x.movedim(-1, 1), x, lambda logits: logits.movedim(-1, 1))
+    """Keras layout (N, *spatial, C) -> internal (N, C, *spatial); a view, no copy."""
+    return _move_channels(x, -1, 1)
 
 
 def to_keras(x):
-    """Internal (N, C, *spatial) -> Keras layout (N, *spatial, C); a view, no copy. Logits kept on `x` (a softmax
-    output, `cnnkit.ops.logits`) move with it."""
+    """Internal (N, C, *spatial) -> Keras layout (N, *spatial, C); a view, no copy."""
+    return _move_channels(x, 1, -1)
+
+
+def _move_channels(x, source, destination):
+    """`x` with its channel axis moved (rank >= 3; lower ranks are the same in both layouts). Logits kept on `x`
+    (a softmax output, `cnnkit.ops.logits`) move with it."""
     if x.dim() < 3:
         return x
-    return carry_logits(x.movedim(1, -1), x, lambda logits: logits.movedim(1, -1))
+    return carry_logits(x.movedim(source, destination), x, lambda logits: logits.movedim(source, destination))
 
 
 def shape_to_internal(shape):
