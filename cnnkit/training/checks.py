@@ -15,9 +15,12 @@ Example:
     ValueError: epochs must be an int. Received: epochs='3' (a str)
 """
 
+import sys
+
 import numpy as np
 import torch
 
+from cnnkit import config
 from cnnkit import losses as losses_module
 from cnnkit.training import hints
 
@@ -35,6 +38,16 @@ def count(name, value, minimum=0, owner=""):
         bound = "a positive int" if minimum == 1 else f"an int >= {minimum}"
         raise ValueError(f"{owner}{name} must be {bound}. Received: {name}={value!r}")
     return int(value)
+
+
+def verbose(value):
+    """`fit`/`evaluate`/`predict`'s verbose as 0, 1 or 2: 'auto' is a live bar (1) on a terminal or in a notebook
+    and one line per epoch (2) in a redirected log; anything else is a ValueError."""
+    if value == "auto":
+        return 1 if sys.stdout.isatty() or config.in_notebook() else 2
+    if value not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={value!r}")
+    return value
 
 
 def optional_count(name, value, minimum=1, owner=""):

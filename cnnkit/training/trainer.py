@@ -28,6 +28,7 @@ from cnnkit.training import frozen
 from cnnkit.training import hints
 from cnnkit.training import interrupts
 from cnnkit.training import jit
+from cnnkit.training import outputs
 from cnnkit.training import precision
 from cnnkit.training import strategies
 from cnnkit.training.batches import BatchMethods
@@ -36,6 +37,7 @@ from cnnkit.training.callbacks.callback import CallbackList
 from cnnkit.training.callbacks.callback import History
 from cnnkit.training.callbacks.callback import LazyLogs
 from cnnkit.training.callbacks.progbar import ProgbarLogger
+from cnnkit.training.evaluation import EvaluationMethods
 from cnnkit.training.metric_logs import MetricLogs
 
 _module_call = torch.nn.Module.__call__
@@ -50,15 +52,6 @@ def _weak_refs(*values):
         except TypeError:  # tuples, lists, None
             refs.append(None)
     return tuple(refs)
-
-
-def _resolve_verbose(verbose):
-    if verbose == "auto":  # a live bar on a terminal or in a notebook, one line per epoch in a redirected log
-        import sys  # noqa: PLC0415
-        return 1 if sys.stdout.isatty() or config.in_notebook() else 2
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
-    return verbose
 
 
 def _should_eval(epoch, validation_freq):
@@ -78,29 +71,7 @@ def _ran_out(steps_run, steps):
     return steps_run == 0 if steps is None else steps_run < steps
 
 
-def _per_output(value, names, what):
-    """One entry per model output from a single value (shared by all outputs), a list, or a {name: value} dict."""
-    if isinstance(value, dict):
-        unknown = sorted(set(value) - set(names))
-        if unknown:
-            raise ValueError(f"compile: {what} names outputs {unknown} that the model does not have: {names}.")
-        return [value.get(name) for name in names]
-    if len(names) == 1:
-        if what == "loss_weights" and isinstance(value, (list, tuple)) and len(value) != 1:  # Keras's words
-            raise ValueError(f"`loss_weights` must match the number of losses, got 1 losses and {len(value)} "
-                             "weights.")
-        return [value[0] if isinstance(value, (list, tuple)) and what == "loss_weights" else value]
-    if isinstance(value, (list, tuple)) and what != "metrics":
-        if len(value) != len(names):
-            raise ValueError(f"compile: {what} has {len(value)} entries for a model with {len(names)} outputs "
-                             f"{names}.")
-        return list(value)
-    if what == "metrics" and value and all(isinstance(v, (list, tuple)) for v in value):
-        return _per_output(list(value), names, "metric lists")
-    return [value] * len(names)
-
-
-class Trainer(MetricLogs, BatchMethods):
+class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
     """Keras's training API for a model."""
 
     compiled = False
@@ -137,24 +108,19 @@ class Trainer(MetricLogs, BatchMethods):
             raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'.")
         names = self._output_names()
         self._compiled_losses = [None if spec is None else losses_module.get(spec)
-                                 for spec in _per_output(loss, names, "loss")]
-        weights = [1.0] * len(names) if loss_weights is None else _per_output(loss_weights, names, "loss_weights")
+                                 for spec in outputs.per_output(loss, names, "loss")]
+        weights = [1.0] * len(names) if loss_weights is None else outputs.per_output(loss_weights, names, "loss_weights")
         self._loss_weights = [1.0 if w is None else float(w) for w in weights]
         for name, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
             if value and not isinstance(value, (list, tuple, dict)):  # Keras's words
                 raise ValueError(f"Expected `{name}` argument to be a list, tuple, or dict. Received instead: "
                                  f"{name}={value} of type {type(value)}")
-        self._metric_specs = self._specs_per_output(metrics, names)
-        self._weighted_specs = self._specs_per_output(weighted_metrics, names)
+        self._metric_specs = outputs.metric_specs(metrics, names)
+        self._weighted_specs = outputs.metric_specs(weighted_metrics, names)
         self.loss = loss
         self._metrics = None
         self.compiled = True
         self.stop_training = False
-
-    @staticmethod
-    def _specs_per_output(metrics, names):
-        specs = _per_output(metrics if isinstance(metrics, dict) else list(metrics or []), names, "metrics")
-        return [list(m) if isinstance(m, (list, tuple)) else ([] if m is None else [m]) for m in specs]
 
     def _output_names(self):
         """The names losses, metrics and labels are keyed by: the output layers' names, or ['output'] for a model
@@ -267,10 +233,6 @@ class Trainer(MetricLogs, BatchMethods):
         self.optimizer.scale_loss(self._strategy.scale_loss(loss)).backward()
         self.optimizer.step(self._train_params)
 
-    def test_step(self, x, y, sample_weight=None):
-        outputs = self._forward(x, training=False)
-        self._loss_and_track(y, outputs, sample_weight)
-
     # ---- callbacks ---------------------------------------------------------------------------------------
 
     def _callback_list(self, callbacks, verbose, epochs, steps, strategy, add_history=False):
@@ -312,7 +274,7 @@ class Trainer(MetricLogs, BatchMethods):
                                            "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
                                            "validation_batch_size", "validation_freq", "cache_frozen"))
         self._require_compiled("fit")
-        verbose = _resolve_verbose(verbose)
+        verbose = checks.verbose(verbose)
         epochs, initial_epoch = checks.count("epochs", epochs), checks.count("initial_epoch", initial_epoch)
         _should_eval(0, validation_freq)  # checks the argument before any training
         x, y = self._conform(x), self._labels(y)
@@ -431,82 +393,3 @@ class Trainer(MetricLogs, BatchMethods):
         if device.type == "cpu":
             config.reuse_large_allocations()
         return device
-
-    def _run_evaluation(self, data, device, callbacks, strategy):
-        """One pass over `data` in inference mode with the test hooks; returns the logs (sorted keys)."""
-        self.reset_metrics()
-        was_training = self.training
-        self.eval()
-        callbacks.on_test_begin()
-        step = -1
-        for step, (bx, by, bsw) in enumerate(data.epoch()):
-            callbacks.on_test_batch_begin(step)
-            with torch.inference_mode():
-                self.test_step(*self._to_device(bx, by, bsw, device))
-            callbacks.on_test_batch_end(step, LazyLogs(self._logs))
-        self.train(was_training)
-        if step < 0:
-            raise checks.no_batch("the data", "evaluate")
-        strategy.reduce_metrics(self)
-        logs = self._logs()
-        callbacks.on_test_end(logs)
-        return logs
-
-    # ---- evaluate / predict --------------------------------------------------------------------------------
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
-                 callbacks=None, return_dict=False, **kwargs):
-        """Loss and metrics over the data, in inference mode: `steps` batches, or (steps=None) the whole data,
-        also when its length is unknown (an infinite dataset needs `steps`).
-
-        Returns:
-            The loss (no metrics), else [loss, *per-output losses, *metrics] (Keras's order), or with
-            return_dict=True a {name: value} dict.
-        """
-        check_kwargs("evaluate()", kwargs, ("x", "y", "batch_size", "verbose", "sample_weight", "steps",
-                                                "callbacks", "return_dict"))
-        self._require_compiled("evaluate")
-        verbose = _resolve_verbose(verbose)
-        data = data_adapter.make(self._conform(x), self._labels(y), sample_weight, batch_size, False, steps)
-        checks.not_empty(data, "x", "evaluate")
-        checks.labels_once(self, data)
-        device = self._prepare_device()
-        strategy = strategies.for_environment()
-        data = strategy.shard(data, self)
-        self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, data.steps, strategy), strategy)
-        return self._logs_out(return_dict)
-
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Outputs for `x` (arrays, or an iterator/DataLoader whose batches hold x first), in inference mode: `steps`
-        batches, or (steps=None) the whole data, also when its length is unknown (an infinite dataset needs `steps`).
-
-        Returns:
-            A numpy array of shape (samples, *output_shape[1:]), or a list of them for several outputs.
-        """
-        verbose = _resolve_verbose(verbose)
-        data = data_adapter.make(self._conform(x), None, None, batch_size, False, steps, what="x", every_row=True)
-        device = self._device() if self.built and any(True for _ in self.parameters()) else config.get_device()
-        if device.type == "cpu":
-            config.reuse_large_allocations()
-        callback_list = self._callback_list(callbacks, verbose, 1, data.steps,
-                                            strategies.for_environment(collective=False))
-        chunks = None
-        was_training = self.training
-        self.eval()
-        callback_list.on_predict_begin()
-        for step, (bx, _, _) in enumerate(data.epoch()):
-            callback_list.on_predict_batch_begin(step)
-            with torch.inference_mode():
-                bx, _, _ = self._to_device(bx, None, None, device)
-                outputs = [precision.to_numpy(o) for o in self._forward(bx, training=False)]
-            if chunks is None:
-                chunks = [[] for _ in outputs]
-            for chunk, output in zip(chunks, outputs):
-                chunk.append(output)
-            callback_list.on_predict_batch_end(step, {"outputs": outputs if len(outputs) > 1 else outputs[0]})
-        callback_list.on_predict_end()
-        self.train(was_training)
-        if chunks is None:
-            raise ValueError("predict: x has no samples.")
-        results = [np.concatenate(c) for c in chunks]
-        return results if len(results) > 1 else results[0]

@@ -380,7 +380,7 @@ def test_auto_verbose_is_not_fooled_by_an_imported_ipykernel(monkeypatch):
     import sys  # noqa: PLC0415
     import types  # noqa: PLC0415
 
-    from cnnkit.training.trainer import _resolve_verbose  # noqa: PLC0415
+    from cnnkit.training.checks import verbose  # noqa: PLC0415
 
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
-    assert _resolve_verbose("auto") == 2  # pytest captures stdout: not a terminal
+    assert verbose("auto") == 2  # pytest captures stdout: not a terminal
