@@ -1,7 +1,8 @@
 """`fit(cache_frozen='auto')`, the default: cache the frozen part's features (`cnnkit.training.frozen`) when that is
 safe and pays, without being asked.
 
-It caches when the model has a frozen first part (a backbone with `trainable = False`) whose output is
+It caches when the model has a frozen first part holding weights (a backbone with `trainable = False`; a first part
+of weightless layers only, such as the `Rescaling` of a model trained from scratch, does not count) whose output is
 deterministic in training (no random layers, no dropout, no BatchNormalization updating its statistics), there is
 something left to train, the training data is index-based and not augmented (arrays, cnnkit's image iterators
 without random transforms: `rescale`, normalisation and cnnkit's own `preprocess_input` functions are deterministic;
@@ -58,6 +59,13 @@ def why_not_automatic(adapter):
     return reason
 
 
+def _holds_weights(nodes):
+    """Whether the frozen layer calls include weights (a frozen backbone or layer). A frozen part of weightless
+    layers only (`Rescaling` before a trainable convolution, pooling, a fixed `Normalization`) is cheap to
+    recompute: 'auto' neither caches it nor mentions it."""
+    return any(p.numel() for node in nodes for p in node.layer.parameters())
+
+
 def _feature_bytes(split, samples):
     per_sample = sum(math.prod(d for d in t.shape[1:]) for t in split.backbone.outputs)
     return per_sample * samples * FLOAT_BYTES, per_sample
@@ -94,7 +102,7 @@ def plan(model, train, val, cache_frozen, epochs, verbose):
     if not (isinstance(model, Functional) and model.built):
         return train, val
     frozen_nodes, rest_nodes, _, _ = frozen.partition(model)
-    if not frozen_nodes or not rest_nodes or epochs <= 1:
+    if not _holds_weights(frozen_nodes) or not rest_nodes or epochs <= 1:
         return train, val  # nothing frozen, nothing to train, or no later epoch to gain: as always, silently
     reason = why_not_automatic(train)
     if distributed.world_size() > 1:

@@ -10,6 +10,8 @@ from cnnkit.layers import Conv2D
 from cnnkit.layers import Dense
 from cnnkit.layers import Flatten
 from cnnkit.layers import MaxPooling2D
+from cnnkit.layers import Normalization
+from cnnkit.layers import Rescaling
 from cnnkit.preprocessing.image import ImageDataGenerator
 from cnnkit.utils import set_random_seed
 
@@ -57,6 +59,28 @@ def test_auto_is_silent_and_changes_nothing_without_a_frozen_part_or_a_second_ep
     assert sum(seen) == 36
     model, seen = _model()
     assert _fit_lines(capsys, model, *_data(), batch_size=4, epochs=1, verbose=2) == []
+    assert sum(seen) == 12
+
+
+@pytest.mark.parametrize("first", [lambda: Rescaling(1 / 255), lambda: Normalization(mean=0.5, variance=0.1),
+                                   lambda: MaxPooling2D(1)], ids=["rescaling", "normalization", "pooling"])
+def test_auto_leaves_a_weightless_first_part_alone(capsys, first):
+    """A model trained from scratch that starts with weightless layers (Keras 3 tutorials' Rescaling(1./255)) has no
+    frozen backbone: 'auto' keeps no float copy of its rescaled inputs and says nothing; True still caches."""
+    def model():
+        set_random_seed(0)
+        m = Sequential([first(), Conv2D(4, 3, activation="relu"), Flatten(), Dense(3, activation="softmax")])
+        m.build((None, *SHAPE))
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        seen = []
+        m.layers[0].register_forward_hook(lambda module, args, out: seen.append(out.shape[0]))
+        return m, seen
+
+    m, seen = model()
+    assert _fit_lines(capsys, m, *_data(), batch_size=4, epochs=3, verbose=2) == []
+    assert sum(seen) == 36  # the first layer ran in every epoch: nothing cached
+    m, seen = model()
+    m.fit(*_data(), batch_size=4, epochs=3, verbose=0, cache_frozen=True)
     assert sum(seen) == 12
 
 
