@@ -836,9 +836,9 @@ def test_model_checkpoint_best_only_then_load_weights_restores_the_best_epoch(tm
 
 def test_a_custom_layer_class_loads_through_custom_objects(tmp_path):
     """A layer class of the user's (not registered) is found by name in `custom_objects`, as in Keras; without it
-    the error names the class."""
+    the error names the class. (A name no README snippet registers, so test order does not matter.)"""
 
-    class Scale(cnnkit.layers.Layer):
+    class UnregisteredScale(cnnkit.layers.Layer):
         def __init__(self, factor=2.0, **kwargs):
             super().__init__(**kwargs)
             self.factor = factor
@@ -850,12 +850,12 @@ def test_a_custom_layer_class_loads_through_custom_objects(tmp_path):
             return {**super().get_config(), "factor": self.factor}
 
     inputs = cnnkit.Input((3,))
-    model = cnnkit.Model(inputs, cnnkit.layers.Dense(2)(Scale(3.0)(inputs)))
+    model = cnnkit.Model(inputs, cnnkit.layers.Dense(2)(UnregisteredScale(3.0)(inputs)))
     path = str(tmp_path / "custom.keras")
     model.save(path)
     x = np.arange(6, dtype="float32").reshape(2, 3)
-    with pytest.raises(ValueError, match="Unknown layer: 'Scale'"):
+    with pytest.raises(ValueError, match="Unknown layer: 'UnregisteredScale'"):
         load_model(path)
-    loaded = load_model(path, custom_objects={"Scale": Scale})
+    loaded = load_model(path, custom_objects={"UnregisteredScale": UnregisteredScale})
     assert loaded.layers[1].factor == 3.0
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
