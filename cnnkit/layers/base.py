@@ -26,6 +26,7 @@ from cnnkit import mixed_precision
 from cnnkit import regularizers
 from cnnkit.layers import node as node_module
 from cnnkit.layers import weight_budget
+from cnnkit.layers.weight import Weight
 from cnnkit.ops import layout
 from cnnkit.registry import Registry
 from cnnkit.registry import check_kwargs
@@ -212,7 +213,7 @@ class Layer(torch.nn.Module):
                 variable dtype.
 
         Returns:
-            The torch.nn.Parameter (trainable) or buffer tensor.
+            The `Weight` (a torch.nn.Parameter; trainable) or buffer tensor.
         """
         dtype = self._torch_dtype if dtype is None else config.torch_dtype(dtype)
         weight_budget.spend(self, name, shape, max(dtype.itemsize, self._torch_dtype.itemsize))
@@ -220,7 +221,7 @@ class Layer(torch.nn.Module):
         value = initializers.to_tensor(init, shape, self._torch_dtype)
         value = torch.as_tensor(layout.WEIGHT_LAYOUTS[kind][0](value.numpy()), dtype=dtype)
         if trainable:
-            tensor = torch.nn.Parameter(value, requires_grad=self._trainable)
+            tensor = Weight(value, requires_grad=self._trainable)
             self.register_parameter(name, tensor)
         else:
             self.register_buffer(name, value)

@@ -6,23 +6,30 @@ import torch
 from cnnkit import config
 from cnnkit.registry import check_kwargs
 from cnnkit.training import checks
+from cnnkit.training import custom_steps
 from cnnkit.training import data_adapter
 from cnnkit.training import precision
 from cnnkit.training import strategies
-from cnnkit.training.callbacks.callback import LazyLogs
 
 
 class EvaluationMethods:
     """Keras's `evaluate` and `predict`, and the evaluation pass `fit` runs on its validation data. Mixed into
     `Trainer`; uses its `_conform`, `_labels`, `_forward`, `_loss_and_track`, `_to_device` and callbacks."""
 
-    def test_step(self, x, y, sample_weight=None):
-        """Loss and metrics of a batch (already on the device) in inference mode; updates the metrics."""
+    def test_step(self, data):
+        """Keras's `test_step`: the loss and metrics of a batch `data` ((x, y) or (x, y, sample_weight) on the
+        device) in inference mode; returns the logs. Override it to customise `evaluate` and validation."""
+        self._test_batch(*data_adapter.unpack(data))
+        return self._logs()
+
+    def _test_batch(self, x, y, sample_weight=None):
+        """cnnkit's own evaluation step on a batch (already on the device); the metrics are updated."""
         outputs = self._forward(x, training=False)
         self._loss_and_track(y, outputs, sample_weight)
 
     def _run_evaluation(self, data, device, callbacks, strategy):
         """One pass over `data` in inference mode with the test hooks; returns the logs (sorted keys)."""
+        run = self._step_runner("test")
         self.reset_metrics()
         was_training = self.training
         self.eval()
@@ -31,13 +38,13 @@ class EvaluationMethods:
         for step, (bx, by, bsw) in enumerate(data.epoch()):
             callbacks.on_test_batch_begin(step)
             with torch.inference_mode():
-                self.test_step(*self._to_device(bx, by, bsw, device))
-            callbacks.on_test_batch_end(step, LazyLogs(self._logs))
+                logs = run(*self._to_device(bx, by, bsw, device))
+            callbacks.on_test_batch_end(step, logs)
         self.train(was_training)
         if step < 0:
             raise checks.no_batch("the data", "evaluate")
         strategy.reduce_metrics(self)
-        logs = self._logs()
+        logs = run.logs()
         callbacks.on_test_end(logs)
         return logs
 
@@ -60,7 +67,10 @@ class EvaluationMethods:
         device = self._prepare_device()
         strategy = strategies.for_environment()
         data = strategy.shard(data, self)
-        self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, data.steps, strategy), strategy)
+        logs = self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, data.steps, strategy),
+                                    strategy)
+        if self._step_runner("test").custom:  # a test_step override: its logs, in the order of model.metrics
+            return logs if return_dict else custom_steps.flatten_in_order(self, logs)
         return self._logs_out(return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):

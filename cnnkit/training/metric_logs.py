@@ -1,7 +1,11 @@
 """`MetricLogs`: the trainer's metric objects and the logs made from them (Keras 3's names and orders)."""
 
+import torch
+
 from cnnkit import metrics as metrics_module
 from cnnkit.metrics.base import log_value
+from cnnkit.ops.logits import carry_logits
+from cnnkit.training import custom_steps
 
 
 class MetricLogs:
@@ -19,7 +23,7 @@ class MetricLogs:
         """
         names = self._output_names()
         multi = len(names) > 1
-        self._loss_tracker = metrics_module.Mean(name="loss")
+        self.loss_tracker()  # kept if a custom train_step already updated it
         self._output_loss_trackers = [metrics_module.Mean(name=f"{n}_loss") for n in names] if multi else []
         self._metrics = []  # (output index, metric, weighted by sample_weight, log name)
         taken = {}
@@ -50,11 +54,71 @@ class MetricLogs:
                 return metric
         return None
 
+    def loss_tracker(self):
+        """The Mean metric named 'loss' (`model.metrics[0]`), made on first use."""
+        if getattr(self, "_loss_tracker", None) is None:
+            self._loss_tracker = metrics_module.Mean(name="loss")
+        return self._loss_tracker
+
+    def _own_trackers(self):
+        return [getattr(self, "_loss_tracker", None), *getattr(self, "_output_loss_trackers", ())]
+
+    @property
+    def metrics(self):
+        """Keras 3's `model.metrics`: once compiled, the loss tracker ('loss') and the compiled metrics as one
+        `CompileMetrics` object ('compile_metrics'), the per-output loss trackers (several outputs), then the
+        Metric objects held as the model's attributes (a custom train_step's trackers), in assignment order."""
+        found = []
+        if getattr(self, "compiled", False):
+            found.append(self.loss_tracker())
+            if any(self._metric_specs) or any(self._weighted_specs):  # Keras: only when compile was given metrics
+                found.append(custom_steps.CompileMetrics(self))
+            found += list(getattr(self, "_output_loss_trackers", None) or [])
+        return found + custom_steps.attribute_metrics(self, self._own_trackers())
+
+    def get_metrics_result(self):
+        """Keras's: every metric of `model.metrics` by name (a dict result merged in), as Python floats."""
+        logs = {}
+        for metric in self.metrics:
+            result = metric.result()
+            if isinstance(result, dict):
+                logs.update(result)
+            else:
+                logs[metric.name] = result
+        return custom_steps.pythonify_logs(logs)
+
+    def compiled_metric_objects(self):
+        """The compiled metric objects (empty before they are built on the first batch)."""
+        return [metric for _, metric, _, _ in getattr(self, "_metrics", None) or []]
+
+    def compiled_metric_results(self):
+        """{log name: result} of the compiled metrics (`CompileMetrics.result()`)."""
+        logs = {}
+        for _, metric, _, name in getattr(self, "_metrics", None) or []:
+            result = log_value(metric.result())
+            if isinstance(result, dict):
+                logs.update(result)
+            else:
+                logs[name] = result
+        return logs
+
+    def update_compiled_metrics(self, y, y_pred, sample_weight=None):
+        """Updates the compiled metrics with a batch's labels and outputs (Keras layout; lists for several outputs),
+        building them on the first call; `CompileMetrics.update_state`."""
+        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        outputs = list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]
+        if getattr(self, "_metrics", None) is None:
+            self._build_metrics(ys, outputs)
+        detached = [carry_logits(o.detach(), o, torch.Tensor.detach) for o in outputs]  # metrics see the logits too
+        with torch.no_grad():
+            for index, metric, weighted, _ in self._metrics:
+                metric.update_state(ys[index], detached[index], sample_weight if weighted else None)
+
     def reset_metrics(self):
-        if self._metrics is None:
-            return
-        for metric in [self._loss_tracker, *self._output_loss_trackers, *(m for _, m, _, _ in self._metrics)]:
-            metric.reset_state()
+        """Resets every metric of `model.metrics` (the compiled ones and a custom step's own)."""
+        for metric in [*self._own_trackers(), *self.compiled_metric_objects(), *self.metrics]:
+            if metric is not None:
+                metric.reset_state()
 
     def _metric_logs(self):
         """The current results: loss, the per-output losses, then the metrics in compile order."""
@@ -63,12 +127,10 @@ class MetricLogs:
         logs = {"loss": self._loss_tracker.result()}
         for tracker in self._output_loss_trackers:
             logs[tracker.name] = tracker.result()
-        for _, metric, _, name in self._metrics:
-            result = log_value(metric.result())  # a Keras-style metric may give a tensor, a Variable or a dict
-            if isinstance(result, dict):
-                logs.update(result)
-            else:
-                logs[name] = result
+        logs.update(self.compiled_metric_results())  # a Keras-style metric may give a tensor, a Variable or a dict
+        for metric in custom_steps.attribute_metrics(self, self._own_trackers()):  # Keras logs them too
+            result = log_value(metric.result())
+            logs.update(result if isinstance(result, dict) else {metric.name: result})
         return logs
 
     def _logs(self):

@@ -19,13 +19,12 @@ from cnnkit import losses as losses_module
 from cnnkit import optimizers
 from cnnkit.layers.node import flatten
 from cnnkit.ops import layout
-from cnnkit.ops.logits import carry_logits
 from cnnkit.registry import check_kwargs
 from cnnkit.training import cache_policy
 from cnnkit.training import checks
+from cnnkit.training import custom_steps
 from cnnkit.training import data_adapter
 from cnnkit.training import frozen
-from cnnkit.training import hints
 from cnnkit.training import interrupts
 from cnnkit.training import jit
 from cnnkit.training import outputs
@@ -35,9 +34,9 @@ from cnnkit.training.batches import BatchMethods
 from cnnkit.training.callbacks.callback import Callback
 from cnnkit.training.callbacks.callback import CallbackList
 from cnnkit.training.callbacks.callback import History
-from cnnkit.training.callbacks.callback import LazyLogs
 from cnnkit.training.callbacks.progbar import ProgbarLogger
 from cnnkit.training.evaluation import EvaluationMethods
+from cnnkit.training.loss_methods import LossMethods
 from cnnkit.training.metric_logs import MetricLogs
 
 _module_call = torch.nn.Module.__call__
@@ -71,7 +70,7 @@ def _ran_out(steps_run, steps):
     return steps_run == 0 if steps is None else steps_run < steps
 
 
-class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
+class Trainer(MetricLogs, LossMethods, BatchMethods, EvaluationMethods):
     """Keras's training API for a model."""
 
     compiled = False
@@ -104,12 +103,11 @@ class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
                                                "auto_scale_loss"))
         self._jit_forward = jit.CompiledForward(self) if jit.resolve(jit_compile) else None
         self.optimizer = precision.loss_scaled(self, optimizers.get(optimizer), auto_scale_loss)
-        if loss is None:
-            raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'.")
         names = self._output_names()
         self._compiled_losses = [None if spec is None else losses_module.get(spec)
                                  for spec in outputs.per_output(loss, names, "loss")]
-        weights = [1.0] * len(names) if loss_weights is None else outputs.per_output(loss_weights, names, "loss_weights")
+        weights = ([1.0] * len(names) if loss_weights is None
+                   else outputs.per_output(loss_weights, names, "loss_weights"))
         self._loss_weights = [1.0 if w is None else float(w) for w in weights]
         for name, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
             if value and not isinstance(value, (list, tuple, dict)):  # Keras's words
@@ -118,7 +116,7 @@ class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
         self._metric_specs = outputs.metric_specs(metrics, names)
         self._weighted_specs = outputs.metric_specs(weighted_metrics, names)
         self.loss = loss
-        self._metrics = None
+        self._metrics = self._loss_tracker = None
         self.compiled = True
         self.stop_training = False
 
@@ -176,39 +174,6 @@ class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
             return data_adapter.as_array(y, "y")  # Python labels: one array (several outputs need a list of arrays)
         return y
 
-    def _loss_and_track(self, y, outputs, sample_weight):
-        ys = y if isinstance(y, (list, tuple)) else [y]
-        if len(ys) != len(outputs):
-            raise ValueError(f"The model has {len(outputs)} outputs but y has {len(ys)} label arrays.")
-        outputs = precision.float32_outputs(outputs)
-        if self._metrics is None:
-            self._build_metrics(ys, outputs)
-        total = None
-        batch = outputs[0].shape[0]
-        for i, (loss_fn, weight, target, out) in enumerate(zip(self._compiled_losses, self._loss_weights, ys,
-                                                               outputs)):
-            if loss_fn is None:
-                continue
-            try:
-                value = loss_fn(target, out, sample_weight)
-            except ValueError as err:
-                hint = hints.loss_hint(loss_fn, torch.as_tensor(target), out)
-                if not hint:
-                    raise
-                raise ValueError(f"{err}{hint}") from None
-            if self._output_loss_trackers:
-                self._output_loss_trackers[i].update_state(value.detach(), sample_weight=batch)
-            total = value * weight if total is None else total + value * weight
-        regularization = self.losses
-        if regularization:
-            total = total + torch.stack([r.to(total.dtype) for r in regularization]).sum()
-        self._loss_tracker.update_state(total.detach(), sample_weight=batch)
-        detached = [carry_logits(o.detach(), o, torch.Tensor.detach) for o in outputs]  # metrics see the logits too
-        with torch.no_grad():
-            for index, metric, weighted, _ in self._metrics:
-                metric.update_state(ys[index], detached[index], sample_weight if weighted else None)
-        return total
-
     def _to_device(self, x, y, sample_weight, device):
         def move(value):
             if value is None:
@@ -224,8 +189,21 @@ class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
             from cnnkit.models.h5_weights import weight_refs  # noqa: PLC0415 (models import training)
             self.optimizer.set_weight_layouts({id(ref.tensor): ref.spec.kind for ref in weight_refs(self)})
 
-    def train_step(self, x, y, sample_weight=None):
-        """One optimisation step on a batch (already on the device); returns nothing (metrics are updated)."""
+    def train_step(self, data):
+        """Keras's `train_step`: one optimisation step on a batch `data` ((x, y) or (x, y, sample_weight) on the
+        device); returns the logs. Override it to customise `fit` (see `cnnkit.training.custom_steps`)."""
+        self._train_batch(*data_adapter.unpack(data))
+        return self._logs()
+
+    def _step_runner(self, kind):
+        """How fit/evaluate run a batch: cnnkit's own step, or the model's `train_step`/`test_step` override."""
+        own = {"train": (Trainer.train_step, self._train_batch), "test": (Trainer.test_step, self._test_batch)}[kind]
+        overridden = getattr(type(self), f"{kind}_step") is not own[0]
+        return custom_steps.StepRunner(getattr(self, f"{kind}_step") if overridden else None, own[1], self._logs,
+                                       self.get_metrics_result)
+
+    def _train_batch(self, x, y, sample_weight=None):
+        """cnnkit's own training step on a batch (already on the device); the metrics are updated."""
         outputs = self._forward(x, training=True)
         loss = self._loss_and_track(y, outputs, sample_weight)
         for param in self._train_params:
@@ -292,11 +270,19 @@ class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
         if val is not None:
             checks.not_empty(val, "validation_data", "fit")
             checks.labels_once(self, val, "validation_data")
-        train, val = cache_policy.plan(self, train, val, cache_frozen, epochs - initial_epoch, verbose)
+        run = self._step_runner("train")
+        if run.custom and cache_frozen is True:
+            raise ValueError(f"fit(cache_frozen=True) caches for cnnkit's own training step, and model '{self.name}' "
+                             "overrides train_step; pass cache_frozen=False (or leave the default).")
+        train, val = cache_policy.plan(self, train, val, False if run.custom else cache_frozen, epochs - initial_epoch,
+                                       verbose)
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
         self._share_weight_layouts()
         strategy = self._strategy = strategies.for_environment()  # under torchrun: DataParallel
+        if run.custom and strategy.world_size > 1:
+            raise ValueError(f"Model '{self.name}' overrides train_step, which runs outside DistributedDataParallel: "
+                             "its gradients would not be averaged across processes. Run it in one process.")
         train, val = strategy.prepare_fit(self, train, val)  # each process its part of every batch
 
         callback_list = self._callback_list(callbacks, verbose, epochs, train.steps, strategy, add_history=True)
@@ -307,7 +293,7 @@ class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
         initial_epoch = max(initial_epoch, self._resume_epoch or 0)
         self.train()
         try:
-            epoch_logs = self._run_epochs(train, val, device, callback_list, strategy, initial_epoch, epochs,
+            epoch_logs = self._run_epochs(run, train, val, device, callback_list, strategy, initial_epoch, epochs,
                                           validation_freq)
             if epochs > 0:  # Keras: use_ema=True puts the moving averages in the model
                 self.optimizer.finalize_variable_values(self._train_params)
@@ -320,9 +306,9 @@ class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
         self.history = history if history is not None else getattr(self, "history", None)
         return self.history
 
-    def _run_epochs(self, train, val, device, callback_list, strategy, initial_epoch, epochs, validation_freq):
-        """fit's epochs: the training steps, the metrics reduced across processes, validation and the epoch
-        callbacks; returns the last epoch's logs."""
+    def _run_epochs(self, run, train, val, device, callback_list, strategy, initial_epoch, epochs, validation_freq):
+        """fit's epochs: the training steps (`run`, a `custom_steps.StepRunner`), the metrics reduced across
+        processes, validation and the epoch callbacks; returns the last epoch's logs."""
         epoch_logs = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
@@ -330,9 +316,9 @@ class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
             steps_run = 0
             for step, (bx, by, bsw) in enumerate(train.epoch()):
                 callback_list.on_train_batch_begin(step)
-                self.train_step(*self._to_device(bx, by, bsw, device))
+                logs = run(*self._to_device(bx, by, bsw, device))
                 steps_run = step + 1
-                callback_list.on_train_batch_end(step, LazyLogs(self._logs))
+                callback_list.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
             if steps_run == 0 and epoch == initial_epoch and not self.stop_training:
@@ -346,7 +332,7 @@ class Trainer(MetricLogs, BatchMethods, EvaluationMethods):
                 if steps_run == 0:
                     break
             strategy.reduce_metrics(self)
-            epoch_logs = self._logs()
+            epoch_logs = run.logs()
             if val is not None and _should_eval(epoch, validation_freq):
                 val_logs = self._run_evaluation(val, device, callback_list, strategy)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
