@@ -24,6 +24,7 @@ from cnnkit.training import cache_policy
 from cnnkit.training import checks
 from cnnkit.training import custom_steps
 from cnnkit.training import data_adapter
+from cnnkit.training import distributed
 from cnnkit.training import frozen
 from cnnkit.training import interrupts
 from cnnkit.training import jit
@@ -279,10 +280,10 @@ class Trainer(MetricLogs, LossMethods, BatchMethods, EvaluationMethods):
         device = self._prepare_device()
         self._train_params = list(self.trainable_weights)
         self._share_weight_layouts()
-        strategy = self._strategy = strategies.for_environment()  # under torchrun: DataParallel
-        if run.custom and strategy.world_size > 1:
+        if run.custom and distributed.world_size() > 1:
             raise ValueError(f"Model '{self.name}' overrides train_step, which runs outside DistributedDataParallel: "
                              "its gradients would not be averaged across processes. Run it in one process.")
+        strategy = self._strategy = strategies.for_environment()  # under torchrun: DataParallel
         train, val = strategy.prepare_fit(self, train, val)  # each process its part of every batch
 
         callback_list = self._callback_list(callbacks, verbose, epochs, train.steps, strategy, add_history=True)

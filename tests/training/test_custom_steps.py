@@ -288,3 +288,19 @@ def test_attribute_metrics_and_the_default_test_step_log_as_keras(keras):
     for key in expected:
         np.testing.assert_allclose(history[key], expected[key], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours.evaluate(X, labels, verbose=0), theirs.evaluate(X, labels, verbose=0), rtol=1e-5)
+
+
+def test_an_overridden_train_step_refuses_several_processes(monkeypatch):
+    """Under torchrun the step would run outside DistributedDataParallel (gradients not averaged): a clear error
+    before any process group is joined."""
+
+    class Own(cnnkit.Model):
+        def train_step(self, data):
+            return super().train_step(data)
+
+    inputs = cnnkit.Input((6,))
+    model = Own(inputs, cnnkit.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="outside DistributedDataParallel"):
+        model.fit(X, Y, verbose=0)
