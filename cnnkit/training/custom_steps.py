@@ -29,8 +29,6 @@ Example:
     ...         return {m.name: m.result() for m in self.metrics}
 """
 
-import torch
-
 from cnnkit.metrics.base import Metric
 from cnnkit.metrics.base import log_value
 from cnnkit.training.callbacks.callback import LazyLogs
@@ -51,9 +49,9 @@ def pythonify_logs(logs):
         if isinstance(value, dict):
             result.update(pythonify_logs(value))
             continue
-        value = log_value(value)
+        value = log_value(value)  # a scalar tensor or Variable as a float, an array as a float32 array
         try:
-            result[key] = float(value.detach().cpu()) if isinstance(value, torch.Tensor) else float(value)
+            result[key] = float(value)
         except (TypeError, ValueError):
             result[key] = value
     return result
