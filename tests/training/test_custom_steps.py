@@ -17,6 +17,20 @@ X_VAL = RNG.random((12, 6), dtype=np.float32)
 Y_VAL = RNG.random((12, 1), dtype=np.float32)
 
 
+def _track(model, loss, y, y_pred, metrics_as_attributes):
+    """The guide's metric updates and returned logs (the same code in both libraries)."""
+    if metrics_as_attributes:
+        model.loss_tracker.update_state(loss)
+        model.mae_metric.update_state(y, y_pred)
+        return {"loss": model.loss_tracker.result(), "mae": model.mae_metric.result()}
+    for metric in model.metrics:
+        if metric.name == "loss":
+            metric.update_state(loss)
+        else:
+            metric.update_state(y, y_pred)
+    return {m.name: m.result() for m in model.metrics}
+
+
 def _guide_model_cnnkit(metrics_as_attributes=False):
     """The guide's CustomModel (PyTorch backend) written for cnnkit: only the module name differs."""
 
@@ -41,32 +55,13 @@ def _guide_model_cnnkit(metrics_as_attributes=False):
             gradients = [v.value.grad for v in trainable_weights]
             with torch.no_grad():
                 self.optimizer.apply(gradients, trainable_weights)
-            if metrics_as_attributes:
-                self.loss_tracker.update_state(loss)
-                self.mae_metric.update_state(y, y_pred)
-                return {"loss": self.loss_tracker.result(), "mae": self.mae_metric.result()}
-            for metric in self.metrics:
-                if metric.name == "loss":
-                    metric.update_state(loss)
-                else:
-                    metric.update_state(y, y_pred)
-            return {m.name: m.result() for m in self.metrics}
+            return _track(self, loss, y, y_pred, metrics_as_attributes)
 
         def test_step(self, data):
             x, y = data
             y_pred = self(x, training=False)
-            if metrics_as_attributes:
-                loss = self.loss_fn(y, y_pred)
-                self.loss_tracker.update_state(loss)
-                self.mae_metric.update_state(y, y_pred)
-                return {"loss": self.loss_tracker.result(), "mae": self.mae_metric.result()}
-            loss = self.compute_loss(y=y, y_pred=y_pred)
-            for metric in self.metrics:
-                if metric.name == "loss":
-                    metric.update_state(loss)
-                else:
-                    metric.update_state(y, y_pred)
-            return {m.name: m.result() for m in self.metrics}
+            loss = self.loss_fn(y, y_pred) if metrics_as_attributes else self.compute_loss(y=y, y_pred=y_pred)
+            return _track(self, loss, y, y_pred, metrics_as_attributes)
 
         if metrics_as_attributes:
             @property
@@ -91,18 +86,6 @@ def _guide_model_keras(keras, metrics_as_attributes=False):
         def _loss(self, y, y_pred):
             return self.loss_fn(y, y_pred) if metrics_as_attributes else self.compute_loss(y=y, y_pred=y_pred)
 
-        def _track(self, loss, y, y_pred):
-            if metrics_as_attributes:
-                self.loss_tracker.update_state(loss)
-                self.mae_metric.update_state(y, y_pred)
-                return {"loss": self.loss_tracker.result(), "mae": self.mae_metric.result()}
-            for metric in self.metrics:
-                if metric.name == "loss":
-                    metric.update_state(loss)
-                else:
-                    metric.update_state(y, y_pred)
-            return {m.name: m.result() for m in self.metrics}
-
         def train_step(self, data):
             x, y = data
             with tf.GradientTape() as tape:
@@ -110,12 +93,12 @@ def _guide_model_keras(keras, metrics_as_attributes=False):
                 loss = self._loss(y, y_pred)
             gradients = tape.gradient(loss, self.trainable_variables)
             self.optimizer.apply(gradients, self.trainable_variables)
-            return self._track(loss, y, y_pred)
+            return _track(self, loss, y, y_pred, metrics_as_attributes)
 
         def test_step(self, data):
             x, y = data
             y_pred = self(x, training=False)
-            return self._track(self._loss(y, y_pred), y, y_pred)
+            return _track(self, self._loss(y, y_pred), y, y_pred, metrics_as_attributes)
 
         if metrics_as_attributes:
             @property
