@@ -3,7 +3,6 @@
 import torch
 
 from cnnkit.layers.node import flatten
-from cnnkit.training import custom_steps
 from cnnkit.training import data_adapter
 
 
@@ -29,14 +28,7 @@ class BatchMethods:
         run = self._step_runner("train")
         run(*self._to_device(bx, by, bsw, device))
         self.eval()
-        return self._results(run, return_dict)
-
-    def _results(self, run, return_dict):
-        """A single batch's logs as Keras returns them: a dict, or the values in the order of `model.metrics`."""
-        if not run.custom:
-            return self._logs_out(return_dict)
-        logs = run.logs()
-        return logs if return_dict else custom_steps.flatten_in_order(self, logs)
+        return self._run_logs_out(run, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch in inference mode."""
@@ -50,7 +42,7 @@ class BatchMethods:
         with torch.inference_mode():
             run(*self._to_device(bx, by, bsw, device))
         self.train(was_training)
-        return self._results(run, return_dict)
+        return self._run_logs_out(run, return_dict)
 
     def predict_on_batch(self, x):
         """The outputs for one batch (numpy), without callbacks or progress output."""

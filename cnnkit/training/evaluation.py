@@ -6,7 +6,6 @@ import torch
 from cnnkit import config
 from cnnkit.registry import check_kwargs
 from cnnkit.training import checks
-from cnnkit.training import custom_steps
 from cnnkit.training import data_adapter
 from cnnkit.training import precision
 from cnnkit.training import strategies
@@ -27,9 +26,10 @@ class EvaluationMethods:
         outputs = self._forward(x, training=False)
         self._loss_and_track(y, outputs, sample_weight)
 
-    def _run_evaluation(self, data, device, callbacks, strategy):
-        """One pass over `data` in inference mode with the test hooks; returns the logs (sorted keys)."""
-        run = self._step_runner("test")
+    def _run_evaluation(self, data, device, callbacks, strategy, run=None):
+        """One pass over `data` in inference mode with the test hooks, each batch through `run` (default: a new
+        `custom_steps.StepRunner`); returns the logs (sorted keys)."""
+        run = run or self._step_runner("test")
         self.reset_metrics()
         was_training = self.training
         self.eval()
@@ -67,11 +67,10 @@ class EvaluationMethods:
         device = self._prepare_device()
         strategy = strategies.for_environment()
         data = strategy.shard(data, self)
-        logs = self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, data.steps, strategy),
-                                    strategy)
-        if self._step_runner("test").custom:  # a test_step override: its logs, in the order of model.metrics
-            return logs if return_dict else custom_steps.flatten_in_order(self, logs)
-        return self._logs_out(return_dict)
+        run = self._step_runner("test")
+        self._run_evaluation(data, device, self._callback_list(callbacks, verbose, 1, data.steps, strategy), strategy,
+                             run)
+        return self._run_logs_out(run, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for `x` (arrays, or an iterator/DataLoader whose batches hold x first), in inference mode: `steps`

@@ -8,6 +8,16 @@ from cnnkit.ops.logits import carry_logits
 from cnnkit.training import custom_steps
 
 
+def _add_result(logs, name, result):
+    """Puts a metric's `result()` into `logs` under `name` as the logs hold it (`log_value`); a dict result (Keras
+    lets `result()` return one) is merged in item by item."""
+    result = log_value(result)
+    if isinstance(result, dict):
+        logs.update(result)
+    else:
+        logs[name] = result
+
+
 class MetricLogs:
     """Builds the compiled metrics on the first batch and turns their results into Keras's logs and lists.
 
@@ -80,11 +90,7 @@ class MetricLogs:
         """Keras's: every metric of `model.metrics` by name (a dict result merged in), as Python floats."""
         logs = {}
         for metric in self.metrics:
-            result = metric.result()
-            if isinstance(result, dict):
-                logs.update(result)
-            else:
-                logs[metric.name] = result
+            _add_result(logs, metric.name, metric.result())
         return custom_steps.pythonify_logs(logs)
 
     def compiled_metric_objects(self):
@@ -95,11 +101,7 @@ class MetricLogs:
         """{log name: result} of the compiled metrics (`CompileMetrics.result()`)."""
         logs = {}
         for _, metric, _, name in getattr(self, "_metrics", None) or []:
-            result = log_value(metric.result())
-            if isinstance(result, dict):
-                logs.update(result)
-            else:
-                logs[name] = result
+            _add_result(logs, name, metric.result())
         return logs
 
     def update_compiled_metrics(self, y, y_pred, sample_weight=None):
@@ -129,8 +131,7 @@ class MetricLogs:
             logs[tracker.name] = tracker.result()
         logs.update(self.compiled_metric_results())  # a Keras-style metric may give a tensor, a Variable or a dict
         for metric in custom_steps.attribute_metrics(self, self._own_trackers()):  # Keras logs them too
-            result = log_value(metric.result())
-            logs.update(result if isinstance(result, dict) else {metric.name: result})
+            _add_result(logs, metric.name, metric.result())
         return logs
 
     def _logs(self):
@@ -151,6 +152,14 @@ class MetricLogs:
         if getattr(self, "_metrics", None) is None:
             return ["loss"]
         return ["loss", *(t.name for t in self._output_loss_trackers), *(name for *_, name in self._metrics)]
+
+    def _run_logs_out(self, run, return_dict):
+        """What evaluate / train_on_batch / test_on_batch return after `run` (a `custom_steps.StepRunner`): as
+        `_logs_out` for cnnkit's own step; for an override, its logs as a dict or in the order of `model.metrics`."""
+        if not run.custom:
+            return self._logs_out(return_dict)
+        logs = run.logs()
+        return logs if return_dict else custom_steps.flatten_in_order(self, logs)
 
     def _logs_out(self, return_dict):
         if return_dict:
